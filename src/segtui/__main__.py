@@ -1,0 +1,3 @@
+from segtui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,526 @@
+"""The scriptable command line: thin over segtui.core; `segtui` alone opens the TUI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from segtui.core.errors import SegtuiError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class CliError(SegtuiError):
+    """A bad command-line argument."""
+
+
+class Output:
+    """Prints results as text for people or as JSON for scripts, and progress on a terminal only."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self._tty = sys.stderr.isatty()
+
+    def result(self, data: Any, text: str) -> None:
+        if self.as_json:
+            print(json.dumps(data, indent=2, default=str))
+        else:
+            print(text)
+
+    def progress(self, fraction: float, stage: str) -> None:
+        if self._tty and not self.as_json:
+            bar = "#" * int(fraction * 30)
+            sys.stderr.write(f"\r[{bar:<30}] {fraction * 100:5.1f}%  {stage[:60]:<60}")
+            sys.stderr.flush()
+            if fraction >= 1.0:
+                sys.stderr.write("\n")
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.replace("x", ",").split(",") if v.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from exc
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
+
+
+def _open_workspace(args: argparse.Namespace) -> Any:
+    from segtui.core.workspace import Workspace
+
+    return Workspace.open(args.workspace)
+
+
+def _resolve_project(ws: Any, ref: str) -> Any:
+    if ref.isdigit():
+        return ws.project(int(ref))
+    matches = [p for p in ws.projects() if p.name == ref]
+    if len(matches) == 1:
+        return matches[0]
+    raise CliError(
+        f"No project named {ref!r}." if not matches else f"Several projects are named {ref!r}.",
+        "Use the project id (see `segtui list`).",
+    )
+
+
+def _fmt_shape(shape: list[int | None]) -> str:
+    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def model_text(record: Any) -> str:
+    """A model's analysis as `segtui show model` prints it."""
+    a = record.analysis
+    lines = [
+        f"Model {record.id}: {record.name}",
+        f"  format      {a['format']} ({record.format_id})",
+    ]
+    for port in a["inputs"]:
+        lines.append(f"  input       {port['name']} {_fmt_shape(port['shape'])} {port['type']}")
+    for port in a["outputs"]:
+        lines.append(f"  output      {port['name']} {_fmt_shape(port['shape'])} {port['type']}")
+    partial = (
+        " (static part; detection-dependent heads not counted)" if a.get("gflops_partial") else ""
+    )
+    precisions = ", ".join(f"{k} {v * 100:.0f}%" for k, v in a["weight_precisions"].items())
+    lines += [
+        f"  GFLOPs      {a['gflops']:.3f}{partial}",
+        f"  parameters  {a['params_m']:.3f} M",
+        f"  weights     {precisions or '-'}",
+        f"  IR / opset  v{a['ir_version']} / opset{a['opset']}",
+        f"  size        {a.get('size_bytes', 0) / 1e6:.2f} MB",
+        f"  classes     {len(record.class_names)}: {', '.join(record.class_names[:12])}"
+        + (" …" if len(record.class_names) > 12 else ""),
+        f"  checksum    sha256:{record.checksum[:16]}…",
+    ]
+    if record.optimized_from is not None:
+        lines.append(
+            f"  optimized from model {record.optimized_from}: {json.dumps(record.optimization)}"
+        )
+    return "\n".join(lines)
+
+
+def _model_json(record: Any) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "name": record.name,
+        "format_id": record.format_id,
+        "path": str(record.xml_path),
+        "checksum": record.checksum,
+        "class_names": record.class_names,
+        "optimized_from": record.optimized_from,
+        "optimization": record.optimization,
+        "analysis": record.analysis,
+    }
+
+
+def dataset_text(record: Any) -> str:
+    a = record.analysis
+    lines = [
+        f"Dataset {record.id}: {record.name}",
+        f"  kind        {'annotated (COCO)' if record.annotated else 'not annotated (images)'}",
+        f"  root        {record.root}",
+        f"  images      {a['image_count']}",
+        f"  sizes       {', '.join(f'{k} ×{v}' for k, v in a['sizes'].items())}",
+    ]
+    if record.annotated:
+        counts = ", ".join(f"{k} {v}" for k, v in a.get("instance_counts", {}).items())
+        lines.append(f"  classes     {len(a.get('classes', []))}: {counts}")
+    if a.get("skipped"):
+        lines.append(f"  skipped     {len(a['skipped'])} file(s):")
+        lines += [f"    {s['path']}: {s['reason']}" for s in a["skipped"][:20]]
+    return "\n".join(lines)
+
+
+def _dataset_json(record: Any) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "name": record.name,
+        "kind": record.kind,
+        "root": str(record.root),
+        "annotations": str(record.annotations) if record.annotations else None,
+        "analysis": record.analysis,
+    }
+
+
+# -- commands -----------------------------------------------------------------------
+
+
+def cmd_import_model(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.models import import_model
+
+    with _open_workspace(args) as ws:
+        names = _read_class_names(args.classes) if args.classes else None
+        record = import_model(
+            ws, Path(args.path), name=args.name, class_names=names, input_shape=args.input_shape
+        )
+        out.result(_model_json(record), model_text(record))
+    return EXIT_OK
+
+
+def _read_class_names(path: str) -> list[str]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"Cannot read the class names file {path}: {exc.strerror}.") from exc
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def cmd_import_dataset(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.datasets import import_dataset
+
+    with _open_workspace(args) as ws:
+        record = import_dataset(
+            ws,
+            Path(args.path),
+            images_dir=Path(args.images) if args.images else None,
+            name=args.name,
+            progress=out.progress,
+        )
+        out.result(_dataset_json(record), dataset_text(record))
+    return EXIT_OK
+
+
+def cmd_create_project(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.projects import create_project, create_project_from_paths
+
+    with _open_workspace(args) as ws:
+        if args.model.isdigit() and args.dataset.isdigit():
+            project = create_project(
+                ws,
+                model_id=int(args.model),
+                dataset_id=int(args.dataset),
+                device=args.device,
+                name=args.name,
+            )
+        else:
+            project = create_project_from_paths(
+                ws,
+                model_path=Path(args.model),
+                dataset_path=Path(args.dataset),
+                images_dir=Path(args.images) if args.images else None,
+                device=args.device,
+                name=args.name,
+                input_shape=args.input_shape,
+                progress=out.progress,
+            )
+        from segtui.core.projects import project_summary
+
+        summary = project_summary(ws, project.id)
+        out.result(summary, f"Project {project.id}: {project.name} ({project.device})")
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.projects import available_devices, project_status
+
+    with _open_workspace(args) as ws:
+        what = args.what
+        if what == "devices":
+            devices = available_devices()
+            out.result(devices, "\n".join(devices))
+        elif what == "models":
+            models = ws.models()
+            rows = [
+                [
+                    str(m.id),
+                    m.name,
+                    m.format_id,
+                    f"{m.analysis['gflops']:.2f}",
+                    f"{m.analysis['params_m']:.2f}",
+                    str(m.optimized_from or ""),
+                ]
+                for m in models
+            ]
+            out.result(
+                [_model_json(m) for m in models],
+                _table(rows, ["id", "name", "format", "GFLOPs", "params (M)", "from"]),
+            )
+        elif what == "datasets":
+            datasets = ws.datasets()
+            rows = [[str(d.id), d.name, d.kind, str(d.image_count), str(d.root)] for d in datasets]
+            out.result(
+                [_dataset_json(d) for d in datasets],
+                _table(rows, ["id", "name", "kind", "images", "root"]),
+            )
+        elif what == "jobs":
+            jobs = ws.jobs()
+            rows = [
+                [
+                    str(j.id),
+                    str(j.project_id or ""),
+                    j.kind,
+                    j.state,
+                    f"{j.progress * 100:.0f}%",
+                    j.stage,
+                ]
+                for j in jobs
+            ]
+            out.result(
+                [j.__dict__ for j in jobs],
+                _table(rows, ["id", "project", "kind", "state", "progress", "stage"]),
+            )
+        else:
+            projects = ws.projects()
+            data, rows = [], []
+            for p in projects:
+                model, dataset = ws.model(p.model_id), ws.dataset(p.dataset_id)
+                status = project_status(ws, p)
+                data.append(
+                    {
+                        "id": p.id,
+                        "name": p.name,
+                        "model_id": model.id,
+                        "model": model.name,
+                        "format_id": model.format_id,
+                        "dataset_id": dataset.id,
+                        "dataset": dataset.name,
+                        "images": dataset.image_count,
+                        "device": p.device,
+                        "parent_id": p.parent_id,
+                        "status": status,
+                    }
+                )
+                rows.append(
+                    [
+                        str(p.id),
+                        p.name,
+                        model.name,
+                        dataset.name,
+                        str(dataset.image_count),
+                        p.device,
+                        str(p.parent_id or ""),
+                        status,
+                    ]
+                )
+            text = (
+                _table(
+                    rows, ["id", "name", "model", "dataset", "images", "device", "parent", "status"]
+                )
+                if rows
+                else "No projects yet. Create one with `segtui create-project MODEL DATASET`."
+            )
+            out.result(data, text)
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.projects import project_summary
+
+    with _open_workspace(args) as ws:
+        if args.what == "model":
+            record = ws.model(_id(args.id))
+            out.result(_model_json(record), model_text(record))
+        elif args.what == "dataset":
+            record = ws.dataset(_id(args.id))
+            out.result(_dataset_json(record), dataset_text(record))
+        else:
+            project = _resolve_project(ws, args.id)
+            summary = project_summary(ws, project.id)
+            model, dataset = ws.model(project.model_id), ws.dataset(project.dataset_id)
+            p = summary["project"]
+            head = [
+                f"Project {project.id}: {project.name}",
+                f"  device      {project.device}",
+                f"  status      {p['status']}",
+            ]
+            if p["parent_id"]:
+                head.append(f"  parent      project {p['parent_id']}")
+            if p["children"]:
+                head.append(f"  optimized   project(s) {', '.join(map(str, p['children']))}")
+            out.result(
+                summary, "\n".join(head) + "\n" + model_text(model) + "\n" + dataset_text(dataset)
+            )
+    return EXIT_OK
+
+
+def _id(text: str) -> int:
+    if not text.isdigit():
+        raise CliError(
+            f"Expected a numeric id, got {text!r}.", "See `segtui list models|datasets`."
+        )
+    return int(text)
+
+
+def cmd_predict(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.datasets import image_path
+    from segtui.core.inference import run_inference
+    from segtui.core.models import load_registered
+    from segtui.core.predictions import to_coco_results
+    from segtui.core.workspace import atomic_write_text
+
+    with _open_workspace(args) as ws:
+        project = _resolve_project(ws, args.project)
+        model = ws.model(project.model_id)
+        dataset = ws.dataset(project.dataset_id)
+        images = ws.dataset_images(dataset.id)
+        if args.limit:
+            images = images[: args.limit]
+        loaded = load_registered(model)
+        run = run_inference(
+            loaded.model,
+            loaded.adapter,
+            [(im.path, image_path(dataset, im)) for im in images],
+            device=project.device,
+            precision=args.precision,
+            score_threshold=args.threshold,
+            progress=out.progress,
+        )
+        ids = {im.path: (im.coco_id if im.coco_id is not None else im.idx + 1) for im in images}
+        category_ids = dataset.analysis.get("category_ids") if dataset.annotated else None
+        if category_ids and len(category_ids) != len(model.class_names):
+            category_ids = None
+        results = to_coco_results(run.predictions, ids, category_ids)
+        names = {v: k for k, v in ids.items()}
+        for entry in results:
+            entry["file_name"] = names[entry["image_id"]]
+        out_path = Path(args.out)
+        atomic_write_text(out_path, json.dumps(results))
+        summary = {
+            "project_id": project.id,
+            "images": len(run.predictions),
+            "instances": len(results),
+            "precision": run.precision,
+            "device": run.device,
+            "seconds": round(run.seconds, 3),
+            "images_per_second": round(len(run.predictions) / max(run.seconds, 1e-9), 2),
+            "out": str(out_path),
+        }
+        out.result(
+            summary,
+            f"{len(results)} instances in {len(run.predictions)} images "
+            f"({run.device}, {run.precision}, {summary['images_per_second']} img/s) → {out_path}",
+        )
+    return EXIT_OK
+
+
+def cmd_sample(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.sample import register_sample
+
+    with _open_workspace(args) as ws:
+        projects = register_sample(ws)
+        data = {"images_project": projects.images.id, "annotated_project": projects.annotated.id}
+        out.result(
+            data,
+            f"Sample projects: {projects.images.id} ({projects.images.name}), "
+            f"{projects.annotated.id} ({projects.annotated.name})",
+        )
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segtui",
+        description="INT8 optimization of instance-segmentation models, measured. "
+        "Without a command, opens the terminal UI.",
+    )
+    parser.add_argument(
+        "--workspace", help="workspace folder (default: $SEGTUI_HOME or the user data dir)"
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--workspace", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "import-model", parents=[common], help="import an OpenVINO IR (.xml) or ONNX model"
+    )
+    p.add_argument("path")
+    p.add_argument("--name")
+    p.add_argument("--classes", help="text file with one class name per line")
+    p.add_argument("--input-shape", type=_int_list, help="static input shape, e.g. 1,3,640,640")
+    p.set_defaults(func=cmd_import_model)
+
+    p = sub.add_parser(
+        "import-dataset", parents=[common], help="import a folder of images or a COCO .json"
+    )
+    p.add_argument("path")
+    p.add_argument("--images", help="image folder of a COCO file (default: found beside it)")
+    p.add_argument("--name")
+    p.set_defaults(func=cmd_import_dataset)
+
+    p = sub.add_parser("create-project", parents=[common], help="model + dataset + device")
+    p.add_argument("model", help="model id or model file")
+    p.add_argument("dataset", help="dataset id, image folder or COCO .json")
+    p.add_argument("--images", help="image folder of a COCO file")
+    p.add_argument("--device", default="CPU")
+    p.add_argument("--name")
+    p.add_argument("--input-shape", type=_int_list)
+    p.set_defaults(func=cmd_create_project)
+
+    p = sub.add_parser(
+        "list", parents=[common], help="list projects, models, datasets, jobs or devices"
+    )
+    p.add_argument(
+        "what",
+        nargs="?",
+        default="projects",
+        choices=["projects", "models", "datasets", "jobs", "devices"],
+    )
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("show", parents=[common], help="show a project, model or dataset")
+    p.add_argument("what", choices=["project", "model", "dataset"])
+    p.add_argument("id")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("predict", parents=[common], help="run a project's model over its dataset")
+    p.add_argument("project", help="project id or name")
+    p.add_argument("--out", required=True, help="COCO-style results JSON to write")
+    p.add_argument("--precision", choices=["f32", "default"], default="f32")
+    p.add_argument("--threshold", type=float, default=0.05)
+    p.add_argument("--limit", type=int, default=0, help="only the first N images")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("sample", parents=[common], help="register the bundled sample projects")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("tui", parents=[common], help="open the terminal UI (the default)")
+    p.set_defaults(func=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace, Output], int] | None = getattr(args, "func", None)
+    if func is None:
+        from segtui.ui.app import run_app
+
+        run_app(Path(args.workspace) if args.workspace else None)
+        return EXIT_OK
+    out = Output(getattr(args, "json", False))
+    try:
+        return func(args, out)
+    except SegtuiError as exc:
+        _fail(out, exc.message, exc.hint)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _fail(out, "Interrupted.", "")
+        return 130
+    except OSError as exc:
+        _fail(
+            out,
+            f"{exc.strerror or exc}: {exc.filename or ''}".strip(),
+            "Check the path and free disk space.",
+        )
+        return EXIT_ERROR
+
+
+def _fail(out: Output, message: str, hint: str) -> None:
+    if out.as_json:
+        print(json.dumps({"error": message, "hint": hint}))
+    sys.stderr.write(f"segtui: error: {message}{' ' + hint if hint else ''}\n")

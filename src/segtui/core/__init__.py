@@ -1,0 +1,1 @@
+"""The engine: workspace, models, datasets, inference, jobs. Never imports Textual."""

@@ -1,0 +1,375 @@
+"""Model import (OpenVINO IR or ONNX) and graph analysis."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import openvino as ov
+
+from segtui.core.errors import ModelImportError, UnsupportedModelError
+from segtui.core.formats import SUPPORTED_FORMATS, FormatAdapter, detect_format
+from segtui.core.workspace import ModelRecord, Workspace
+
+_core: ov.Core | None = None
+
+WEIGHT_TYPES = {"f32", "f16", "bf16", "i8", "u8", "i4", "u4", "nf4", "f8e4m3", "f8e5m2"}
+
+
+def ov_core() -> ov.Core:
+    """One OpenVINO Core per process (creating one costs ~100 ms)."""
+    global _core
+    if _core is None:
+        _core = ov.Core()
+    return _core
+
+
+def file_checksum(*paths: Path) -> str:
+    """sha256 over the files, in order."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_ir_pair(xml_path: Path, bin_path: Path) -> tuple[str, int]:
+    """Check that the .xml is an IR and the .bin holds what it references; return (IR version, bytes needed)."""
+    try:
+        tree = ET.parse(xml_path)
+    except (ET.ParseError, UnicodeDecodeError) as exc:
+        raise ModelImportError(
+            f"{xml_path.name} is not an OpenVINO IR: it is not valid XML ({exc}).",
+            "Pass the .xml file of an IR (with its .bin beside it) or an .onnx file.",
+        ) from exc
+    root = tree.getroot()
+    if root.tag != "net" or root.find("layers") is None:
+        raise ModelImportError(
+            f"{xml_path.name} is XML but not an OpenVINO IR (root element <{root.tag}>, expected <net> with <layers>).",
+            "Pass the .xml file of an IR (with its .bin beside it) or an .onnx file.",
+        )
+    needed = 0
+    for data in root.iter("data"):
+        offset, size = data.get("offset"), data.get("size")
+        if offset is not None and size is not None and offset.isdigit() and size.isdigit():
+            needed = max(needed, int(offset) + int(size))
+    if needed and not bin_path.exists():
+        raise ModelImportError(
+            f"The weights file {bin_path.name} is missing beside {xml_path.name}.",
+            "Keep the .bin next to the .xml with the same base name.",
+        )
+    actual = bin_path.stat().st_size if bin_path.exists() else 0
+    if actual < needed:
+        raise ModelImportError(
+            f"{bin_path.name} is truncated: the IR references {needed:,} bytes of weights, the file has {actual:,}.",
+            "Copy the .bin again (the transfer was probably cut short).",
+        )
+    if actual > needed:
+        raise ModelImportError(
+            f"{bin_path.name} does not belong to {xml_path.name}: it has {actual:,} bytes, the IR references {needed:,}.",
+            "Use the .bin that was saved together with this .xml.",
+        )
+    return root.get("version", "?"), needed
+
+
+@dataclass
+class LoadedModel:
+    """A model read from disk, made static, with its detected format."""
+
+    model: ov.Model
+    adapter: FormatAdapter
+    ir_version: str
+    source_kind: str  # "ir" | "onnx"
+    reshaped: bool
+
+
+def _make_static(model: ov.Model, input_shape: list[int] | None, name: str) -> bool:
+    """Fix a dynamic batch to 1, apply --input-shape, refuse other dynamic dimensions.
+
+    Returns whether the model was reshaped (its IR must then be saved anew).
+    """
+    if input_shape is not None:
+        image_inputs = [i for i in model.inputs if i.get_partial_shape().rank.get_length() == 4]
+        if len(image_inputs) != 1:
+            raise ModelImportError(
+                f"--input-shape needs exactly one rank-4 image input; {name} has {len(image_inputs)}."
+            )
+        try:
+            model.reshape({image_inputs[0]: ov.PartialShape(input_shape)})
+        except Exception as exc:
+            raise ModelImportError(
+                f"{name} cannot be reshaped to {input_shape}: {str(exc).splitlines()[0]}",
+                "Pick an input size the model supports (e.g. a multiple of 32).",
+            ) from exc
+        return True
+    new_shapes: dict[Any, ov.PartialShape] = {}
+    for port in model.inputs:
+        shape = port.get_partial_shape()
+        if shape.is_static:
+            continue
+        if shape.rank.is_dynamic:
+            raise UnsupportedModelError(
+                f"{name} has an input of dynamic rank ({port.any_name}).",
+                "Export it with a static input shape.",
+            )
+        dims = list(shape)
+        if dims[0].is_dynamic and all(d.is_static for d in dims[1:]):
+            new_shapes[port] = ov.PartialShape([1, *[d.get_length() for d in dims[1:]]])
+        else:
+            raise UnsupportedModelError(
+                f"{name} has a dynamic input shape: {port.any_name}{shape}.",
+                "Give a static size with `segtui import-model --input-shape 1,3,H,W` "
+                "(or in the create-project form).",
+            )
+    if new_shapes:
+        model.reshape(new_shapes)
+    return bool(new_shapes)
+
+
+def load_model(
+    path: Path,
+    *,
+    class_names: list[str] | None = None,
+    input_shape: list[int] | None = None,
+) -> LoadedModel:
+    """Read an IR or ONNX model, make it static and detect its format; raise a clear error otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelImportError(f"No such file: {path}.", "Check the path.")
+    if path.is_dir():
+        candidates = sorted(path.glob("*.xml")) + sorted(path.glob("*.onnx"))
+        if len(candidates) != 1:
+            raise ModelImportError(
+                f"{path} is a folder with {len(candidates)} model files.",
+                "Pass the model's .xml or .onnx file itself.",
+            )
+        path = candidates[0]
+    suffix = path.suffix.lower()
+    ir_version = "-"
+    core = ov_core()
+    try:
+        if suffix == ".xml":
+            ir_version, _ = _check_ir_pair(path, path.with_suffix(".bin"))
+            model = core.read_model(path)
+            kind = "ir"
+        elif suffix == ".onnx":
+            model = ov.convert_model(str(path))
+            kind = "onnx"
+            ir_version = "11"
+        elif suffix == ".bin":
+            raise ModelImportError(
+                f"{path.name} is the weights file of an IR.",
+                f"Pass {path.with_suffix('.xml').name} instead.",
+            )
+        else:
+            raise ModelImportError(
+                f"{path.name}: unknown model file type {suffix or '(none)'}.",
+                "segtui imports OpenVINO IR (.xml + .bin) and ONNX (.onnx) files.",
+            )
+    except ModelImportError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()
+        detail = next((line for line in first if line.strip() and "Exception from" not in line), "")
+        raise ModelImportError(
+            f"OpenVINO cannot read {path.name}: {detail[:300]}",
+            "Check that the file is a complete OpenVINO IR or ONNX model.",
+        ) from exc
+    reshaped = _make_static(model, input_shape, path.name)
+    adapter = detect_format(model, path, class_names)
+    return LoadedModel(model, adapter, ir_version, kind, reshaped)
+
+
+def _type_str(element_type: Any) -> str:
+    return str(element_type.get_type_name())
+
+
+def _dims(shape: Any) -> list[int | None]:
+    return [d.get_length() if d.is_static else None for d in shape]
+
+
+def _static_len(dim: Any, bound: int) -> int:
+    if dim.is_static:
+        return int(dim.get_length())
+    upper = dim.get_max_length()
+    return int(upper) if 0 < upper <= bound else 1
+
+
+def _numel(shape: Any, bound: int = 1000) -> int:
+    total = 1
+    for dim in shape:
+        total *= _static_len(dim, bound)
+    return total
+
+
+def analyze_model(model: ov.Model, adapter: FormatAdapter, ir_version: str) -> dict[str, Any]:
+    """Inputs/outputs, GFLOPs and parameters from the graph, weight precisions, opset, format."""
+    flops = 0
+    dynamic_compute = False
+    params = 0
+    weight_types: Counter[str] = Counter()
+    op_types: Counter[str] = Counter()
+    opset = 0
+    for op in model.get_ordered_ops():
+        type_name = op.get_type_name()
+        op_types[type_name] += 1
+        match = re.match(r"opset(\d+)", op.get_type_info().version_id or "")
+        if match:
+            opset = max(opset, int(match.group(1)))
+        if type_name == "Constant":
+            etype = _type_str(op.get_output_element_type(0))
+            shape = op.get_output_shape(0)
+            count = 1
+            for d in shape:
+                count *= d
+            if etype in WEIGHT_TYPES and count > 1:
+                params += count
+                weight_types[etype] += count
+            continue
+        if type_name not in (
+            "Convolution",
+            "GroupConvolution",
+            "ConvolutionBackpropData",
+            "MatMul",
+        ):
+            continue
+        out_shape = op.get_output_partial_shape(0)
+        if not out_shape.is_static:
+            dynamic_compute = True
+        w_shape = op.get_input_partial_shape(1)
+        if w_shape.rank.is_dynamic or out_shape.rank.is_dynamic:
+            continue
+        w = [_static_len(d, 100000) for d in w_shape]
+        if type_name == "Convolution":
+            flops += 2 * _numel(out_shape) * _prod(w[1:])
+        elif type_name == "GroupConvolution":
+            flops += 2 * _numel(out_shape) * _prod(w[2:])
+        elif type_name == "ConvolutionBackpropData":
+            flops += 2 * _numel(op.get_input_partial_shape(0)) * _prod(w[1:])
+        else:
+            a_shape = op.get_input_partial_shape(0)
+            transpose_a = bool(op.get_attributes().get("transpose_a", False))
+            k_dim = a_shape[-2] if transpose_a else a_shape[-1]
+            flops += 2 * _numel(out_shape) * _static_len(k_dim, 100000)
+    total_weights = sum(weight_types.values()) or 1
+    return {
+        "format_id": adapter.format_id,
+        "format": adapter.display_name,
+        "inputs": [
+            {
+                "name": p.any_name,
+                "shape": _dims(p.get_partial_shape()),
+                "type": _type_str(p.get_element_type()),
+            }
+            for p in model.inputs
+        ],
+        "outputs": [
+            {
+                "name": _port_name(p, i),
+                "shape": _dims(p.get_partial_shape()),
+                "type": _type_str(p.get_element_type()),
+            }
+            for i, p in enumerate(model.outputs)
+        ],
+        "input_size": list(adapter.input_size),
+        "gflops": round(flops / 1e9, 4),
+        "gflops_partial": dynamic_compute,
+        "params_m": round(params / 1e6, 4),
+        "weight_precisions": {
+            k: round(v / total_weights, 4) for k, v in weight_types.most_common()
+        },
+        "ir_version": ir_version,
+        "opset": opset,
+        "op_count": sum(op_types.values()),
+        "int8": any(t == "FakeQuantize" for t in op_types),
+        "fake_quantize_count": op_types.get("FakeQuantize", 0),
+        "settings": adapter.settings(),
+    }
+
+
+def _prod(values: list[int]) -> int:
+    total = 1
+    for v in values:
+        total *= v
+    return total
+
+
+def _port_name(port: Any, index: int) -> str:
+    names = port.get_names()
+    return port.any_name if names else f"output{index}"
+
+
+def import_model(
+    ws: Workspace,
+    path: Path,
+    *,
+    name: str | None = None,
+    class_names: list[str] | None = None,
+    input_shape: list[int] | None = None,
+    optimized_from: int | None = None,
+    optimization: dict[str, Any] | None = None,
+    reuse_existing: bool = True,
+) -> ModelRecord:
+    """Copy a model into the workspace and register it with its analysis.
+
+    An identical model (same checksum) that is already there is returned instead
+    of being copied twice. Any failure leaves nothing behind.
+    """
+    path = Path(path)
+    loaded = load_model(path, class_names=class_names, input_shape=input_shape)
+    if path.is_dir():
+        path = next(iter(sorted(path.glob("*.xml")) + sorted(path.glob("*.onnx"))))
+    staged = ws.staging_dir()
+    try:
+        xml_name = "model.xml"
+        target = staged / xml_name
+        if loaded.source_kind == "ir" and not loaded.reshaped:
+            shutil.copyfile(path, target)
+            shutil.copyfile(path.with_suffix(".bin"), target.with_suffix(".bin"))
+        else:
+            ov.save_model(loaded.model, target, compress_to_fp16=False)
+        meta = path.parent / "metadata.yaml"
+        if meta.is_file():
+            shutil.copyfile(meta, staged / "metadata.yaml")
+        checksum = file_checksum(target, target.with_suffix(".bin"))
+        if reuse_existing and optimized_from is None:
+            existing = ws.find_model_by_checksum(checksum)
+            if existing is not None:
+                shutil.rmtree(staged, ignore_errors=True)
+                return existing
+        analysis = analyze_model(loaded.model, loaded.adapter, loaded.ir_version)
+        analysis["size_bytes"] = target.stat().st_size + target.with_suffix(".bin").stat().st_size
+        analysis["source_kind"] = loaded.source_kind
+        if loaded.reshaped:
+            analysis["reshaped_to"] = [[int(d) for d in p.get_shape()] for p in loaded.model.inputs]
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return ws.add_model(
+        name=name or path.stem,
+        format_id=loaded.adapter.format_id,
+        source_path=str(path.resolve()),
+        staged_dir=staged,
+        xml_name=xml_name,
+        checksum=checksum,
+        analysis=analysis,
+        class_names=list(loaded.adapter.class_names),
+        optimized_from=optimized_from,
+        optimization=optimization,
+    )
+
+
+def load_registered(record: ModelRecord) -> LoadedModel:
+    """Load a model that is in the workspace, with the class names it was imported with."""
+    return load_model(record.xml_path, class_names=record.class_names or None)
+
+
+def supported_formats_text() -> str:
+    return "; ".join(f"{fid} ({desc})" for fid, desc in SUPPORTED_FORMATS)

@@ -1,0 +1,137 @@
+"""The one prediction type every model format decodes to, and COCO RLE helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pycocotools import mask as mask_utils
+
+#: A COCO run-length encoding: {"size": [h, w], "counts": str}.
+Rle = dict[str, Any]
+
+
+def encode_mask(mask: npt.NDArray[Any]) -> Rle:
+    """Encode a binary HxW mask as COCO RLE (pycocotools needs Fortran-ordered uint8)."""
+    binary = np.asfortranarray((mask > 0).astype(np.uint8))
+    rle: Rle = mask_utils.encode(binary)
+    counts = rle["counts"]
+    rle["counts"] = counts.decode("ascii") if isinstance(counts, bytes) else counts
+    rle["size"] = [int(v) for v in rle["size"]]
+    return rle
+
+
+def decode_mask(rle: Rle) -> npt.NDArray[np.uint8]:
+    """Decode a COCO RLE to an HxW uint8 mask of 0/1."""
+    counts = rle["counts"]
+    raw = {
+        "size": rle["size"],
+        "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
+    }
+    return np.asarray(mask_utils.decode(raw), dtype=np.uint8)
+
+
+def mask_area(rle: Rle) -> int:
+    """Number of foreground pixels of an RLE mask."""
+    counts = rle["counts"]
+    raw = {
+        "size": rle["size"],
+        "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
+    }
+    return int(mask_utils.area(raw))
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One detected instance in original-image pixels.
+
+    `class_id` is a 0-based index into the model's class names (no background).
+    `box` is (x1, y1, x2, y2) in original-image pixels, `rle` the binary mask.
+    """
+
+    class_id: int
+    score: float
+    box: tuple[float, float, float, float]
+    rle: Rle
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "class_id": self.class_id,
+            "score": round(self.score, 6),
+            "box": [round(v, 3) for v in self.box],
+            "rle": self.rle,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Instance:
+        box = data["box"]
+        return cls(
+            class_id=int(data["class_id"]),
+            score=float(data["score"]),
+            box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+            rle=data["rle"],
+        )
+
+
+@dataclass
+class ImagePrediction:
+    """All instances a model found in one image."""
+
+    image: str  # path of the image relative to its dataset root
+    width: int
+    height: int
+    instances: list[Instance] = field(default_factory=list)
+
+    def above(self, threshold: float) -> list[Instance]:
+        """Instances with score >= threshold."""
+        return [inst for inst in self.instances if inst.score >= threshold]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "width": self.width,
+            "height": self.height,
+            "instances": [inst.to_json() for inst in self.instances],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ImagePrediction:
+        return cls(
+            image=data["image"],
+            width=int(data["width"]),
+            height=int(data["height"]),
+            instances=[Instance.from_json(i) for i in data["instances"]],
+        )
+
+
+def to_coco_results(
+    predictions: list[ImagePrediction],
+    image_ids: dict[str, int],
+    category_ids: list[int] | None = None,
+    *,
+    with_bbox: bool = True,
+) -> list[dict[str, Any]]:
+    """COCO results entries for `predictions`.
+
+    `image_ids` maps an image path to its COCO image id; `category_ids[class_id]`
+    gives the COCO category id (default class_id + 1, ids start at 1). Leave
+    `with_bbox` False for segm evaluation so pycocotools uses mask areas.
+    """
+    results: list[dict[str, Any]] = []
+    for pred in predictions:
+        image_id = image_ids[pred.image]
+        for inst in pred.instances:
+            cat = category_ids[inst.class_id] if category_ids else inst.class_id + 1
+            x1, y1, x2, y2 = inst.box
+            entry: dict[str, Any] = {
+                "image_id": image_id,
+                "category_id": int(cat),
+                "score": float(inst.score),
+                "segmentation": inst.rle,
+            }
+            if with_bbox:
+                entry["bbox"] = [x1, y1, x2 - x1, y2 - y1]
+            results.append(entry)
+    return results

@@ -1,0 +1,130 @@
+"""Projects: a model + a dataset + a device, and what the project page shows about them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from segtui.core.datasets import import_dataset
+from segtui.core.errors import SegtuiError
+from segtui.core.models import import_model, ov_core
+from segtui.core.progress import CancelToken, ProgressCallback, no_progress
+from segtui.core.workspace import ProjectRecord, Workspace
+
+
+def available_devices() -> list[str]:
+    """Devices OpenVINO can use here (CPU always; GPU/NPU when present)."""
+    try:
+        devices = [str(d) for d in ov_core().available_devices]
+    except Exception:
+        devices = []
+    return devices or ["CPU"]
+
+
+def check_device(device: str) -> str:
+    devices = available_devices()
+    if device not in devices:
+        raise SegtuiError(
+            f"Device {device!r} is not available here.", f"Available: {', '.join(devices)}."
+        )
+    return device
+
+
+def create_project(
+    ws: Workspace,
+    *,
+    model_id: int,
+    dataset_id: int,
+    device: str = "CPU",
+    name: str | None = None,
+    parent_id: int | None = None,
+) -> ProjectRecord:
+    """Create (or return the existing) project for this model, dataset and device."""
+    check_device(device)
+    model = ws.model(model_id)
+    dataset = ws.dataset(dataset_id)
+    return ws.add_project(
+        name=name or f"{model.name} · {dataset.name}",
+        model_id=model.id,
+        dataset_id=dataset.id,
+        device=device,
+        parent_id=parent_id,
+    )
+
+
+def create_project_from_paths(
+    ws: Workspace,
+    *,
+    model_path: Path,
+    dataset_path: Path,
+    images_dir: Path | None = None,
+    device: str = "CPU",
+    name: str | None = None,
+    input_shape: list[int] | None = None,
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken | None = None,
+) -> ProjectRecord:
+    """Import a model file and a dataset and make a project of them.
+
+    The dataset is imported first: it is the step most likely to be refused,
+    and a refused dataset must not leave an orphan model behind.
+    """
+    check_device(device)
+    dataset = import_dataset(
+        ws, dataset_path, images_dir=images_dir, progress=progress, cancel=cancel
+    )
+    try:
+        model = import_model(ws, model_path, input_shape=input_shape)
+    except BaseException:
+        if not any(p.dataset_id == dataset.id for p in ws.projects()):
+            ws.delete_dataset(dataset.id)
+        raise
+    return create_project(ws, model_id=model.id, dataset_id=dataset.id, device=device, name=name)
+
+
+def project_status(ws: Workspace, project: ProjectRecord) -> str:
+    """One word for the project list: the state of its newest job, or "ready"."""
+    jobs = ws.jobs(project.id)
+    if not jobs:
+        return "ready"
+    latest = jobs[-1]
+    if latest.state == "done":
+        return f"{latest.kind} done"
+    return f"{latest.kind} {latest.state}"
+
+
+def project_summary(ws: Workspace, project_id: int) -> dict[str, Any]:
+    """Everything the project page and `segtui show project` display."""
+    project = ws.project(project_id)
+    model = ws.model(project.model_id)
+    dataset = ws.dataset(project.dataset_id)
+    parent = ws.project(project.parent_id) if project.parent_id else None
+    return {
+        "project": {
+            "id": project.id,
+            "name": project.name,
+            "device": project.device,
+            "status": project_status(ws, project),
+            "parent_id": parent.id if parent else None,
+            "children": [c.id for c in ws.children(project.id)],
+        },
+        "model": {
+            "id": model.id,
+            "name": model.name,
+            "format_id": model.format_id,
+            "class_names": model.class_names,
+            "checksum": model.checksum,
+            "optimized_from": model.optimized_from,
+            "optimization": model.optimization,
+            **{k: v for k, v in model.analysis.items() if k != "settings"},
+            "settings": model.analysis.get("settings", {}),
+        },
+        "dataset": {
+            "id": dataset.id,
+            "name": dataset.name,
+            "kind": dataset.kind,
+            "root": str(dataset.root),
+            "annotated": dataset.annotated,
+            **dataset.analysis,
+        },
+    }
