@@ -60,9 +60,12 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
 
 
 def _open_workspace(args: argparse.Namespace) -> Any:
+    from segtui.core.jobs import recover_jobs
     from segtui.core.workspace import Workspace
 
-    return Workspace.open(args.workspace)
+    ws = Workspace.open(args.workspace)
+    recover_jobs(ws)
+    return ws
 
 
 def _resolve_project(ws: Any, ref: str) -> Any:
@@ -407,6 +410,184 @@ def cmd_predict(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def _run_job(ws: Any, kind: str, project_id: int, params: dict[str, Any], out: Output) -> Any:
+    """Submit a job, follow its progress on the terminal, and return its final record."""
+    from segtui.core import jobs
+
+    job = jobs.submit(ws, kind, project_id, params)
+    if ws.job(job.id).state == "queued":
+        sys.stderr.write(f"Job {job.id} queued behind a running job; waiting.\n")
+    try:
+        final = jobs.wait(ws, job.id, lambda j: out.progress(j.progress, j.stage))
+    except KeyboardInterrupt:
+        jobs.cancel(ws, job.id)
+        raise
+    if final.state != "done":
+        log = f" Log: {final.log_path}" if final.log_path else ""
+        raise SegtuiError(f"Job {final.id} ({kind}) {final.state}: {final.error or ''}".strip(), log.strip())
+    return final
+
+
+def cmd_evaluate(args: argparse.Namespace, out: Output) -> int:
+    with _open_workspace(args) as ws:
+        project = _resolve_project(ws, args.project)
+        final = _run_job(ws, "evaluate", project.id, {"precision": args.precision}, out)
+        result = final.result or {}
+        m = result.get("metrics", {})
+        out.result(
+            result | {"job_id": final.id, "project_id": project.id},
+            f"Project {project.id} on {result.get('images')} images ({result.get('device')}, {result.get('precision')}):\n"
+            f"  mask AP {m.get('mask_ap', 0):.4f}  AP50 {m.get('mask_ap50', 0):.4f}  AP75 {m.get('mask_ap75', 0):.4f}\n"
+            f"  box  AP {m.get('box_ap', 0):.4f}  AP50 {m.get('box_ap50', 0):.4f}  AP75 {m.get('box_ap75', 0):.4f}",
+        )
+    return EXIT_OK
+
+
+def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.optimize import OptimizeSettings
+
+    settings = OptimizeSettings(
+        method=args.method,
+        preset=args.preset,
+        subset_percent=args.subset,
+        fast_bias_correction=not args.no_fast_bias_correction,
+        auto_ignore=not args.no_auto_ignore,
+        ignore_names=[n for n in args.ignore if n],
+        ignore_types=[t for t in args.ignore_type if t],
+        max_drop=args.max_drop,
+        drop_type=args.drop_type,
+        validation_images=args.validation_images,
+    )
+    with _open_workspace(args) as ws:
+        project = _resolve_project(ws, args.project)
+        dataset = ws.dataset(project.dataset_id)
+        settings.validate(dataset.annotated)
+        if not args.json:
+            sys.stderr.write(
+                f"Optimizing project {project.id} ({settings.method}, {settings.preset}, "
+                f"{settings.subset_count(dataset.image_count)} calibration images)\n"
+            )
+        final = _run_job(ws, "optimize", project.id, settings.to_json(), out)
+        result = final.result or {}
+        child = result.get("child_project_id")
+        opt = result.get("optimization") or {}
+        out.result(
+            result | {"job_id": final.id},
+            f"Child project {child}: INT8 model {result.get('model_id')} "
+            f"(calibration {opt.get('calibration_seconds')} s, "
+            f"{opt.get('ignored_names_count')} layers kept in floating point)",
+        )
+    return EXIT_OK
+
+
+def _benchmark_line(d: dict[str, Any]) -> str:
+    return (
+        f"{d['throughput_fps']:.2f} FPS, latency median {d['latency_median_ms']:.2f} ms "
+        f"(avg {d['latency_avg_ms']:.2f}, min {d['latency_min_ms']:.2f}, max {d['latency_max_ms']:.2f}) — "
+        f"{d['device']}, {d['precision']}, {d['hint']}, {d['streams']} streams, {d['requests']} requests, "
+        f"batch {d['batch']}, {d['duration_s']:.0f} s"
+    )
+
+
+def cmd_benchmark(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.benchmark import BenchmarkSettings
+
+    settings = BenchmarkSettings(
+        hint=args.hint.upper(),
+        streams=args.streams,
+        requests=args.requests,
+        batch=args.batch,
+        duration_s=args.time,
+        precision=args.precision,
+    )
+    settings.validate()
+    with _open_workspace(args) as ws:
+        project = _resolve_project(ws, args.project)
+        params = {k: v for k, v in settings.__dict__.items() if k != "device"} | {"per_layer": not args.no_per_layer}
+        final = _run_job(ws, "benchmark", project.id, params, out)
+        data = final.result or {}
+        text = f"Project {project.id}: {_benchmark_line(data)}"
+        rt = data.get("runtime") or {}
+        if rt.get("compute_layers"):
+            text += (
+                f"\n  compute layers in INT8: {rt['compute_int8']}/{rt['compute_layers']} "
+                f"({rt['compute_int8_share'] * 100:.0f}%)"
+            )
+        if rt.get("non_compute_share") is not None:
+            text += f"; time outside Convolution/MatMul: {rt['non_compute_share'] * 100:.0f}%"
+        out.result(data | {"job_id": final.id}, text)
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.performance import compare_projects
+
+    with _open_workspace(args) as ws:
+        a = _resolve_project(ws, args.a)
+        b = _resolve_project(ws, args.b) if args.b else (ws.project(a.parent_id) if a.parent_id else None)
+        if b is None:
+            raise CliError(f"Project {a.id} has no parent to compare with.", "Name B explicitly.")
+        data = compare_projects(ws, a.id, b.id)
+        lines = [f"A: project {a.id} {a.name}"]
+        lines += [f"   {_benchmark_line(r)}" for r in data["a"]["runs"].values()]
+        lines.append(f"B: project {b.id} {b.name}")
+        lines += [f"   {_benchmark_line(r)}" for r in data["b"]["runs"].values()]
+        for precision, ratio in data["ratios_vs_b"].items():
+            lines.append(
+                f"A vs B@{precision}: throughput ×{ratio['throughput_ratio']:.2f}, "
+                f"latency ×{ratio['latency_ratio']:.2f} faster"
+            )
+        out.result(data, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_sweep(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.performance import estimate_sweep_seconds, sweet_spot
+
+    with _open_workspace(args) as ws:
+        project = _resolve_project(ws, args.project)
+        estimate = estimate_sweep_seconds(args.batch, args.streams, args.time)
+        if not args.json:
+            sys.stderr.write(f"{len(args.batch) * len(args.streams)} cells, about {estimate:.0f} s\n")
+        params = {"batches": args.batch, "streams": args.streams, "duration_s": args.time, "precision": args.precision}
+        final = _run_job(ws, "sweep", project.id, params, out)
+        record = ws.result(int((final.result or {})["result_id"]))
+        cells = record.data["cells"]
+        best = sweet_spot(cells, args.latency_limit) if args.latency_limit else sweet_spot(cells, float("inf"))
+        rows = [
+            [str(c["batch"]), str(c["streams"]),
+             f"{c['throughput_fps']:.2f}" if c["ok"] else "-",
+             f"{c['latency_median_ms']:.2f}" if c["ok"] else c.get("error", "")[:40]]
+            for c in cells
+        ]
+        text = _table(rows, ["batch", "streams", "FPS", "latency ms"])
+        if best:
+            text += f"\nSweet spot: batch {best['batch']} × {best['streams']} streams, {best['throughput_fps']:.2f} FPS"
+        out.result(record.data | {"sweet_spot": best, "result_id": record.id}, text)
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.report import export_report, markdown_summary
+
+    with _open_workspace(args) as ws:
+        project = _resolve_project(ws, args.project)
+        params = {"type": args.type, "threshold": args.threshold, "iou": args.iou, "precision": args.precision}
+        final = _run_job(ws, "report", project.id, params, out)
+        record = ws.result(int((final.result or {})["result_id"]))
+        summary = record.data["summary"]
+        if args.export:
+            for path in export_report(record.data, Path(args.export)):
+                sys.stderr.write(f"wrote {path}\n")
+        drop = summary["mask_ap_drop"] if args.type == "annotations" else round((1 - summary["a_vs_b"]["mask_ap"]) * 100, 4)
+        data = {"result_id": record.id, "summary": summary, "mask_ap_drop": drop}
+        out.result(data, markdown_summary(summary).rstrip())
+        if args.max_drop is not None and drop > args.max_drop:
+            sys.stderr.write(f"segtui: mask AP drop {drop:.2f} points exceeds --max-drop {args.max_drop}\n")
+            return EXIT_ERROR
+    return EXIT_OK
+
+
 def cmd_sample(args: argparse.Namespace, out: Output) -> int:
     from segtui.core.sample import register_sample
 
@@ -484,6 +665,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.05)
     p.add_argument("--limit", type=int, default=0, help="only the first N images")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", parents=[common], help="COCO box/mask AP on an annotated dataset (a job)")
+    p.add_argument("project", help="project id or name")
+    p.add_argument("--precision", choices=["f32", "default"], default="f32")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("optimize", parents=[common], help="INT8 quantization with NNCF (a job)")
+    p.add_argument("project", help="project id or name")
+    p.add_argument("--method", choices=["default", "accuracy-aware"], default="default")
+    p.add_argument("--preset", choices=["performance", "mixed"], default="performance")
+    p.add_argument("--subset", type=float, default=100.0, help="calibration subset, %% of the dataset")
+    p.add_argument("--no-fast-bias-correction", action="store_true")
+    p.add_argument("--no-auto-ignore", action="store_true",
+                   help="do not keep the detected geometry subgraphs in floating point")
+    p.add_argument("--ignore", action="append", default=[], help="a layer name to keep in floating point")
+    p.add_argument("--ignore-type", action="append", default=[], help="a layer type to keep in floating point")
+    p.add_argument("--max-drop", type=float, default=0.5, help="AccuracyAware: max mask AP drop in points")
+    p.add_argument("--drop-type", choices=["absolute", "relative"], default="absolute")
+    p.add_argument("--validation-images", type=int, default=50)
+    p.set_defaults(func=cmd_optimize)
+
+    p = sub.add_parser("benchmark", parents=[common], help="throughput and latency, like benchmark_app (a job)")
+    p.add_argument("project", help="project id or name")
+    p.add_argument("--hint", choices=["throughput", "latency", "THROUGHPUT", "LATENCY"], default="THROUGHPUT")
+    p.add_argument("--streams", type=int)
+    p.add_argument("--requests", type=int)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--time", type=float, default=20.0, help="seconds of measurement (default 20)")
+    p.add_argument("--precision", choices=["f32", "default"], default="f32")
+    p.add_argument("--no-per-layer", action="store_true", help="skip the per-layer profile")
+    p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser("compare", parents=[common], help="compare the benchmarks of two projects")
+    p.add_argument("a", help="project A (e.g. the optimized child)")
+    p.add_argument("b", nargs="?", help="project B (default: A's parent)")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("sweep", parents=[common], help="explore batch × streams configurations (a job)")
+    p.add_argument("project")
+    p.add_argument("--batch", type=_int_list, default=[1])
+    p.add_argument("--streams", type=_int_list, default=[1, 2])
+    p.add_argument("--time", type=float, default=5.0, help="seconds per cell")
+    p.add_argument("--precision", choices=["f32", "default"], default="default")
+    p.add_argument("--latency-limit", type=float, help="ms; the sweet spot is the best FPS under it")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("report", parents=[common], help="accuracy report of an optimized project (a job)")
+    p.add_argument("project")
+    p.add_argument("--type", choices=["parent", "annotations"], default="parent")
+    p.add_argument("--threshold", type=float, default=0.1)
+    p.add_argument("--iou", type=float, default=0.5)
+    p.add_argument("--precision", choices=["f32", "default"], default="f32")
+    p.add_argument("--max-drop", type=float, help="exit 1 when the mask AP drop (points) exceeds this")
+    p.add_argument("--export", help="also write CSV, JSON and Markdown next to this path")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("sample", parents=[common], help="register the bundled sample projects")
     p.set_defaults(func=cmd_sample)

@@ -661,6 +661,11 @@ class Workspace:
             result_id = int(cur.lastrowid or 0)
         return self.result(result_id)
 
+    def delete_result(self, result_id: int) -> None:
+        with self.transaction() as tx:
+            tx.execute("DELETE FROM results WHERE id = ?", (result_id,))
+        shutil.rmtree(self.root / "reports" / str(result_id), ignore_errors=True)
+
     def result(self, result_id: int) -> ResultRecord:
         row = self._one("SELECT * FROM results WHERE id = ?", (result_id,))
         if row is None:

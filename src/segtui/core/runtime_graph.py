@@ -1,0 +1,149 @@
+"""What a compiled model really runs: layer types and precisions from the runtime graph."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import openvino as ov
+
+#: Runtime layer types that hold the compute INT8 is meant to speed up.
+COMPUTE_LAYER_TYPES = frozenset(
+    {"Convolution", "GroupConvolution", "Deconvolution", "FullyConnected", "MatMul", "Gemm"}
+)
+INT8_PRECISIONS = frozenset({"I8", "U8"})
+
+
+@dataclass
+class RuntimeLayer:
+    name: str
+    layer_type: str
+    precision: str
+    original_names: list[str]
+    exec_us: float | None = None
+
+
+@dataclass
+class RuntimeSummary:
+    """Counts of runtime layers by type and precision, and the compute layers' INT8 share."""
+
+    layers: list[RuntimeLayer] = field(default_factory=list)
+
+    @property
+    def compute_layers(self) -> list[RuntimeLayer]:
+        return [layer for layer in self.layers if layer.layer_type in COMPUTE_LAYER_TYPES]
+
+    @property
+    def compute_int8_share(self) -> float:
+        """Fraction of Convolution/MatMul-like layers running in I8/U8 (0 when there are none)."""
+        compute = self.compute_layers
+        if not compute:
+            return 0.0
+        return sum(layer.precision in INT8_PRECISIONS for layer in compute) / len(compute)
+
+    def by_precision(self) -> dict[str, int]:
+        return dict(Counter(layer.precision for layer in self.layers).most_common())
+
+    def to_json(self) -> dict[str, Any]:
+        compute = self.compute_layers
+        return {
+            "layers": len(self.layers),
+            "by_precision": self.by_precision(),
+            "compute_layers": len(compute),
+            "compute_int8": sum(layer.precision in INT8_PRECISIONS for layer in compute),
+            "compute_int8_share": round(self.compute_int8_share, 4),
+            "compute_float": sorted(
+                {n for layer in compute if layer.precision not in INT8_PRECISIONS for n in layer.original_names}
+            ),
+        }
+
+
+def _rt(node: Any, key: str) -> str:
+    info = node.get_rt_info()
+    if key not in info:
+        return ""
+    value = info[key]
+    return str(value.astype(str) if hasattr(value, "astype") else value)
+
+
+def summarize_runtime(compiled: ov.CompiledModel) -> RuntimeSummary:
+    """Read layer type, runtime precision and original layer names from the runtime graph."""
+    summary = RuntimeSummary()
+    for node in compiled.get_runtime_model().get_ordered_ops():
+        layer_type = _rt(node, "layerType")
+        if layer_type in ("Input", "Output", "Const", "Parameter", "Result"):
+            continue
+        exec_time = _rt(node, "execTimeMcs")
+        originals = [n for n in _rt(node, "originalLayersNames").split(",") if n]
+        summary.layers.append(
+            RuntimeLayer(
+                name=node.get_friendly_name(),
+                layer_type=layer_type,
+                precision=_rt(node, "runtimePrecision").upper(),
+                original_names=originals,
+                exec_us=float(exec_time) if exec_time.replace(".", "", 1).isdigit() else None,
+            )
+        )
+    return summary
+
+
+def profile_layers(
+    model: ov.Model,
+    inputs: list[dict[str, Any]],
+    *,
+    device: str = "CPU",
+    precision: str = "f32",
+) -> dict[str, Any]:
+    """Per-layer times from PERF_COUNT over a few real inputs, run one at a time.
+
+    Kept apart from the throughput measurement so that profiling overhead
+    never shows in the figures that are compared.
+    """
+    from segtui.core.inference import compile_model
+
+    compiled = compile_model(model, device, precision, hint="LATENCY", PERF_COUNT=True)
+    request = compiled.create_infer_request()
+    totals: dict[str, float] = {}
+    for item in inputs:
+        request.infer(item)
+        for info in request.profiling_info:
+            us = info.real_time.total_seconds() * 1e6
+            totals[info.node_name] = totals.get(info.node_name, 0.0) + us
+    runs = max(len(inputs), 1)
+    summary = summarize_runtime(compiled)
+    for layer in summary.layers:
+        layer.exec_us = totals.get(layer.name, 0.0) / runs
+    return profile_json(summary)
+
+
+def profile_json(summary: RuntimeSummary) -> dict[str, Any]:
+    """Time by layer type and by precision, the slowest layers, and what stayed in floating point."""
+    layers = [layer for layer in summary.layers if layer.exec_us is not None]
+    total_us = sum(layer.exec_us or 0.0 for layer in layers) or 1.0
+    by_type: dict[str, float] = {}
+    by_precision_ms: dict[str, float] = {}
+    for layer in layers:
+        us = layer.exec_us or 0.0
+        by_type[layer.layer_type] = by_type.get(layer.layer_type, 0.0) + us / 1000
+        by_precision_ms[layer.precision] = by_precision_ms.get(layer.precision, 0.0) + us / 1000
+    compute_us = sum(layer.exec_us or 0.0 for layer in layers if layer.layer_type in COMPUTE_LAYER_TYPES)
+    slowest = sorted(layers, key=lambda layer: -(layer.exec_us or 0.0))[:20]
+    return summary.to_json() | {
+        "total_ms": round(total_us / 1000, 4),
+        "time_by_type_ms": {k: round(v, 4) for k, v in sorted(by_type.items(), key=lambda kv: -kv[1])},
+        "time_by_precision_ms": {k: round(v, 4) for k, v in sorted(by_precision_ms.items(), key=lambda kv: -kv[1])},
+        "compute_share": round(compute_us / total_us, 4),
+        "non_compute_share": round(1 - compute_us / total_us, 4),
+        "slowest": [
+            {
+                "name": layer.name,
+                "type": layer.layer_type,
+                "precision": layer.precision,
+                "ms": round((layer.exec_us or 0.0) / 1000, 4),
+                "share": round((layer.exec_us or 0.0) / total_us, 4),
+                "original": layer.original_names[:5],
+            }
+            for layer in slowest
+        ],
+    }

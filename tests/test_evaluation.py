@@ -1,0 +1,102 @@
+"""COCO evaluation through pycocotools, and its pitfalls."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from segtui.core.evaluation import category_mapping, evaluate_coco, predictions_as_ground_truth
+from segtui.core.predictions import ImagePrediction, Instance, decode_mask, encode_mask
+
+
+def _rect(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    mask = np.zeros((h, w), np.uint8)
+    mask[y0:y1, x0:x1] = 1
+    return mask
+
+
+def _instance(mask: np.ndarray, class_id: int = 0, score: float = 0.9) -> Instance:
+    ys, xs = np.nonzero(mask)
+    return Instance(class_id, score, (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)), encode_mask(mask))
+
+
+def _gt(masks: list[np.ndarray], first_id: int = 1) -> dict:
+    h, w = masks[0].shape
+    anns = []
+    for n, m in enumerate(masks):
+        ys, xs = np.nonzero(m)
+        anns.append(
+            {
+                "id": first_id + n,
+                "image_id": 1,
+                "category_id": 1,
+                "segmentation": encode_mask(m),
+                "bbox": [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1],
+                "area": int(m.sum()),
+                "iscrowd": 0,
+            }
+        )
+    return {"images": [{"id": 1, "file_name": "a.png", "width": w, "height": h}], "annotations": anns, "categories": [{"id": 1, "name": "thing"}]}
+
+
+def test_rle_round_trip_of_a_c_ordered_mask() -> None:
+    mask = _rect(20, 30, 2, 9, 5, 25)
+    assert not mask.flags.f_contiguous  # encode_mask must make it Fortran-ordered itself
+    rle = encode_mask(mask)
+    assert isinstance(rle["counts"], str) and rle["size"] == [20, 30]
+    assert (decode_mask(rle) == mask).all()
+
+
+def test_perfect_predictions_score_one_and_annotation_ids_from_zero_still_work() -> None:
+    masks = [_rect(64, 64, 4, 30, 4, 30), _rect(64, 64, 35, 60, 30, 62)]
+    pred = ImagePrediction("a.png", 64, 64, [_instance(m) for m in masks])
+    for first_id in (1, 0):  # id 0 silently yields AP 0 in raw pycocotools
+        metrics = evaluate_coco(_gt(masks, first_id), [pred], {"a.png": 1})
+        assert metrics.mask_ap == pytest.approx(1.0)
+        assert metrics.box_ap == pytest.approx(1.0)
+        assert (metrics.ground_truth, metrics.detections) == (2, 2)
+
+
+def test_empty_results_score_zero_instead_of_raising() -> None:
+    masks = [_rect(32, 32, 2, 20, 2, 20)]
+    metrics = evaluate_coco(_gt(masks), [ImagePrediction("a.png", 32, 32, [])], {"a.png": 1})
+    assert metrics.mask_ap == 0.0 and metrics.box_ap == 0.0 and metrics.detections == 0
+
+
+def test_half_overlapping_mask_counts_only_at_low_iou() -> None:
+    gt_mask = _rect(40, 40, 0, 20, 0, 20)
+    shifted = _rect(40, 40, 0, 20, 7, 27)  # IoU = 13*20 / (27*20) = 0.48... < 0.5
+    pred = ImagePrediction("a.png", 40, 40, [_instance(shifted)])
+    metrics = evaluate_coco(_gt([gt_mask]), [pred], {"a.png": 1})
+    assert metrics.mask_ap50 == 0.0
+    closer = _rect(40, 40, 0, 20, 3, 23)  # IoU = 17/23 = 0.739
+    pred = ImagePrediction("a.png", 40, 40, [_instance(closer)])
+    metrics = evaluate_coco(_gt([gt_mask]), [pred], {"a.png": 1})
+    assert metrics.mask_ap50 == pytest.approx(1.0) and 0.0 < metrics.mask_ap < 1.0
+
+
+def test_segm_area_comes_from_masks_not_boxes() -> None:
+    # A thin diagonal mask: its box is large (medium area), its mask is small.
+    mask = np.zeros((100, 100), np.uint8)
+    for i in range(60):
+        mask[i, i : i + 3] = 1
+    pred = ImagePrediction("a.png", 100, 100, [_instance(mask)])
+    metrics = evaluate_coco(_gt([mask]), [pred], {"a.png": 1})
+    assert metrics.mask_ap_small == pytest.approx(1.0)  # 180 px < 32² = small
+    assert metrics.mask_ap_medium == -1.0
+
+
+def test_parent_predictions_become_ground_truth_above_threshold() -> None:
+    a = _instance(_rect(32, 32, 0, 10, 0, 10), score=0.8)
+    low = _instance(_rect(32, 32, 20, 30, 20, 30), score=0.05)
+    gt = predictions_as_ground_truth([ImagePrediction("a.png", 32, 32, [a, low])], {"a.png": 7}, 3, 0.1)
+    assert [ann["id"] for ann in gt["annotations"]] == [1]
+    assert gt["annotations"][0]["image_id"] == 7 and gt["annotations"][0]["area"] == 100
+    assert len(gt["categories"]) == 3
+
+
+def test_category_mapping_by_name_then_position() -> None:
+    analysis = {"category_ids": [3, 5], "classes": ["dog", "cat"]}
+    assert category_mapping(["cat", "dog"], analysis) == [5, 3]
+    assert category_mapping(["a", "b"], analysis) == [3, 5]
+    assert category_mapping(["a", "b", "c"], analysis) is None
