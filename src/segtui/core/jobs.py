@@ -307,4 +307,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run through the imported module, not __main__, so that the job kinds register
+    # into the same handler table that run_job reads.
+    from segtui.core import jobs as _jobs
+
+    raise SystemExit(_jobs.main())

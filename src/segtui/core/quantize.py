@@ -61,6 +61,7 @@ NMS_TYPES = frozenset(
     }
 )
 SKIP_TYPES = frozenset({"Parameter", "Constant", "Result"})
+SHAPE_TYPES = frozenset({"ShapeOf"})
 
 METHODS = ("default", "accuracy-aware")
 PRESETS = ("performance", "mixed")
@@ -97,6 +98,8 @@ def _consumers(node: Any) -> Iterator[Any]:
 
 
 def _producers(node: Any, ports: Iterable[int] | None = None) -> Iterator[Any]:
+    if node.get_type_name() in SHAPE_TYPES:
+        return  # only the producer's shape is used: the producer itself is not geometry
     indices = range(node.get_input_size()) if ports is None else ports
     for i in indices:
         if i < node.get_input_size():
@@ -121,9 +124,6 @@ def propose_ignored_scope(model: ov.Model) -> IgnoredScopeProposal:
     """Find the geometry subgraphs of a detection/segmentation model (see the module docstring)."""
     ops = list(model.get_ordered_ops())
     rules: dict[str, set[Any]] = {}
-    rules["preprocessing"] = _walk(
-        (c for p in model.get_parameters() for c in _consumers(p)), _consumers
-    )
     rois = [op for op in ops if op.get_type_name() in ROI_TYPES]
     rules["proposals and box decoding"] = _walk(
         (n for r in rois for n in _producers(r, range(1, r.get_input_size()))), _producers
@@ -133,9 +133,8 @@ def propose_ignored_scope(model: ov.Model) -> IgnoredScopeProposal:
     rules["NMS and post-NMS geometry"] = _walk(
         [*nms, *(c for n in nms for c in _consumers(n))], _consumers
     )
-    rules["output decoding"] = _walk(
-        (n for r in model.get_results() for n in _producers(r)), _producers
-    )
+    rules["output decoding"] = _walk((n for r in model.get_results() for n in _producers(r)), _producers)
+    rules["preprocessing"] = _walk((c for p in model.get_parameters() for c in _consumers(p)), _consumers)
     by_rule: dict[str, list[str]] = {}
     assigned: set[str] = set()
     types: Counter[str] = Counter()

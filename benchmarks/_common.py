@@ -1,0 +1,27 @@
+"""Shared helpers for the measurement scripts (not tests): a scratch workspace with the sample."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+from pathlib import Path
+
+from segtui.core.sample import SampleProjects, register_sample
+from segtui.core.workspace import Workspace
+
+
+def scratch_workspace(keep: str | None = None) -> Workspace:
+    """A workspace for one benchmark run: $SEGTUI_BENCH_WS if set (reused), else a temp folder."""
+    root = Path(keep or os.environ.get("SEGTUI_BENCH_WS") or tempfile.mkdtemp(prefix="segtui-bench-"))
+    return Workspace(root)
+
+
+def sample(ws: Workspace) -> SampleProjects:
+    return register_sample(ws)
+
+
+def median_ratio(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """Median, min and max of the pairwise ratios a[i] / b[i] (runs taken alternately)."""
+    ratios = [x / y for x, y in zip(a, b, strict=True)]
+    return statistics.median(ratios), min(ratios), max(ratios)

@@ -1,0 +1,93 @@
+"""The scriptable command line: JSON output, exit codes, one-line messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tiny_models import Det, build_classifier, build_omz_maskrcnn
+
+from segtui.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def model_xml(tmp_path: Path) -> Path:
+    # Input 48x64 (h, w); the image_folder images are 48x64, 60x40 and 32x32.
+    return build_omz_maskrcnn(
+        tmp_path / "m" / "model.xml",
+        input_hw=(48, 64),
+        detections=[Det(1, 0.9, (16.0, 12.0, 48.0, 36.0), "full")],
+        labels=["circle", "square"],
+    )
+
+
+def test_import_show_and_list_models(capsys: pytest.CaptureFixture[str], tmp_path: Path, model_xml: Path) -> None:
+    ws = str(tmp_path / "ws")
+    code, out, _ = run(capsys, "import-model", str(model_xml), "--workspace", ws, "--json")
+    assert code == 0
+    model_id = json.loads(out)["id"]
+    code, out, _ = run(capsys, "show", "model", str(model_id), "--workspace", ws)
+    assert code == 0
+    assert "OMZ Mask R-CNN" in out and "omz-maskrcnn" in out
+    assert "input       image [1,3,48,64] f32" in out
+    assert "output      masks [3,28,28] f32" in out
+    assert "GFLOPs" in out and "parameters" in out
+    code, out, _ = run(capsys, "list", "models", "--workspace", ws, "--json")
+    assert [m["id"] for m in json.loads(out)] == [model_id]
+
+
+def test_create_project_predict_writes_coco_results(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, model_xml: Path, image_folder: Path
+) -> None:
+    ws = str(tmp_path / "ws")
+    code, out, _ = run(capsys, "create-project", str(model_xml), str(image_folder), "--workspace", ws, "--json")
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["dataset"]["image_count"] == 3 and summary["model"]["format_id"] == "omz-maskrcnn"
+    project_id = summary["project"]["id"]
+    results = tmp_path / "results.json"
+    code, out, _ = run(capsys, "predict", str(project_id), "--out", str(results), "--workspace", ws, "--json")
+    assert code == 0 and json.loads(out)["precision"] == "f32"
+    entries = json.loads(results.read_text())
+    by_file = {e["file_name"]: e for e in entries}
+    assert set(by_file) == {"a.png", "b.jpg", "sub/c.bmp"}
+    # a.png is 48x64 like the input: the box comes back unchanged; b.jpg is 60x40 (h, w).
+    assert by_file["a.png"]["bbox"] == pytest.approx([16.0, 12.0, 32.0, 24.0], abs=1e-3)
+    assert by_file["b.jpg"]["bbox"] == pytest.approx([10.0, 15.0, 20.0, 30.0], abs=1e-3)
+    assert all(e["category_id"] == 2 and e["score"] == pytest.approx(0.9) for e in entries)
+    code, out, _ = run(capsys, "list", "--workspace", ws)
+    assert code == 0 and "model" in out and " 3 " in out
+
+
+def test_failures_exit_non_zero_with_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    ws = str(tmp_path / "ws")
+    code, out, err = run(capsys, "import-model", str(build_classifier(tmp_path / "c" / "model.xml")), "--workspace", ws)
+    assert code == 1 and out == ""
+    assert err.startswith("segtui: error: Not an instance-segmentation model") and err.count("\n") == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, out, err = run(capsys, "import-dataset", str(empty), "--workspace", ws, "--json")
+    assert code == 1 and "no readable images" in json.loads(out)["error"]
+    code, _, err = run(capsys, "show", "project", "99", "--workspace", ws)
+    assert code == 1 and "No project with id 99" in err
+    code, _, _ = run(capsys, "list", "--workspace", ws, "--json")
+    assert code == 0
+
+
+def test_console_entry_point_runs_as_a_module(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "segtui", "list", "devices", "--workspace", str(tmp_path / "ws")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and "CPU" in proc.stdout.split()

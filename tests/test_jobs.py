@@ -1,0 +1,110 @@
+"""Durable jobs in child processes: run, record, recover, cancel."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tiny_models import Det, build_omz_maskrcnn
+
+from segtui.core import jobs
+from segtui.core.datasets import import_dataset
+from segtui.core.models import import_model
+from segtui.core.projects import create_project
+from segtui.core.workspace import Workspace
+
+
+def _annotated_project(ws: Workspace, tmp_path: Path, coco_dataset: Path) -> int:
+    # The coco fixture's rectangles: rows h//8 .. h//2, cols w//8 .. w//2 (inclusive) on 48x64 and 40x40.
+    xml = build_omz_maskrcnn(
+        tmp_path / "m" / "model.xml",
+        input_hw=(48, 64),
+        detections=[Det(0, 0.9, (8.0, 6.0, 33.0, 25.0), "full")],
+        labels=["box", "disc"],
+    )
+    model = import_model(ws, xml)
+    dataset = import_dataset(ws, coco_dataset)
+    return create_project(ws, model_id=model.id, dataset_id=dataset.id).id
+
+
+def test_evaluate_job_runs_in_a_child_process_and_stores_its_result(
+    workspace: Workspace, tmp_path: Path, coco_dataset: Path
+) -> None:
+    project_id = _annotated_project(workspace, tmp_path, coco_dataset)
+    job = jobs.submit(workspace, "evaluate", project_id, {"precision": "f32"})
+    seen: list[str] = []
+    final = jobs.wait(workspace, job.id, lambda j: seen.append(j.state))
+    assert final.state == "done", final.error
+    assert final.pid is not None and final.pid != os.getpid()
+    assert final.progress == 1.0 and final.finished_at is not None
+    metrics = final.result["metrics"] if final.result else {}
+    assert metrics["images"] == 2 and metrics["ground_truth"] == 2 and metrics["detections"] == 2
+    assert 0.0 < metrics["mask_ap"] <= 1.0
+    stored = workspace.results(project_id, "accuracy")
+    assert len(stored) == 1 and stored[0].data["metrics"] == metrics
+    assert Path(final.log_path or "").read_text().count("done:") == 1
+    assert not jobs.work_dir(workspace, job.id).exists()
+
+
+def test_a_failing_job_records_a_clear_error(workspace: Workspace, tmp_path: Path, image_folder: Path) -> None:
+    xml = build_omz_maskrcnn(tmp_path / "m" / "model.xml")
+    model = import_model(workspace, xml)
+    dataset = import_dataset(workspace, image_folder)  # not annotated: evaluate must refuse
+    project = create_project(workspace, model_id=model.id, dataset_id=dataset.id)
+    final = jobs.wait(workspace, jobs.submit(workspace, "evaluate", project.id, {}).id)
+    assert final.state == "failed"
+    assert final.error and "has no annotations" in final.error
+
+
+def test_a_job_whose_process_died_is_marked_interrupted_and_cleaned(workspace: Workspace) -> None:
+    job = workspace.add_job(kind="evaluate", project_id=None, params={})
+    # A real process that is not a segtui job, already gone: its pid says nothing alive.
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    workspace.update_job(job.id, state="running", pid=proc.pid, started_at=time.time())
+    partial = jobs.work_dir(workspace, job.id)
+    partial.mkdir(parents=True)
+    (partial / "half.bin").write_bytes(b"x" * 10)
+    assert jobs.recover_jobs(workspace) == [job.id]
+    recovered = workspace.job(job.id)
+    assert recovered.state == "interrupted" and "ended unexpectedly" in (recovered.error or "")
+    assert not partial.exists()
+
+
+def test_sigkill_of_a_running_job_is_seen_as_interrupted(
+    workspace: Workspace, tmp_path: Path, coco_dataset: Path
+) -> None:
+    project_id = _annotated_project(workspace, tmp_path, coco_dataset)
+    job = workspace.add_job(kind="evaluate", project_id=project_id, params={})
+    # Stand in for a job process mid-work: a child in its own session that looks like one.
+    sleeper = subprocess.Popen(
+        [sys.executable, "-c", "import time, sys; time.sleep(60)", "segtui.core.jobs"], start_new_session=True
+    )
+    workspace.update_job(job.id, state="running", pid=sleeper.pid, started_at=time.time())
+    assert jobs.recover_jobs(workspace) == []  # alive: left alone
+    os.killpg(sleeper.pid, signal.SIGKILL)
+    sleeper.wait()
+    assert jobs.recover_jobs(workspace) == [job.id]
+    assert workspace.job(job.id).state == "interrupted"
+
+
+def test_queued_jobs_wait_for_the_running_one_and_can_be_cancelled(
+    workspace: Workspace, tmp_path: Path, coco_dataset: Path
+) -> None:
+    project_id = _annotated_project(workspace, tmp_path, coco_dataset)
+    blocker = workspace.add_job(kind="evaluate", project_id=project_id, params={})
+    sleeper = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "segtui.core.jobs"], start_new_session=True
+    )
+    try:
+        workspace.update_job(blocker.id, state="running", pid=sleeper.pid, started_at=time.time())
+        queued = jobs.submit(workspace, "evaluate", project_id, {})
+        assert workspace.job(queued.id).state == "queued"  # one heavy job at a time
+        assert jobs.cancel(workspace, queued.id).state == "cancelled"
+    finally:
+        os.killpg(sleeper.pid, signal.SIGKILL)
+        sleeper.wait()
