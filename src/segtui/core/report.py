@@ -105,8 +105,8 @@ def create_report(
     pairs = [(im.path, image_path(dataset, im)) for im in images]
     started = time.perf_counter()
     runs = {}
-    for n, (key, record) in enumerate((("optimized", model), ("parent", parent_model))):
-        loaded = load_registered(record)
+    for n, (key, model_record) in enumerate((("optimized", model), ("parent", parent_model))):
+        loaded = load_registered(model_record)
 
         def stage(fraction: float, text: str, n: int = n, key: str = key) -> None:
             progress(0.47 * (n + fraction), f"{key} model: {text}")
@@ -157,12 +157,18 @@ def create_report(
         summary["box_ap_drop"] = round((parent_m.box_ap - optimized_m.box_ap) * 100, 4)
     summary["totals"] = tables["totals"]
     kind = f"report:{settings.type}"
-    for old in ws.results(project.id, kind):
-        ws.delete_result(old.id)
+    previous = ws.results(project.id, kind)
     record = ws.add_result(project_id=project.id, kind=kind, data={"summary": summary, **tables})
     folder = ws.root / "reports" / str(record.id)
-    atomic_write_text(folder / "optimized.json", json.dumps([p.to_json() for p in a_preds]))
-    atomic_write_text(folder / "parent.json", json.dumps([p.to_json() for p in parent_preds]))
+    try:
+        atomic_write_text(folder / "optimized.json", json.dumps([p.to_json() for p in a_preds]))
+        atomic_write_text(folder / "parent.json", json.dumps([p.to_json() for p in parent_preds]))
+    except BaseException:
+        ws.delete_result(record.id)
+        raise
+    # Replace the older report of this type only once the new one is complete.
+    for old in previous:
+        ws.delete_result(old.id)
     progress(1.0, "Done")
     return {"result_id": record.id, "summary": summary}
 
@@ -170,7 +176,10 @@ def create_report(
 def report_predictions(ws: Workspace, result_id: int) -> tuple[list[ImagePrediction], list[ImagePrediction]]:
     """The stored (optimized, parent) predictions of a report, for Visualize."""
     folder = ws.root / "reports" / str(result_id)
-    load = lambda name: [ImagePrediction.from_json(d) for d in json.loads((folder / name).read_text())]  # noqa: E731
+
+    def load(name: str) -> list[ImagePrediction]:
+        return [ImagePrediction.from_json(d) for d in json.loads((folder / name).read_text())]
+
     return load("optimized.json"), load("parent.json")
 
 

@@ -1,0 +1,69 @@
+"""The bundled sample project: registered on first start, and its model finds the shapes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from segtui.core.datasets import image_path
+from segtui.core.evaluation import load_annotations
+from segtui.core.inference import run_inference
+from segtui.core.matching import match_instances
+from segtui.core.models import load_registered
+from segtui.core.report import annotations_as_predictions
+from segtui.core.sample import ensure_sample, sample_available, sample_dir
+from segtui.core.workspace import Workspace
+
+pytestmark = pytest.mark.skipif(not sample_available(), reason="sample project files are missing")
+
+
+def test_first_start_registers_both_sample_projects_once(workspace: Workspace) -> None:
+    projects = ensure_sample(workspace)
+    assert projects is not None
+    images, annotated = projects.images, projects.annotated
+    assert images.model_id == annotated.model_id
+    model = workspace.model(images.model_id)
+    assert model.format_id == "omz-maskrcnn"
+    assert model.class_names == ["circle", "square", "triangle", "star", "hexagon", "ring"]
+    assert model.analysis["inputs"][0]["shape"] == [1, 3, 256, 256]
+    assert model.analysis["outputs"][2]["shape"][1:] == [28, 28]
+    assert workspace.dataset(images.dataset_id).kind == "images"
+    ann = workspace.dataset(annotated.dataset_id)
+    assert ann.annotated and ann.image_count == 200
+    assert ann.analysis["classes"] == model.class_names
+    # A second start leaves the workspace as it is.
+    assert ensure_sample(workspace) is None
+    assert len(workspace.projects()) == 2
+
+
+def test_sample_model_finds_the_shapes_of_a_known_validation_image(workspace: Workspace) -> None:
+    projects = ensure_sample(workspace)
+    assert projects is not None
+    project = projects.annotated
+    dataset = workspace.dataset(project.dataset_id)
+    assert dataset.annotations is not None
+    annotations = load_annotations(dataset.annotations)
+    counts: dict[int, int] = {}
+    for ann in annotations["annotations"]:
+        counts[ann["image_id"]] = counts.get(ann["image_id"], 0) + 1
+    # The first validation image with at least three shapes.
+    image = next(im for im in workspace.dataset_images(dataset.id) if counts.get(int(im.coco_id or 0), 0) >= 3)
+    loaded = load_registered(workspace.model(project.model_id))
+    run = run_inference(loaded.model, loaded.adapter, [(image.path, image_path(dataset, image))])
+    found = run.predictions[0].above(0.5)
+    truth = annotations_as_predictions(annotations, [(image.path, int(image.coco_id or 0))], None, 6)[0]
+    matches = match_instances(found, truth.instances, 0.5)
+    # Every annotated shape is found, with the right class and a mask overlapping it well.
+    assert len(matches) == len(truth.instances)
+    assert all(iou >= 0.6 for _, _, iou in matches)
+
+
+def test_manifest_describes_the_shipped_files() -> None:
+    root = sample_dir()
+    manifest = json.loads((root / "manifest.json").read_text())
+    for key in ("model", "classes", "images", "annotations"):
+        assert (root / manifest[key]).exists(), key
+    assert manifest["metrics"]["mask_ap"] >= 0.70 and manifest["metrics"]["mask_ap50"] >= 0.90
+    size = (root / manifest["model"]).stat().st_size + (root / manifest["model"]).with_suffix(".bin").stat().st_size
+    assert size < 30 * 1024 * 1024

@@ -1,0 +1,58 @@
+"""INT8 on the sample project: the compute runs in INT8 and the masks survive (issue: optimization).
+
+These calibrate the real sample Mask R-CNN on its 200 images; they take a
+couple of minutes on 2 cores, the slowest tests of the suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from segtui.core.accuracy import evaluate_project
+from segtui.core.inference import compile_model
+from segtui.core.models import load_registered
+from segtui.core.optimize import OptimizeSettings, optimize_project
+from segtui.core.runtime_graph import summarize_runtime
+from segtui.core.sample import SampleProjects, register_sample, sample_available
+from segtui.core.workspace import Workspace
+
+pytestmark = pytest.mark.skipif(not sample_available(), reason="sample project files are missing")
+
+
+@pytest.fixture(scope="module")
+def sample_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, SampleProjects]]:
+    ws = Workspace(tmp_path_factory.mktemp("sample_ws"))
+    yield ws, register_sample(ws)
+    ws.close()
+
+
+def test_default_int8_runs_compute_in_int8_and_keeps_mask_ap(
+    sample_ws: tuple[Workspace, SampleProjects], tmp_path: Path
+) -> None:
+    ws, projects = sample_ws
+    parent = projects.annotated
+    child = optimize_project(ws, parent.id, OptimizeSettings(), tmp_path / "work")
+    model = ws.model(child.model_id)
+    assert child.parent_id == parent.id and model.optimized_from == ws.project(parent.id).model_id
+    assert model.analysis["int8"] and model.optimization is not None
+    assert model.optimization["preset"] == "performance" and model.optimization["subset_size"] == 200
+    runtime = summarize_runtime(compile_model(load_registered(model).model, "CPU", "default"))
+    assert runtime.compute_int8_share >= 0.90, runtime.to_json()
+    parent_ap = evaluate_project(ws, parent.id)["metrics"]["mask_ap"]
+    child_ap = evaluate_project(ws, child.id)["metrics"]["mask_ap"]
+    assert parent_ap >= 0.70
+    assert parent_ap - child_ap <= 0.010, (parent_ap, child_ap)
+
+
+def test_without_the_automatic_ignored_scope_the_masks_collapse(
+    sample_ws: tuple[Workspace, SampleProjects], tmp_path: Path
+) -> None:
+    ws, projects = sample_ws
+    parent = projects.annotated
+    child = optimize_project(ws, parent.id, OptimizeSettings(auto_ignore=False, subset_percent=50), tmp_path / "w")
+    child_ap = evaluate_project(ws, child.id)["metrics"]["mask_ap"]
+    parent_ap = evaluate_project(ws, parent.id)["metrics"]["mask_ap"]
+    assert child_ap < parent_ap - 0.2, (parent_ap, child_ap)
