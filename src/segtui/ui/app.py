@@ -1,0 +1,175 @@
+"""The segtui Textual app: start screen, create-project flow, project pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.worker import Worker, WorkerState
+
+from segtui.core.errors import Cancelled, SegtuiError
+from segtui.core.projects import available_devices
+from segtui.core.sample import SampleProjects, ensure_sample
+from segtui.core.workspace import Workspace
+from segtui.ui import messages
+from segtui.ui.commands import ProjectCommands
+from segtui.ui.screens.create_project import CreateProjectScreen
+from segtui.ui.screens.help import HelpScreen, binding_rows
+from segtui.ui.screens.project import ProjectScreen
+from segtui.ui.screens.start import StartScreen
+from segtui.ui.styles import css_path
+
+SAMPLE_GROUP = "sample"
+
+
+class SegtuiApp(App[None]):
+    """Keyboard-driven front end of a segtui workspace."""
+
+    TITLE = "segtui"
+    CSS_PATH = css_path("app.tcss")
+    COMMANDS = App.COMMANDS | {ProjectCommands}
+    # Textual declares this a plain attribute on App; a list literal is its documented form.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", "Help", id="app.help", tooltip="Show the keys that work here."),
+    ]
+
+    def __init__(self, workspace: Workspace, register_sample: bool = True) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.register_sample = register_sample
+        self._devices: list[str] | None = None
+        self.startup_notice: str | None = None
+
+    @property
+    def devices(self) -> list[str]:
+        """The devices OpenVINO offers here (asked once: creating the Core is slow)."""
+        if self._devices is None:
+            self._devices = available_devices()
+        return self._devices
+
+    def on_mount(self) -> None:
+        self.push_screen(StartScreen())
+        if self.startup_notice:
+            self.notify(self.startup_notice, severity="warning", timeout=10)
+        if self.register_sample:
+            self.register_sample_projects(self.workspace.root)
+
+    # -- actions (each also offered in the command palette) -----------------------
+
+    def action_new_project(self) -> None:
+        if not isinstance(self.screen, CreateProjectScreen):
+            self.push_screen(CreateProjectScreen())
+
+    def action_refresh(self) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, StartScreen | ProjectScreen):
+                screen.reload()
+        self.notify("Reloaded from the workspace.", timeout=2)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        focused = self.focused
+        if focused is None:
+            where = "nothing"
+        else:
+            where = f"#{focused.id}" if focused.id else type(focused).__name__
+            owner = focused.parent
+            if not focused.id and owner is not None and getattr(owner, "id", None):
+                where += f" in #{owner.id}"
+        title = str(self.screen.title or self.title)
+        self.push_screen(
+            HelpScreen(title, where, binding_rows(self.screen), str(self.workspace.root))
+        )
+
+    def show_project(self, project_id: int, *, replace: bool = False) -> None:
+        """Open the page of a project (replacing the current screen when `replace`)."""
+        try:
+            self.workspace.project(project_id)
+        except SegtuiError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        screen = ProjectScreen(project_id)
+        if replace:
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    def on_open_project(self, event: messages.OpenProject) -> None:
+        self.show_project(event.project_id)
+
+    def on_projects_changed(self, _event: messages.ProjectsChanged) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, StartScreen):
+                screen.reload()
+
+    # -- workers ---------------------------------------------------------------------
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group=SAMPLE_GROUP,
+        description="Register the sample projects",
+    )
+    def register_sample_projects(self, workspace_root: Path) -> SampleProjects | None:
+        # SQLite connections belong to one thread: this worker opens its own.
+        with Workspace(workspace_root) as ws:
+            return ensure_sample(ws)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The app's own workers; screens pass their failures to `report_worker_failure`."""
+        worker = event.worker
+        if event.state == WorkerState.ERROR:
+            self.report_worker_failure(worker)
+        elif (
+            event.state == WorkerState.SUCCESS
+            and worker.group == SAMPLE_GROUP
+            and worker.result is not None
+        ):
+            self.notify("Sample projects registered", timeout=4)
+            self.post_message(messages.ProjectsChanged())
+
+    def report_worker_failure(self, worker: Worker[object]) -> None:
+        """The one place where a failed worker becomes a notification (never a traceback)."""
+        error = worker.error
+        what = worker.description or worker.name
+        if isinstance(error, Cancelled):
+            self.notify(f"{what}: cancelled.", timeout=4)
+            return
+        if isinstance(error, SegtuiError):
+            text = error.message + (f"\n{error.hint}" if error.hint else "")
+        else:
+            text = f"Unexpected error: {type(error).__name__}: {error}"
+        self.log.error(f"worker {worker.name!r} failed: {error!r}")
+        self.notify(
+            text,
+            title=f"{what} failed",
+            severity="error",
+            timeout=10,
+        )
+
+
+def run_app(workspace_dir: Path | None) -> None:
+    """Open the TUI on the workspace at `workspace_dir` (or the default one)."""
+    from segtui.core.jobs import recover_jobs
+
+    workspace = Workspace.open(workspace_dir)
+    # Jobs whose process died while segtui was away are shown as interrupted, their partial files gone.
+    interrupted = recover_jobs(workspace)
+    workspace.clean_tmp()
+    try:
+        app = SegtuiApp(workspace)
+        if interrupted:
+            app.startup_notice = (
+                f"{len(interrupted)} job(s) were interrupted while segtui was away "
+                f"(ids {', '.join(map(str, interrupted))}); their partial files were removed."
+            )
+        app.run()
+    finally:
+        workspace.close()

@@ -1,0 +1,86 @@
+"""F1 help: the keys that work here, generated from the focused widget's bindings up to the app."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.dom import DOMNode
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Static
+
+HelpRow = tuple[str, str, str, str]
+
+
+def _scope(node: DOMNode) -> tuple[int, str]:
+    """Sort order and name of where a binding comes from: this screen, everywhere, the widget."""
+    if isinstance(node, Screen):
+        return 0, "this screen"
+    if isinstance(node, App):
+        return 1, "everywhere"
+    return 2, f"#{node.id}" if node.id else type(node).__name__
+
+
+def binding_rows(screen: Screen[object]) -> list[HelpRow]:
+    """(keys, action, scope, tooltip) of every described binding active on `screen` now."""
+    app = screen.app
+    by_action: dict[tuple[str, str], tuple[tuple[int, int], HelpRow]] = {}
+    for key, active in screen.active_bindings.items():
+        binding = active.binding
+        if not binding.description:
+            continue
+        display = app.get_key_display(binding.with_key(key))
+        scope_order, scope = _scope(active.node)
+        # Within a scope, the keys the footer shows come first.
+        order = (scope_order, 0 if binding.show else 1)
+        slot = (scope, binding.action)
+        if slot in by_action:
+            order, (keys, desc, scope, tip) = by_action[slot]
+            by_action[slot] = (order, (f"{keys}, {display}", desc, scope, tip))
+        else:
+            row = (display, binding.description, scope, active.tooltip or binding.tooltip)
+            by_action[slot] = (order, row)
+    return [row for _order, row in sorted(by_action.values(), key=lambda item: item[0])]
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists the keys of the screen below, for the widget that has focus."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,f1,q", "dismiss_help", "Close", id="help.close", tooltip="Close help."),
+    ]
+
+    def __init__(self, title: str, focused: str, rows: list[HelpRow], workspace: str = "") -> None:
+        super().__init__()
+        self._workspace = workspace
+        self._title = title
+        self._focused = focused
+        self._rows = rows
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-dialog"):
+            yield Static(Text(f"Keys — {self._title}", style="bold"), id="help-title")
+            yield Static(Text(f"Focused: {self._focused}"), id="help-focused")
+            if self._workspace:
+                yield Static(Text(f"Workspace: {self._workspace}"), id="help-workspace")
+            yield DataTable[str](id="help-table", cursor_type="row", zebra_stripes=True)
+            yield Static(id="help-detail")
+            yield Static("escape closes · ctrl+p opens the command palette", id="help-hint")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#help-table", DataTable)
+        table.add_columns("Key", "Where", "Action")
+        for keys, action, where, _tooltip in self._rows:
+            table.add_row(keys, where, action)
+        table.focus()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        # The tooltip goes under the table, where it has the full width even at 80 columns.
+        row = self._rows[event.cursor_row] if 0 <= event.cursor_row < len(self._rows) else None
+        self.query_one("#help-detail", Static).update(Text(row[3] if row and row[3] else ""))
+
+    def action_dismiss_help(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,544 @@
+"""Format detection and decoding, run for real through OpenVINO on tiny models.
+
+Every geometry here is chosen so the expected pixels can be worked out by hand:
+the decoded masks must land on exactly those pixels of the original image.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import openvino as ov
+import pytest
+from tiny_models import (
+    Det,
+    build_classifier,
+    build_dynamic,
+    build_model_api_maskrcnn,
+    build_omz_maskrcnn,
+    build_omz_maskrcnn_conv,
+    build_omz_maskrcnn_legacy,
+    build_yolo_seg,
+)
+
+from segtui.core.errors import UnsupportedModelError
+from segtui.core.formats import (
+    COCO_CLASSES,
+    SUPPORTED_FORMATS,
+    FormatAdapter,
+    ModelApiMaskRcnnAdapter,
+    OmzMaskRcnnAdapter,
+    OmzMaskRcnnLegacyAdapter,
+    PreprocessMeta,
+    YoloSegAdapter,
+    detect_format,
+    map_to_original,
+    nms,
+    paste_mask,
+)
+from segtui.core.predictions import Instance, decode_mask
+
+_CORE = ov.Core()
+
+
+def _load(path: Path, class_names: list[str] | None = None) -> tuple[ov.Model, FormatAdapter]:
+    model = _CORE.read_model(path)
+    return model, detect_format(model, path, class_names)
+
+
+def _run(
+    model: ov.Model, adapter: FormatAdapter, image: np.ndarray, threshold: float = 0.05
+) -> tuple[list[Instance], dict[str, np.ndarray], PreprocessMeta]:
+    """Preprocess, infer on CPU, decode: the whole path a real image takes."""
+    inputs, meta = adapter.preprocess(image)
+    compiled = _CORE.compile_model(model, "CPU")
+    result = compiled(inputs)
+    outputs = [np.asarray(result[port]) for port in compiled.outputs]
+    return adapter.decode(outputs, meta, threshold), inputs, meta
+
+
+def _box_mask(size: tuple[int, int], x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
+    """The pixels rows y1..y2-1, columns x1..x2-1 of an image of `size` (h, w)."""
+    mask = np.zeros(size, np.uint8)
+    mask[y1:y2, x1:x2] = 1
+    return mask
+
+
+def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _assert_mask(instance: Instance, expected: np.ndarray) -> None:
+    got = decode_mask(instance.rle)
+    assert got.shape == expected.shape
+    diff = np.argwhere(got != expected)
+    assert diff.size == 0, f"{len(diff)} pixels differ, first at (row, col) {diff[:5].tolist()}"
+
+
+# --------------------------------------------------------------------------- paste_mask
+
+
+def test_paste_all_ones_mask_fills_exactly_the_box() -> None:
+    mask = paste_mask(np.ones((28, 28), np.float32), (10, 20, 50, 60), (80, 70))
+    assert np.array_equal(mask, _box_mask((80, 70), 10, 20, 50, 60).astype(bool))
+
+
+def test_paste_left_half_mask_fills_the_left_half_of_the_box() -> None:
+    prob = np.zeros((28, 28), np.float32)
+    prob[:, :14] = 1
+    mask = paste_mask(prob, (10, 20, 50, 60), (80, 70))
+    assert np.array_equal(mask, _box_mask((80, 70), 10, 20, 30, 60).astype(bool))
+
+
+def test_paste_clips_a_box_that_leaves_the_image_and_keeps_its_geometry() -> None:
+    prob = np.zeros((14, 14), np.float32)
+    prob[:7] = 1  # top half of a box from y=-20 to y=20 -> rows -20..-1: nothing visible
+    assert not paste_mask(prob, (-10, -20, 30, 20), (40, 40)).any()
+    full = paste_mask(np.ones((14, 14), np.float32), (-10, -20, 30, 20), (40, 40))
+    assert np.array_equal(full, _box_mask((40, 40), 0, 0, 30, 20).astype(bool))
+
+
+def test_paste_uses_pixel_centres_for_fractional_boxes() -> None:
+    # Column centres 10.5..19.5 lie in [10.4, 20.4), row centres 6.5..9.5 in [5.6, 9.6).
+    mask = paste_mask(np.ones((28, 28), np.float32), (10.4, 5.6, 20.4, 9.6), (30, 30))
+    assert np.array_equal(mask, _box_mask((30, 30), 10, 6, 20, 10).astype(bool))
+    assert not paste_mask(np.ones((28, 28)), (5, 5, 5, 9), (30, 30)).any()
+
+
+# --------------------------------------------------------------------------- OMZ Mask R-CNN
+
+
+def test_omz_maskrcnn_non_square_image_maps_boxes_and_masks_to_original_pixels(
+    tmp_path: Path,
+) -> None:
+    # 120x200 into 64x96: x scaled by 0.48, y by 0.5333 apart ("standard" resize).
+    detections = [
+        Det(2, 0.7, (24.0, 16.0, 72.0, 48.0), "left"),  # -> (50, 30, 150, 90)
+        Det(0, 0.9, (0.0, 32.0, 48.0, 64.0), "full"),  # -> (0, 60, 100, 120)
+        Det(1, 0.03, (0.0, 0.0, 10.0, 10.0), "full"),  # under the threshold
+    ]
+    path = build_omz_maskrcnn(tmp_path / "m.xml", (64, 96), detections, mask_size=28)
+    model, adapter = _load(path)
+    assert isinstance(adapter, OmzMaskRcnnAdapter)
+    assert adapter.format_id == "omz-maskrcnn"
+    assert adapter.mask_size == 28
+    assert adapter.input_size == (64, 96)
+    assert adapter.image_input == "image"
+    image = _image(120, 200)
+    instances, inputs, meta = _run(model, adapter, image)
+
+    assert set(inputs) == {"image"}
+    expected_input = cv2.resize(image, (96, 64), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(inputs["image"][0].transpose(1, 2, 0), expected_input)
+    assert (meta.scale_x, meta.scale_y) == (0.48, 64 / 120)
+    # Padding rows (score 0) and the low score are gone; best first.
+    assert [(i.class_id, i.score) for i in instances] == [
+        (0, pytest.approx(0.9)),
+        (2, pytest.approx(0.7)),
+    ]
+    np.testing.assert_allclose(instances[0].box, (0, 60, 100, 120), atol=1e-4)
+    np.testing.assert_allclose(instances[1].box, (50, 30, 150, 90), atol=1e-4)
+    _assert_mask(instances[0], _box_mask((120, 200), 0, 60, 100, 120))
+    _assert_mask(instances[1], _box_mask((120, 200), 50, 30, 100, 90))  # left half
+    assert instances[0].rle["size"] == [120, 200]
+
+
+def test_omz_maskrcnn_fit_to_window_from_rt_info_pads_right_and_bottom(tmp_path: Path) -> None:
+    # 120x200 into 64x96 keeping the aspect ratio: scale 0.48, content 58x96, 6 rows of pad.
+    detections = [Det(0, 0.8, (24.0, 12.0, 72.0, 36.0), "top")]  # -> (50, 25, 150, 75)
+    path = build_omz_maskrcnn(
+        tmp_path / "m.xml",
+        (64, 96),
+        detections,
+        mask_size=14,
+        labels=["cat", "dog"],
+        model_info={"model_type": "MaskRCNN", "resize_type": "fit_to_window"},
+    )
+    model, adapter = _load(path)
+    # resize_type alone is Model API metadata: decoded the same way, reported as such.
+    assert adapter.format_id == "model-api-maskrcnn"
+    assert adapter.settings()["resize_type"] == "fit_to_window"
+    assert adapter.class_names == ["cat", "dog"]
+    image = _image(120, 200, seed=3)
+    instances, inputs, meta = _run(model, adapter, image)
+    tensor = inputs["image"][0].transpose(1, 2, 0)
+    assert (meta.scale_x, meta.scale_y, meta.pad_x, meta.pad_y) == (0.48, 0.48, 0.0, 0.0)
+    np.testing.assert_array_equal(tensor[:58], cv2.resize(image, (96, 58)))
+    assert not tensor[58:].any()
+    assert len(instances) == 1
+    np.testing.assert_allclose(instances[0].box, (50, 25, 150, 75), atol=1e-4)
+    _assert_mask(instances[0], _box_mask((120, 200), 50, 25, 150, 50))  # top half
+
+
+def test_omz_maskrcnn_sample_style_rt_info_labels_and_any_output_order(tmp_path: Path) -> None:
+    # The sample model: model_info holds model_type and labels only; outputs named freely.
+    path = build_omz_maskrcnn(
+        tmp_path / "m.xml",
+        (256, 256),
+        [Det(1, 0.5, (64.0, 64.0, 128.0, 192.0), "right")],
+        mask_size=28,
+        labels=["square", "disc", "triangle"],
+        model_info={"model_type": "MaskRCNN"},
+        output_names=("out_a", "out_b", "out_c"),
+        output_order=(2, 0, 1),
+    )
+    model, adapter = _load(path)
+    assert adapter.format_id == "omz-maskrcnn"
+    assert adapter.class_names == ["square", "disc", "triangle"]
+    assert adapter.settings()["outputs"] == {"labels": 1, "boxes": 2, "masks": 0}
+    instances, _, _ = _run(model, adapter, _image(256, 256))
+    assert [i.class_id for i in instances] == [1]
+    _assert_mask(instances[0], _box_mask((256, 256), 96, 64, 128, 192))
+
+
+def test_omz_maskrcnn_without_labels_uses_coco_names_and_override_wins(tmp_path: Path) -> None:
+    path = build_omz_maskrcnn(tmp_path / "m.xml")
+    assert _load(path)[1].class_names == list(COCO_CLASSES)
+    assert _load(path, ["a", "b"])[1].class_names == ["a", "b"]
+
+
+# --------------------------------------------------------------------------- legacy OMZ
+
+
+def test_legacy_maskrcnn_drops_background_and_takes_the_predicted_class_channel(
+    tmp_path: Path,
+) -> None:
+    detections = [
+        Det(0, 0.6, (24.0, 12.0, 72.0, 36.0), "left"),  # -> (50, 25, 150, 75)
+        Det(2, 0.9, (0.0, 0.0, 48.0, 24.0), "bottom"),  # -> (0, 0, 100, 50)
+    ]
+    path = build_omz_maskrcnn_legacy(tmp_path / "m.xml", (64, 96), detections, num_classes=3)
+    model, adapter = _load(path)
+    assert isinstance(adapter, OmzMaskRcnnLegacyAdapter)
+    assert adapter.format_id == "omz-maskrcnn-legacy"
+    assert adapter.image_input == "im_data"
+    assert adapter.mask_size == 14
+    assert adapter.class_names == ["class 0", "class 1", "class 2"]
+    image = _image(120, 200, seed=5)
+    instances, inputs, meta = _run(model, adapter, image)
+    # Aspect kept (scale 0.48), content 58x96 top-left, im_info = resized size and scale 1.
+    np.testing.assert_array_equal(inputs["im_info"], [[58.0, 96.0, 1.0]])
+    assert inputs["im_data"].shape == (1, 3, 64, 96)
+    assert (meta.scale_x, meta.scale_y) == (0.48, 0.48)
+    # The background row (score 0.95, class 0) is gone; class ids shift down by one.
+    assert [(i.class_id, i.score) for i in instances] == [
+        (2, pytest.approx(0.9)),
+        (0, pytest.approx(0.6)),
+    ]
+    np.testing.assert_allclose(instances[0].box, (0, 0, 100, 50), atol=1e-4)
+    _assert_mask(instances[0], _box_mask((120, 200), 0, 25, 100, 50))  # bottom half
+    _assert_mask(instances[1], _box_mask((120, 200), 50, 25, 100, 75))  # left half
+
+
+# --------------------------------------------------------------------------- YOLO -seg
+
+
+def _yolo_detections() -> list[Det]:
+    left_half = np.zeros((16, 16), bool)
+    left_half[:, :8] = True  # input x < 32
+    return [
+        Det(0, 0.9, (16.0, 24.0, 32.0, 40.0), None),  # -> original (64, 32, 128, 96)
+        Det(0, 0.8, (17.0, 24.0, 33.0, 40.0), None),  # IoU 0.88 with the first: suppressed
+        Det(1, 0.85, (16.0, 24.0, 32.0, 40.0), None),  # same box, other class: kept
+        Det(1, 0.5, (8.0, 24.0, 56.0, 40.0), left_half),  # -> (32, 32, 224, 96), left of x=128
+        Det(0, 0.04, (40.0, 20.0, 60.0, 44.0), None),  # under the threshold
+    ]
+
+
+def _linear_resize_1d(values: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resampling of one axis with half-pixel centres and clamped edges (torch's
+    align_corners=False), written with np.interp as an independent reference."""
+    centres = (np.arange(size) + 0.5) * len(values) / size - 0.5
+    return np.asarray(np.interp(centres, np.arange(len(values)), values))
+
+
+def _yolo_reference_mask(
+    proto_rect: tuple[int, int, int, int], proto_hw: tuple[int, int], meta: PreprocessMeta
+) -> np.ndarray:
+    """Ultralytics' pipeline for a mask that is 1 on a proto-pixel rectangle (x1, y1, x2, y2):
+    upsample x4 to the input, cut the letterbox padding, resize to the original, > 0.5.
+    Everything is separable, so two 1-D profiles give the exact pixels (corners included:
+    bilinear upsampling rounds them, in Ultralytics too)."""
+    (in_h, in_w), (h, w) = meta.input_size, meta.original_size
+    profiles = []
+    for lo, hi, n, size_in, pad, size_out in (
+        (proto_rect[1], proto_rect[3], proto_hw[0], in_h, int(meta.pad_y), h),
+        (proto_rect[0], proto_rect[2], proto_hw[1], in_w, int(meta.pad_x), w),
+    ):
+        axis = np.zeros(n)
+        axis[lo:hi] = 1
+        content = round(size_out * meta.scale_x)
+        profiles.append(
+            _linear_resize_1d(_linear_resize_1d(axis, size_in)[pad : pad + content], size_out)
+        )
+    return (np.outer(profiles[0], profiles[1]) > 0.5).astype(np.uint8)
+
+
+def test_yolo_seg_letterbox_nms_and_masks_on_original_pixels(tmp_path: Path) -> None:
+    path = build_yolo_seg(
+        tmp_path / "yolo_openvino_model" / "yolo.xml",
+        (64, 64),
+        _yolo_detections(),
+        num_classes=2,
+        metadata_names={0: "person", 1: "bicycle"},
+        output_names=("output0", "output1"),
+    )
+    model, adapter = _load(path)
+    assert isinstance(adapter, YoloSegAdapter)
+    assert adapter.format_id == "yolo-seg"
+    assert adapter.class_names == ["person", "bicycle"]
+    assert adapter.mask_size is None
+    # 128x256 into 64x64: scale 0.25, content 32x64 centred, 16 rows of 114 above and below.
+    image = _image(128, 256, seed=7)
+    instances, inputs, meta = _run(model, adapter, image, threshold=0.25)
+    tensor = inputs["images"][0].transpose(1, 2, 0)
+    assert (meta.scale_x, meta.pad_x, meta.pad_y) == (0.25, 0.0, 16.0)
+    np.testing.assert_allclose(tensor[:16], 114 / 255)
+    np.testing.assert_allclose(tensor[48:], 114 / 255)
+    content = cv2.resize(image, (64, 32), interpolation=cv2.INTER_LINEAR)[:, :, ::-1] / 255.0
+    np.testing.assert_allclose(tensor[16:48], content, atol=1e-6)
+
+    assert [(i.class_id, round(i.score, 4)) for i in instances] == [(0, 0.9), (1, 0.85), (1, 0.5)]
+    np.testing.assert_allclose(instances[0].box, (64, 32, 128, 96), atol=1e-4)
+    np.testing.assert_allclose(instances[2].box, (32, 32, 224, 96), atol=1e-4)
+    # Proto pixels: box 1 is (4, 6, 8, 10); box 3 (2, 6, 14, 10) cut at the pattern's x < 8.
+    first = _yolo_reference_mask((4, 6, 8, 10), (16, 16), meta)
+    _assert_mask(instances[0], first)
+    _assert_mask(instances[1], first)
+    _assert_mask(instances[2], _yolo_reference_mask((2, 6, 8, 10), (16, 16), meta))
+    # The reference itself: the box's pixels, but for the corners bilinear upsampling rounds.
+    box = _box_mask((128, 256), 64, 32, 128, 96)
+    assert first.sum() > 0.97 * box.sum() and not (first & (1 - box)).any()
+    assert np.array_equal(first[40:88], box[40:88])
+    assert np.array_equal(first[:, 72:120], box[:, 72:120])
+
+
+def test_yolo_seg_odd_padding_splits_like_ultralytics(tmp_path: Path) -> None:
+    # 90x200 into 64x64: scale 0.32, content 29x64, 35 rows of padding; Ultralytics puts
+    # round(17.5 - 0.1) = 17 above and 18 below.
+    path = build_yolo_seg(tmp_path / "y.xml", (64, 64), [Det(0, 0.9, (0, 17, 64, 46), None)])
+    _, adapter = _load(path)
+    inputs, meta = adapter.preprocess(_image(90, 200))
+    assert (meta.pad_x, meta.pad_y) == (0.0, 17.0)
+    tensor = inputs["images"][0]
+    assert np.allclose(tensor[:, 16], 114 / 255) and np.allclose(tensor[:, 46], 114 / 255)
+    assert not np.allclose(tensor[:, 17], 114 / 255)
+
+
+def test_yolo_seg_names_from_rt_info_without_metadata_yaml(tmp_path: Path) -> None:
+    path = build_yolo_seg(
+        tmp_path / "y.xml",
+        num_classes=3,
+        model_info={"labels": "person traffic_light cat", "iou_threshold": "0.5"},
+        output_names=("det", "proto"),
+    )
+    _, adapter = _load(path)
+    assert adapter.format_id == "yolo-seg"
+    assert adapter.class_names == ["person", "traffic_light", "cat"]
+    settings = adapter.settings()
+    assert settings["iou_threshold"] == 0.5
+    assert settings["channel_order"] == "RGB" and settings["pad_value"] == 114.0
+    path2 = build_yolo_seg(tmp_path / "plain" / "y.xml", num_classes=3)
+    assert _load(path2)[1].class_names == ["class 0", "class 1", "class 2"]
+
+
+def test_yolo_seg_with_ultralytics_rt_info_and_metadata_yaml(tmp_path: Path) -> None:
+    # Ultralytics writes both; metadata.yaml keeps the real names (with spaces), and the
+    # model_type "YOLO" must not steer detection. Outputs swapped: found by rank and shape.
+    path = build_yolo_seg(
+        tmp_path / "y.xml",
+        num_classes=2,
+        metadata_names=["traffic light", "stop sign"],
+        model_info={
+            "labels": "traffic_light stop_sign",
+            "resize_type": "fit_to_window_letterbox",
+            "reverse_input_channels": "YES",
+            "scale_values": "255",
+            "pad_value": "114",
+            "iou_threshold": "0.6",
+        },
+        output_names=("protos", "preds"),
+    )
+    model, adapter = _load(path)
+    assert adapter.format_id == "yolo-seg"
+    assert adapter.class_names == ["traffic light", "stop sign"]
+    settings = adapter.settings()
+    assert settings["resize_type"] == "letterbox" and settings["iou_threshold"] == 0.6
+    instances, _, _ = _run(model, adapter, _image(64, 64))
+    assert [(i.class_id, round(i.score, 4)) for i in instances] == [(0, 0.9)]
+
+
+def test_nms_is_class_aware_and_stops_at_max_keep() -> None:
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [0, 0, 10, 10], [20, 20, 30, 30]], np.float32)
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    classes = np.array([0, 0, 1, 0])
+    assert nms(boxes, scores, classes, 0.7).tolist() == [0, 2, 3]
+    assert nms(boxes, scores, classes, 0.9).tolist() == [0, 1, 2, 3]  # IoU 0.82 survives
+    assert nms(boxes, scores, classes, 0.7, max_keep=2).tolist() == [0, 2]
+
+
+def test_map_to_original_matches_opencv_and_a_region_changes_nothing() -> None:
+    # The resize chain done by gathers equals cv2.resize up then down, at awkward scales.
+    meta = PreprocessMeta((97, 203), (64, 64), 64 / 203, 64 / 203, 0.0, 17.0)
+    prob = np.zeros((16, 16), np.float32)
+    prob[5:11, 2:9] = np.random.default_rng(1).random((6, 7))
+    up = cv2.resize(prob, (64, 64), interpolation=cv2.INTER_LINEAR)
+    content_h, content_w = meta.content_size
+    assert (content_h, content_w) == (31, 64)
+    reference = cv2.resize(up[17 : 17 + content_h], (203, 97), interpolation=cv2.INTER_LINEAR)
+    full = map_to_original(prob, meta)
+    assert np.array_equal(full, reference > 0.5) and full.any()
+    rows, cols = np.nonzero(full)
+    region = (int(cols.min()) - 1, int(rows.min()) - 1, int(cols.max()) + 2, int(rows.max()) + 2)
+    assert region[0] > 0 and region[2] < 203  # a real restriction
+    assert np.array_equal(map_to_original(prob, meta, region), full)
+
+
+# --------------------------------------------------------------------------- Model API / OTX
+
+
+def test_model_api_maskrcnn_honours_model_info_preprocessing(tmp_path: Path) -> None:
+    # 64x192 into 64x96, centred letterbox: scale 0.5, content 32x96, 16 rows each side.
+    path = build_model_api_maskrcnn(
+        tmp_path / "otx.xml",
+        (64, 96),
+        [Det(1, 0.7, (16.0, 24.0, 48.0, 40.0), "left")],  # -> (32, 16, 96, 48)
+        mask_size=28,
+        labels=["a", "b"],
+        model_info={
+            "resize_type": "fit_to_window_letterbox",
+            "reverse_input_channels": "YES",
+            "mean_values": "10 20 30",
+            "scale_values": "2",
+            "pad_value": "7",
+        },
+        with_feature_vector=True,
+    )
+    model, adapter = _load(path)
+    assert isinstance(adapter, ModelApiMaskRcnnAdapter)
+    assert adapter.format_id == "model-api-maskrcnn"
+    assert adapter.class_names == ["a", "b"]
+    settings = adapter.settings()
+    assert settings["confidence_threshold"] == 0.5
+    assert settings["mean_values"] == [10.0, 20.0, 30.0] and settings["scale_values"] == [2.0] * 3
+    image = _image(64, 192, seed=9)
+    instances, inputs, meta = _run(model, adapter, image)
+    assert (meta.scale_x, meta.pad_x, meta.pad_y) == (0.5, 0.0, 16.0)
+    tensor = inputs["image"][0].transpose(1, 2, 0)
+    mean = np.array([10, 20, 30], np.float32)
+    np.testing.assert_allclose(tensor[:16], np.broadcast_to((7 - mean) / 2, (16, 96, 3)))
+    rgb = cv2.resize(image, (96, 32))[:, :, ::-1].astype(np.float32)
+    np.testing.assert_allclose(tensor[16:48], (rgb - mean) / 2)
+    assert len(instances) == 1 and instances[0].class_id == 1
+    np.testing.assert_allclose(instances[0].box, (32, 16, 96, 48), atol=1e-4)
+    _assert_mask(instances[0], _box_mask((64, 192), 32, 16, 64, 48))
+
+
+def test_model_api_maskrcnn_with_input_size_masks_crops_instead_of_pasting(
+    tmp_path: Path,
+) -> None:
+    # 128x192 into 64x96 ("standard", scale 0.5): an input-pixel mask is simply scaled by 2.
+    input_mask = np.zeros((64, 96), np.float32)
+    input_mask[8:24, 16:40] = 1  # part of the box only
+    path = build_model_api_maskrcnn(
+        tmp_path / "otx.xml",
+        (64, 96),
+        [Det(0, 0.9, (16.0, 8.0, 48.0, 24.0), input_mask)],
+        mask_size=None,
+    )
+    model, adapter = _load(path)
+    assert adapter.format_id == "model-api-maskrcnn"
+    assert adapter.mask_size is None
+    assert adapter.settings()["mask_kind"] == "input-size"
+    instances, _, _ = _run(model, adapter, _image(128, 192))
+    np.testing.assert_allclose(instances[0].box, (32, 16, 96, 48), atol=1e-4)
+    _assert_mask(instances[0], _box_mask((128, 192), 32, 16, 80, 48))
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def test_classifier_is_refused_with_its_inputs_and_outputs_named(tmp_path: Path) -> None:
+    path = build_classifier(tmp_path / "cls.xml")
+    with pytest.raises(UnsupportedModelError) as caught:
+        _load(path)
+    message = caught.value.message
+    assert "image[1,3,224,224] f32" in message
+    assert "prob[1,1000] f32" in message
+    for format_id, _ in SUPPORTED_FORMATS:
+        assert format_id in message
+
+
+def test_refusal_names_the_task_metadata_yaml_gives(tmp_path: Path) -> None:
+    # E.g. an Ultralytics detection or classification export offered as segmentation.
+    path = build_classifier(tmp_path / "det" / "det.xml")
+    (path.parent / "metadata.yaml").write_text("task: detect\nnames: {0: a}\n", encoding="utf-8")
+    with pytest.raises(UnsupportedModelError, match="task: detect"):
+        _load(path)
+
+
+def test_dynamic_input_is_refused_with_a_reshape_hint(tmp_path: Path) -> None:
+    path = build_dynamic(tmp_path / "dyn.xml")
+    with pytest.raises(UnsupportedModelError) as caught:
+        _load(path)
+    assert "image[1,3,?,?]" in caught.value.message
+    assert "--input-shape 1,3,H,W" in caught.value.hint
+    # Once reshaped to a static size it is an ordinary OMZ Mask R-CNN.
+    model = _CORE.read_model(path)
+    model.reshape({0: ov.PartialShape([1, 3, 32, 48])})
+    adapter = detect_format(model, path)
+    assert adapter.format_id == "omz-maskrcnn" and adapter.input_size == (32, 48)
+
+
+# --------------------------------------------------------------------------- the model with compute
+
+
+def test_conv_model_is_real_compute_and_depends_on_the_image(tmp_path: Path) -> None:
+    path = build_omz_maskrcnn_conv(tmp_path / "conv.xml", (64, 64))
+    model, adapter = _load(path)
+    types = [op.get_type_name() for op in model.get_ordered_ops()]
+    assert types.count("Convolution") >= 2 and "MatMul" in types
+    assert adapter.format_id == "omz-maskrcnn" and adapter.mask_size == 16
+    first, _, _ = _run(model, adapter, _image(64, 64, seed=1), threshold=0.0)
+    again, _, _ = _run(model, adapter, _image(64, 64, seed=1), threshold=0.0)
+    other, _, _ = _run(model, adapter, np.zeros((64, 64, 3), np.uint8), threshold=0.0)
+    assert len(first) == 4
+    assert [i.score for i in first] == [i.score for i in again]
+    assert sorted(i.score for i in first) != pytest.approx(sorted(i.score for i in other))
+
+
+# --------------------------------------------------------------------------- common contract
+
+
+def _all_adapters(tmp_path: Path) -> Sequence[tuple[ov.Model, FormatAdapter]]:
+    return [
+        _load(build_omz_maskrcnn(tmp_path / "a" / "m.xml")),
+        _load(build_omz_maskrcnn_legacy(tmp_path / "b" / "m.xml")),
+        _load(build_yolo_seg(tmp_path / "c" / "m.xml")),
+        _load(build_model_api_maskrcnn(tmp_path / "d" / "m.xml")),
+    ]
+
+
+def test_every_adapter_has_json_settings_and_handles_odd_images(tmp_path: Path) -> None:
+    odd_images: list[Any] = [
+        np.full((50, 70), 128, np.uint8),  # grayscale
+        np.full((50, 70, 4), 200, np.uint8),  # BGRA
+    ]
+    seen = set()
+    for model, adapter in _all_adapters(tmp_path):
+        seen.add(adapter.format_id)
+        settings = json.loads(json.dumps(adapter.settings()))
+        assert settings["format_id"] == adapter.format_id
+        assert settings["input_size"] == list(adapter.input_size)
+        for image in odd_images:
+            instances, _, meta = _run(model, adapter, image)
+            assert meta.original_size == (50, 70)
+            assert all(inst.rle["size"] == [50, 70] for inst in instances)
+            scores = [inst.score for inst in instances]
+            assert scores == sorted(scores, reverse=True)
+    assert seen == {fid for fid, _ in SUPPORTED_FORMATS}

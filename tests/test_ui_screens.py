@@ -1,0 +1,213 @@
+"""Start screen, project page, help and command palette, driven with keys."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Static, TabbedContent
+from tiny_models import build_omz_maskrcnn
+
+from segtui.core.models import import_model
+from segtui.core.projects import create_project_from_paths
+from segtui.core.workspace import ProjectRecord, Workspace
+from segtui.ui import app as app_module
+from segtui.ui.app import SegtuiApp
+from segtui.ui.commands import ProjectCommands, ProjectPageCommands
+from segtui.ui.screens.create_project import CreateProjectScreen
+from segtui.ui.screens.help import HelpScreen
+from segtui.ui.screens.project import ProjectScreen
+from segtui.ui.screens.start import StartScreen
+from segtui.ui.widgets.property_table import PropertyTable
+
+
+@pytest.fixture
+def parent_and_child(
+    workspace: Workspace, image_folder: Path, tmp_path: Path
+) -> tuple[ProjectRecord, ProjectRecord]:
+    """A project and an 'optimized' child of it (a second copy of the model, linked)."""
+    (image_folder / "notes.txt").write_text("not an image")
+    model_path = build_omz_maskrcnn(tmp_path / "m" / "model.xml")
+    parent = create_project_from_paths(
+        workspace, model_path=model_path, dataset_path=image_folder, name="Parent"
+    )
+    child_model = import_model(
+        workspace,
+        model_path,
+        name="model INT8",
+        optimized_from=parent.model_id,
+        optimization={"method": "INT8", "preset": "performance", "subset_size": 3},
+    )
+    child = workspace.add_project(
+        name="Parent INT8",
+        model_id=child_model.id,
+        dataset_id=parent.dataset_id,
+        device="CPU",
+        parent_id=parent.id,
+    )
+    return parent, child
+
+
+def _text(widget: Static) -> str:
+    return str(widget.content)
+
+
+async def test_empty_start_screen_and_f1_help(workspace: Workspace) -> None:
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, StartScreen)
+        empty = screen.query_one("#empty", Static)
+        assert empty.display and "Press n to create one" in empty.render().plain  # type: ignore[union-attr]
+        assert not screen.query_one("#projects", DataTable).display
+
+        await pilot.press("f1")
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        rows = [help_screen.query_one(DataTable).get_row_at(i) for i in range(3)]
+        assert rows[0][:3] == ["n", "this screen", "New project"]
+        assert _text(help_screen.query_one("#help-workspace", Static)) == (
+            f"Workspace: {workspace.root}"
+        )
+        await pilot.press("escape", "n")
+        assert isinstance(app.screen, CreateProjectScreen)
+        await pilot.press("f1")
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        table = help_screen.query_one(DataTable)
+        actions = {table.get_row_at(i)[2] for i in range(table.row_count)}
+        assert _text(help_screen.query_one("#help-focused", Static)) == (
+            "Focused: PathInput in #model-field"
+        )
+        assert {"Create", "Back", "Complete"} <= actions
+        assert "New project" not in actions
+        await pilot.press("escape", "escape")
+        assert isinstance(app.screen, StartScreen)
+
+
+async def test_start_screen_lists_children_under_parent_and_opens_them(
+    workspace: Workspace, parent_and_child: tuple[ProjectRecord, ProjectRecord]
+) -> None:
+    parent, child = parent_and_child
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one("#projects", DataTable)
+        assert table.row_count == 2
+        assert table.get_row_at(0)[:2] == [str(parent.id), "Parent"]
+        assert table.get_row_at(1)[:2] == [str(child.id), "↳ Parent INT8"]
+        assert table.get_row_at(0)[5] == "3"  # images
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ProjectScreen) and screen.project_id == child.id
+        lineage = _text(screen.query_one("#project-lineage", Static))
+        assert f"from #{parent.id} Parent" in lineage
+        model_info = screen.query_one("#model-info", PropertyTable)
+        assert model_info.value_of("Method") == "INT8"
+        assert model_info.value_of("Subset size") == "3"
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, ProjectScreen) and app.screen.project_id == parent.id
+        assert f"#{child.id} Parent INT8" in _text(app.screen.query_one("#project-lineage", Static))
+        await pilot.press("escape", "escape")
+        assert isinstance(app.screen, StartScreen)
+
+
+async def test_project_page_tabs_and_dataset_details(
+    workspace: Workspace, parent_and_child: tuple[ProjectRecord, ProjectRecord]
+) -> None:
+    parent, _child = parent_and_child
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ProjectScreen) and screen.project_id == parent.id
+        tabs = screen.query_one("#tabs", TabbedContent)
+        assert tabs.active == "model"
+        model = workspace.model(parent.model_id)
+        model_info = screen.query_one("#model-info", PropertyTable)
+        assert model_info.value_of("Format id") == model.format_id
+        assert model_info.value_of("IR version") == str(model.analysis["ir_version"])
+        names = model.class_names
+        assert len(names) == 80  # COCO classes, from the tiny model's defaults
+        assert model_info.value_of("Classes") == (
+            f"80: {', '.join(names[:8])}, … (all listed below)"
+        )
+        assert model_info.value_of("class 79") == names[79]
+        assert not screen.check_action("open_parent", ())
+        await pilot.press("2")
+        assert tabs.active == "dataset"
+        dataset_info = screen.query_one("#dataset-info", PropertyTable)
+        assert dataset_info.value_of("Images") == "3"
+        assert dataset_info.value_of("Sizes (W×H)") == "64x48 ×1, 40x60 ×1, 32x32 ×1"
+        assert ("§Skipped files (1)", "") in dataset_info.properties
+        assert dataset_info.value_of("notes.txt")
+        await pilot.press("3")
+        assert tabs.active == "jobs"
+        assert screen.query_one("#jobs-empty", Static).display
+        workspace.add_job(kind="benchmark", project_id=parent.id, params={})
+        await pilot.press("r")
+        jobs = screen.query_one("#jobs-table", DataTable)
+        assert jobs.display and jobs.row_count == 1
+        assert jobs.get_row_at(0)[1:4] == ["benchmark", "queued", "0%"]
+        assert _text(screen.query_one("#cell-status", Static)) == "benchmark queued"
+
+
+async def test_command_palettes_offer_projects_and_page_commands(
+    workspace: Workspace, parent_and_child: tuple[ProjectRecord, ProjectRecord]
+) -> None:
+    parent, child = parent_and_child
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        provider = ProjectCommands(app.screen)
+        names = [hit.text async for hit in provider.discover()]
+        assert names == [
+            "New project",
+            "Refresh",
+            f"Open project #{parent.id} Parent",
+            f"Open project #{child.id} Parent INT8",
+        ]
+        hits = [hit async for hit in provider.search("INT8")]
+        assert [h.text for h in hits] == [f"Open project #{child.id} Parent INT8"]
+        hits[0].command()
+        await pilot.pause()
+        assert isinstance(app.screen, ProjectScreen) and app.screen.project_id == child.id
+
+        provider = ProjectPageCommands(app.screen)
+        names = [hit.text async for hit in provider.discover()]
+        assert names == ["Show model", "Show dataset", "Show jobs", "Open parent project"]
+        hits = [hit async for hit in provider.search("dataset")]
+        hits[0].command()
+        assert app.screen.query_one("#tabs", TabbedContent).active == "dataset"
+        hits = [hit async for hit in provider.search("parent")]
+        hits[0].command()
+        await pilot.pause()
+        assert isinstance(app.screen, ProjectScreen) and app.screen.project_id == parent.id
+        names = [hit.text async for hit in ProjectPageCommands(app.screen).discover()]
+        assert "Open parent project" not in names
+
+
+async def test_sample_registration_runs_in_a_worker_and_refreshes(
+    workspace: Workspace, image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model_path = build_omz_maskrcnn(tmp_path / "m" / "model.xml")
+    calls: list[int] = []
+
+    def fake_ensure_sample(ws: Workspace) -> ProjectRecord:
+        calls.append(threading.get_ident())
+        return create_project_from_paths(
+            ws, model_path=model_path, dataset_path=image_folder, name="Sample: shapes"
+        )
+
+    monkeypatch.setattr(app_module, "ensure_sample", fake_ensure_sample)
+    app = SegtuiApp(workspace, register_sample=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert calls and calls[0] != threading.get_ident()
+        table = app.screen.query_one("#projects", DataTable)
+        assert table.row_count == 1
+        assert table.get_row_at(0)[1] == "Sample: shapes"
+        assert [n.message for n in app._notifications] == ["Sample projects registered"]
