@@ -13,7 +13,9 @@ from segtui.core.workspace import Workspace
 
 def scratch_workspace(keep: str | None = None) -> Workspace:
     """A workspace for one benchmark run: $SEGTUI_BENCH_WS if set (reused), else a temp folder."""
-    root = Path(keep or os.environ.get("SEGTUI_BENCH_WS") or tempfile.mkdtemp(prefix="segtui-bench-"))
+    root = Path(
+        keep or os.environ.get("SEGTUI_BENCH_WS") or tempfile.mkdtemp(prefix="segtui-bench-")
+    )
     return Workspace(root)
 
 

@@ -28,7 +28,19 @@ from segtui.core.sample import sample_dir
 
 def benchmark_app(model: Path, images: Path, hint: str, seconds: float, precision: str) -> float:
     exe = shutil.which("benchmark_app") or str(Path(sys.executable).parent / "benchmark_app")
-    cmd = [exe, "-m", str(model), "-d", "CPU", "-hint", hint, "-t", str(int(seconds)), "-i", str(images)]
+    cmd = [
+        exe,
+        "-m",
+        str(model),
+        "-d",
+        "CPU",
+        "-hint",
+        hint,
+        "-t",
+        str(int(seconds)),
+        "-i",
+        str(images),
+    ]
     if precision == "f32":
         cmd += ["-infer_precision", "f32"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -40,7 +52,9 @@ def benchmark_app(model: Path, images: Path, hint: str, seconds: float, precisio
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", type=Path, default=sample_dir() / "model" / "shapes_maskrcnn.xml")
+    parser.add_argument(
+        "--model", type=Path, default=sample_dir() / "model" / "shapes_maskrcnn.xml"
+    )
     parser.add_argument("--images", type=Path, default=sample_dir() / "images")
     parser.add_argument("--time", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
@@ -59,15 +73,24 @@ def main() -> None:
         cv2.imwrite(str(folder / (p.stem + ".png")), cv2.resize(load_image(p), (w, h)))
     ours, theirs = [], []
     for round_ in range(args.rounds):
-        settings = BenchmarkSettings(hint=args.hint.upper(), duration_s=args.time, precision=args.precision)
-        result = run_benchmark(load_model(args.model).model, loaded.adapter, sorted(folder.iterdir()), settings)
+        settings = BenchmarkSettings(
+            hint=args.hint.upper(), duration_s=args.time, precision=args.precision
+        )
+        result = run_benchmark(
+            load_model(args.model).model, loaded.adapter, sorted(folder.iterdir()), settings
+        )
         ours.append(result.throughput_fps)
         theirs.append(benchmark_app(args.model, folder, args.hint, args.time, args.precision))
-        print(f"round {round_ + 1}: segtui {ours[-1]:.2f} FPS ({result.precision}, {result.streams} streams, "
-              f"{result.requests} requests)   benchmark_app {theirs[-1]:.2f} FPS", flush=True)
+        print(
+            f"round {round_ + 1}: segtui {ours[-1]:.2f} FPS ({result.precision}, {result.streams} streams, "
+            f"{result.requests} requests)   benchmark_app {theirs[-1]:.2f} FPS",
+            flush=True,
+        )
     med, lo, hi = median_ratio(ours, theirs)
-    print(f"segtui / benchmark_app: median ×{med:.3f} (min ×{lo:.3f}, max ×{hi:.3f}); "
-          f"{'within' if abs(med - 1) <= 0.07 else 'OUTSIDE'} ±7 %")
+    print(
+        f"segtui / benchmark_app: median ×{med:.3f} (min ×{lo:.3f}, max ×{hi:.3f}); "
+        f"{'within' if abs(med - 1) <= 0.07 else 'OUTSIDE'} ±7 %"
+    )
 
 
 if __name__ == "__main__":

@@ -91,7 +91,10 @@ def child(mode: str, count: int) -> None:
 
 def run_child(mode: str, count: int) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", mode, "--count", str(count)], capture_output=True, text=True, check=True
+        [sys.executable, __file__, "--child", mode, "--count", str(count)],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     data: dict[str, float] = json.loads(out.strip().splitlines()[-1])
     return data
@@ -112,13 +115,18 @@ def main() -> None:
         ours = run_child("segtui", args.images)
         theirs = run_child("bare", args.images)
         ratios.append(ours["seconds"] / theirs["seconds"])
-        print(f"round {round_ + 1}: segtui {ours['seconds']:.1f} s, bare nncf.quantize {theirs['seconds']:.1f} s, "
-              f"ratio {ratios[-1]:.3f}", flush=True)
+        print(
+            f"round {round_ + 1}: segtui {ours['seconds']:.1f} s, bare nncf.quantize {theirs['seconds']:.1f} s, "
+            f"ratio {ratios[-1]:.3f}",
+            flush=True,
+        )
     print(f"time ratio segtui / bare (median): {sorted(ratios)[len(ratios) // 2]:.3f}")
     small = run_child("segtui", 30)
     large = run_child("segtui", 300)
-    print(f"peak memory: 30 images {small['peak_mb']:.0f} MB, 300 images {large['peak_mb']:.0f} MB, "
-          f"ratio {large['peak_mb'] / small['peak_mb']:.3f}")
+    print(
+        f"peak memory: 30 images {small['peak_mb']:.0f} MB, 300 images {large['peak_mb']:.0f} MB, "
+        f"ratio {large['peak_mb'] / small['peak_mb']:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -49,14 +49,19 @@ def main() -> None:
             data = benchmark_project(ws, project_id, settings, per_layer=False)
             runs[key].append(float(data["throughput_fps"]))
             precisions[key] = str(data["precision"])
-            print(f"round {round_ + 1} {key:8s} {data['throughput_fps']:8.2f} FPS  ({data['precision']}, "
-                  f"{data['streams']} streams, {data['requests']} requests)", flush=True)
+            print(
+                f"round {round_ + 1} {key:8s} {data['throughput_fps']:8.2f} FPS  ({data['precision']}, "
+                f"{data['streams']} streams, {data['requests']} requests)",
+                flush=True,
+            )
     print()
     for key in runs:
         print(f"{key:8s} median {statistics.median(runs[key]):8.2f} FPS at {precisions[key]}")
     for base in ("f32", "default"):
         med, lo, hi = median_ratio(runs["int8"], runs[base])
-        print(f"INT8 / parent@{precisions[base]} ({base}): ×{med:.2f} (min ×{lo:.2f}, max ×{hi:.2f})")
+        print(
+            f"INT8 / parent@{precisions[base]} ({base}): ×{med:.2f} (min ×{lo:.2f}, max ×{hi:.2f})"
+        )
 
 
 if __name__ == "__main__":

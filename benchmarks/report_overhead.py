@@ -30,7 +30,11 @@ def main() -> None:
     ws = scratch_workspace()
     parent = sample(ws).images
     children = ws.children(parent.id)
-    child = children[0] if children else optimize_project(ws, parent.id, OptimizeSettings(), ws.root / "bench-work")
+    child = (
+        children[0]
+        if children
+        else optimize_project(ws, parent.id, OptimizeSettings(), ws.root / "bench-work")
+    )
     dataset = ws.dataset(child.dataset_id)
     pairs = [(im.path, image_path(dataset, im)) for im in ws.dataset_images(dataset.id)]
     reports, direct = [], []
@@ -41,10 +45,15 @@ def main() -> None:
         start = time.perf_counter()
         for project in (child, parent):
             loaded = load_registered(ws.model(project.model_id))
-            run_inference(loaded.model, loaded.adapter, pairs, precision="f32", score_threshold=0.05)
+            run_inference(
+                loaded.model, loaded.adapter, pairs, precision="f32", score_threshold=0.05
+            )
         direct.append(time.perf_counter() - start)
-        print(f"round {round_ + 1}: report {reports[-1]:.2f} s, both models directly {direct[-1]:.2f} s "
-              f"({len(pairs)} images, f32)", flush=True)
+        print(
+            f"round {round_ + 1}: report {reports[-1]:.2f} s, both models directly {direct[-1]:.2f} s "
+            f"({len(pairs)} images, f32)",
+            flush=True,
+        )
     med, lo, hi = median_ratio(reports, direct)
     print(f"report / direct: median ×{med:.3f} (min ×{lo:.3f}, max ×{hi:.3f})")
 

@@ -64,7 +64,9 @@ def optimize_project(
             reference = "annotations"
         else:
             progress(0.01, "Predicting with the parent model (reference)")
-            truth = parent_reference(loaded.model, loaded.adapter, items, len(parent_model.class_names))
+            truth = parent_reference(
+                loaded.model, loaded.adapter, items, len(parent_model.class_names)
+            )
             categories = None
             reference = "parent predictions (score ≥ 0.5)"
         metric = ReferenceMetric(loaded.adapter, items, truth, categories)
@@ -102,7 +104,7 @@ def optimize_project(
             "drop_type": settings.drop_type,
             "validation_images": settings.validation_images,
             "reference": reference,
-            "validation_calls": (outcome.accuracy or {}).get("validation_calls"),
+            **(outcome.accuracy or {}),
         }
     label = "INT8" if settings.method == "default" else "INT8 AA"
     model = import_model(

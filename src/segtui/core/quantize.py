@@ -45,7 +45,15 @@ COMPUTE_TYPES = frozenset(
         "MatMul",
     }
 )
-ROI_TYPES = frozenset({"ROIAlign", "ROIAlignRotated", "ROIPooling", "PSROIPooling", "ExperimentalDetectronROIFeatureExtractor"})
+ROI_TYPES = frozenset(
+    {
+        "ROIAlign",
+        "ROIAlignRotated",
+        "ROIPooling",
+        "PSROIPooling",
+        "ExperimentalDetectronROIFeatureExtractor",
+    }
+)
 NMS_TYPES = frozenset(
     {
         "NonMaxSuppression",
@@ -133,8 +141,12 @@ def propose_ignored_scope(model: ov.Model) -> IgnoredScopeProposal:
     rules["NMS and post-NMS geometry"] = _walk(
         [*nms, *(c for n in nms for c in _consumers(n))], _consumers
     )
-    rules["output decoding"] = _walk((n for r in model.get_results() for n in _producers(r)), _producers)
-    rules["preprocessing"] = _walk((c for p in model.get_parameters() for c in _consumers(p)), _consumers)
+    rules["output decoding"] = _walk(
+        (n for r in model.get_results() for n in _producers(r)), _producers
+    )
+    rules["preprocessing"] = _walk(
+        (c for p in model.get_parameters() for c in _consumers(p)), _consumers
+    )
     by_rule: dict[str, list[str]] = {}
     assigned: set[str] = set()
     types: Counter[str] = Counter()
@@ -170,16 +182,26 @@ class OptimizeSettings:
 
     def validate(self, annotated: bool) -> None:
         if self.method not in METHODS:
-            raise SegtuiError(f"Unknown method {self.method!r}.", f"Use one of: {', '.join(METHODS)}.")
+            raise SegtuiError(
+                f"Unknown method {self.method!r}.", f"Use one of: {', '.join(METHODS)}."
+            )
         if self.preset not in PRESETS:
-            raise SegtuiError(f"Unknown preset {self.preset!r}.", f"Use one of: {', '.join(PRESETS)}.")
+            raise SegtuiError(
+                f"Unknown preset {self.preset!r}.", f"Use one of: {', '.join(PRESETS)}."
+            )
         if not 0 < self.subset_percent <= 100:
-            raise SegtuiError(f"Subset size {self.subset_percent}% is out of range.", "Use 1–100 %.")
+            raise SegtuiError(
+                f"Subset size {self.subset_percent}% is out of range.", "Use 1–100 %."
+            )
         if self.method == "accuracy-aware":
             if not 0.1 <= self.max_drop <= 10:
-                raise SegtuiError(f"Max drop {self.max_drop} is out of range.", "Use 0.1–10 points.")
+                raise SegtuiError(
+                    f"Max drop {self.max_drop} is out of range.", "Use 0.1–10 points."
+                )
             if self.drop_type not in DROP_TYPES:
-                raise SegtuiError(f"Unknown drop type {self.drop_type!r}.", "Use absolute or relative.")
+                raise SegtuiError(
+                    f"Unknown drop type {self.drop_type!r}.", "Use absolute or relative."
+                )
             if self.validation_images < 1:
                 raise SegtuiError("AccuracyAware needs at least one validation image.")
 
@@ -204,7 +226,9 @@ class QuantizeOutcome:
 class _CountingSource:
     """Image paths for NNCF, loaded and preprocessed lazily (streamed from disk), counting reads."""
 
-    def __init__(self, paths: list[Path], adapter: FormatAdapter, on_item: Callable[[], None]) -> None:
+    def __init__(
+        self, paths: list[Path], adapter: FormatAdapter, on_item: Callable[[], None]
+    ) -> None:
         self.paths = paths
         self.adapter = adapter
         self.on_item = on_item
@@ -252,8 +276,13 @@ class ReferenceMetric:
         self.ground_truth = ground_truth
         self.category_ids = category_ids
         self.calls = 0
+        # Mask AP of each call on the whole validation set, in order: the first is the
+        # parent (NNCF's reference), the last the model NNCF returns.
+        self.full_set_values: list[float] = []
 
-    def predict(self, compiled: ov.CompiledModel, items: Iterable[tuple[str, Path, int]]) -> list[ImagePrediction]:
+    def predict(
+        self, compiled: ov.CompiledModel, items: Iterable[tuple[str, Path, int]]
+    ) -> list[ImagePrediction]:
         request = compiled.create_infer_request()
         predictions = []
         for name, path, _ in items:
@@ -262,7 +291,9 @@ class ReferenceMetric:
             request.infer(inputs)
             outputs = [np.array(t.data) for t in request.output_tensors]
             h, w = meta.original_size
-            predictions.append(ImagePrediction(name, w, h, self.adapter.decode(outputs, meta, 0.05)))
+            predictions.append(
+                ImagePrediction(name, w, h, self.adapter.decode(outputs, meta, 0.05))
+            )
         return predictions
 
     def __call__(self, compiled: ov.CompiledModel, items: Iterable[tuple[str, Path, int]]) -> float:
@@ -279,8 +310,12 @@ class ReferenceMetric:
         metrics = evaluate_coco(subset, predictions, ids, self.category_ids)
         if metrics.mask_ap < 0:
             # No ground truth in these images: full marks only if the model found nothing either.
-            return 1.0 if metrics.detections == 0 else 0.0
-        return metrics.mask_ap
+            value = 1.0 if metrics.detections == 0 else 0.0
+        else:
+            value = metrics.mask_ap
+        if len(items) == len(self.items):
+            self.full_set_values.append(value)
+        return value
 
 
 def parent_reference(
@@ -329,11 +364,18 @@ def quantize(
         if settings.method == "default":
             progress(min(0.95, 0.05 + 0.9 * seen / subset), f"{stage} {min(seen, subset)}/{subset}")
         elif seen % 10 == 0:
-            progress(min(0.95, 0.05 + 0.9 * (1 - math.exp(-seen / (4 * subset)))), f"AccuracyAware: {seen} images processed")
+            progress(
+                min(0.95, 0.05 + 0.9 * (1 - math.exp(-seen / (4 * subset)))),
+                f"AccuracyAware: {seen} images processed",
+            )
 
     source = _CountingSource(calibration_paths, adapter, on_item)
     dataset = nncf.Dataset(source, source.transform)
-    preset = nncf.QuantizationPreset.PERFORMANCE if settings.preset == "performance" else nncf.QuantizationPreset.MIXED
+    preset = (
+        nncf.QuantizationPreset.PERFORMANCE
+        if settings.preset == "performance"
+        else nncf.QuantizationPreset.MIXED
+    )
     progress(0.02, "Preparing calibration")
     start = time.perf_counter()
     accuracy: dict[str, Any] | None = None
@@ -358,14 +400,24 @@ def quantize(
             validation,
             validation_fn=metric,
             max_drop=drop,
-            drop_type=nncf.DropType.ABSOLUTE if settings.drop_type == "absolute" else nncf.DropType.RELATIVE,
+            drop_type=nncf.DropType.ABSOLUTE
+            if settings.drop_type == "absolute"
+            else nncf.DropType.RELATIVE,
             preset=preset,
             subset_size=subset,
             fast_bias_correction=settings.fast_bias_correction,
             ignored_scope=scope,
             advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(),
         )
-        accuracy = {"validation_calls": metric.calls}
+        values = metric.full_set_values
+        accuracy = {
+            "validation_calls": metric.calls,
+            "reference_mask_ap": values[0] if values else None,
+            "final_mask_ap": values[-1] if values else None,
+            "reported_drop_points": round((values[0] - values[-1]) * 100, 4)
+            if len(values) > 1
+            else None,
+        }
     seconds = time.perf_counter() - start
     if cancel is not None:
         cancel.raise_if_cancelled()

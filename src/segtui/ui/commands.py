@@ -72,6 +72,41 @@ class ProjectPageCommands(CommandList):
                 "The dataset's analysis (2)",
             ),
             ("Show jobs", partial(screen.action_show_tab, "jobs"), "The project's jobs (3)"),
+            (
+                "Performance",
+                screen.action_performance,
+                "Benchmark, throughput/latency per precision, per-layer tables (b)",
+            ),
+            (
+                "Explore inference configurations",
+                screen.action_configs,
+                "A batch × streams sweep, its plot and the sweet spot (i)",
+            ),
+        ]
+        optional = [
+            (
+                "optimize",
+                "Optimize (INT8)",
+                screen.action_optimize,
+                "Perform → Optimize with NNCF (o)",
+            ),
+            (
+                "compare",
+                "Compare projects",
+                screen.action_compare,
+                "This project against its parent or child (c)",
+            ),
+            (
+                "report",
+                "Accuracy report",
+                screen.action_report,
+                "Where the optimized model differs from the parent (a)",
+            ),
+        ]
+        commands += [
+            (title, action, help_)
+            for name, title, action, help_ in optional
+            if screen.check_action(name, ())
         ]
         if screen.check_action("open_parent", ()):
             commands.append(

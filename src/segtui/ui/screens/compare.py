@@ -1,0 +1,326 @@
+"""Compare projects: A (by default the optimized child) against B (its parent).
+
+Throughput and latency of every precision measured on each side, the ratios of
+A's best run against each of B's precisions (so "vs f32" and "vs bf16" are both
+there when measured), the runtime-precision distribution side by side, and the
+per-layer-type time deltas. A side without a benchmark says so, with the key
+that runs one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Label, Static
+
+from segtui.core.benchmark import BenchmarkSettings
+from segtui.core.errors import SegtuiError
+from segtui.core.performance import compare_projects, latest_benchmarks
+from segtui.core.workspace import JobRecord, Workspace
+from segtui.ui.screens.base import SegtuiScreen
+from segtui.ui.screens.performance import (
+    DEFAULT_DURATION_S,
+    JobQueue,
+    Row,
+    ScreenKeyCommands,
+    SortableTable,
+    active_job,
+    finished_notice,
+    fps_text,
+    num,
+    submit_benchmark,
+    txt,
+)
+from segtui.ui.styles import css_path
+from segtui.ui.widgets.job_monitor import JobMonitor
+
+FIGURES = (
+    ("fps", "Throughput FPS", "throughput_fps"),
+    ("median", "Latency median ms", "latency_median_ms"),
+    ("avg", "Latency avg ms", "latency_avg_ms"),
+    ("min", "Latency min ms", "latency_min_ms"),
+    ("max", "Latency max ms", "latency_max_ms"),
+    ("streams", "Streams", "streams"),
+    ("batch", "Batch", "batch"),
+)
+DELTA_COLUMNS = (
+    ("type", "Layer type"),
+    ("b", "B ms"),
+    ("a", "A ms"),
+    ("delta", "Δ ms (A − B)"),
+    ("speedup", "B / A"),
+)
+
+
+def side_columns(
+    a_runs: dict[str, dict[str, Any]], b_runs: dict[str, dict[str, Any]]
+) -> list[tuple[str, str]]:
+    """One column per measured run: 'A f32', 'A bf16', 'B f32', ..."""
+    columns = [("figure", "")]
+    columns += [(f"a:{p}", f"A at {p}") for p in a_runs]
+    columns += [(f"b:{p}", f"B at {p}") for p in b_runs]
+    return columns
+
+
+def figure_rows(a_runs: dict[str, dict[str, Any]], b_runs: dict[str, dict[str, Any]]) -> list[Row]:
+    """Throughput and latencies, one row per figure, one column per run (precision in the header)."""
+    runs = list(a_runs.values()) + list(b_runs.values())
+    rows: list[Row] = []
+    for key, label, field in FIGURES:
+        digits = 0 if field in ("streams", "batch") else 2
+        cells = [txt(label)]
+        for run in runs:
+            value = run.get(field)
+            cells.append(num(int(value) if digits == 0 and value is not None else value, digits))
+        rows.append((key, cells))
+    return rows
+
+
+def ratio_text(comparison: dict[str, Any], b_requested: set[str]) -> Text:
+    """A's best run against each precision B was measured at: throughput and latency ratios.
+
+    `b_requested` is every precision B was ever asked to run at ("f32", "default"),
+    to say which baseline is still missing and the key that measures it.
+    """
+    a_best = comparison["a_best"]
+    ratios: dict[str, dict[str, float]] = comparison["ratios_vs_b"]
+    b_runs: dict[str, dict[str, Any]] = comparison["b"]["runs"]
+    text = Text()
+    text.append(f"A's best run, {fps_text(a_best)}:", style="bold")
+    for precision, ratio in ratios.items():
+        asked = b_runs[precision].get("requested_precision")
+        kind = "default" if asked == "default" else "true FP32"
+        text.append(f"\n  vs B at {precision} ({kind}): ")
+        text.append(f"{float(ratio['throughput_ratio']):.2f}× throughput", style="bold")
+        text.append(f" · latency B/A {float(ratio['latency_ratio']):.2f}×")
+    if "default" in b_requested and "f32" in b_requested and len(ratios) == 1:
+        only = next(iter(ratios))
+        text.append(f"\n  (this device runs B at {only} by default: one baseline)", style="italic")
+    if "f32" not in b_requested:
+        text.append("\nB has no true-FP32 run: press b to measure one.", style="italic")
+    if "default" not in b_requested:
+        text.append("\nB has no default-precision run: press d to measure one.", style="italic")
+    return text
+
+
+def precision_columns() -> list[tuple[str, str]]:
+    return [
+        ("precision", "Runtime precision"),
+        ("a_count", "A layers"),
+        ("a_ms", "A ms"),
+        ("b_count", "B layers"),
+        ("b_ms", "B ms"),
+    ]
+
+
+def precision_rows(a_runtime: dict[str, Any], b_runtime: dict[str, Any]) -> list[Row]:
+    names = list(
+        dict.fromkeys(
+            [
+                *(a_runtime.get("by_precision") or {}),
+                *(b_runtime.get("by_precision") or {}),
+                *(a_runtime.get("time_by_precision_ms") or {}),
+                *(b_runtime.get("time_by_precision_ms") or {}),
+            ]
+        )
+    )
+    rows: list[Row] = []
+    for name in names:
+        rows.append(
+            (
+                name,
+                (
+                    txt(name),
+                    num((a_runtime.get("by_precision") or {}).get(name)),
+                    num((a_runtime.get("time_by_precision_ms") or {}).get(name), 3),
+                    num((b_runtime.get("by_precision") or {}).get(name)),
+                    num((b_runtime.get("time_by_precision_ms") or {}).get(name), 3),
+                ),
+            )
+        )
+    return rows
+
+
+def delta_rows(deltas: list[dict[str, Any]]) -> list[Row]:
+    rows: list[Row] = []
+    for d in deltas:
+        a_ms, b_ms = float(d["a_ms"]), float(d["b_ms"])
+        rows.append(
+            (
+                str(d["layer_type"]),
+                (
+                    txt(d["layer_type"]),
+                    num(b_ms, 3),
+                    num(a_ms, 3),
+                    num(float(d["delta_ms"]), 3),
+                    num(b_ms / a_ms if a_ms > 0 and b_ms > 0 else None, 2, "×"),
+                ),
+            )
+        )
+    return rows
+
+
+def side_text(ws: Workspace, side: str, project_id: int) -> Text:
+    project = ws.project(project_id)
+    model = ws.model(project.model_id)
+    kind = "INT8" if model.analysis.get("int8") else "FP"
+    text = Text()
+    text.append(f"{side}: ", style="bold")
+    text.append(f"#{project.id} {project.name} ({kind}, {project.device})")
+    return text
+
+
+class CompareScreen(SegtuiScreen):
+    """Two projects side by side: figures per precision, ratios, precisions, per-layer deltas."""
+
+    CSS_PATH = css_path("performance.tcss")
+    TITLE = "Compare projects"
+    COMMANDS = Screen.COMMANDS | {ScreenKeyCommands}
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "escape", "back", "Back", id="compare.back", tooltip="Back to the previous screen."
+        ),
+        Binding("x", "swap", "Swap A/B", id="compare.swap", tooltip="Exchange the two projects."),
+        Binding(
+            "a",
+            "benchmark('a', 'f32')",
+            "Benchmark A",
+            id="compare.benchmark_a",
+            tooltip="Benchmark project A at f32 in a background job.",
+        ),
+        Binding(
+            "b",
+            "benchmark('b', 'f32')",
+            "Benchmark B f32",
+            id="compare.benchmark_b",
+            tooltip="Benchmark project B at true FP32 in a background job.",
+        ),
+        Binding(
+            "d",
+            "benchmark('b', 'default')",
+            "Benchmark B default",
+            id="compare.benchmark_b_default",
+            tooltip="Benchmark project B at its default precision (bf16 where the CPU has it).",
+        ),
+        Binding("r", "reload", "Refresh", id="compare.refresh", tooltip="Reload the results."),
+    ]
+
+    def __init__(self, a_project_id: int, b_project_id: int) -> None:
+        super().__init__()
+        self.a_project_id = a_project_id
+        self.b_project_id = b_project_id
+        self.comparison: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="compare-sides"):
+            yield Static(id="compare-a")
+            yield Static(id="compare-b")
+        yield Static(id="compare-missing", classes="empty")
+        with VerticalScroll(id="compare-body"):
+            yield Static(id="compare-ratio")
+            yield Label("Throughput and latency", classes="section")
+            yield SortableTable(id="compare-figures", classes="auto-table")
+            yield Label("Runtime precision of the best runs", classes="section")
+            yield SortableTable(id="compare-precisions", classes="auto-table")
+            yield Label("Time by layer type (best runs)", classes="section")
+            yield SortableTable(id="compare-deltas", classes="auto-table")
+        yield JobQueue(id="compare-jobs")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#compare-precisions", SortableTable).set_columns(precision_columns())
+        self.query_one("#compare-deltas", SortableTable).set_columns(DELTA_COLUMNS)
+        self.reload()
+        self.query_one("#compare-figures", SortableTable).focus()
+        ws = self.segtui.workspace
+        for project_id in (self.a_project_id, self.b_project_id):
+            running = active_job(ws, project_id, "benchmark")
+            if running is not None:
+                self.follow(running)
+                break
+
+    def reload(self) -> None:
+        ws = self.segtui.workspace
+        self.sub_title = f"A #{self.a_project_id} vs B #{self.b_project_id}"
+        self.query_one("#compare-a", Static).update(side_text(ws, "A", self.a_project_id))
+        self.query_one("#compare-b", Static).update(side_text(ws, "B", self.b_project_id))
+        a_runs = latest_benchmarks(ws, self.a_project_id)
+        b_runs = latest_benchmarks(ws, self.b_project_id)
+        missing = self.query_one("#compare-missing", Static)
+        body = self.query_one("#compare-body", VerticalScroll)
+        lacking = [
+            (side, key)
+            for side, key, runs in (
+                ("A", "a", a_runs),
+                ("B", "b (and d for the default precision)", b_runs),
+            )
+            if not runs
+        ]
+        if lacking:
+            self.comparison = None
+            missing.update(
+                "\n".join(
+                    f"No benchmark yet for {side}: press {key} to run one." for side, key in lacking
+                )
+            )
+        else:
+            try:
+                self.comparison = compare_projects(ws, self.a_project_id, self.b_project_id)
+            except SegtuiError as exc:
+                self.comparison = None
+                missing.update(str(exc))
+        missing.display = self.comparison is None
+        body.display = self.comparison is not None
+        if self.comparison is None:
+            return
+        comparison = self.comparison
+        b_requested = {
+            str(r.data.get("requested_precision"))
+            for r in ws.results(self.b_project_id, "benchmark")
+        }
+        self.query_one("#compare-ratio", Static).update(ratio_text(comparison, b_requested))
+        figures = self.query_one("#compare-figures", SortableTable)
+        figures.set_columns(side_columns(a_runs, b_runs))
+        figures.set_rows(figure_rows(a_runs, b_runs))
+        b_best = max(b_runs.values(), key=lambda d: float(d["throughput_fps"]))
+        self.query_one("#compare-precisions", SortableTable).set_rows(
+            precision_rows(comparison["a_best"].get("runtime") or {}, b_best.get("runtime") or {})
+        )
+        self.query_one("#compare-deltas", SortableTable).set_rows(
+            delta_rows(comparison["layer_deltas"])
+        )
+
+    def action_swap(self) -> None:
+        self.a_project_id, self.b_project_id = self.b_project_id, self.a_project_id
+        self.reload()
+
+    def action_benchmark(self, side: str, precision: str) -> None:
+        project_id = self.a_project_id if side == "a" else self.b_project_id
+        settings = BenchmarkSettings(hint="THROUGHPUT", duration_s=DEFAULT_DURATION_S)
+        try:
+            job = submit_benchmark(self.segtui.workspace, project_id, settings, precision)
+        except SegtuiError as exc:
+            self.notify(str(exc), title="Cannot benchmark", severity="error")
+            return
+        self.notify(f"Benchmark of {side.upper()} at {precision}: job {job.id}.", timeout=3)
+        self.follow(job)
+
+    def follow(self, job: JobRecord) -> None:
+        self.query_one("#compare-jobs", JobQueue).follow(job.id)
+
+    def on_job_monitor_finished(self, event: JobMonitor.Finished) -> None:
+        finished_notice(self, event.job, "Benchmark")
+        self.reload()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

@@ -1,0 +1,439 @@
+"""Explore inference configurations: a batch × streams sweep, its plot, and the sweet spot.
+
+Each cell of the grid is a short benchmark; the estimated time is shown, and
+updated as the fields change, before anything starts. The sweep runs as a
+"sweep" job in a child process (followed with a JobMonitor) and is stored in
+the workspace, so the newest one is shown when the screen opens. The sweet spot
+is the best throughput whose median latency is under the threshold the user
+types; it is marked in the table and the plot and named in a line.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.color import Color
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Label, Select, Static
+from textual_plotext import PlotextPlot
+
+from segtui.core import jobs
+from segtui.core.errors import SegtuiError
+from segtui.core.performance import estimate_sweep_seconds, sweet_spot
+from segtui.core.workspace import JobRecord
+from segtui.ui.screens.base import SegtuiScreen
+from segtui.ui.screens.performance import (
+    Cell,
+    JobQueue,
+    Row,
+    ScreenKeyCommands,
+    SortableTable,
+    active_job,
+    finished_notice,
+    num,
+)
+from segtui.ui.styles import css_path
+from segtui.ui.widgets.job_monitor import JobMonitor
+
+MAX_VALUE = 64
+MAX_CELLS = 64
+PRECISIONS = (("default", "default"), ("f32", "f32"))
+
+FIELD_TIPS = {
+    "#configs-batches": "Batch sizes to try, e.g. 1,2,4 (OMZ Mask R-CNN graphs take batch 1 only).",
+    "#configs-streams": "CPU streams to try, e.g. 1,2,4: parallel inferences on separate cores.",
+    "#configs-seconds": "How long each cell measures (each also spends ~2 s compiling).",
+    "#configs-precision": "default: the device's choice (bf16 on CPUs that have it); f32: true FP32.",
+    "#configs-limit": "The sweet spot is the best throughput with a median latency under this.",
+}
+
+
+def cell_columns(cells: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Batch, streams, FPS and median latency; the header names the precision the cells ran at."""
+    ran = sorted({str(c.get("precision")) for c in cells if c.get("ok")})
+    at = f" at {'/'.join(ran)}" if ran else ""
+    return [
+        ("batch", "Batch"),
+        ("streams", "Streams"),
+        ("fps", f"FPS{at}"),
+        ("latency", "Median ms"),
+    ]
+
+
+def parse_values(text: str, what: str) -> list[int]:
+    """'1, 2,4' → [1, 2, 4] (unique, in order); raises SegtuiError naming `what`."""
+    values: list[int] = []
+    for part in text.replace(" ", ",").split(","):
+        if not part:
+            continue
+        try:
+            value = int(part)
+        except ValueError:
+            raise SegtuiError(f"{what}: {part!r} is not a whole number.") from None
+        if not 1 <= value <= MAX_VALUE:
+            raise SegtuiError(f"{what}: {value} is out of range (1–{MAX_VALUE}).")
+        if value not in values:
+            values.append(value)
+    if not values:
+        raise SegtuiError(f"{what}: give at least one value, e.g. 1,2,4.")
+    return values
+
+
+def parse_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise SegtuiError(f"Seconds per cell: {text!r} is not a number.") from None
+    if not math.isfinite(value) or not 0.5 <= value <= 600:
+        raise SegtuiError("Seconds per cell must be from 0.5 to 600.")
+    return value
+
+
+def parse_limit(text: str) -> float | None:
+    """The latency threshold in ms; '' means none (the best throughput overall)."""
+    if not text.strip():
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise SegtuiError(f"Latency threshold: {text!r} is not a number of ms.") from None
+    if not math.isfinite(value) or value <= 0:
+        raise SegtuiError("Latency threshold must be more than 0 ms.")
+    return value
+
+
+def duration_text(total_s: float) -> str:
+    seconds = round(total_s)
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
+
+
+def estimate_text(batches: list[int], streams: list[int], seconds: float) -> str:
+    cells = len(batches) * len(streams)
+    total = estimate_sweep_seconds(batches, streams, seconds)
+    return (
+        f"Estimated time: {duration_text(total)} "
+        f"({cells} cells × ({seconds:g} s + ~2 s to compile and warm up))"
+    )
+
+
+def cell_key(cell: dict[str, Any]) -> str:
+    return f"{cell['batch']}x{cell['streams']}"
+
+
+def cell_rows(
+    cells: list[dict[str, Any]], best: dict[str, Any] | None, best_style: str
+) -> list[Row]:
+    rows: list[Row] = []
+    for cell in cells:
+        is_best = best is not None and cell_key(cell) == cell_key(best)
+        if cell.get("ok"):
+            values: list[Cell] = [
+                num(int(cell["batch"])),
+                num(int(cell["streams"])),
+                num(float(cell["throughput_fps"])),
+                num(float(cell["latency_median_ms"])),
+            ]
+        else:
+            failed = Cell(None, "failed", True)
+            values = [num(int(cell["batch"])), num(int(cell["streams"])), failed, failed]
+        if is_best:
+            values = [v.styled(best_style) for v in values]
+            values[0] = Cell(values[0].value, "★ " + values[0].text, True, best_style)
+        rows.append((cell_key(cell), values))
+    return rows
+
+
+def sweet_spot_text(
+    cells: list[dict[str, Any]], limit: float | None, best: dict[str, Any] | None
+) -> Text:
+    text = Text()
+    measured = [c for c in cells if c.get("ok")]
+    if not cells:
+        return Text("No sweep yet: set the values above and press ctrl+s to run one.")
+    if not measured:
+        text.append("Every cell failed. ")
+    failures = [c for c in cells if not c.get("ok")]
+    if failures:
+        first = str(failures[0].get("error", "failed")).splitlines()[0]
+        first = first if len(first) <= 90 else first[:89] + "…"
+        text.append(f"{len(failures)} cell(s) failed: {first}\n", style="italic")
+    if not measured:
+        return text
+    where = f"under {limit:g} ms" if limit is not None else "(no latency threshold)"
+    if best is None:
+        fastest = min(float(c["latency_median_ms"]) for c in measured)
+        text.append(
+            f"No configuration has a median latency {where}; the lowest is {fastest:.2f} ms."
+        )
+        return text
+    text.append(f"Sweet spot {where}: ", style="bold")
+    text.append(
+        f"batch {best['batch']} × {best['streams']} streams → "
+        f"{float(best['throughput_fps']):.2f} FPS at {best.get('precision', '?')}, "
+        f"{float(best['latency_median_ms']):.2f} ms median latency"
+    )
+    return text
+
+
+class ConfigsScreen(SegtuiScreen):
+    """A batch × streams grid of short benchmarks, throughput against latency, and the sweet spot."""
+
+    CSS_PATH = css_path("performance.tcss")
+    TITLE = "Inference configurations"
+    COMMANDS = Screen.COMMANDS | {ScreenKeyCommands}
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "escape", "back", "Back", id="configs.back", tooltip="Back to the previous screen."
+        ),
+        Binding(
+            "ctrl+s",
+            "start",
+            "Start sweep",
+            id="configs.start",
+            tooltip="Run a short benchmark for every batch × streams cell (a background job).",
+        ),
+        Binding(
+            "ctrl+l",
+            "focus_limit",
+            "Latency limit",
+            id="configs.limit",
+            tooltip="Type the latency threshold the sweet spot must stay under.",
+        ),
+        Binding(
+            "ctrl+t",
+            "focus_table",
+            "Results",
+            id="configs.table",
+            tooltip="Move to the results table (s sorts it).",
+        ),
+    ]
+
+    def __init__(self, project_id: int) -> None:
+        super().__init__()
+        self.project_id = project_id
+        self.cells: list[dict[str, Any]] = []
+        self.best: dict[str, Any] | None = None
+        self.sweep_settings: dict[str, Any] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="configs-form"):
+            with Vertical(classes="field"):
+                yield Label("Batches", classes="field-label")
+                yield Input("1", id="configs-batches", compact=True)
+            with Vertical(classes="field"):
+                yield Label("Streams", classes="field-label")
+                yield Input("1,2,4", id="configs-streams", compact=True)
+            with Vertical(classes="field -short"):
+                yield Label("s / cell", classes="field-label")
+                yield Input("5", id="configs-seconds", compact=True)
+            with Vertical(classes="field -wide"):
+                yield Label("Precision", classes="field-label")
+                yield Select(
+                    PRECISIONS,
+                    value="default",
+                    allow_blank=False,
+                    id="configs-precision",
+                    compact=True,
+                )
+            with Vertical(classes="field -short"):
+                yield Label("Max lat. ms", classes="field-label")
+                yield Input("", placeholder="none", id="configs-limit", compact=True)
+        yield Static(id="configs-estimate")
+        yield Static(id="configs-sweet")
+        with Horizontal(id="configs-results"):
+            yield SortableTable(id="configs-table")
+            yield PlotextPlot(id="configs-plot")
+        yield JobQueue(id="configs-jobs")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        project = self.segtui.workspace.project(self.project_id)
+        self.sub_title = f"#{project.id} {project.name}"
+        for selector, tip in FIELD_TIPS.items():
+            self.query_one(selector).tooltip = tip
+        self.update_estimate()
+        self.load_stored()
+        running = active_job(self.segtui.workspace, self.project_id, "sweep")
+        if running is not None:
+            self.follow(running)
+        self.query_one("#configs-batches", Input).focus()
+
+    # -- form -------------------------------------------------------------------------
+
+    def form_values(self) -> tuple[list[int], list[int], float, str]:
+        batches = parse_values(self.query_one("#configs-batches", Input).value, "Batch values")
+        streams = parse_values(self.query_one("#configs-streams", Input).value, "Streams values")
+        seconds = parse_seconds(self.query_one("#configs-seconds", Input).value)
+        if len(batches) * len(streams) > MAX_CELLS:
+            raise SegtuiError(
+                f"{len(batches) * len(streams)} cells is too many (at most {MAX_CELLS})."
+            )
+        precision = str(self.query_one("#configs-precision", Select).value)
+        return batches, streams, seconds, precision
+
+    def update_estimate(self) -> None:
+        label = self.query_one("#configs-estimate", Static)
+        try:
+            batches, streams, seconds, _ = self.form_values()
+        except SegtuiError as exc:
+            label.update(Text("✗ " + str(exc)))
+            label.add_class("-invalid")
+            return
+        label.remove_class("-invalid")
+        label.update(Text("✓ " + estimate_text(batches, streams, seconds)))
+
+    @on(Input.Changed, "#configs-batches, #configs-streams, #configs-seconds")
+    @on(Select.Changed, "#configs-precision")
+    def _form_changed(self) -> None:
+        self.update_estimate()
+
+    @on(Input.Changed, "#configs-limit")
+    def _limit_changed(self) -> None:
+        self.show_cells()
+
+    # -- results ------------------------------------------------------------------------
+
+    def load_stored(self) -> None:
+        """The newest stored sweep of this project, if any."""
+        records = self.segtui.workspace.results(self.project_id, "sweep")
+        if records:
+            data = records[-1].data
+            self.cells = list(data.get("cells") or [])
+            self.sweep_settings = dict(data.get("settings") or {})
+        self.show_cells()
+
+    def limit(self) -> float | None:
+        try:
+            return parse_limit(self.query_one("#configs-limit", Input).value)
+        except SegtuiError:
+            return None
+
+    def show_cells(self) -> None:
+        limit_input = self.query_one("#configs-limit", Input)
+        try:
+            limit = parse_limit(limit_input.value)
+            limit_input.remove_class("-invalid")
+        except SegtuiError:
+            limit = None
+            limit_input.add_class("-invalid")
+        self.best = sweet_spot(self.cells, limit if limit is not None else math.inf)
+        best_style = f"bold {self.app.current_theme.success or 'green'}"
+        table = self.query_one("#configs-table", SortableTable)
+        table.set_columns(cell_columns(self.cells))
+        table.set_rows(cell_rows(self.cells, self.best, best_style))
+        if self.best is not None:
+            table.move_cursor(row=table.row_keys.index(cell_key(self.best)), column=0)
+        sweet = sweet_spot_text(self.cells, limit, self.best)
+        if self.sweep_settings and self.cells:
+            sweet.append(
+                f"\nStored sweep: {len(self.cells)} cells, "
+                f"{float(self.sweep_settings.get('duration_s', 0)):g} s each, "
+                f"asked {self.sweep_settings.get('precision', '?')} precision.",
+                style="dim",
+            )
+        self.query_one("#configs-sweet", Static).update(sweet)
+        self.draw_plot(limit)
+
+    def draw_plot(self, limit: float | None) -> None:
+        """FPS against median latency: one line per batch value through its streams values."""
+        plot = self.query_one("#configs-plot", PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        theme = self.app.current_theme
+        palette = [
+            Color.parse(c).rgb
+            for c in (theme.accent, theme.primary, theme.secondary, theme.warning, theme.foreground)
+            if c
+        ]
+        success = Color.parse(theme.success or theme.primary).rgb
+        measured = [c for c in self.cells if c.get("ok")]
+        plt.title("Throughput vs latency")
+        plt.xlabel("median latency, ms")
+        plt.ylabel("FPS")
+        if measured:
+            lat = [float(c["latency_median_ms"]) for c in measured]
+            fps = [float(c["throughput_fps"]) for c in measured]
+            batches = sorted({int(c["batch"]) for c in measured})
+            for n, batch in enumerate(batches):
+                line = sorted(
+                    (c for c in measured if int(c["batch"]) == batch),
+                    key=lambda c: int(c["streams"]),
+                )
+                plt.plot(
+                    [float(c["latency_median_ms"]) for c in line],
+                    [float(c["throughput_fps"]) for c in line],
+                    marker="dot",
+                    color=palette[n % len(palette)],
+                    label=f"batch {batch} (streams {','.join(str(c['streams']) for c in line)})",
+                )
+            if self.best is not None:
+                plt.scatter(
+                    [float(self.best["latency_median_ms"])],
+                    [float(self.best["throughput_fps"])],
+                    marker="★",
+                    color=success,
+                    label="sweet spot",
+                )
+            xs = [*lat, *([limit] if limit is not None else [])]
+            x_pad = (max(xs) - min(xs)) * 0.1 or max(xs) * 0.1 or 1.0
+            y_pad = (max(fps) - min(fps)) * 0.1 or max(fps) * 0.1 or 1.0
+            plt.xlim(max(0.0, min(xs) - x_pad), max(xs) + x_pad)
+            plt.ylim(max(0.0, min(fps) - y_pad), max(fps) + y_pad)
+            if limit is not None:
+                plt.vline(limit, Color.parse(theme.error or theme.primary).rgb)
+        plot.refresh()
+
+    # -- sweep ------------------------------------------------------------------------
+
+    def action_start(self) -> None:
+        try:
+            batches, streams, seconds, precision = self.form_values()
+            job = jobs.submit(
+                self.segtui.workspace,
+                "sweep",
+                self.project_id,
+                {
+                    "batches": batches,
+                    "streams": streams,
+                    "duration_s": seconds,
+                    "precision": precision,
+                },
+            )
+        except SegtuiError as exc:
+            self.notify(str(exc), title="Cannot start the sweep", severity="error")
+            return
+        self.notify(
+            f"Sweep of {len(batches) * len(streams)} cells: job {job.id}, "
+            f"about {duration_text(estimate_sweep_seconds(batches, streams, seconds))}.",
+            timeout=4,
+        )
+        self.follow(job)
+
+    def follow(self, job: JobRecord) -> None:
+        self.query_one("#configs-jobs", JobQueue).follow(job.id)
+
+    def on_job_monitor_finished(self, event: JobMonitor.Finished) -> None:
+        finished_notice(self, event.job, "Sweep")
+        self.load_stored()
+
+    def action_focus_limit(self) -> None:
+        self.query_one("#configs-limit", Input).focus()
+
+    def action_focus_table(self) -> None:
+        self.query_one("#configs-table", SortableTable).focus()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

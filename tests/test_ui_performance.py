@@ -1,0 +1,390 @@
+"""Performance, Compare and Inference-configuration screens, driven with keys (and one snapshot)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
+from tiny_models import build_omz_maskrcnn
+
+from segtui.core.models import import_model
+from segtui.core.projects import create_project_from_paths
+from segtui.core.workspace import ProjectRecord, Workspace
+from segtui.ui.app import SegtuiApp
+from segtui.ui.screens.compare import CompareScreen
+from segtui.ui.screens.configs import ConfigsScreen
+from segtui.ui.screens.performance import PerformanceScreen, SortableTable
+from segtui.ui.widgets.job_monitor import JobMonitor
+
+SnapCompare = Callable[..., bool]
+
+
+def runtime(by_type: dict[str, float], by_precision: dict[str, int], int8: bool) -> dict[str, Any]:
+    """A per-layer profile as core.runtime_graph.profile_json stores it (hand-made numbers)."""
+    total = sum(by_type.values())
+    compute = by_type.get("Convolution", 0.0) + by_type.get("MatMul", 0.0)
+    time_by_precision = {
+        "I8" if int8 else "FP32": compute,
+        "FP32" if int8 else "I32": total - compute,
+    }
+    return {
+        "layers": sum(by_precision.values()),
+        "by_precision": by_precision,
+        "compute_layers": 10,
+        "compute_int8": 8 if int8 else 0,
+        "compute_int8_share": 0.8 if int8 else 0.0,
+        "compute_float": ["roi_heads/mask_predictor", "rpn/head"] if int8 else [],
+        "total_ms": total,
+        "time_by_type_ms": by_type,
+        "time_by_precision_ms": time_by_precision,
+        "compute_share": round(compute / total, 4),
+        "non_compute_share": round(1 - compute / total, 4),
+        "slowest": [
+            {
+                "name": name,
+                "type": name,
+                "precision": "FP32",
+                "ms": ms,
+                "share": round(ms / total, 4),
+                "original": ["rpn/head"] if name == "Convolution" else [],
+            }
+            for name, ms in by_type.items()
+        ],
+    }
+
+
+def bench(
+    precision: str, fps: float, latency: float, requested: str, rt: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "throughput_fps": fps,
+        "latency_median_ms": latency,
+        "latency_avg_ms": latency + 1.0,
+        "latency_min_ms": latency - 2.0,
+        "latency_max_ms": latency + 10.0,
+        "iterations": 200,
+        "wall_s": 20.0,
+        "device": "CPU",
+        "hint": "THROUGHPUT",
+        "streams": 4,
+        "requests": 4,
+        "batch": 1,
+        "duration_s": 20.0,
+        "precision": precision,
+        "requested_precision": requested,
+        "images": 3,
+        "runtime": rt,
+        "int8": rt["compute_int8"] > 0,
+    }
+
+
+PARENT_RT = runtime(
+    {"Convolution": 1773.0, "If": 329.0, "Eltwise": 40.0}, {"FP32": 120, "I32": 4}, False
+)
+CHILD_RT = runtime(
+    {"Convolution": 484.0, "If": 419.0, "Eltwise": 30.0}, {"I8": 80, "U8": 10, "FP32": 34}, True
+)
+
+
+@pytest.fixture
+def pair(
+    workspace: Workspace, image_folder: Path, tmp_path: Path
+) -> tuple[ProjectRecord, ProjectRecord]:
+    """A parent and its 'INT8' child (a linked copy of the model), no results yet."""
+    model_path = build_omz_maskrcnn(tmp_path / "m" / "model.xml")
+    parent = create_project_from_paths(
+        workspace, model_path=model_path, dataset_path=image_folder, name="Mask R-CNN"
+    )
+    child_model = import_model(
+        workspace, model_path, name="model INT8", optimized_from=parent.model_id
+    )
+    child = workspace.add_project(
+        name="Mask R-CNN INT8",
+        model_id=child_model.id,
+        dataset_id=parent.dataset_id,
+        device="CPU",
+        parent_id=parent.id,
+    )
+    return parent, child
+
+
+@pytest.fixture
+def measured(
+    workspace: Workspace, pair: tuple[ProjectRecord, ProjectRecord]
+) -> tuple[ProjectRecord, ProjectRecord]:
+    """The pair with fixed stored benchmarks: parent at f32 and bf16, child at bf16."""
+    parent, child = pair
+    workspace.add_result(
+        project_id=parent.id, kind="benchmark", data=bench("f32", 4.0, 250.0, "f32", PARENT_RT)
+    )
+    workspace.add_result(
+        project_id=parent.id, kind="benchmark", data=bench("bf16", 8.0, 125.0, "default", PARENT_RT)
+    )
+    workspace.add_result(
+        project_id=child.id, kind="benchmark", data=bench("bf16", 11.08, 90.0, "default", CHILD_RT)
+    )
+    return parent, child
+
+
+def text_of(screen: Any, selector: str) -> str:
+    widget = screen.query_one(selector, Static)
+    return str(widget.render())
+
+
+def table_text(table: SortableTable) -> list[list[str]]:
+    return [[str(cell.text) for cell in table.get_row(key)] for key in table.row_keys]
+
+
+async def test_compare_shows_both_throughputs_and_the_ratios(
+    workspace: Workspace, measured: tuple[ProjectRecord, ProjectRecord]
+) -> None:
+    parent, child = measured
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await app.push_screen(CompareScreen(child.id, parent.id))
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        figures = table_text(screen.query_one("#compare-figures", SortableTable))
+        assert figures[0] == ["Throughput FPS", "11.08", "4.00", "8.00"]
+        assert figures[1] == ["Latency median ms", "90.00", "250.00", "125.00"]
+        headers = [
+            str(c.label)
+            for c in screen.query_one("#compare-figures", SortableTable).ordered_columns
+        ]
+        assert headers[1:] == ["A at bf16", "B at f32", "B at bf16"]
+        ratio = text_of(screen, "#compare-ratio")
+        assert "11.08 FPS at bf16" in ratio
+        assert "vs B at f32 (true FP32): 2.77× throughput · latency B/A 2.78×" in ratio
+        assert "vs B at bf16 (default): 1.39× throughput · latency B/A 1.39×" in ratio
+        precisions = table_text(screen.query_one("#compare-precisions", SortableTable))
+        assert ["I8", "80", "484.000", "-", "-"] in precisions
+        deltas = table_text(screen.query_one("#compare-deltas", SortableTable))
+        assert deltas[0] == ["Convolution", "1,773.000", "484.000", "-1,289.000", "3.66×"]
+        assert ["If", "329.000", "419.000", "90.000", "0.79×"] in deltas
+
+        await pilot.press("x")
+        await pilot.pause()
+        assert (screen.a_project_id, screen.b_project_id) == (parent.id, child.id)
+        ratio = text_of(screen, "#compare-ratio")
+        assert "8.00 FPS at bf16" in ratio
+        assert "0.72× throughput" in ratio
+
+
+async def test_compare_says_which_side_needs_a_benchmark(
+    workspace: Workspace, pair: tuple[ProjectRecord, ProjectRecord]
+) -> None:
+    parent, child = pair
+    workspace.add_result(
+        project_id=parent.id, kind="benchmark", data=bench("f32", 4.0, 250.0, "f32", PARENT_RT)
+    )
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.push_screen(CompareScreen(child.id, parent.id))
+        await pilot.pause()
+        screen = app.screen
+        message = text_of(screen, "#compare-missing")
+        assert "No benchmark yet for A: press a to run one." in message
+        assert "for B" not in message
+        assert not screen.query_one("#compare-body").display
+
+
+async def test_performance_screen_tables_and_sorting(
+    workspace: Workspace, measured: tuple[ProjectRecord, ProjectRecord]
+) -> None:
+    parent, child = measured
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await app.push_screen(PerformanceScreen(child.id))
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PerformanceScreen)
+        results = table_text(screen.query_one("#perf-results", SortableTable))
+        assert results == [
+            [
+                "bf16",
+                "11.08",
+                "90.00",
+                "91.00",
+                "88.00",
+                "100.00",
+                "4",
+                "4",
+                "1",
+                "THROUGHPUT",
+                "20.0",
+            ]
+        ]
+        ceiling = text_of(screen, "#perf-ceiling")
+        # (419 + 30) / 933 ms is outside Convolution/MatMul.
+        assert "Quantization cannot touch 48.1 % of the time" in ceiling
+        assert "at bf16" in ceiling
+        by_type = screen.query_one("#perf-by-type", SortableTable)
+        assert [r[0] for r in table_text(by_type)] == ["Convolution", "If", "Eltwise"]
+        by_type.focus()
+        await pilot.press("right", "s")  # sort by time: largest first
+        assert [r[0] for r in table_text(by_type)] == ["Convolution", "If", "Eltwise"]
+        await pilot.press("s")  # again: smallest first
+        assert [r[0] for r in table_text(by_type)] == ["Eltwise", "If", "Convolution"]
+        assert str(by_type.ordered_columns[1].label) == "Time ms ▲"
+        await pilot.press("left", "s")  # by name, A–Z
+        assert [r[0] for r in table_text(by_type)] == ["Convolution", "Eltwise", "If"]
+        await pilot.click(by_type, offset=(3, 0))  # a header click: the same column, reversed
+        await pilot.pause()
+        assert [r[0] for r in table_text(by_type)] == ["If", "Eltwise", "Convolution"]
+        assert by_type.sorted_by == ("type", True)
+        floats = table_text(screen.query_one("#perf-float", SortableTable))
+        assert floats == [
+            ["roi_heads/mask_predictor", "-", "-", "-"],
+            ["rpn/head", "Convolution", "FP32", "484.000"],
+        ]
+        assert "2 of 10 compute layers stayed in floating point" in text_of(
+            screen, "#perf-float-summary"
+        )
+
+        await pilot.press("ctrl+p")  # every key is also a command
+        await pilot.press(*"Compare")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        compare = app.screen
+        assert isinstance(compare, CompareScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
+
+        await pilot.press("v")  # compare with the parent
+        await pilot.pause()
+        compare = app.screen
+        assert isinstance(compare, CompareScreen)
+        assert (compare.a_project_id, compare.b_project_id) == (child.id, parent.id)
+
+
+async def test_performance_screen_shows_the_run_under_the_cursor(
+    workspace: Workspace, measured: tuple[ProjectRecord, ProjectRecord]
+) -> None:
+    parent, _ = measured
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.push_screen(PerformanceScreen(parent.id))
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PerformanceScreen)
+        assert "best 8.00 FPS, 125.00 ms median, at bf16" in text_of(screen, "#perf-title")
+        assert text_of(screen, "#perf-run").startswith("f32 run: THROUGHPUT, 4 streams")
+        # Both baselines measured: no reminder to measure the other one.
+        assert not screen.query_one("#perf-baseline").display
+        await pilot.press("down")
+        await pilot.pause()
+        assert screen.selected_precision == "bf16"
+        assert text_of(screen, "#perf-run").startswith("bf16 run:")
+        assert "ms/image at bf16" in text_of(screen, "#perf-ceiling")
+
+
+async def test_benchmark_key_runs_a_job_and_refreshes(
+    workspace: Workspace, pair: tuple[ProjectRecord, ProjectRecord]
+) -> None:
+    parent, _ = pair
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await app.push_screen(PerformanceScreen(parent.id))
+        await pilot.pause()
+        screen = app.screen
+        assert "Not benchmarked yet" in text_of(screen, "#perf-empty")
+        screen.query_one("#perf-duration", Input).value = "0.5"
+        screen.query_one("#perf-results", SortableTable).focus()
+        await pilot.press("b")
+        await pilot.pause()
+        assert screen.query(JobMonitor)
+        for _ in range(300):
+            await pilot.pause(0.1)
+            if screen.runs:
+                break
+        assert list(screen.runs) == ["f32"]
+        job = workspace.jobs(parent.id)[-1]
+        assert job.kind == "benchmark" and job.state == "done"
+        assert job.params["precision"] == "f32" and job.params["duration_s"] == 0.5
+        assert table_text(screen.query_one("#perf-results", SortableTable))[0][0] == "f32"
+
+
+def sweep_cell(batch: int, streams: int, fps: float, latency: float) -> dict[str, Any]:
+    return {
+        "batch": batch,
+        "streams": streams,
+        "ok": True,
+        "throughput_fps": fps,
+        "latency_median_ms": latency,
+        "precision": "bf16",
+    }
+
+
+SWEEP = {
+    "cells": [
+        sweep_cell(1, 1, 5.0, 200.0),
+        sweep_cell(1, 2, 8.0, 240.0),
+        sweep_cell(1, 4, 9.5, 410.0),
+        {"batch": 2, "streams": 1, "ok": False, "error": "This model cannot run with batch 2."},
+    ],
+    "settings": {"duration_s": 5.0, "precision": "default"},
+}
+
+
+async def test_configs_screen_estimate_and_sweet_spot(
+    workspace: Workspace, pair: tuple[ProjectRecord, ProjectRecord]
+) -> None:
+    parent, _ = pair
+    workspace.add_result(project_id=parent.id, kind="sweep", data=SWEEP)
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await app.push_screen(ConfigsScreen(parent.id))
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ConfigsScreen)
+        # Stored results are shown at once; with no threshold the sweet spot is the fastest.
+        table = screen.query_one("#configs-table", SortableTable)
+        rows = table_text(table)
+        assert rows[2] == ["★ 1", "4", "9.50", "410.00"]
+        assert rows[3] == ["2", "1", "failed", "failed"]
+        assert str(table.ordered_columns[2].label) == "FPS at bf16"
+        assert "1 cell(s) failed: This model cannot run with batch 2." in text_of(
+            screen, "#configs-sweet"
+        )
+
+        screen.query_one("#configs-limit", Input).focus()
+        await pilot.press(*"250")
+        await pilot.pause()
+        sweet = text_of(screen, "#configs-sweet")
+        assert "Sweet spot under 250 ms: batch 1 × 2 streams → 8.00 FPS at bf16" in sweet
+        assert table_text(table)[1][0] == "★ 1"
+        assert table.cursor_row == 1
+
+        screen.query_one("#configs-limit", Input).value = "100"
+        await pilot.pause()
+        assert "No configuration has a median latency under 100 ms" in text_of(
+            screen, "#configs-sweet"
+        )
+
+        # The estimate follows the fields: 2 × 3 cells × (5 s + 2 s).
+        screen.query_one("#configs-batches", Input).value = "1,2"
+        await pilot.pause()
+        assert "Estimated time: 42 s (6 cells" in text_of(screen, "#configs-estimate")
+        screen.query_one("#configs-streams", Input).value = "1,x"
+        await pilot.pause()
+        assert "'x' is not a whole number" in text_of(screen, "#configs-estimate")
+
+
+def test_compare_snapshot(
+    snap_compare: SnapCompare, workspace: Workspace, measured: tuple[ProjectRecord, ProjectRecord]
+) -> None:
+    parent, child = measured
+
+    async def open_compare(pilot: Pilot[None]) -> None:
+        await pilot.app.push_screen(CompareScreen(child.id, parent.id))
+        await pilot.pause()
+
+    app = SegtuiApp(workspace, register_sample=False)
+    assert snap_compare(app, terminal_size=(120, 36), run_before=open_compare)
