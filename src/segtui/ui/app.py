@@ -158,7 +158,10 @@ class SegtuiApp(App[None]):
 def run_app(workspace_dir: Path | None) -> None:
     """Open the TUI on the workspace at `workspace_dir` (or the default one)."""
     from segtui.core.jobs import recover_jobs
+    from segtui.ui.screens.visualize import prepare_terminal_graphics
 
+    # textual-image must ask the terminal about kitty/sixel before Textual takes it over.
+    prepare_terminal_graphics()
     workspace = Workspace.open(workspace_dir)
     # Jobs whose process died while segtui was away are shown as interrupted, their partial files gone.
     interrupted = recover_jobs(workspace)

@@ -1,0 +1,382 @@
+"""Images with instance masks drawn on them: the parent's, the optimized model's, and where they differ.
+
+Pure numpy/OpenCV/Pillow (no UI): the Visualize screen turns the RGB arrays
+into half-block characters or terminal graphics. Masks are decoded once per
+image (`ImageComparison`), at a working resolution capped so that a huge photo
+does not cost gigabytes; each render at another threshold or size only
+re-composites.
+
+"Disagreement" is class-aware: a pixel disagrees when the set of classes whose
+masks (score >= threshold) cover it differs between the two models, so a pixel
+that only one model covers and a pixel the two give different classes both count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from segtui.core.matching import match_instances
+from segtui.core.predictions import ImagePrediction, Instance, decode_mask
+
+RGB = tuple[int, int, int]
+RgbArray = npt.NDArray[np.uint8]
+BoolArray = npt.NDArray[np.bool_]
+
+#: Disagreement pixels (magenta: far from every class colour below).
+DISAGREE_COLOR: RGB = (255, 0, 255)
+#: Opacity of class colours over the image, and of the disagreement colour.
+MASK_ALPHA = 0.55
+DISAGREE_ALPHA = 0.85
+#: Longest side of the working resolution (the largest sharp terminal image is smaller).
+WORKING_MAX_SIDE = 1280
+DEFAULT_THRESHOLD = 0.5
+
+# Distinct, saturated colours without magenta (reserved for disagreement).
+PALETTE: tuple[RGB, ...] = (
+    (0, 200, 83),
+    (41, 121, 255),
+    (255, 171, 0),
+    (0, 229, 255),
+    (255, 61, 0),
+    (118, 255, 3),
+    (101, 31, 255),
+    (255, 234, 0),
+    (0, 150, 136),
+    (121, 85, 72),
+    (174, 234, 0),
+    (3, 169, 244),
+)
+
+MODES = ("side-by-side", "overlay")
+
+
+def class_color(class_id: int) -> RGB:
+    """The colour of a class, the same in every panel and legend."""
+    return PALETTE[class_id % len(PALETTE)]
+
+
+def class_name(class_names: list[str], class_id: int) -> str:
+    return class_names[class_id] if 0 <= class_id < len(class_names) else f"#{class_id}"
+
+
+def fit_size(width: int, height: int, max_width: int, max_height: int) -> tuple[int, int]:
+    """The largest (w, h) inside max_width × max_height with the aspect ratio of width × height."""
+    if width <= 0 or height <= 0 or max_width <= 0 or max_height <= 0:
+        return (max(1, min(width, max_width)), max(1, min(height, max_height)))
+    scale = min(max_width / width, max_height / height)
+    return (
+        max(1, min(max_width, round(width * scale))),
+        max(1, min(max_height, round(height * scale))),
+    )
+
+
+def half_block_size(width: int, height: int, columns: int, rows: int) -> tuple[int, int]:
+    """Pixel size of an image drawn in `columns` × `rows` half-block cells (2 pixels per cell, stacked).
+
+    A terminal cell is about twice as tall as wide, so half-block pixels are
+    about square and the aspect ratio survives. The height is even: every cell
+    holds two pixel rows.
+    """
+    w, h = fit_size(width, height, columns, rows * 2)
+    return w, max(2, h - h % 2)
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    """One instance above the threshold, as listed under its panel."""
+
+    class_id: int
+    class_name: str
+    score: float
+    color: RGB
+    matched: bool  # has a counterpart in the other model (same class, mask IoU >= iou)
+
+    def text(self) -> str:
+        return f"{self.class_name} {self.score:.2f}" + ("" if self.matched else " ✗")
+
+
+@dataclass(frozen=True)
+class Visualization:
+    """One render: RGB panels at the requested size and what is drawn on them."""
+
+    optimized: RgbArray
+    parent: RgbArray
+    overlay: RgbArray
+    disagreement: BoolArray  # at the render size
+    optimized_legend: list[LegendEntry]
+    parent_legend: list[LegendEntry]
+    threshold: float
+    disagreement_pixels: int  # at the working resolution
+    covered_pixels: int  # pixels either model covers, at the working resolution
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the panels."""
+        return int(self.parent.shape[1]), int(self.parent.shape[0])
+
+    @property
+    def disagreement_share(self) -> float:
+        """Share of the covered pixels where the two disagree (0 when nothing is covered)."""
+        return self.disagreement_pixels / self.covered_pixels if self.covered_pixels else 0.0
+
+    def panel(self, which: str) -> RgbArray:
+        return {"optimized": self.optimized, "parent": self.parent, "overlay": self.overlay}[which]
+
+
+@dataclass(frozen=True)
+class _DecodedInstance:
+    instance: Instance
+    y0: int
+    x0: int
+    crop: BoolArray  # the mask inside its bounding box, at the working resolution
+
+
+def to_pil(array: RgbArray) -> Image.Image:
+    """An RGB array as a Pillow image."""
+    return Image.fromarray(np.ascontiguousarray(array), mode="RGB")
+
+
+def _working_size(width: int, height: int) -> tuple[int, int]:
+    if max(width, height) <= WORKING_MAX_SIDE:
+        return width, height
+    return fit_size(width, height, WORKING_MAX_SIDE, WORKING_MAX_SIDE)
+
+
+def _decode(instance: Instance, size: tuple[int, int]) -> _DecodedInstance | None:
+    decoded = decode_mask(instance.rle)
+    w, h = size
+    mask: BoolArray
+    if decoded.shape != (h, w):
+        mask = np.asarray(cv2.resize(decoded * 255, (w, h), interpolation=cv2.INTER_AREA) >= 128)
+    else:
+        mask = decoded.astype(bool)
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return None
+    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    return _DecodedInstance(instance, y0, x0, np.ascontiguousarray(mask[y0:y1, x0:x1]))
+
+
+def blank_image(width: int, height: int, value: int = 64) -> RgbArray:
+    """A flat grey stand-in for an image that cannot be read (the masks still show)."""
+    return np.full((height, width, 3), value, np.uint8)
+
+
+class ImageComparison:
+    """One image with both models' instances, decoded once; `render` draws it at any threshold and size."""
+
+    def __init__(
+        self,
+        image_rgb: RgbArray,
+        optimized: ImagePrediction,
+        parent: ImagePrediction,
+        class_names: list[str],
+        *,
+        iou: float = 0.5,
+    ) -> None:
+        if image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
+            raise ValueError(f"expected an HxWx3 RGB image, got shape {image_rgb.shape}")
+        self.class_names = class_names
+        self.iou = iou
+        self.optimized_prediction = optimized
+        self.parent_prediction = parent
+        height, width = image_rgb.shape[:2]
+        self.source_size = (int(width), int(height))
+        self.working_size = _working_size(width, height)
+        w, h = self.working_size
+        self.image = (
+            np.ascontiguousarray(image_rgb, dtype=np.uint8)
+            if (w, h) == (width, height)
+            else cv2.resize(image_rgb, (w, h), interpolation=cv2.INTER_AREA)
+        )
+        self._optimized = self._decode_all(optimized)
+        self._parent = self._decode_all(parent)
+
+    @classmethod
+    def from_bgr(
+        cls,
+        image_bgr: RgbArray,
+        optimized: ImagePrediction,
+        parent: ImagePrediction,
+        class_names: list[str],
+        *,
+        iou: float = 0.5,
+    ) -> ImageComparison:
+        """From an image as `datasets.load_image` returns it (BGR)."""
+        return cls(
+            np.ascontiguousarray(image_bgr[:, :, ::-1]), optimized, parent, class_names, iou=iou
+        )
+
+    def _decode_all(self, prediction: ImagePrediction) -> list[_DecodedInstance]:
+        # Strongest last, so it is drawn on top.
+        ordered = sorted(prediction.instances, key=lambda inst: inst.score)
+        decoded = (_decode(inst, self.working_size) for inst in ordered)
+        return [d for d in decoded if d is not None]
+
+    # -- masks -------------------------------------------------------------------
+
+    def _class_masks(
+        self, decoded: list[_DecodedInstance], threshold: float
+    ) -> dict[int, BoolArray]:
+        w, h = self.working_size
+        masks: dict[int, BoolArray] = {}
+        for d in decoded:
+            if d.instance.score < threshold:
+                continue
+            mask = masks.setdefault(d.instance.class_id, np.zeros((h, w), bool))
+            ch, cw = d.crop.shape
+            mask[d.y0 : d.y0 + ch, d.x0 : d.x0 + cw] |= d.crop
+        return masks
+
+    def disagreement(self, threshold: float) -> BoolArray:
+        """Pixels (working resolution) whose covering classes differ between the two models."""
+        return self._compare(threshold)[0]
+
+    def _compare(self, threshold: float) -> tuple[BoolArray, BoolArray, BoolArray]:
+        """(disagreement, covered by A, covered by B) at the working resolution."""
+        a = self._class_masks(self._optimized, threshold)
+        b = self._class_masks(self._parent, threshold)
+        w, h = self.working_size
+        differ = np.zeros((h, w), bool)
+        a_covered = np.zeros((h, w), bool)
+        b_covered = np.zeros((h, w), bool)
+        empty = np.zeros((h, w), bool)
+        for cls in set(a) | set(b):
+            a_mask, b_mask = a.get(cls, empty), b.get(cls, empty)
+            differ |= a_mask ^ b_mask
+            a_covered |= a_mask
+            b_covered |= b_mask
+        return differ, a_covered, b_covered
+
+    def legends(self, threshold: float) -> tuple[list[LegendEntry], list[LegendEntry]]:
+        """(optimized, parent) instances above the threshold, strongest first, with their match state."""
+        a = sorted(self.optimized_prediction.above(threshold), key=lambda i: -i.score)
+        b = sorted(self.parent_prediction.above(threshold), key=lambda i: -i.score)
+        matches = match_instances(a, b, self.iou)
+        matched_a = {i for i, _, _ in matches}
+        matched_b = {j for _, j, _ in matches}
+
+        def entries(instances: list[Instance], matched: set[int]) -> list[LegendEntry]:
+            return [
+                LegendEntry(
+                    inst.class_id,
+                    class_name(self.class_names, inst.class_id),
+                    inst.score,
+                    class_color(inst.class_id),
+                    n in matched,
+                )
+                for n, inst in enumerate(instances)
+            ]
+
+        return entries(a, matched_a), entries(b, matched_b)
+
+    # -- drawing -----------------------------------------------------------------
+
+    def _draw(
+        self, decoded: list[_DecodedInstance], threshold: float, disagreement: BoolArray | None
+    ) -> RgbArray:
+        canvas = self.image.astype(np.float32)
+        for d in decoded:
+            if d.instance.score < threshold:
+                continue
+            ch, cw = d.crop.shape
+            region = canvas[d.y0 : d.y0 + ch, d.x0 : d.x0 + cw]
+            color = np.asarray(class_color(d.instance.class_id), np.float32)
+            region[d.crop] = region[d.crop] * (1 - MASK_ALPHA) + color * MASK_ALPHA
+        if disagreement is not None:
+            color = np.asarray(DISAGREE_COLOR, np.float32)
+            canvas[disagreement] = (
+                canvas[disagreement] * (1 - DISAGREE_ALPHA) + color * DISAGREE_ALPHA
+            )
+        return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+
+    def _draw_overlay(self, threshold: float, disagreement: BoolArray) -> RgbArray:
+        # A pixel the two agree on is covered by the same classes in both, so one
+        # model's masks show the agreement; the disagreement goes over the bare image.
+        canvas = self._draw(self._parent, threshold, None)
+        base = self.image[disagreement].astype(np.float32)
+        color = np.asarray(DISAGREE_COLOR, np.float32)
+        blended = base * (1 - DISAGREE_ALPHA) + color * DISAGREE_ALPHA
+        canvas[disagreement] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+        return canvas
+
+    def render(
+        self,
+        threshold: float = DEFAULT_THRESHOLD,
+        size: tuple[int, int] | None = None,
+        *,
+        highlight: bool = True,
+    ) -> Visualization:
+        """Draw both panels and the overlay at `threshold`, resized to `size` (w, h) when given.
+
+        `highlight` also paints, on each side-by-side panel, the disagreement
+        pixels that panel's model covers: magenta on A marks what A has and B
+        does not, magenta on B what A lacks. The overlay always shows all of them.
+        """
+        disagreement, a_covered, b_covered = self._compare(threshold)
+        covered = a_covered | b_covered
+        a_legend, b_legend = self.legends(threshold)
+        optimized = self._draw(
+            self._optimized, threshold, disagreement & a_covered if highlight else None
+        )
+        parent = self._draw(
+            self._parent, threshold, disagreement & b_covered if highlight else None
+        )
+        overlay = self._draw_overlay(threshold, disagreement)
+        shown_disagreement = disagreement
+        if size is not None and size != self.working_size:
+            w, h = max(1, size[0]), max(1, size[1])
+            # Average when shrinking (thin masks stay visible), keep edges crisp when enlarging.
+            shrink = w * h < self.working_size[0] * self.working_size[1]
+            method = cv2.INTER_AREA if shrink else cv2.INTER_NEAREST
+            optimized, parent, overlay = (
+                np.asarray(cv2.resize(p, (w, h), interpolation=method), np.uint8)
+                for p in (optimized, parent, overlay)
+            )
+            shown_disagreement = np.asarray(
+                cv2.resize(disagreement.astype(np.uint8) * 255, (w, h), interpolation=method) > 0
+            )
+        return Visualization(
+            optimized=optimized,
+            parent=parent,
+            overlay=overlay,
+            disagreement=shown_disagreement,
+            optimized_legend=a_legend,
+            parent_legend=b_legend,
+            threshold=threshold,
+            disagreement_pixels=int(disagreement.sum()),
+            covered_pixels=int(covered.sum()),
+        )
+
+
+def step_threshold(threshold: float, delta: float) -> float:
+    """`threshold + delta` on the 0.05 grid, kept in [0, 1]."""
+    return float(min(1.0, max(0.0, round((threshold + delta) * 20) / 20)))
+
+
+def summary_line(vis: Visualization) -> str:
+    """One line about a render: instance counts and the disagreeing share."""
+    a, b = vis.optimized_legend, vis.parent_legend
+    unmatched = sum(not e.matched for e in a) + sum(not e.matched for e in b)
+    return (
+        f"A {len(a)} · B {len(b)} instances at score ≥ {vis.threshold:.2f} · "
+        f"{unmatched} without a match · {vis.disagreement_share * 100:.1f} % of masked pixels differ"
+    )
+
+
+def describe(vis: Visualization) -> dict[str, Any]:
+    """A JSON-able digest of a render (for logs and the CLI)."""
+    return {
+        "threshold": vis.threshold,
+        "size": list(vis.size),
+        "optimized": [e.text() for e in vis.optimized_legend],
+        "parent": [e.text() for e in vis.parent_legend],
+        "disagreement_pixels": vis.disagreement_pixels,
+        "covered_pixels": vis.covered_pixels,
+    }

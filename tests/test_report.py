@@ -1,0 +1,330 @@
+"""The accuracy report in core: export, Markdown summary, annotations as B, and a real run on tiny models."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+from tiny_models import Det, build_omz_maskrcnn
+
+from segtui.core.evaluation import evaluate_coco, predictions_as_ground_truth
+from segtui.core.matching import compare_predictions
+from segtui.core.models import import_model
+from segtui.core.predictions import ImagePrediction, Instance, decode_mask, encode_mask
+from segtui.core.projects import create_project_from_paths
+from segtui.core.report import (
+    ReportSettings,
+    annotations_as_predictions,
+    create_report,
+    export_report,
+    markdown_summary,
+    report_predictions,
+)
+from segtui.core.workspace import Workspace
+
+H, W = 40, 60
+CLASSES = ["person", "car", "dog"]
+
+
+def _inst(y0: int, y1: int, x0: int, x1: int, cls: int, score: float) -> Instance:
+    mask = np.zeros((H, W), np.uint8)
+    mask[y0:y1, x0:x1] = 1
+    return Instance(cls, score, (float(x0), float(y0), float(x1), float(y1)), encode_mask(mask))
+
+
+def _report_data() -> dict[str, Any]:
+    """A parent-type report: one image agrees, one differs (a miss and an extra), one is empty."""
+    a = [
+        ImagePrediction(
+            "x.png", W, H, [_inst(0, 20, 0, 20, 0, 0.9), _inst(25, 35, 30, 50, 1, 0.8)]
+        ),
+        ImagePrediction("y.png", W, H, [_inst(0, 10, 0, 10, 2, 0.7)]),
+        ImagePrediction("z.png", W, H, []),
+    ]
+    b = [
+        ImagePrediction(
+            "x.png", W, H, [_inst(0, 20, 0, 20, 0, 0.95), _inst(25, 35, 30, 50, 1, 0.9)]
+        ),
+        ImagePrediction("y.png", W, H, [_inst(10, 30, 20, 50, 0, 0.85)]),
+        ImagePrediction("z.png", W, H, []),
+    ]
+    tables = compare_predictions(a, b, CLASSES, threshold=0.1, iou=0.5)
+    ids = {"x.png": 1, "y.png": 2, "z.png": 3}
+    metrics = evaluate_coco(predictions_as_ground_truth(b, ids, 3, 0.1), a, ids)
+    summary = {
+        "type": "parent",
+        "threshold": 0.1,
+        "iou": 0.5,
+        "precision": "f32",
+        "device": "CPU",
+        "project_id": 2,
+        "parent_project_id": 1,
+        "a_vs_b": metrics.to_json(),
+        "totals": tables["totals"],
+    }
+    return {"summary": summary, **tables}
+
+
+def test_export_writes_csv_rows_equal_to_the_table_with_na(tmp_path: Path) -> None:
+    data = _report_data()
+    written = export_report(data, tmp_path / "out" / "report")
+    names = [p.name for p in written]
+    assert names == ["report_basic.csv", "report_advanced.csv", "report.json", "report.md"]
+    basic = list(csv.reader(io.StringIO(written[0].read_text())))
+    assert basic == [
+        ["image", "a", "b", "matches"],
+        ["x.png", "2", "2", "2"],
+        ["y.png", "1", "1", "0"],
+    ]
+    advanced = list(csv.reader(io.StringIO(written[1].read_text())))
+    assert advanced[0] == ["image", "class", "a", "b", "matches", "precision", "ap"]
+    expected = [
+        [
+            r["image"],
+            r["class"],
+            str(r["a"]),
+            str(r["b"]),
+            str(r["matches"]),
+            "n/a" if r["precision"] is None else str(r["precision"]),
+            "n/a" if r["ap"] is None else str(r["ap"]),
+        ]
+        for r in data["advanced"]
+    ]
+    assert advanced[1:] == expected
+    # y.png: a person only in B (precision n/a: A has none), a dog only in A (AP n/a: B has none).
+    assert ["y.png", "person", "0", "1", "0", "n/a", "0.0"] in advanced
+    assert ["y.png", "dog", "1", "0", "0", "0.0", "n/a"] in advanced
+    assert json.loads(written[2].read_text()) == data
+
+
+def test_markdown_summary_holds_the_ap_figures_and_totals() -> None:
+    data = _report_data()
+    metrics = data["summary"]["a_vs_b"]
+    text = markdown_summary(data["summary"])
+    assert (
+        f"mask AP of A against B: {metrics['mask_ap']:.4f}; box AP: {metrics['box_ap']:.4f}" in text
+    )
+    assert 0.0 < metrics["mask_ap"] < 1.0
+    assert "images 3 (1 without instances, 1 where A ≠ B)" in text
+    assert "A (optimized) 3, B (parent) 3, matches 2" in text
+    assert "inference precision f32" in text
+
+
+def test_markdown_summary_of_an_annotations_report_shows_both_models_and_the_drop() -> None:
+    parent = {"mask_ap": 0.7171, "mask_ap50": 0.95, "box_ap": 0.75, "box_ap50": 0.97}
+    optimized = {"mask_ap": 0.7101, "mask_ap50": 0.94, "box_ap": 0.74, "box_ap50": 0.96}
+    summary = {
+        "type": "annotations",
+        "threshold": 0.1,
+        "iou": 0.5,
+        "precision": "f32",
+        "device": "CPU",
+        "project_id": 2,
+        "parent_project_id": 1,
+        "parent": parent,
+        "optimized": optimized,
+        "mask_ap_drop": 0.7,
+        "box_ap_drop": 1.0,
+        "totals": {
+            "images": 2,
+            "images_without_instances": 0,
+            "images_differ": 1,
+            "a": 3,
+            "b": 3,
+            "matches": 2,
+        },
+    }
+    text = markdown_summary(summary)
+    assert "| parent | 0.7171 | 0.9500 | 0.7500 | 0.9700 |" in text
+    assert "| optimized | 0.7101 | 0.9400 | 0.7400 | 0.9600 |" in text
+    assert "Mask AP drop: 0.70 points; box AP drop: 1.00 points." in text
+    assert "B (annotations) 3" in text
+
+
+def test_annotations_as_predictions_reads_polygons_and_both_rle_forms() -> None:
+    square = np.zeros((H, W), np.uint8)
+    square[5:15, 10:30] = 1
+    compressed = encode_mask(square)
+    uncompressed = {"size": [H, W], "counts": _uncompressed_counts(square)}
+    polygon = [[10.0, 5.0, 30.0, 5.0, 30.0, 15.0, 10.0, 15.0]]
+    truth = {
+        "images": [
+            {"id": 7, "file_name": "x.png", "width": W, "height": H},
+            {"id": 8, "file_name": "e.png", "width": W, "height": H},
+        ],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 7,
+                "category_id": 3,
+                "segmentation": compressed,
+                "bbox": [10, 5, 20, 10],
+            },
+            {
+                "id": 2,
+                "image_id": 7,
+                "category_id": 9,
+                "segmentation": uncompressed,
+                "bbox": [10, 5, 20, 10],
+            },
+            {
+                "id": 3,
+                "image_id": 7,
+                "category_id": 3,
+                "segmentation": polygon,
+                "bbox": [10, 5, 20, 10],
+            },
+            {
+                "id": 4,
+                "image_id": 7,
+                "category_id": 4,
+                "segmentation": compressed,
+                "bbox": [10, 5, 20, 10],
+            },
+        ],
+        "categories": [{"id": 3, "name": "a"}, {"id": 9, "name": "b"}],
+    }
+    preds = annotations_as_predictions(truth, [("x.png", 7), ("e.png", 8)], [3, 9], 2)
+    x, e = preds
+    assert (x.image, x.width, x.height) == ("x.png", W, H) and e.instances == []
+    assert [i.class_id for i in x.instances] == [0, 1, 0, -1]  # category 4 is no model class
+    assert all(i.score == 1.0 for i in x.instances)
+    assert x.instances[0].box == (10, 5, 30, 15)
+    for inst in x.instances[:2]:
+        assert (decode_mask(inst.rle) == square).all()
+        assert isinstance(inst.rle["counts"], str)
+    # The polygon covers the same square give or take its border row/column.
+    polygon_mask = decode_mask(x.instances[2].rle)
+    assert abs(int(polygon_mask.sum()) - int(square.sum())) <= 40
+    assert (polygon_mask[6:14, 11:29] == 1).all()
+
+
+def _uncompressed_counts(mask: np.ndarray) -> list[int]:
+    """COCO's uncompressed RLE counts (column-major runs, starting with zeros)."""
+    flat = mask.flatten(order="F")
+    counts, value, run = [], 0, 0
+    for pixel in flat:
+        if pixel == value:
+            run += 1
+        else:
+            counts.append(run)
+            value, run = pixel, 1
+    counts.append(run)
+    return counts
+
+
+def test_fortran_and_c_ordered_masks_encode_identically_and_score_alike() -> None:
+    mask = np.zeros((H, W), np.uint8)
+    mask[3:20, 7:33] = 1
+    fortran = np.asfortranarray(mask)
+    transposed_view = np.ascontiguousarray(mask.T).T  # F-contiguous, a view
+    assert fortran.flags.f_contiguous and transposed_view.flags.f_contiguous
+    rles = [encode_mask(m) for m in (mask, fortran, transposed_view, mask.astype(bool))]
+    assert all(r == rles[0] for r in rles)
+    # Raw pycocotools refuses C-ordered input: encode_mask is what makes it safe.
+    with pytest.raises((ValueError, TypeError)):
+        mask_utils.encode(np.ascontiguousarray(mask))
+
+
+def test_evaluate_coco_against_annotations_with_ids_from_zero_and_an_image_without_truth() -> None:
+    square = np.zeros((H, W), np.uint8)
+    square[5:25, 10:40] = 1
+    truth = {
+        "images": [
+            {"id": 1, "file_name": "x.png", "width": W, "height": H},
+            {"id": 2, "file_name": "empty.png", "width": W, "height": H},
+        ],
+        "annotations": [
+            # id 0 and a category id that is not 1: pycocotools alone scores this 0.
+            {
+                "id": 0,
+                "image_id": 1,
+                "category_id": 5,
+                "segmentation": encode_mask(square),
+                "bbox": [10, 5, 30, 20],
+                "iscrowd": 0,
+            }
+        ],
+        "categories": [{"id": 5, "name": "thing"}],
+    }
+    pred = ImagePrediction("x.png", W, H, [Instance(0, 0.9, (10, 5, 40, 25), encode_mask(square))])
+    empty = ImagePrediction("empty.png", W, H, [])
+    metrics = evaluate_coco(truth, [pred, empty], {"x.png": 1, "empty.png": 2}, [5])
+    assert metrics.mask_ap == pytest.approx(1.0) and metrics.box_ap == pytest.approx(1.0)
+    assert (metrics.images, metrics.ground_truth, metrics.detections) == (2, 1, 1)
+    # Nothing detected and nothing to detect: -1 ("no ground truth"), never an exception.
+    none = evaluate_coco(truth, [empty], {"empty.png": 2}, [5])
+    assert none.mask_ap == -1.0 and none.detections == 0
+
+
+# -- a real report on tiny models --------------------------------------------------
+
+
+def _projects(ws: Workspace, images: Path, tmp: Path, child_dets: tuple[Det, ...]) -> int:
+    parent_xml = build_omz_maskrcnn(tmp / "parent" / "model.xml", labels=CLASSES)
+    child_xml = build_omz_maskrcnn(
+        tmp / "child" / "model.xml", detections=child_dets, labels=CLASSES
+    )
+    parent = create_project_from_paths(ws, model_path=parent_xml, dataset_path=images, name="Tiny")
+    child_model = import_model(
+        ws,
+        child_xml,
+        name="Tiny INT8",
+        optimized_from=parent.model_id,
+        optimization={"method": "INT8"},
+    )
+    child = ws.add_project(
+        name="Tiny INT8",
+        model_id=child_model.id,
+        dataset_id=parent.dataset_id,
+        device="CPU",
+        parent_id=parent.id,
+    )
+    return child.id
+
+
+def test_create_report_on_tiny_models_stores_rows_predictions_and_replaces_the_old_one(
+    workspace: Workspace, image_folder: Path, tmp_path: Path
+) -> None:
+    # The child finds the person like its parent but misses the car (class 1).
+    child_id = _projects(
+        workspace, image_folder, tmp_path, (Det(0, 0.9, (8.0, 8.0, 40.0, 40.0), "full"),)
+    )
+    stages: list[str] = []
+    out = create_report(
+        workspace, child_id, ReportSettings(type="parent"), progress=lambda f, s: stages.append(s)
+    )
+    data = workspace.result(out["result_id"]).data
+    totals = data["totals"]
+    assert totals["images"] == 3 and totals["images_differ"] == 3
+    assert totals["a"] == 3 and totals["b"] == 6 and totals["matches"] == 3
+    assert all(r["a"] == 1 and r["b"] == 2 and r["matches"] == 1 for r in data["basic"])
+    car_rows = [r for r in data["advanced"] if r["class"] == "car"]
+    assert len(car_rows) == 3 and all(r["precision"] is None and r["ap"] == 0.0 for r in car_rows)
+    person_rows = [r for r in data["advanced"] if r["class"] == "person"]
+    assert all(r["precision"] == 1.0 and r["ap"] == pytest.approx(1.0) for r in person_rows)
+    summary = data["summary"]
+    assert summary["precision"] in ("f32", "FP32", "f32 (forced)") or "32" in str(
+        summary["precision"]
+    )
+    assert 0.0 < summary["a_vs_b"]["mask_ap"] < 1.0
+    assert stages[-1] == "Done"
+    optimized, parent = report_predictions(workspace, out["result_id"])
+    assert (
+        [p.image for p in optimized]
+        == [p.image for p in parent]
+        == [r["image"] for r in data["basic"]]
+    )
+    assert all(len(p.above(0.1)) == 2 for p in parent)
+    # Running it again replaces the stored report and its prediction files.
+    again = create_report(workspace, child_id, ReportSettings(type="parent"))
+    assert [r.id for r in workspace.results(child_id, "report:parent")] == [again["result_id"]]
+    assert not (workspace.root / "reports" / str(out["result_id"])).exists()
+    md = markdown_summary(workspace.result(again["result_id"]).data["summary"])
+    assert f"{summary['a_vs_b']['mask_ap']:.4f}" in md
