@@ -177,7 +177,15 @@ async def test_command_palettes_offer_projects_and_page_commands(
 
         provider = ProjectPageCommands(app.screen)
         names = [hit.text async for hit in provider.discover()]
-        assert names == ["Show model", "Show dataset", "Show jobs", "Open parent project"]
+        assert names[:5] == [
+            "Show model",
+            "Show dataset",
+            "Show jobs",
+            "Performance",
+            "Explore inference configurations",
+        ]
+        # A child project: compare with and report against its parent, and open it.
+        assert names[-3:] == ["Compare projects", "Accuracy report", "Open parent project"]
         hits = [hit async for hit in provider.search("dataset")]
         hits[0].command()
         assert app.screen.query_one("#tabs", TabbedContent).active == "dataset"

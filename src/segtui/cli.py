@@ -471,6 +471,11 @@ def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
         result = final.result or {}
         child = result.get("child_project_id")
         opt = result.get("optimization") or {}
+        if opt.get("achieved") is False:
+            sys.stderr.write(
+                f"segtui: warning: AccuracyAware could not keep the drop within {settings.max_drop} "
+                f"({opt.get('reported_drop_points')} points on the validation images); the best model was kept.\n"
+            )
         out.result(
             result | {"job_id": final.id},
             f"Child project {child}: INT8 model {result.get('model_id')} "

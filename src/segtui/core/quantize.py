@@ -279,6 +279,7 @@ class ReferenceMetric:
         # Mask AP of each call on the whole validation set, in order: the first is the
         # parent (NNCF's reference), the last the model NNCF returns.
         self.full_set_values: list[float] = []
+        self.on_call: Callable[[int], None] | None = None
 
     def predict(
         self, compiled: ov.CompiledModel, items: Iterable[tuple[str, Path, int]]
@@ -298,6 +299,8 @@ class ReferenceMetric:
 
     def __call__(self, compiled: ov.CompiledModel, items: Iterable[tuple[str, Path, int]]) -> float:
         self.calls += 1
+        if self.on_call is not None:
+            self.on_call(self.calls)
         items = list(items)
         predictions = self.predict(compiled, items)
         ids = {name: image_id for name, _, image_id in items}
@@ -369,6 +372,15 @@ def quantize(
                 f"AccuracyAware: {seen} images processed",
             )
 
+    if metric is not None:
+
+        def on_validation(calls: int) -> None:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            done = min(0.95, 0.3 + 0.65 * (1 - math.exp(-calls / 30)))
+            progress(done, f"AccuracyAware: validation {calls} (mask AP of candidate models)")
+
+        metric.on_call = on_validation
     source = _CountingSource(calibration_paths, adapter, on_item)
     dataset = nncf.Dataset(source, source.transform)
     preset = (

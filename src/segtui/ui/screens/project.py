@@ -370,7 +370,17 @@ class ProjectScreen(SegtuiScreen):
         self.refresh_bindings()
 
     def _show_jobs(self) -> None:
-        jobs = self.segtui.workspace.jobs(self.project_id)
+        ws = self.segtui.workspace
+        jobs = ws.jobs(self.project_id)
+        parent_id = self.summary["project"].get("parent_id") if self.summary else None
+        if parent_id:
+            # The optimization that made this project belongs to the parent; show it here too.
+            jobs = [
+                j
+                for j in ws.jobs(int(parent_id))
+                if j.kind == "optimize"
+                and (j.result or {}).get("child_project_id") == self.project_id
+            ] + jobs
         self._jobs_active = any(job.active for job in jobs)
         table = self.query_one("#jobs-table", DataTable)
         row = table.cursor_row

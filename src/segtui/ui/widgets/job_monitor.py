@@ -135,6 +135,11 @@ class JobMonitor(Vertical, can_focus=True):
                 f"-{state}",
             )
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_job":
+            return self.job is not None and self.job.state not in jobs.FINAL_STATES
+        return True
+
     def action_cancel_job(self) -> None:
         job = self.job
         if job is None or job.state in jobs.FINAL_STATES:
