@@ -111,6 +111,11 @@ def _save(
         info["labels"] = " ".join(labels)
     for key, value in info.items():
         model.set_rt_info(value, ["model_info", key])
+    # OpenVINO numbers unnamed nodes process-wide (Multiply_4521...), so the saved
+    # IR, and its size, would depend on what the process built before: name them here.
+    for index, op in enumerate(model.get_ordered_ops()):
+        if op.get_type_name() not in ("Parameter", "Result"):
+            op.set_friendly_name(f"{op.get_type_name()}_{index}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(model, str(path), compress_to_fp16=False)
