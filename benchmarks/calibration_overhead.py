@@ -32,8 +32,10 @@ from segtui.core.sample import sample_dir
 
 def bare(images: list[Path]) -> float:
     import nncf
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
 
     from segtui.core.models import load_model
+    from segtui.core.quantize import has_dynamic_tensors
 
     loaded = load_model(sample_dir() / "model" / "shapes_maskrcnn.xml")
     scope = propose_ignored_scope(loaded.model)
@@ -45,6 +47,9 @@ def bare(images: list[Path]) -> float:
         preset=nncf.QuantizationPreset.PERFORMANCE,
         subset_size=len(images),
         ignored_scope=nncf.IgnoredScope(names=scope.names, validate=False),
+        advanced_parameters=AdvancedQuantizationParameters(
+            inplace_statistics=not has_dynamic_tensors(loaded.model)
+        ),
     )
     return time.perf_counter() - start
 
