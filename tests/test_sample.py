@@ -44,15 +44,15 @@ def test_sample_model_finds_the_shapes_of_a_known_validation_image(workspace: Wo
     dataset = workspace.dataset(project.dataset_id)
     assert dataset.annotations is not None
     annotations = load_annotations(dataset.annotations)
-    # A known validation image with four shapes, one of each of four classes.
-    image = next(im for im in workspace.dataset_images(dataset.id) if im.path == "val_0026.jpg")
+    # A known validation image with six shapes: a square, four stars and a ring.
+    image = next(im for im in workspace.dataset_images(dataset.id) if im.path == "val_0019.jpg")
     loaded = load_registered(workspace.model(project.model_id))
     run = run_inference(loaded.model, loaded.adapter, [(image.path, image_path(dataset, image))])
     found = run.predictions[0].above(0.5)
     truth = annotations_as_predictions(annotations, [(image.path, int(image.coco_id or 0))], None, 6)[0]
     matches = match_instances(found, truth.instances, 0.5)
     # Every annotated shape is found (nothing else), with the right class and a mask overlapping it well.
-    assert sorted(i.class_id for i in truth.instances) == [0, 1, 2, 3]  # circle, square, triangle, star
+    assert sorted(i.class_id for i in truth.instances) == [1, 3, 3, 3, 3, 5]  # square, 4 stars, ring
     assert len(matches) == len(truth.instances) == len(found)
     assert all(iou >= 0.8 for _, _, iou in matches)
 

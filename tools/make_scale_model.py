@@ -26,7 +26,7 @@ import torch
 from torchvision.models.detection import maskrcnn_resnet50_fpn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_sample_model import OmzMaskRCNN  # noqa: E402
+from train_sample_model import OmzMaskRCNN
 
 HEIGHT, WIDTH = 768, 1024
 
