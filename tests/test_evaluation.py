@@ -100,3 +100,15 @@ def test_category_mapping_by_name_then_position() -> None:
     assert category_mapping(["cat", "dog"], analysis) == [5, 3]
     assert category_mapping(["a", "b"], analysis) == [3, 5]
     assert category_mapping(["a", "b", "c"], analysis) is None
+
+
+def test_fast_mode_gives_the_same_ap_as_the_full_summary() -> None:
+    masks = [_rect(64, 64, 4, 30, 4, 30), _rect(64, 64, 35, 60, 30, 62), _rect(64, 64, 40, 60, 2, 20)]
+    shifted = [_rect(64, 64, 6, 30, 4, 30), _rect(64, 64, 35, 58, 34, 62)]
+    pred = ImagePrediction("a.png", 64, 64, [_instance(m, score=0.9 - 0.1 * n) for n, m in enumerate(shifted)])
+    full = evaluate_coco(_gt(masks), [pred], {"a.png": 1})
+    fast = evaluate_coco(_gt(masks), [pred], {"a.png": 1}, by_size=False)
+    assert 0 < full.mask_ap < 1
+    for key in ("mask_ap", "mask_ap50", "mask_ap75", "box_ap", "box_ap50", "box_ap75"):
+        assert getattr(fast, key) == pytest.approx(getattr(full, key)), key
+    assert fast.mask_ap_small == -1.0  # not computed in fast mode

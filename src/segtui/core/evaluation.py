@@ -52,7 +52,14 @@ def _quiet_coco(dataset: dict[str, Any]) -> COCO:
     return coco
 
 
-def _stats(gt: COCO, results: list[dict[str, Any]], iou_type: str, image_ids: list[int]) -> np.ndarray:
+def _stats(
+    gt: COCO, results: list[dict[str, Any]], iou_type: str, image_ids: list[int], by_size: bool = True
+) -> np.ndarray:
+    """COCOeval's 12 summary numbers; without `by_size` only AP, AP50, AP75 (the rest -1).
+
+    Evaluating one area range and one detection limit instead of four and three
+    makes COCOeval's Python loops about 4× cheaper, which matters inside reports.
+    """
     if not results:
         # loadRes([]) raises; with no detections every AP is 0 (or -1 without ground truth).
         has_gt = bool(gt.getAnnIds(imgIds=image_ids, iscrowd=None))
@@ -61,10 +68,21 @@ def _stats(gt: COCO, results: list[dict[str, Any]], iou_type: str, image_ids: li
         dt = gt.loadRes(copy.deepcopy(results))
         evaluator = COCOeval(gt, dt, iou_type)
         evaluator.params.imgIds = image_ids
+        if not by_size:
+            evaluator.params.areaRng = [[0, 1e10]]
+            evaluator.params.areaRngLbl = ["all"]
+            evaluator.params.maxDets = [100]
         evaluator.evaluate()
         evaluator.accumulate()
-        evaluator.summarize()
-    return np.asarray(evaluator.stats, dtype=float)
+        if by_size:
+            evaluator.summarize()
+            return np.asarray(evaluator.stats, dtype=float)
+    precision = evaluator.eval["precision"][:, :, :, 0, -1]  # [iou, recall, class]
+    stats = np.full(12, -1.0)
+    for index, subset in ((0, precision), (1, precision[0]), (2, precision[5])):
+        valid = subset[subset > -1]
+        stats[index] = float(valid.mean()) if valid.size else -1.0
+    return stats
 
 
 def evaluate_coco(
@@ -72,8 +90,10 @@ def evaluate_coco(
     predictions: list[ImagePrediction],
     image_ids: dict[str, int],
     category_ids: list[int] | None = None,
+    *,
+    by_size: bool = True,
 ) -> CocoMetrics:
-    """Box and mask AP of `predictions` against a COCO ground-truth dict.
+    """Box and mask AP of `predictions` against a COCO ground-truth dict (AP by object size too unless `by_size` is off).
 
     `image_ids` maps each prediction's image path to its COCO image id;
     `category_ids[class_id]` gives the COCO category of a model class (default class_id + 1).
@@ -85,8 +105,8 @@ def evaluate_coco(
         {k: v for k, v in r.items() if k != "segmentation"}
         for r in to_coco_results(predictions, image_ids, category_ids, with_bbox=True)
     ]
-    box_stats = _stats(gt, bbox, "bbox", evaluated)
-    mask_stats = _stats(gt, segm, "segm", evaluated)
+    box_stats = _stats(gt, bbox, "bbox", evaluated, by_size)
+    mask_stats = _stats(gt, segm, "segm", evaluated, by_size)
     return CocoMetrics(
         box_ap=float(box_stats[0]),
         box_ap50=float(box_stats[1]),

@@ -141,7 +141,7 @@ def create_report(
         tables = compare_predictions(a_preds, parent_preds, classes, threshold=settings.threshold, iou=settings.iou)
         truth = predictions_as_ground_truth(parent_preds, ids, len(classes), settings.threshold)
         a_above = [ImagePrediction(p.image, p.width, p.height, p.above(settings.threshold)) for p in a_preds]
-        metrics = evaluate_coco(truth, a_above, ids)
+        metrics = evaluate_coco(truth, a_above, ids, by_size=False)
         summary["a_vs_b"] = metrics.to_json()
     else:
         assert dataset.annotations is not None
@@ -149,8 +149,8 @@ def create_report(
         categories = category_mapping(classes, dataset.analysis)
         gt_preds = annotations_as_predictions(truth, [(im.path, ids[im.path]) for im in images], categories, len(classes))
         tables = compare_predictions(a_preds, gt_preds, classes, threshold=settings.threshold, iou=settings.iou)
-        optimized_m = evaluate_coco(truth, a_preds, ids, categories)
-        parent_m = evaluate_coco(truth, parent_preds, ids, categories)
+        optimized_m = evaluate_coco(truth, a_preds, ids, categories, by_size=False)
+        parent_m = evaluate_coco(truth, parent_preds, ids, categories, by_size=False)
         summary["optimized"] = optimized_m.to_json()
         summary["parent"] = parent_m.to_json()
         summary["mask_ap_drop"] = round((parent_m.mask_ap - optimized_m.mask_ap) * 100, 4)
