@@ -5,7 +5,8 @@ pairwise ratio segtui / benchmark_app; they should agree within ±7 %.
 
     python benchmarks/benchmark_app_agreement.py [--model MODEL.xml] [--time 10] [--rounds 3] [--hint throughput]
 
-Defaults to the sample model; inputs for both are the sample's images.
+Defaults to the sample model; inputs for both are the same sample images, as many as
+there are infer requests (benchmark_app keeps one image per request).
 """
 
 from __future__ import annotations
@@ -62,7 +63,18 @@ def main() -> None:
     parser.add_argument("--precision", default="f32", choices=["f32", "default"])
     args = parser.parse_args()
     loaded = load_model(args.model)
-    paths = sorted(args.images.glob("*.jpg"))[:32] or sorted(args.images.iterdir())[:32]
+    # benchmark_app fills each infer request with one image and keeps it; segtui cycles
+    # through up to 32 images. A Mask R-CNN's time depends on what is in the image, so for
+    # a like-for-like figure both get exactly as many images as there are requests.
+    from segtui.core.inference import compile_model
+
+    hint = args.hint.upper()
+    nireq = int(
+        compile_model(loaded.model, "CPU", args.precision, hint).get_property(
+            "OPTIMAL_NUMBER_OF_INFER_REQUESTS"
+        )
+    )
+    paths = (sorted(args.images.glob("*.jpg")) or sorted(args.images.iterdir()))[:nireq]
     # benchmark_app reads images itself and resizes them to the input; give it the same files
     # already at the input size, so both feed identical pixels.
     h, w = loaded.adapter.input_size
