@@ -434,15 +434,29 @@ def quantize(
     start = time.perf_counter()
     accuracy: dict[str, Any] | None = None
     if settings.method == "default":
-        quantized = nncf.quantize(
-            model,
-            dataset,
-            preset=preset,
-            subset_size=subset,
-            fast_bias_correction=settings.fast_bias_correction,
-            ignored_scope=scope,
-            advanced_parameters=advanced,
-        )
+
+        def run_default(parameters: Any) -> Any:
+            return nncf.quantize(
+                model,
+                dataset,
+                preset=preset,
+                subset_size=subset,
+                fast_bias_correction=settings.fast_bias_correction,
+                ignored_scope=scope,
+                advanced_parameters=parameters,
+            )
+
+        try:
+            quantized = run_default(advanced)
+        except nncf.errors.InternalError as exc:
+            # Without the automatic scope, quantizers can land on geometry tensors that are
+            # empty on every calibration image (an FPN level no RoI is assigned to); Python-side
+            # statistics then have nothing, so fall back to NNCF's in-graph statistics.
+            if advanced.inplace_statistics or "Statistics were not collected" not in str(exc):
+                raise
+            seen = 0
+            progress(0.05, "Recollecting statistics in the graph")
+            quantized = run_default(AdvancedQuantizationParameters(inplace_statistics=True))
     else:
         if metric is None:
             raise SegtuiError("AccuracyAware needs a validation metric.")
