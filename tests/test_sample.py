@@ -12,7 +12,7 @@ from segtui.core.inference import run_inference
 from segtui.core.matching import match_instances
 from segtui.core.models import load_registered
 from segtui.core.report import annotations_as_predictions
-from segtui.core.sample import ensure_sample, sample_available, sample_dir
+from segtui.core.sample import ensure_sample, register_sample, sample_available, sample_dir
 from segtui.core.workspace import Workspace
 
 pytestmark = pytest.mark.skipif(not sample_available(), reason="sample project files are missing")
@@ -49,10 +49,19 @@ def test_sample_model_finds_the_shapes_of_a_known_validation_image(workspace: Wo
     loaded = load_registered(workspace.model(project.model_id))
     run = run_inference(loaded.model, loaded.adapter, [(image.path, image_path(dataset, image))])
     found = run.predictions[0].above(0.5)
-    truth = annotations_as_predictions(annotations, [(image.path, int(image.coco_id or 0))], None, 6)[0]
+    truth = annotations_as_predictions(
+        annotations, [(image.path, int(image.coco_id or 0))], None, 6
+    )[0]
     matches = match_instances(found, truth.instances, 0.5)
     # Every annotated shape is found (nothing else), with the right class and a mask overlapping it well.
-    assert sorted(i.class_id for i in truth.instances) == [1, 3, 3, 3, 3, 5]  # square, 4 stars, ring
+    assert sorted(i.class_id for i in truth.instances) == [
+        1,
+        3,
+        3,
+        3,
+        3,
+        5,
+    ]  # square, 4 stars, ring
     assert len(matches) == len(truth.instances) == len(found)
     assert all(iou >= 0.8 for _, _, iou in matches)
 
@@ -63,5 +72,18 @@ def test_manifest_describes_the_shipped_files() -> None:
     for key in ("model", "classes", "images", "annotations"):
         assert (root / manifest[key]).exists(), key
     assert 0.0 < manifest["metrics"]["mask_ap"] <= manifest["metrics"]["mask_ap50"] <= 1.0
-    size = (root / manifest["model"]).stat().st_size + (root / manifest["model"]).with_suffix(".bin").stat().st_size
+    size = (root / manifest["model"]).stat().st_size + (root / manifest["model"]).with_suffix(
+        ".bin"
+    ).stat().st_size
     assert size < 30 * 1024 * 1024
+
+
+def test_registering_the_sample_again_reuses_it(workspace: Workspace) -> None:
+    first = register_sample(workspace)
+    second = register_sample(workspace)
+    assert (first.images.id, first.annotated.id) == (second.images.id, second.annotated.id)
+    assert (
+        len(workspace.projects()) == 2
+        and len(workspace.datasets()) == 2
+        and len(workspace.models()) == 1
+    )

@@ -47,13 +47,21 @@ def register_sample(ws: Workspace, name: str = "shapes", device: str = "CPU") ->
     model = import_model(
         ws, root / manifest["model"], name=f"{name} Mask R-CNN", class_names=class_names
     )
-    images = import_image_folder(ws, root / manifest["images"], name=f"{name} images")
-    annotated = import_coco(
-        ws,
-        root / manifest["annotations"],
-        images_dir=root / manifest["images"],
-        name=f"{name} val (COCO)",
-    )
+    # Registering again (segtui sample) reuses the datasets already made from these files.
+    images_root = (root / manifest["images"]).resolve()
+    ann_path = (root / manifest["annotations"]).resolve()
+    existing = ws.datasets()
+    images = next(
+        (d for d in existing if d.kind == "images" and d.root == images_root), None
+    ) or import_image_folder(ws, images_root, name=f"{name} images")
+    annotated = next(
+        (
+            d
+            for d in existing
+            if d.kind == "coco" and d.analysis.get("source_annotations") == str(ann_path)
+        ),
+        None,
+    ) or import_coco(ws, ann_path, images_dir=images_root, name=f"{name} val")
     projects = SampleProjects(
         images=create_project(
             ws,
