@@ -49,11 +49,12 @@ from segtui.core.quantize import (
 from segtui.core.workspace import JobRecord, ModelRecord
 from segtui.ui import messages
 from segtui.ui.commands import Command, CommandList
+from segtui.ui.screens.base import SegtuiScreen
 from segtui.ui.styles import css_path
 from segtui.ui.widgets.job_monitor import JobMonitor
 
 if TYPE_CHECKING:
-    from segtui.ui.app import SegtuiApp
+    pass
 
 SCOPE_GROUP = "optimize-scope"
 LOG_TAIL_LINES = 14
@@ -261,7 +262,7 @@ class OptimizeCommands(CommandList):
         ]
 
 
-class OptimizeScreen(Screen[None]):
+class OptimizeScreen(SegtuiScreen):
     """INT8 optimization of one project: settings, then the job until the child project exists."""
 
     CSS_PATH = css_path("optimize.tcss")
@@ -311,13 +312,6 @@ class OptimizeScreen(Screen[None]):
         self.model: ModelRecord | None = None
         self.image_count = 1
         self.annotated = False
-
-    @property
-    def segtui(self) -> SegtuiApp:
-        from segtui.ui.app import SegtuiApp
-
-        assert isinstance(self.app, SegtuiApp)
-        return self.app
 
     # -- layout ----------------------------------------------------------------------
 

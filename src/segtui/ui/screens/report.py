@@ -18,7 +18,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import (
     DataTable,
     Footer,
@@ -34,11 +33,12 @@ from segtui.core import jobs
 from segtui.core.errors import SegtuiError
 from segtui.core.report import export_report
 from segtui.core.workspace import ResultRecord
+from segtui.ui.screens.base import SegtuiScreen
 from segtui.ui.styles import css_path
 from segtui.ui.widgets.job_monitor import JobMonitor
 
 if TYPE_CHECKING:
-    from segtui.ui.app import SegtuiApp
+    pass
 
 Row = dict[str, Any]
 
@@ -194,7 +194,7 @@ def _parse_fraction(text: str, name: str, *, low: float, high: float) -> float:
     return value
 
 
-class ReportScreen(Screen[None]):
+class ReportScreen(SegtuiScreen):
     """Create and read the accuracy report of one optimized project."""
 
     CSS_PATH = css_path("report.tcss")
@@ -270,13 +270,6 @@ class ReportScreen(Screen[None]):
         self.optimized_project = False
         self.job_id: int | None = None
         self._was_narrow = False
-
-    @property
-    def segtui(self) -> SegtuiApp:
-        from segtui.ui.app import SegtuiApp
-
-        assert isinstance(self.app, SegtuiApp)
-        return self.app
 
     # -- layout ------------------------------------------------------------------
 

@@ -27,7 +27,6 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Label, Static
@@ -49,10 +48,11 @@ from segtui.core.visualize import (
     to_pil,
 )
 from segtui.core.workspace import Workspace
+from segtui.ui.screens.base import SegtuiScreen
 from segtui.ui.styles import css_path
 
 if TYPE_CHECKING:
-    from segtui.ui.app import SegtuiApp
+    pass
 
 LOAD_GROUP = "visualize-load"
 IMAGE_GROUP = "visualize-image"
@@ -219,7 +219,7 @@ class PanelArea(Container):
             screen.schedule_render()
 
 
-class VisualizeScreen(Screen[None]):
+class VisualizeScreen(SegtuiScreen):
     """One image of a report with the parent's and the optimized model's masks."""
 
     CSS_PATH = css_path("report.tcss")
@@ -308,13 +308,6 @@ class VisualizeScreen(Screen[None]):
         self._render_timer: Timer | None = None
         self.sharp_widget = sharp_widget or terminal_graphics_widget()
         self.sharp = self.sharp_widget is not None
-
-    @property
-    def segtui(self) -> SegtuiApp:
-        from segtui.ui.app import SegtuiApp
-
-        assert isinstance(self.app, SegtuiApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield Header()
