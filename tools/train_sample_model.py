@@ -17,6 +17,10 @@ Sub-commands::
     # train (checkpoints every 250 iterations to --out; --resume continues)
     python tools/train_sample_model.py train --iterations 3000 --out /work/train_out
 
+    # or fit the run to a time slot (cosine over wall time); the shipped model:
+    python tools/train_sample_model.py train --device cuda --bf16 off --batch-size 8 \
+        --workers 14 --iterations 100000 --time-budget 7.5 --out /tmp/tr
+
     # export a checkpoint to IR, then check IR-vs-PyTorch agreement and COCO AP
     python tools/train_sample_model.py export --ckpt /work/train_out/last.pt \
         --xml sample_projects/shapes/model/shapes_maskrcnn.xml \
@@ -237,11 +241,31 @@ def lr_factor(iteration: int, warmup: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
+def time_lr_factor(iteration: int, warmup: int, elapsed_fraction: float) -> float:
+    """Like :func:`lr_factor`, but the cosine follows the share of a wall-clock budget."""
+    if iteration < warmup:
+        return (iteration + 1) / warmup
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, max(0.0, elapsed_fraction))))
+
+
 def train(args: argparse.Namespace) -> int:
-    """Train the model, writing checkpoints to ``args.out``."""
+    """Train the model, writing checkpoints to ``args.out``.
+
+    With ``--time-budget`` the cosine schedule follows wall-clock time instead of
+    iterations and training stops when the budget is spent (``--iterations`` is
+    then an upper bound): this fits a run to a fixed slot, e.g. a lent GPU.
+    """
     device = resolve_device(args.device)
+    budget_s = args.time_budget * 60.0 if args.time_budget else None
+    if budget_s is not None and args.resume:
+        print("--time-budget cannot be combined with --resume", file=sys.stderr)
+        return 2
     if device.type == "cpu":
         torch.set_num_threads(args.threads)
+    else:
+        torch.backends.cudnn.benchmark = True  # fixed 256x256 batches
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(args.seed)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -287,11 +311,12 @@ def train(args: argparse.Namespace) -> int:
     use_bf16 = _use_bf16(args.bf16, device)
     print(
         f"training on {device} (bf16 autocast: {use_bf16}) iterations {start}..{args.iterations} "
-        f"batch {args.batch_size} lr {args.lr} warmup {args.warmup}",
+        f"batch {args.batch_size} lr {args.lr} warmup {args.warmup}"
+        + (f" time budget {args.time_budget} min" if budget_s else ""),
         flush=True,
     )
 
-    def save(iteration: int) -> None:
+    def save(iteration: int, final: bool = False) -> None:
         state = {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -302,7 +327,7 @@ def train(args: argparse.Namespace) -> int:
         tmp = out / "last.pt.tmp"
         torch.save(state, tmp)
         os.replace(tmp, last_path)  # atomic, so a crash never leaves a torn last.pt
-        if iteration % args.keep_every == 0 or iteration == args.iterations:
+        if final or iteration % args.keep_every == 0 or iteration == args.iterations:
             torch.save(
                 {"model": state["model"], "iteration": iteration}, out / f"ckpt_{iteration:05d}.pt"
             )
@@ -315,6 +340,10 @@ def train(args: argparse.Namespace) -> int:
     for iteration, (images, targets) in zip(
         range(start, args.iterations), _batches(loader), strict=False
     ):
+        if budget_s is not None:
+            fraction = (time.perf_counter() - t_start) / budget_s
+            for group in optimizer.param_groups:
+                group["lr"] = args.lr * time_lr_factor(iteration, args.warmup, fraction)
         images = [img.to(device, non_blocking=True) for img in images]
         targets = [{k: v.to(device, non_blocking=True) for k, v in t.items()} for t in targets]
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
@@ -325,7 +354,8 @@ def train(args: argparse.Namespace) -> int:
         # From-scratch detectors occasionally spike early on; clipping keeps AdamW stable.
         nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         optimizer.step()
-        scheduler.step()
+        if budget_s is None:
+            scheduler.step()
 
         for k, v in losses.items():
             window[k] = window.get(k, 0.0) + float(v.detach())
@@ -334,17 +364,26 @@ def train(args: argparse.Namespace) -> int:
         if done % args.log_every == 0 or done == args.iterations:
             now = time.perf_counter()
             s_per_it = (now - t_window) / window_n
-            eta = s_per_it * (args.iterations - done)
+            eta = (
+                budget_s - (now - t_start)
+                if budget_s is not None
+                else s_per_it * (args.iterations - done)
+            )
             parts = " ".join(
                 f"{k.replace('loss_', '')}={v / window_n:.3f}" for k, v in window.items()
             )
             total = sum(window.values()) / window_n
             print(
-                f"it {done}/{args.iterations} loss={total:.3f} {parts} lr={scheduler.get_last_lr()[0]:.2e} "
+                f"it {done}/{args.iterations} loss={total:.3f} {parts} "
+                f"lr={optimizer.param_groups[0]['lr']:.2e} "
                 f"{s_per_it:.3f}s/it elapsed={(now - t_start) / 60:.1f}min eta={eta / 60:.1f}min",
                 flush=True,
             )
             window, window_n, t_window = {}, 0, now
+        if budget_s is not None and time.perf_counter() - t_start >= budget_s:
+            print(f"time budget of {args.time_budget} min spent", flush=True)
+            save(done, final=True)
+            break
         if done % args.save_every == 0 or done == args.iterations:
             save(done)
     print(
@@ -663,6 +702,12 @@ def main(argv: list[str] | None = None) -> int:
     p_train.add_argument("--log-every", type=int, default=10)
     p_train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p_train.add_argument("--init", type=Path, help="start from these weights with a fresh schedule")
+    p_train.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="MIN",
+        help="train for this many minutes: cosine over wall time, --iterations an upper bound",
+    )
     p_train.set_defaults(func=train)
 
     for name, func, help_text in (
