@@ -42,12 +42,14 @@ def test_default_int8_runs_compute_in_int8_and_keeps_mask_ap(
     assert model.optimization["preset"] == "performance" and model.optimization["subset_size"] == 200
     runtime = summarize_runtime(compile_model(load_registered(model).model, "CPU", "default"))
     assert runtime.compute_int8_share >= 0.90, runtime.to_json()
-    parent_ap = evaluate_project(ws, parent.id)["metrics"]["mask_ap"]
+    parent_metrics = evaluate_project(ws, parent.id)["metrics"]
+    parent_ap = parent_metrics["mask_ap"]
     child_ap = evaluate_project(ws, child.id)["metrics"]["mask_ap"]
-    # segtui's own evaluation reproduces the figure the training tool recorded in the manifest.
+    # The shipped model meets the sample's bar, and the manifest records segtui's own figures.
+    assert parent_ap >= 0.70 and parent_metrics["mask_ap50"] >= 0.90, parent_metrics
     manifest = json.loads((sample_dir() / "manifest.json").read_text())
-    # (within 2 points: segtui samples each mask at pixel centres, the tool resizes to the integer box)
-    assert parent_ap == pytest.approx(manifest["metrics"]["mask_ap"], abs=0.02)
+    assert parent_ap == pytest.approx(manifest["metrics"]["mask_ap"], abs=0.003)
+    assert parent_metrics["box_ap"] == pytest.approx(manifest["metrics"]["box_ap"], abs=0.003)
     assert parent_ap - child_ap <= 0.010, (parent_ap, child_ap)
 
 
