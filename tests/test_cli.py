@@ -30,7 +30,9 @@ def model_xml(tmp_path: Path) -> Path:
     )
 
 
-def test_import_show_and_list_models(capsys: pytest.CaptureFixture[str], tmp_path: Path, model_xml: Path) -> None:
+def test_import_show_and_list_models(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, model_xml: Path
+) -> None:
     ws = str(tmp_path / "ws")
     code, out, _ = run(capsys, "import-model", str(model_xml), "--workspace", ws, "--json")
     assert code == 0
@@ -49,13 +51,19 @@ def test_create_project_predict_writes_coco_results(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, model_xml: Path, image_folder: Path
 ) -> None:
     ws = str(tmp_path / "ws")
-    code, out, _ = run(capsys, "create-project", str(model_xml), str(image_folder), "--workspace", ws, "--json")
+    code, out, _ = run(
+        capsys, "create-project", str(model_xml), str(image_folder), "--workspace", ws, "--json"
+    )
     assert code == 0
     summary = json.loads(out)
-    assert summary["dataset"]["image_count"] == 3 and summary["model"]["format_id"] == "omz-maskrcnn"
+    assert (
+        summary["dataset"]["image_count"] == 3 and summary["model"]["format_id"] == "omz-maskrcnn"
+    )
     project_id = summary["project"]["id"]
     results = tmp_path / "results.json"
-    code, out, _ = run(capsys, "predict", str(project_id), "--out", str(results), "--workspace", ws, "--json")
+    code, out, _ = run(
+        capsys, "predict", str(project_id), "--out", str(results), "--workspace", ws, "--json"
+    )
     assert code == 0 and json.loads(out)["precision"] == "f32"
     entries = json.loads(results.read_text())
     by_file = {e["file_name"]: e for e in entries}
@@ -68,11 +76,21 @@ def test_create_project_predict_writes_coco_results(
     assert code == 0 and "model" in out and " 3 " in out
 
 
-def test_failures_exit_non_zero_with_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_failures_exit_non_zero_with_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     ws = str(tmp_path / "ws")
-    code, out, err = run(capsys, "import-model", str(build_classifier(tmp_path / "c" / "model.xml")), "--workspace", ws)
+    code, out, err = run(
+        capsys,
+        "import-model",
+        str(build_classifier(tmp_path / "c" / "model.xml")),
+        "--workspace",
+        ws,
+    )
     assert code == 1 and out == ""
-    assert err.startswith("segtui: error: Not an instance-segmentation model") and err.count("\n") == 1
+    assert (
+        err.startswith("segtui: error: Not an instance-segmentation model") and err.count("\n") == 1
+    )
     empty = tmp_path / "empty"
     empty.mkdir()
     code, out, err = run(capsys, "import-dataset", str(empty), "--workspace", ws, "--json")

@@ -17,7 +17,9 @@ from segtui.core.errors import DatasetImportError
 from segtui.core.workspace import Workspace
 
 
-def test_image_folder_is_scanned_recursively_with_sizes(workspace: Workspace, image_folder: Path) -> None:
+def test_image_folder_is_scanned_recursively_with_sizes(
+    workspace: Workspace, image_folder: Path
+) -> None:
     record = import_dataset(workspace, image_folder)
     assert record.kind == "images" and not record.annotated
     images = workspace.dataset_images(record.id)
@@ -29,7 +31,9 @@ def test_image_folder_is_scanned_recursively_with_sizes(workspace: Workspace, im
     assert record.image_count == 3 and record.analysis["skipped"] == []
 
 
-def test_corrupt_and_non_image_files_are_skipped_and_listed(workspace: Workspace, image_folder: Path) -> None:
+def test_corrupt_and_non_image_files_are_skipped_and_listed(
+    workspace: Workspace, image_folder: Path
+) -> None:
     (image_folder / "notes.txt").write_text("hello")
     (image_folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     good = (image_folder / "b.jpg").read_bytes()
@@ -92,7 +96,9 @@ def test_coco_dataset_is_validated_and_normalised(workspace: Workspace, coco_dat
     assert [i.coco_id for i in workspace.dataset_images(record.id)] == [1, 2]
 
 
-def test_coco_annotation_ids_from_zero_are_renumbered(workspace: Workspace, coco_dataset: Path) -> None:
+def test_coco_annotation_ids_from_zero_are_renumbered(
+    workspace: Workspace, coco_dataset: Path
+) -> None:
     data = json.loads(coco_dataset.read_text())
     for n, ann in enumerate(data["annotations"]):
         ann["id"] = n  # the first id is 0: pycocotools would silently give AP 0
@@ -102,9 +108,13 @@ def test_coco_annotation_ids_from_zero_are_renumbered(workspace: Workspace, coco
     assert [a["id"] for a in json.loads(record.annotations.read_text())["annotations"]] == [1, 2]
 
 
-def test_coco_referencing_missing_images_is_refused(workspace: Workspace, coco_dataset: Path) -> None:
+def test_coco_referencing_missing_images_is_refused(
+    workspace: Workspace, coco_dataset: Path
+) -> None:
     (coco_dataset.parent.parent / "images" / "y.png").unlink()
-    with pytest.raises(DatasetImportError, match=r"references 1 image\(s\) that are not in") as info:
+    with pytest.raises(
+        DatasetImportError, match=r"references 1 image\(s\) that are not in"
+    ) as info:
         import_dataset(workspace, coco_dataset)
     assert "y.png" in info.value.message and "--images" in info.value.hint
     assert workspace.datasets() == [] and workspace_files(workspace) == []
@@ -118,7 +128,9 @@ def test_coco_referencing_missing_images_is_refused(workspace: Workspace, coco_d
         (lambda d: d.pop("categories"), "not a COCO instances file"),
     ],
 )
-def test_coco_bad_references_are_refused(workspace: Workspace, coco_dataset: Path, mutate, match) -> None:  # type: ignore[no-untyped-def]
+def test_coco_bad_references_are_refused(
+    workspace: Workspace, coco_dataset: Path, mutate, match
+) -> None:  # type: ignore[no-untyped-def]
     data = json.loads(coco_dataset.read_text())
     mutate(data)
     coco_dataset.write_text(json.dumps(data))

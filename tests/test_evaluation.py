@@ -17,7 +17,12 @@ def _rect(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
 
 def _instance(mask: np.ndarray, class_id: int = 0, score: float = 0.9) -> Instance:
     ys, xs = np.nonzero(mask)
-    return Instance(class_id, score, (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)), encode_mask(mask))
+    return Instance(
+        class_id,
+        score,
+        (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)),
+        encode_mask(mask),
+    )
 
 
 def _gt(masks: list[np.ndarray], first_id: int = 1) -> dict:
@@ -36,7 +41,11 @@ def _gt(masks: list[np.ndarray], first_id: int = 1) -> dict:
                 "iscrowd": 0,
             }
         )
-    return {"images": [{"id": 1, "file_name": "a.png", "width": w, "height": h}], "annotations": anns, "categories": [{"id": 1, "name": "thing"}]}
+    return {
+        "images": [{"id": 1, "file_name": "a.png", "width": w, "height": h}],
+        "annotations": anns,
+        "categories": [{"id": 1, "name": "thing"}],
+    }
 
 
 def test_rle_round_trip_of_a_c_ordered_mask() -> None:
@@ -89,7 +98,9 @@ def test_segm_area_comes_from_masks_not_boxes() -> None:
 def test_parent_predictions_become_ground_truth_above_threshold() -> None:
     a = _instance(_rect(32, 32, 0, 10, 0, 10), score=0.8)
     low = _instance(_rect(32, 32, 20, 30, 20, 30), score=0.05)
-    gt = predictions_as_ground_truth([ImagePrediction("a.png", 32, 32, [a, low])], {"a.png": 7}, 3, 0.1)
+    gt = predictions_as_ground_truth(
+        [ImagePrediction("a.png", 32, 32, [a, low])], {"a.png": 7}, 3, 0.1
+    )
     assert [ann["id"] for ann in gt["annotations"]] == [1]
     assert gt["annotations"][0]["image_id"] == 7 and gt["annotations"][0]["area"] == 100
     assert len(gt["categories"]) == 3
@@ -103,9 +114,15 @@ def test_category_mapping_by_name_then_position() -> None:
 
 
 def test_fast_mode_gives_the_same_ap_as_the_full_summary() -> None:
-    masks = [_rect(64, 64, 4, 30, 4, 30), _rect(64, 64, 35, 60, 30, 62), _rect(64, 64, 40, 60, 2, 20)]
+    masks = [
+        _rect(64, 64, 4, 30, 4, 30),
+        _rect(64, 64, 35, 60, 30, 62),
+        _rect(64, 64, 40, 60, 2, 20),
+    ]
     shifted = [_rect(64, 64, 6, 30, 4, 30), _rect(64, 64, 35, 58, 34, 62)]
-    pred = ImagePrediction("a.png", 64, 64, [_instance(m, score=0.9 - 0.1 * n) for n, m in enumerate(shifted)])
+    pred = ImagePrediction(
+        "a.png", 64, 64, [_instance(m, score=0.9 - 0.1 * n) for n, m in enumerate(shifted)]
+    )
     full = evaluate_coco(_gt(masks), [pred], {"a.png": 1})
     fast = evaluate_coco(_gt(masks), [pred], {"a.png": 1}, by_size=False)
     assert 0 < full.mask_ap < 1

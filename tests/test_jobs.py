@@ -50,7 +50,9 @@ def test_evaluate_job_runs_in_a_child_process_and_stores_its_result(
     assert not jobs.work_dir(workspace, job.id).exists()
 
 
-def test_a_failing_job_records_a_clear_error(workspace: Workspace, tmp_path: Path, image_folder: Path) -> None:
+def test_a_failing_job_records_a_clear_error(
+    workspace: Workspace, tmp_path: Path, image_folder: Path
+) -> None:
     xml = build_omz_maskrcnn(tmp_path / "m" / "model.xml")
     model = import_model(workspace, xml)
     dataset = import_dataset(workspace, image_folder)  # not annotated: evaluate must refuse
@@ -82,7 +84,8 @@ def test_sigkill_of_a_running_job_is_seen_as_interrupted(
     job = workspace.add_job(kind="evaluate", project_id=project_id, params={})
     # Stand in for a job process mid-work: a child in its own session that looks like one.
     sleeper = subprocess.Popen(
-        [sys.executable, "-c", "import time, sys; time.sleep(60)", "segtui.core.jobs"], start_new_session=True
+        [sys.executable, "-c", "import time, sys; time.sleep(60)", "segtui.core.jobs"],
+        start_new_session=True,
     )
     workspace.update_job(job.id, state="running", pid=sleeper.pid, started_at=time.time())
     assert jobs.recover_jobs(workspace) == []  # alive: left alone
@@ -98,7 +101,8 @@ def test_queued_jobs_wait_for_the_running_one_and_can_be_cancelled(
     project_id = _annotated_project(workspace, tmp_path, coco_dataset)
     blocker = workspace.add_job(kind="evaluate", project_id=project_id, params={})
     sleeper = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", "segtui.core.jobs"], start_new_session=True
+        [sys.executable, "-c", "import time; time.sleep(60)", "segtui.core.jobs"],
+        start_new_session=True,
     )
     try:
         workspace.update_job(blocker.id, state="running", pid=sleeper.pid, started_at=time.time())

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import contextlib
+import copy
 import io
 
 import numpy as np
@@ -11,9 +11,8 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from segtui.core.matching import image_class_ap, match_instances
+from segtui.core.matching import compare_predictions, image_class_ap, match_instances
 from segtui.core.predictions import ImagePrediction, Instance, encode_mask
-from segtui.core.matching import compare_predictions
 
 H, W = 40, 60
 
@@ -83,10 +82,16 @@ def test_rows_and_totals_follow_the_semantics() -> None:
     }
     rows = {(r["image"], r["class"]): r for r in report["advanced"]}
     assert set(rows) == {("both.png", "circle"), ("miss.png", "square"), ("miss.png", "star")}
-    assert rows[("both.png", "circle")]["precision"] == 1.0 and rows[("both.png", "circle")]["ap"] == 1.0
+    assert (
+        rows[("both.png", "circle")]["precision"] == 1.0
+        and rows[("both.png", "circle")]["ap"] == 1.0
+    )
     assert rows[("miss.png", "star")]["ap"] is None  # B has no star: n/a
     assert rows[("miss.png", "star")]["precision"] == 0.0
-    assert rows[("miss.png", "square")]["precision"] is None and rows[("miss.png", "square")]["ap"] == 0.0
+    assert (
+        rows[("miss.png", "square")]["precision"] is None
+        and rows[("miss.png", "square")]["ap"] == 0.0
+    )
 
 
 def _pycocotools_ap(a: list[Instance], b: list[Instance]) -> float:
@@ -95,7 +100,15 @@ def _pycocotools_ap(a: list[Instance], b: list[Instance]) -> float:
         "images": [{"id": 1, "width": W, "height": H}],
         "categories": [{"id": 1}],
         "annotations": [
-            {"id": n + 1, "image_id": 1, "category_id": 1, "segmentation": i.rle, "area": float(np.sum(i.rle and 1)), "iscrowd": 0, "bbox": [0, 0, 1, 1]}
+            {
+                "id": n + 1,
+                "image_id": 1,
+                "category_id": 1,
+                "segmentation": i.rle,
+                "area": float(np.sum(i.rle and 1)),
+                "iscrowd": 0,
+                "bbox": [0, 0, 1, 1],
+            }
             for n, i in enumerate(b)
         ],
     }
@@ -105,7 +118,14 @@ def _pycocotools_ap(a: list[Instance], b: list[Instance]) -> float:
         ann["area"] = mask_area(inst.rle)
     with contextlib.redirect_stdout(io.StringIO()):
         gt.createIndex()
-        dt = gt.loadRes(copy.deepcopy([{"image_id": 1, "category_id": 1, "score": i.score, "segmentation": i.rle} for i in a]))
+        dt = gt.loadRes(
+            copy.deepcopy(
+                [
+                    {"image_id": 1, "category_id": 1, "score": i.score, "segmentation": i.rle}
+                    for i in a
+                ]
+            )
+        )
         ev = COCOeval(gt, dt, "segm")
         ev.params.areaRng = [[0, 1e10]]
         ev.params.areaRngLbl = ["all"]

@@ -17,7 +17,9 @@ from segtui.core.models import import_model, load_model
 from segtui.core.workspace import Workspace
 
 
-def test_ir_import_copies_files_with_checksum_and_analysis(workspace: Workspace, tmp_path: Path) -> None:
+def test_ir_import_copies_files_with_checksum_and_analysis(
+    workspace: Workspace, tmp_path: Path
+) -> None:
     xml = build_omz_maskrcnn(tmp_path / "m" / "model.xml", input_hw=(64, 96), labels=["cat", "dog"])
     record = import_model(workspace, xml)
     assert record.xml_path.is_file() and record.xml_path.with_suffix(".bin").is_file()
@@ -34,10 +36,16 @@ def test_ir_import_copies_files_with_checksum_and_analysis(workspace: Workspace,
     assert len(workspace.models()) == 1
 
 
-def test_gflops_and_parameters_are_computed_from_the_graph(workspace: Workspace, tmp_path: Path) -> None:
-    record = import_model(workspace, build_omz_maskrcnn_conv(tmp_path / "c" / "model.xml", input_hw=(64, 64)))
+def test_gflops_and_parameters_are_computed_from_the_graph(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    record = import_model(
+        workspace, build_omz_maskrcnn_conv(tmp_path / "c" / "model.xml", input_hw=(64, 64))
+    )
     # conv1 3->8 3x3 s2 on 64x64 -> 32x32; conv2 8->8 3x3 s2 -> 16x16; matmul 1x8 @ 8x4; mask conv 8->4 1x1 on 16x16.
-    flops = 2 * (8 * 32 * 32 * 3 * 9) + 2 * (8 * 16 * 16 * 8 * 9) + 2 * (4 * 8) + 2 * (4 * 16 * 16 * 8)
+    flops = (
+        2 * (8 * 32 * 32 * 3 * 9) + 2 * (8 * 16 * 16 * 8 * 9) + 2 * (4 * 8) + 2 * (4 * 16 * 16 * 8)
+    )
     assert record.analysis["gflops"] == pytest.approx(flops / 1e9, abs=1e-4)
     weights = 8 * 3 * 9 + 8 * 8 * 9 + 8 * 4 + 4 * 8
     assert record.analysis["params_m"] * 1e6 == pytest.approx(weights, abs=100)
@@ -116,16 +124,23 @@ def test_missing_bin_and_wrong_file_types(tmp_path: Path) -> None:
         load_model(tmp_path / "nope.xml")
 
 
-def test_classifier_is_refused_naming_its_inputs_and_outputs(workspace: Workspace, tmp_path: Path) -> None:
+def test_classifier_is_refused_naming_its_inputs_and_outputs(
+    workspace: Workspace, tmp_path: Path
+) -> None:
     with pytest.raises(UnsupportedModelError) as info:
         import_model(workspace, build_classifier(tmp_path / "cls" / "model.xml"))
     text = str(info.value)
     assert "inputs image[1,3,224,224] f32" in text and "outputs prob[1,1000] f32" in text
-    assert all(fmt in text for fmt in ("omz-maskrcnn", "omz-maskrcnn-legacy", "yolo-seg", "model-api-maskrcnn"))
+    assert all(
+        fmt in text
+        for fmt in ("omz-maskrcnn", "omz-maskrcnn-legacy", "yolo-seg", "model-api-maskrcnn")
+    )
     assert workspace.models() == [] and workspace_files(workspace) == []
 
 
-def test_dynamic_model_is_refused_unless_given_a_shape(workspace: Workspace, tmp_path: Path) -> None:
+def test_dynamic_model_is_refused_unless_given_a_shape(
+    workspace: Workspace, tmp_path: Path
+) -> None:
     xml = build_dynamic(tmp_path / "dyn" / "model.xml")
     with pytest.raises(UnsupportedModelError, match="dynamic") as info:
         import_model(workspace, xml)

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.skipif(not sample_available(), reason="sample project f
 
 
 @pytest.fixture(scope="module")
-def sample_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, SampleProjects]]:
+def sample_ws(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Workspace, SampleProjects]]:
     ws = Workspace(tmp_path_factory.mktemp("sample_ws"))
     yield ws, register_sample(ws)
     ws.close()
@@ -39,7 +41,9 @@ def test_default_int8_runs_compute_in_int8_and_keeps_mask_ap(
     model = ws.model(child.model_id)
     assert child.parent_id == parent.id and model.optimized_from == ws.project(parent.id).model_id
     assert model.analysis["int8"] and model.optimization is not None
-    assert model.optimization["preset"] == "performance" and model.optimization["subset_size"] == 200
+    assert (
+        model.optimization["preset"] == "performance" and model.optimization["subset_size"] == 200
+    )
     runtime = summarize_runtime(compile_model(load_registered(model).model, "CPU", "default"))
     assert runtime.compute_int8_share >= 0.90, runtime.to_json()
     parent_metrics = evaluate_project(ws, parent.id)["metrics"]
@@ -58,7 +62,9 @@ def test_without_the_automatic_ignored_scope_the_masks_collapse(
 ) -> None:
     ws, projects = sample_ws
     parent = projects.annotated
-    child = optimize_project(ws, parent.id, OptimizeSettings(auto_ignore=False, subset_percent=50), tmp_path / "w")
+    child = optimize_project(
+        ws, parent.id, OptimizeSettings(auto_ignore=False, subset_percent=50), tmp_path / "w"
+    )
     child_ap = evaluate_project(ws, child.id)["metrics"]["mask_ap"]
     parent_ap = evaluate_project(ws, parent.id)["metrics"]["mask_ap"]
     assert child_ap < parent_ap - 0.2, (parent_ap, child_ap)

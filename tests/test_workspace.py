@@ -108,7 +108,9 @@ def test_projects_are_unique_per_model_dataset_device_and_jobs_update(workspace:
         images=[DatasetImage(0, "a.png", 10, 20, None)],
     )
     p1 = workspace.add_project(name="p", model_id=model.id, dataset_id=dataset.id, device="CPU")
-    p2 = workspace.add_project(name="p again", model_id=model.id, dataset_id=dataset.id, device="CPU")
+    p2 = workspace.add_project(
+        name="p again", model_id=model.id, dataset_id=dataset.id, device="CPU"
+    )
     assert p1.id == p2.id and len(workspace.projects()) == 1
     job = workspace.add_job(kind="benchmark", project_id=p1.id, params={"time": 5})
     assert job.state == "queued" and job.params == {"time": 5}

@@ -424,7 +424,9 @@ def _run_job(ws: Any, kind: str, project_id: int, params: dict[str, Any], out: O
         raise
     if final.state != "done":
         log = f" Log: {final.log_path}" if final.log_path else ""
-        raise SegtuiError(f"Job {final.id} ({kind}) {final.state}: {final.error or ''}".strip(), log.strip())
+        raise SegtuiError(
+            f"Job {final.id} ({kind}) {final.state}: {final.error or ''}".strip(), log.strip()
+        )
     return final
 
 
@@ -508,7 +510,9 @@ def cmd_benchmark(args: argparse.Namespace, out: Output) -> int:
     settings.validate()
     with _open_workspace(args) as ws:
         project = _resolve_project(ws, args.project)
-        params = {k: v for k, v in settings.__dict__.items() if k != "device"} | {"per_layer": not args.no_per_layer}
+        params = {k: v for k, v in settings.__dict__.items() if k != "device"} | {
+            "per_layer": not args.no_per_layer
+        }
         final = _run_job(ws, "benchmark", project.id, params, out)
         data = final.result or {}
         text = f"Project {project.id}: {_benchmark_line(data)}"
@@ -529,7 +533,11 @@ def cmd_compare(args: argparse.Namespace, out: Output) -> int:
 
     with _open_workspace(args) as ws:
         a = _resolve_project(ws, args.a)
-        b = _resolve_project(ws, args.b) if args.b else (ws.project(a.parent_id) if a.parent_id else None)
+        b = (
+            _resolve_project(ws, args.b)
+            if args.b
+            else (ws.project(a.parent_id) if a.parent_id else None)
+        )
         if b is None:
             raise CliError(f"Project {a.id} has no parent to compare with.", "Name B explicitly.")
         data = compare_projects(ws, a.id, b.id)
@@ -553,16 +561,30 @@ def cmd_sweep(args: argparse.Namespace, out: Output) -> int:
         project = _resolve_project(ws, args.project)
         estimate = estimate_sweep_seconds(args.batch, args.streams, args.time)
         if not args.json:
-            sys.stderr.write(f"{len(args.batch) * len(args.streams)} cells, about {estimate:.0f} s\n")
-        params = {"batches": args.batch, "streams": args.streams, "duration_s": args.time, "precision": args.precision}
+            sys.stderr.write(
+                f"{len(args.batch) * len(args.streams)} cells, about {estimate:.0f} s\n"
+            )
+        params = {
+            "batches": args.batch,
+            "streams": args.streams,
+            "duration_s": args.time,
+            "precision": args.precision,
+        }
         final = _run_job(ws, "sweep", project.id, params, out)
         record = ws.result(int((final.result or {})["result_id"]))
         cells = record.data["cells"]
-        best = sweet_spot(cells, args.latency_limit) if args.latency_limit else sweet_spot(cells, float("inf"))
+        best = (
+            sweet_spot(cells, args.latency_limit)
+            if args.latency_limit
+            else sweet_spot(cells, float("inf"))
+        )
         rows = [
-            [str(c["batch"]), str(c["streams"]),
-             f"{c['throughput_fps']:.2f}" if c["ok"] else "-",
-             f"{c['latency_median_ms']:.2f}" if c["ok"] else c.get("error", "")[:40]]
+            [
+                str(c["batch"]),
+                str(c["streams"]),
+                f"{c['throughput_fps']:.2f}" if c["ok"] else "-",
+                f"{c['latency_median_ms']:.2f}" if c["ok"] else c.get("error", "")[:40],
+            ]
             for c in cells
         ]
         text = _table(rows, ["batch", "streams", "FPS", "latency ms"])
@@ -577,18 +599,29 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
 
     with _open_workspace(args) as ws:
         project = _resolve_project(ws, args.project)
-        params = {"type": args.type, "threshold": args.threshold, "iou": args.iou, "precision": args.precision}
+        params = {
+            "type": args.type,
+            "threshold": args.threshold,
+            "iou": args.iou,
+            "precision": args.precision,
+        }
         final = _run_job(ws, "report", project.id, params, out)
         record = ws.result(int((final.result or {})["result_id"]))
         summary = record.data["summary"]
         if args.export:
             for path in export_report(record.data, Path(args.export)):
                 sys.stderr.write(f"wrote {path}\n")
-        drop = summary["mask_ap_drop"] if args.type == "annotations" else round((1 - summary["a_vs_b"]["mask_ap"]) * 100, 4)
+        drop = (
+            summary["mask_ap_drop"]
+            if args.type == "annotations"
+            else round((1 - summary["a_vs_b"]["mask_ap"]) * 100, 4)
+        )
         data = {"result_id": record.id, "summary": summary, "mask_ap_drop": drop}
         out.result(data, markdown_summary(summary).rstrip())
         if args.max_drop is not None and drop > args.max_drop:
-            sys.stderr.write(f"segtui: mask AP drop {drop:.2f} points exceeds --max-drop {args.max_drop}\n")
+            sys.stderr.write(
+                f"segtui: mask AP drop {drop:.2f} points exceeds --max-drop {args.max_drop}\n"
+            )
             return EXIT_ERROR
     return EXIT_OK
 
@@ -671,7 +704,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0, help="only the first N images")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("evaluate", parents=[common], help="COCO box/mask AP on an annotated dataset (a job)")
+    p = sub.add_parser(
+        "evaluate", parents=[common], help="COCO box/mask AP on an annotated dataset (a job)"
+    )
     p.add_argument("project", help="project id or name")
     p.add_argument("--precision", choices=["f32", "default"], default="f32")
     p.set_defaults(func=cmd_evaluate)
@@ -680,20 +715,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project", help="project id or name")
     p.add_argument("--method", choices=["default", "accuracy-aware"], default="default")
     p.add_argument("--preset", choices=["performance", "mixed"], default="performance")
-    p.add_argument("--subset", type=float, default=100.0, help="calibration subset, %% of the dataset")
+    p.add_argument(
+        "--subset", type=float, default=100.0, help="calibration subset, %% of the dataset"
+    )
     p.add_argument("--no-fast-bias-correction", action="store_true")
-    p.add_argument("--no-auto-ignore", action="store_true",
-                   help="do not keep the detected geometry subgraphs in floating point")
-    p.add_argument("--ignore", action="append", default=[], help="a layer name to keep in floating point")
-    p.add_argument("--ignore-type", action="append", default=[], help="a layer type to keep in floating point")
-    p.add_argument("--max-drop", type=float, default=0.5, help="AccuracyAware: max mask AP drop in points")
+    p.add_argument(
+        "--no-auto-ignore",
+        action="store_true",
+        help="do not keep the detected geometry subgraphs in floating point",
+    )
+    p.add_argument(
+        "--ignore", action="append", default=[], help="a layer name to keep in floating point"
+    )
+    p.add_argument(
+        "--ignore-type", action="append", default=[], help="a layer type to keep in floating point"
+    )
+    p.add_argument(
+        "--max-drop", type=float, default=0.5, help="AccuracyAware: max mask AP drop in points"
+    )
     p.add_argument("--drop-type", choices=["absolute", "relative"], default="absolute")
     p.add_argument("--validation-images", type=int, default=50)
     p.set_defaults(func=cmd_optimize)
 
-    p = sub.add_parser("benchmark", parents=[common], help="throughput and latency, like benchmark_app (a job)")
+    p = sub.add_parser(
+        "benchmark", parents=[common], help="throughput and latency, like benchmark_app (a job)"
+    )
     p.add_argument("project", help="project id or name")
-    p.add_argument("--hint", choices=["throughput", "latency", "THROUGHPUT", "LATENCY"], default="THROUGHPUT")
+    p.add_argument(
+        "--hint", choices=["throughput", "latency", "THROUGHPUT", "LATENCY"], default="THROUGHPUT"
+    )
     p.add_argument("--streams", type=int)
     p.add_argument("--requests", type=int)
     p.add_argument("--batch", type=int, default=1)
@@ -707,22 +757,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b", nargs="?", help="project B (default: A's parent)")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("sweep", parents=[common], help="explore batch × streams configurations (a job)")
+    p = sub.add_parser(
+        "sweep", parents=[common], help="explore batch × streams configurations (a job)"
+    )
     p.add_argument("project")
     p.add_argument("--batch", type=_int_list, default=[1])
     p.add_argument("--streams", type=_int_list, default=[1, 2])
     p.add_argument("--time", type=float, default=5.0, help="seconds per cell")
     p.add_argument("--precision", choices=["f32", "default"], default="default")
-    p.add_argument("--latency-limit", type=float, help="ms; the sweet spot is the best FPS under it")
+    p.add_argument(
+        "--latency-limit", type=float, help="ms; the sweet spot is the best FPS under it"
+    )
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("report", parents=[common], help="accuracy report of an optimized project (a job)")
+    p = sub.add_parser(
+        "report", parents=[common], help="accuracy report of an optimized project (a job)"
+    )
     p.add_argument("project")
     p.add_argument("--type", choices=["parent", "annotations"], default="parent")
     p.add_argument("--threshold", type=float, default=0.1)
     p.add_argument("--iou", type=float, default=0.5)
     p.add_argument("--precision", choices=["f32", "default"], default="f32")
-    p.add_argument("--max-drop", type=float, help="exit 1 when the mask AP drop (points) exceeds this")
+    p.add_argument(
+        "--max-drop", type=float, help="exit 1 when the mask AP drop (points) exceeds this"
+    )
     p.add_argument("--export", help="also write CSV, JSON and Markdown next to this path")
     p.set_defaults(func=cmd_report)
 

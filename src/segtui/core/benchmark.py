@@ -44,8 +44,10 @@ class BenchmarkSettings:
     def validate(self) -> None:
         if self.hint not in HINTS:
             raise SegtuiError(f"Unknown hint {self.hint!r}.", "Use THROUGHPUT or LATENCY.")
-        if self.batch < 1 or (self.streams is not None and self.streams < 1) or (
-            self.requests is not None and self.requests < 1
+        if (
+            self.batch < 1
+            or (self.streams is not None and self.streams < 1)
+            or (self.requests is not None and self.requests < 1)
         ):
             raise SegtuiError("Batch, streams and requests must be at least 1.")
         if not 0.5 <= self.duration_s <= 3600:
@@ -74,7 +76,14 @@ class BenchmarkResult:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("throughput_fps", "latency_median_ms", "latency_avg_ms", "latency_min_ms", "latency_max_ms", "wall_s"):
+        for key in (
+            "throughput_fps",
+            "latency_median_ms",
+            "latency_avg_ms",
+            "latency_min_ms",
+            "latency_max_ms",
+            "wall_s",
+        ):
             data[key] = round(float(data[key]), 4)
         return data
 
@@ -82,7 +91,11 @@ class BenchmarkResult:
 def _batched_model(model: ov.Model, adapter: FormatAdapter, batch: int) -> ov.Model:
     if batch == 1:
         return model
-    port = next(p for p in model.inputs if p.any_name == adapter.image_input or adapter.image_input in p.get_names())
+    port = next(
+        p
+        for p in model.inputs
+        if p.any_name == adapter.image_input or adapter.image_input in p.get_names()
+    )
     shape = [int(d) for d in port.get_shape()]
     shape[0] = batch
     try:
@@ -99,14 +112,21 @@ def _input_sets(
     model: ov.Model, adapter: FormatAdapter, image_paths: list[Path], batch: int
 ) -> list[dict[str, ov.Tensor]]:
     """Pre-made input tensors for up to MAX_INPUT_IMAGES batches of real, preprocessed images."""
-    singles = [adapter.preprocess(load_image(p))[0] for p in image_paths[: MAX_INPUT_IMAGES * batch]]
+    singles = [
+        adapter.preprocess(load_image(p))[0] for p in image_paths[: MAX_INPUT_IMAGES * batch]
+    ]
     if not singles:
         raise SegtuiError("No images to benchmark with.", "The project's dataset is empty.")
     sets = []
     count = max(1, len(singles) // batch)
     for b in range(count):
         chunk = [singles[(b * batch + i) % len(singles)] for i in range(batch)]
-        sets.append({name: ov.Tensor(np.ascontiguousarray(np.concatenate([c[name] for c in chunk]))) for name in chunk[0]})
+        sets.append(
+            {
+                name: ov.Tensor(np.ascontiguousarray(np.concatenate([c[name] for c in chunk])))
+                for name in chunk[0]
+            }
+        )
     return sets
 
 
@@ -170,19 +190,26 @@ def run_benchmark(
                 if cancel is not None and cancel.cancelled:
                     queue.wait_all()
                     cancel.raise_if_cancelled()
-                progress(0.05 + 0.9 * min(elapsed / settings.duration_s, 1.0), f"Measuring {elapsed:.0f}/{settings.duration_s:.0f} s")
+                progress(
+                    0.05 + 0.9 * min(elapsed / settings.duration_s, 1.0),
+                    f"Measuring {elapsed:.0f}/{settings.duration_s:.0f} s",
+                )
         queue.wait_all()
     except InferenceError:
         raise
     except RuntimeError as exc:
-        raise InferenceError(f"Inference failed during the benchmark: {str(exc).splitlines()[0][:300]}") from exc
+        raise InferenceError(
+            f"Inference failed during the benchmark: {str(exc).splitlines()[0][:300]}"
+        ) from exc
     wall = max(time.perf_counter() - start, 1e-9)
     latencies.extend(queue[i].latency for i in in_flight)
     runtime = summarize_runtime(compiled).to_json()
     if per_layer:
         progress(0.97, "Per-layer profile")
         profile_inputs = [{k: np.array(v.data) for k, v in s.items()} for s in inputs[:8]]
-        runtime = profile_layers(model, profile_inputs, device=settings.device, precision=settings.precision)
+        runtime = profile_layers(
+            model, profile_inputs, device=settings.device, precision=settings.precision
+        )
     progress(1.0, "Done")
     return BenchmarkResult(
         throughput_fps=settings.batch * iteration / wall,

@@ -53,7 +53,11 @@ def _quiet_coco(dataset: dict[str, Any]) -> COCO:
 
 
 def _stats(
-    gt: COCO, results: list[dict[str, Any]], iou_type: str, image_ids: list[int], by_size: bool = True
+    gt: COCO,
+    results: list[dict[str, Any]],
+    iou_type: str,
+    image_ids: list[int],
+    by_size: bool = True,
 ) -> np.ndarray:
     """COCOeval's 12 summary numbers; without `by_size` only AP, AP50, AP75 (the rest -1).
 

@@ -20,7 +20,9 @@ def evaluate_job(ctx: JobContext) -> dict[str, Any]:
         progress=ctx.progress,
         cancel=ctx.cancel,
     )
-    ctx.ws.add_result(project_id=ctx.job.project_id, kind="accuracy", data=result, job_id=ctx.job.id)
+    ctx.ws.add_result(
+        project_id=ctx.job.project_id, kind="accuracy", data=result, job_id=ctx.job.id
+    )
     return result
 
 
@@ -49,11 +51,20 @@ def benchmark_job(ctx: JobContext) -> dict[str, Any]:
         raise ValueError("a benchmark job needs a project")
     params = dict(ctx.job.params)
     per_layer = bool(params.pop("per_layer", True))
-    settings = BenchmarkSettings(**{k: v for k, v in params.items() if k in BenchmarkSettings.__dataclass_fields__})
-    data = benchmark_project(
-        ctx.ws, ctx.job.project_id, settings, per_layer=per_layer, progress=ctx.progress, cancel=ctx.cancel
+    settings = BenchmarkSettings(
+        **{k: v for k, v in params.items() if k in BenchmarkSettings.__dataclass_fields__}
     )
-    record = ctx.ws.add_result(project_id=ctx.job.project_id, kind="benchmark", data=data, job_id=ctx.job.id)
+    data = benchmark_project(
+        ctx.ws,
+        ctx.job.project_id,
+        settings,
+        per_layer=per_layer,
+        progress=ctx.progress,
+        cancel=ctx.cancel,
+    )
+    record = ctx.ws.add_result(
+        project_id=ctx.job.project_id, kind="benchmark", data=data, job_id=ctx.job.id
+    )
     return data | {"result_id": record.id}
 
 
@@ -75,7 +86,9 @@ def sweep_job(ctx: JobContext) -> dict[str, Any]:
         progress=ctx.progress,
         cancel=ctx.cancel,
     )
-    record = ctx.ws.add_result(project_id=ctx.job.project_id, kind="sweep", data=data, job_id=ctx.job.id)
+    record = ctx.ws.add_result(
+        project_id=ctx.job.project_id, kind="sweep", data=data, job_id=ctx.job.id
+    )
     return {"cells": len(data["cells"]), "result_id": record.id}
 
 
@@ -88,4 +101,6 @@ def report_job(ctx: JobContext) -> dict[str, Any]:
         raise ValueError("a report job needs a project")
     known = ReportSettings.__dataclass_fields__
     settings = ReportSettings(**{k: v for k, v in ctx.job.params.items() if k in known})
-    return create_report(ctx.ws, ctx.job.project_id, settings, progress=ctx.progress, cancel=ctx.cancel)
+    return create_report(
+        ctx.ws, ctx.job.project_id, settings, progress=ctx.progress, cancel=ctx.cancel
+    )

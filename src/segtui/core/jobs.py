@@ -124,7 +124,9 @@ def recover_jobs(ws: Workspace) -> list[int]:
     for job in ws.jobs():
         if job.state != "running":
             continue
-        stale_claim = job.pid is None and job.started_at is not None and time.time() - job.started_at > 60
+        stale_claim = (
+            job.pid is None and job.started_at is not None and time.time() - job.started_at > 60
+        )
         if (job.pid is not None and not pid_alive(job.pid)) or stale_claim:
             ws.update_job(
                 job.id,
@@ -156,7 +158,9 @@ def start_next(ws: Workspace) -> int | None:
     with ws.transaction() as tx:
         if tx.execute("SELECT 1 FROM jobs WHERE state = 'running'").fetchone():
             return None
-        row = tx.execute("SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1").fetchone()
+        row = tx.execute(
+            "SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1"
+        ).fetchone()
         if row is None:
             return None
         job_id = int(row[0])
@@ -182,7 +186,15 @@ def _spawn(ws: Workspace, job_id: int) -> int:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with log.open("ab") as handle:
         process = subprocess.Popen(
-            [sys.executable, "-m", "segtui.core.jobs", "run", str(job_id), "--workspace", str(ws.root)],
+            [
+                sys.executable,
+                "-m",
+                "segtui.core.jobs",
+                "run",
+                str(job_id),
+                "--workspace",
+                str(ws.root),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=handle,
             stderr=subprocess.STDOUT,
@@ -205,7 +217,9 @@ def cancel(ws: Workspace, job_id: int, *, timeout: float = 15.0) -> JobRecord:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(job.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and ws.job(job_id).state == "running" and pid_alive(job.pid):
+        while (
+            time.monotonic() < deadline and ws.job(job_id).state == "running" and pid_alive(job.pid)
+        ):
             time.sleep(0.1)
         if pid_alive(job.pid):
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -281,7 +295,13 @@ def run_job(ws: Workspace, job_id: int) -> int:
     else:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         ws.update_job(
-            job_id, state="done", progress=1.0, stage="Done", eta_s=0.0, result=result, finished_at=time.time()
+            job_id,
+            state="done",
+            progress=1.0,
+            stage="Done",
+            eta_s=0.0,
+            result=result,
+            finished_at=time.time(),
         )
         print(f"done: {result}", flush=True)
     finally:

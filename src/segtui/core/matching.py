@@ -23,7 +23,10 @@ RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 
 def _raw(rle: Rle) -> Rle:
     counts = rle["counts"]
-    return {"size": rle["size"], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    return {
+        "size": rle["size"],
+        "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
+    }
 
 
 def mask_ious(a: Sequence[Instance], b: Sequence[Instance]) -> npt.NDArray[np.float64]:
@@ -106,7 +109,14 @@ def compare_predictions(
     """Basic and advanced rows and totals for A against B, image by image (same image order)."""
     b_by_image = {p.image: p for p in b_preds}
     basic, advanced = [], []
-    totals = {"images": len(a_preds), "images_without_instances": 0, "a": 0, "b": 0, "matches": 0, "images_differ": 0}
+    totals = {
+        "images": len(a_preds),
+        "images_without_instances": 0,
+        "a": 0,
+        "b": 0,
+        "matches": 0,
+        "images_differ": 0,
+    }
     for a_pred in a_preds:
         b_pred = b_by_image.get(a_pred.image)
         a = a_pred.above(threshold)
@@ -120,7 +130,15 @@ def compare_predictions(
         totals["b"] += len(b)
         totals["matches"] += len(matches)
         totals["images_differ"] += int(differs)
-        basic.append({"image": a_pred.image, "a": len(a), "b": len(b), "matches": len(matches), "differs": differs})
+        basic.append(
+            {
+                "image": a_pred.image,
+                "a": len(a),
+                "b": len(b),
+                "matches": len(matches),
+                "differs": differs,
+            }
+        )
         matched_a = {i for i, _, _ in matches}
         by_class_a: dict[int, list[Instance]] = defaultdict(list)
         by_class_b: dict[int, list[Instance]] = defaultdict(list)

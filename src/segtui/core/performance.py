@@ -31,7 +31,13 @@ def benchmark_project(
     paths = [image_path(dataset, im) for im in ws.dataset_images(dataset.id)]
     settings.device = project.device
     result = run_benchmark(
-        loaded.model, loaded.adapter, paths, settings, per_layer=per_layer, progress=progress, cancel=cancel
+        loaded.model,
+        loaded.adapter,
+        paths,
+        settings,
+        per_layer=per_layer,
+        progress=progress,
+        cancel=cancel,
     )
     data = result.to_json() | {"model_id": model.id, "int8": bool(model.analysis.get("int8"))}
     return data
@@ -68,8 +74,12 @@ def compare_projects(ws: Workspace, a_id: int, b_id: int) -> dict[str, Any]:
     ratios = {}
     for precision, b_run in b_runs.items():
         ratios[precision] = {
-            "throughput_ratio": round(float(a_best["throughput_fps"]) / float(b_run["throughput_fps"]), 4),
-            "latency_ratio": round(float(b_run["latency_median_ms"]) / float(a_best["latency_median_ms"]), 4),
+            "throughput_ratio": round(
+                float(a_best["throughput_fps"]) / float(b_run["throughput_fps"]), 4
+            ),
+            "latency_ratio": round(
+                float(b_run["latency_median_ms"]) / float(a_best["latency_median_ms"]), 4
+            ),
         }
     return {
         "a": {"project_id": a.id, "name": a.name, "runs": a_runs},
@@ -91,7 +101,14 @@ def layer_deltas(a_runtime: dict[str, Any], b_runtime: dict[str, Any]) -> list[d
     rows = []
     for layer_type in sorted(set(a_types) | set(b_types)):
         ta, tb = a_types.get(layer_type, 0.0), b_types.get(layer_type, 0.0)
-        rows.append({"layer_type": layer_type, "a_ms": round(ta, 4), "b_ms": round(tb, 4), "delta_ms": round(ta - tb, 4)})
+        rows.append(
+            {
+                "layer_type": layer_type,
+                "a_ms": round(ta, 4),
+                "b_ms": round(tb, 4),
+                "delta_ms": round(ta - tb, 4),
+            }
+        )
     return sorted(rows, key=lambda r: r["delta_ms"])
 
 
@@ -120,11 +137,19 @@ def sweep_project(
     rows = []
     for n, (batch, stream_count) in enumerate(cells):
         settings = BenchmarkSettings(
-            hint="THROUGHPUT", streams=stream_count, batch=batch, duration_s=duration_s, precision=precision
+            hint="THROUGHPUT",
+            streams=stream_count,
+            batch=batch,
+            duration_s=duration_s,
+            precision=precision,
         )
 
         def cell_progress(
-            fraction: float, stage: str, n: int = n, batch: int = batch, streams_: int = stream_count
+            fraction: float,
+            stage: str,
+            n: int = n,
+            batch: int = batch,
+            streams_: int = stream_count,
         ) -> None:
             progress((n + fraction) / len(cells), f"batch {batch} × streams {streams_}: {stage}")
 
@@ -135,10 +160,15 @@ def sweep_project(
             rows.append({"batch": batch, "streams": stream_count, "ok": True} | data)
         except SegtuiError as exc:
             rows.append({"batch": batch, "streams": stream_count, "ok": False, "error": str(exc)})
-    return {"cells": rows, "settings": asdict(BenchmarkSettings(duration_s=duration_s, precision=precision))}
+    return {
+        "cells": rows,
+        "settings": asdict(BenchmarkSettings(duration_s=duration_s, precision=precision)),
+    }
 
 
 def sweet_spot(cells: list[dict[str, Any]], latency_limit_ms: float) -> dict[str, Any] | None:
     """The best throughput among the cells whose median latency is within the limit."""
-    fitting = [c for c in cells if c.get("ok") and float(c["latency_median_ms"]) <= latency_limit_ms]
+    fitting = [
+        c for c in cells if c.get("ok") and float(c["latency_median_ms"]) <= latency_limit_ms
+    ]
     return max(fitting, key=lambda c: float(c["throughput_fps"]), default=None)

@@ -48,12 +48,19 @@ class ReportSettings:
 
 
 def annotations_as_predictions(
-    truth: dict[str, Any], images: list[tuple[str, int]], category_ids: list[int] | None, num_classes: int
+    truth: dict[str, Any],
+    images: list[tuple[str, int]],
+    category_ids: list[int] | None,
+    num_classes: int,
 ) -> list[ImagePrediction]:
     """The annotations in prediction form (score 1), so they can stand as B in the tables."""
     from pycocotools import mask as mask_utils
 
-    to_class = {cid: i for i, cid in enumerate(category_ids)} if category_ids else {i + 1: i for i in range(num_classes)}
+    to_class = (
+        {cid: i for i, cid in enumerate(category_ids)}
+        if category_ids
+        else {i + 1: i for i in range(num_classes)}
+    )
     info = {int(im["id"]): im for im in truth["images"]}
     by_image: dict[int, list[Instance]] = defaultdict(list)
     for ann in truth["annotations"]:
@@ -67,12 +74,17 @@ def annotations_as_predictions(
         else:
             rle = dict(seg)
         counts = rle["counts"]
-        rle = {"size": [h, w], "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
+        rle = {
+            "size": [h, w],
+            "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
+        }
         x, y, bw, bh = ann.get("bbox", [0, 0, 0, 0])
         cls = to_class.get(int(ann["category_id"]), -1)
         by_image[int(ann["image_id"])].append(Instance(cls, 1.0, (x, y, x + bw, y + bh), rle))
     return [
-        ImagePrediction(name, int(info[iid]["width"]), int(info[iid]["height"]), by_image.get(iid, []))
+        ImagePrediction(
+            name, int(info[iid]["width"]), int(info[iid]["height"]), by_image.get(iid, [])
+        )
         for name, iid in images
     ]
 
@@ -138,17 +150,26 @@ def create_report(
         "inference_seconds": round(inference_s, 3),
     }
     if settings.type == "parent":
-        tables = compare_predictions(a_preds, parent_preds, classes, threshold=settings.threshold, iou=settings.iou)
+        tables = compare_predictions(
+            a_preds, parent_preds, classes, threshold=settings.threshold, iou=settings.iou
+        )
         truth = predictions_as_ground_truth(parent_preds, ids, len(classes), settings.threshold)
-        a_above = [ImagePrediction(p.image, p.width, p.height, p.above(settings.threshold)) for p in a_preds]
+        a_above = [
+            ImagePrediction(p.image, p.width, p.height, p.above(settings.threshold))
+            for p in a_preds
+        ]
         metrics = evaluate_coco(truth, a_above, ids, by_size=False)
         summary["a_vs_b"] = metrics.to_json()
     else:
         assert dataset.annotations is not None
         truth = load_annotations(dataset.annotations)
         categories = category_mapping(classes, dataset.analysis)
-        gt_preds = annotations_as_predictions(truth, [(im.path, ids[im.path]) for im in images], categories, len(classes))
-        tables = compare_predictions(a_preds, gt_preds, classes, threshold=settings.threshold, iou=settings.iou)
+        gt_preds = annotations_as_predictions(
+            truth, [(im.path, ids[im.path]) for im in images], categories, len(classes)
+        )
+        tables = compare_predictions(
+            a_preds, gt_preds, classes, threshold=settings.threshold, iou=settings.iou
+        )
         optimized_m = evaluate_coco(truth, a_preds, ids, categories, by_size=False)
         parent_m = evaluate_coco(truth, parent_preds, ids, categories, by_size=False)
         summary["optimized"] = optimized_m.to_json()
@@ -173,7 +194,9 @@ def create_report(
     return {"result_id": record.id, "summary": summary}
 
 
-def report_predictions(ws: Workspace, result_id: int) -> tuple[list[ImagePrediction], list[ImagePrediction]]:
+def report_predictions(
+    ws: Workspace, result_id: int
+) -> tuple[list[ImagePrediction], list[ImagePrediction]]:
     """The stored (optimized, parent) predictions of a report, for Visualize."""
     folder = ws.root / "reports" / str(result_id)
 
@@ -232,6 +255,10 @@ def markdown_summary(summary: dict[str, Any]) -> str:
         ]
         for key in ("parent", "optimized"):
             m = summary[key]
-            lines.append(f"| {key} | {m['mask_ap']:.4f} | {m['mask_ap50']:.4f} | {m['box_ap']:.4f} | {m['box_ap50']:.4f} |")
-        lines.append(f"\nMask AP drop: {summary['mask_ap_drop']:.2f} points; box AP drop: {summary['box_ap_drop']:.2f} points.")
+            lines.append(
+                f"| {key} | {m['mask_ap']:.4f} | {m['mask_ap50']:.4f} | {m['box_ap']:.4f} | {m['box_ap50']:.4f} |"
+            )
+        lines.append(
+            f"\nMask AP drop: {summary['mask_ap_drop']:.2f} points; box AP drop: {summary['box_ap_drop']:.2f} points."
+        )
     return "\n".join(lines) + "\n"

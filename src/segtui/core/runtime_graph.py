@@ -54,7 +54,12 @@ class RuntimeSummary:
             "compute_int8": sum(layer.precision in INT8_PRECISIONS for layer in compute),
             "compute_int8_share": round(self.compute_int8_share, 4),
             "compute_float": sorted(
-                {n for layer in compute if layer.precision not in INT8_PRECISIONS for n in layer.original_names}
+                {
+                    n
+                    for layer in compute
+                    if layer.precision not in INT8_PRECISIONS
+                    for n in layer.original_names
+                }
             ),
         }
 
@@ -127,12 +132,18 @@ def profile_json(summary: RuntimeSummary) -> dict[str, Any]:
         us = layer.exec_us or 0.0
         by_type[layer.layer_type] = by_type.get(layer.layer_type, 0.0) + us / 1000
         by_precision_ms[layer.precision] = by_precision_ms.get(layer.precision, 0.0) + us / 1000
-    compute_us = sum(layer.exec_us or 0.0 for layer in layers if layer.layer_type in COMPUTE_LAYER_TYPES)
+    compute_us = sum(
+        layer.exec_us or 0.0 for layer in layers if layer.layer_type in COMPUTE_LAYER_TYPES
+    )
     slowest = sorted(layers, key=lambda layer: -(layer.exec_us or 0.0))[:20]
     return summary.to_json() | {
         "total_ms": round(total_us / 1000, 4),
-        "time_by_type_ms": {k: round(v, 4) for k, v in sorted(by_type.items(), key=lambda kv: -kv[1])},
-        "time_by_precision_ms": {k: round(v, 4) for k, v in sorted(by_precision_ms.items(), key=lambda kv: -kv[1])},
+        "time_by_type_ms": {
+            k: round(v, 4) for k, v in sorted(by_type.items(), key=lambda kv: -kv[1])
+        },
+        "time_by_precision_ms": {
+            k: round(v, 4) for k, v in sorted(by_precision_ms.items(), key=lambda kv: -kv[1])
+        },
         "compute_share": round(compute_us / total_us, 4),
         "non_compute_share": round(1 - compute_us / total_us, 4),
         "slowest": [
