@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
+import pytest
 
-from segtui.core.quantize import COMPUTE_TYPES, propose_ignored_scope
+from segtui.core.errors import SegtuiError
+from segtui.core.quantize import (
+    COMPUTE_TYPES,
+    OptimizeSettings,
+    bodies_fully_ignored,
+    if_ops,
+    propose_ignored_scope,
+    quantize,
+)
 
 
 def _named(node, name: str):  # type: ignore[no-untyped-def]
@@ -113,3 +124,80 @@ def test_a_plain_classifier_gets_only_pre_and_post_processing() -> None:
     soft = _named(ops.softmax(fc, 1), "softmax")
     proposal = propose_ignored_scope(ov.Model([ops.result(soft)], [image]))
     assert proposal.names == ["softmax"]
+
+
+def build_model_with_if(body_compute: bool) -> ov.Model:
+    """image → conv → If(then: ×2 [or a conv], else: +1) → result, like a guarded batched NMS."""
+    rng = np.random.default_rng(1)
+    image = ops.parameter([1, 3, 8, 8], np.float32, name="image")
+    conv = _named(
+        ops.convolution(
+            image,
+            ops.constant(rng.random((4, 3, 1, 1), np.float32)),
+            [1, 1],
+            [0, 0],
+            [0, 0],
+            [1, 1],
+        ),
+        "backbone_conv",
+    )
+    cond = _named(
+        ops.greater(
+            ops.reduce_sum(conv, ops.constant(np.array([0, 1, 2, 3])), False), np.float32(0)
+        ),
+        "not_empty",
+    )
+    then_in = ops.parameter([1, 4, 8, 8], np.float32, name="then_in")
+    if body_compute:
+        then_op = _named(
+            ops.convolution(
+                then_in,
+                ops.constant(rng.random((4, 4, 1, 1), np.float32)),
+                [1, 1],
+                [0, 0],
+                [0, 0],
+                [1, 1],
+            ),
+            "then_conv",
+        )
+    else:
+        then_op = _named(ops.multiply(then_in, ops.constant(np.float32(2))), "then_scale")
+    then_res = ops.result(then_op)
+    else_in = ops.parameter([1, 4, 8, 8], np.float32, name="else_in")
+    else_res = ops.result(_named(ops.add(else_in, ops.constant(np.float32(1))), "else_shift"))
+    branch = _named(ops.if_op(cond.output(0)), "guard")
+    branch.set_then_body(ov.Model([then_res], [then_in]))
+    branch.set_else_body(ov.Model([else_res], [else_in]))
+    branch.set_input(conv.output(0), then_in, else_in)
+    out = branch.set_output(then_res, else_res)
+    return ov.Model([ops.result(out)], [image])
+
+
+def test_if_bodies_are_skippable_only_when_everything_inside_is_ignored() -> None:
+    geometry = build_model_with_if(body_compute=False)
+    assert [op.get_friendly_name() for op in if_ops(geometry)] == ["guard"]
+    proposal = propose_ignored_scope(geometry)
+    # The geometry inside the If (both bodies) is in the proposed scope, the backbone is not.
+    assert {"then_scale", "else_shift"} <= set(proposal.names)
+    assert "backbone_conv" not in proposal.names
+    assert bodies_fully_ignored(geometry, proposal.names, [])
+    # One body op left out of the scope: NNCF must see the bodies.
+    partial = [n for n in proposal.names if n != "else_shift"]
+    assert not bodies_fully_ignored(geometry, partial, [])
+    # ...unless its type is ignored as a whole.
+    assert bodies_fully_ignored(geometry, partial, ["Add"])
+    # A compute layer inside a body stays quantizable, so the bodies are not skippable.
+    compute = build_model_with_if(body_compute=True)
+    assert "then_conv" not in propose_ignored_scope(compute).names
+    assert not bodies_fully_ignored(compute, propose_ignored_scope(compute).names, [])
+    # A model without subgraphs has nothing to skip.
+    assert not bodies_fully_ignored(build_two_stage_detector(), ["anything"], [])
+
+
+def test_full_bias_correction_on_a_model_with_if_is_refused_with_a_way_out(tmp_path: Path) -> None:
+    settings = OptimizeSettings(fast_bias_correction=False)
+    with pytest.raises(SegtuiError) as err:
+        quantize(build_model_with_if(False), None, [], settings, tmp_path / "m.xml")  # type: ignore[arg-type]
+    assert "If operations (this one has 1)" in str(err.value)
+    assert "fast bias correction" in err.value.hint
+    assert not (tmp_path / "m.xml").exists()

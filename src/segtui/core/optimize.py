@@ -96,6 +96,7 @@ def optimize_project(
         "user_ignore_names": settings.ignore_names,
         "user_ignore_types": settings.ignore_types,
         "calibration_seconds": round(outcome.calibration_seconds, 2),
+        "if_bodies_skipped": outcome.if_bodies_skipped,
         "started_at": started,
     }
     if settings.method == "accuracy-aware":

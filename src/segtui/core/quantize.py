@@ -189,6 +189,36 @@ def propose_ignored_scope(model: ov.Model) -> IgnoredScopeProposal:
     return IgnoredScopeProposal(by_rule=by_rule, types=dict(types.most_common()))
 
 
+def if_ops(model: ov.Model) -> list[Any]:
+    """The model's top-level If operations (NNCF quantizes each of their bodies separately)."""
+    return [op for op in model.get_ordered_ops() if op.get_type_name() == "If"]
+
+
+def bodies_fully_ignored(model: ov.Model, names: Iterable[str], types: Iterable[str]) -> bool:
+    """Whether the model has subgraph bodies and every operation inside them is ignored.
+
+    NNCF quantizes the bodies of each If as graphs of their own: it first runs the
+    whole model over the calibration set once per If to collect the bodies' inputs.
+    When the ignored scope already holds every operation of every body (the batched
+    NMS of a Mask R-CNN), those passes produce nothing, so they can be skipped.
+    """
+    ignored, ignored_types = set(names), set(types)
+
+    def fully(body: Any) -> bool:
+        for node in body.get_ordered_ops():
+            kind = node.get_type_name()
+            if kind in SKIP_TYPES or kind in ignored_types:
+                continue
+            if node.get_friendly_name() not in ignored:
+                return False
+            if not all(fully(inner) for inner in _bodies(node)):
+                return False
+        return True
+
+    bodies = [body for op in model.get_ordered_ops() for body in _bodies(op)]
+    return bool(bodies) and all(fully(body) for body in bodies)
+
+
 def has_dynamic_tensors(model: ov.Model) -> bool:
     """Whether any tensor inside the graph has a dynamic shape (e.g. one row per detection)."""
     return any(
@@ -254,6 +284,9 @@ class QuantizeOutcome:
     ignored: IgnoredScopeProposal | None
     ignored_names: list[str]
     accuracy: dict[str, Any] | None = None
+    #: If operations whose bodies held nothing to quantize, so NNCF's passes over the
+    #: calibration set for them were skipped.
+    if_bodies_skipped: int = 0
 
 
 class _CountingSource:
@@ -381,8 +414,13 @@ def quantize(
     metric: ReferenceMetric | None = None,
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
+    skip_ignored_bodies: bool = True,
 ) -> QuantizeOutcome:
-    """Quantize `model` with NNCF and save the INT8 IR at `out_xml` (weights compressed to FP16)."""
+    """Quantize `model` with NNCF and save the INT8 IR at `out_xml` (weights compressed to FP16).
+
+    `skip_ignored_bodies=False` keeps NNCF's own handling of If bodies even when
+    they hold nothing to quantize (for measurements).
+    """
     import nncf
     from nncf.quantization.advanced_parameters import (
         AdvancedAccuracyRestorerParameters,
@@ -391,6 +429,22 @@ def quantize(
 
     proposal = propose_ignored_scope(model) if settings.auto_ignore else None
     scope, ignored_names = _ignored_scope(settings, proposal)
+    conditionals = if_ops(model)
+    if conditionals and not settings.fast_bias_correction:
+        raise SegtuiError(
+            f"Full bias correction is not available for this model: NNCF supports only fast "
+            f"bias correction in models with If operations (this one has {len(conditionals)}).",
+            "Turn fast bias correction back on.",
+        )
+    # Skipping NNCF's per-If passes over the calibration set (see bodies_fully_ignored)
+    # needs the top-level graph's ops to be plain OpenVINO: If only, no Loop.
+    skip_bodies = (
+        skip_ignored_bodies
+        and settings.method == "default"
+        and bool(conditionals)
+        and not any(op.get_type_name() in ("Loop", "TensorIterator") for op in model.get_ops())
+        and bodies_fully_ignored(model, ignored_names, settings.ignore_types)
+    )
     subset = len(calibration_paths)
     seen = 0
     stage = "Collecting calibration statistics"
@@ -436,6 +490,21 @@ def quantize(
     if settings.method == "default":
 
         def run_default(parameters: Any) -> Any:
+            if skip_bodies:
+                # What nncf.quantize does for an OpenVINO model without If operations: the
+                # main graph alone, with the If kept whole (and in floating point).
+                from nncf.openvino.graph.model_utils import remove_friendly_name_duplicates
+                from nncf.openvino.quantization.quantize_model import native_quantize_impl
+
+                return native_quantize_impl(
+                    remove_friendly_name_duplicates(model),
+                    dataset,
+                    preset=preset,
+                    subset_size=subset,
+                    fast_bias_correction=settings.fast_bias_correction,
+                    ignored_scope=scope,
+                    advanced_parameters=parameters,
+                )
             return nncf.quantize(
                 model,
                 dataset,
@@ -501,4 +570,5 @@ def quantize(
         ignored=proposal,
         ignored_names=ignored_names,
         accuracy=accuracy,
+        if_bodies_skipped=len(conditionals) if skip_bodies else 0,
     )
