@@ -96,7 +96,7 @@ async def test_start_screen_lists_children_under_parent_and_opens_them(
         assert table.row_count == 2
         assert table.get_row_at(0)[:2] == [str(parent.id), "Parent"]
         assert table.get_row_at(1)[:2] == [str(child.id), "↳ Parent INT8"]
-        assert table.get_row_at(0)[5] == "3"  # images
+        assert table.get_row_at(0)[4] == "3"  # images
         await pilot.press("down", "enter")
         await pilot.pause()
         screen = app.screen

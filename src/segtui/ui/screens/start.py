@@ -13,10 +13,10 @@ from segtui.core.projects import project_status
 from segtui.core.workspace import ProjectRecord, Workspace
 from segtui.ui import messages
 from segtui.ui.screens.base import SegtuiScreen
-from segtui.ui.screens.project import short_format
 from segtui.ui.styles import css_path
 
-COLUMNS = ("ID", "Name", "Model", "Format", "Dataset", "Images", "Device", "Status")
+#: The model's format is on the project page; without it the list fits 120 columns.
+COLUMNS = ("ID", "Name", "Model", "Dataset", "Images", "Device", "Status")
 
 EMPTY_TEXT = (
     "No projects yet.\n\n"
@@ -58,7 +58,6 @@ def project_rows(ws: Workspace) -> list[ProjectRow]:
                     str(project.id),
                     prefix + project.name,
                     model.name,
-                    short_format(str(model.analysis.get("format", model.format_id))),
                     dataset.name + (" (COCO)" if dataset.annotated else ""),
                     str(dataset.image_count),
                     project.device,
