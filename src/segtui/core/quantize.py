@@ -490,23 +490,18 @@ def quantize(
     if settings.method == "default":
 
         def run_default(parameters: Any) -> Any:
+            quantize_fn: Callable[..., Any] = nncf.quantize
+            target = model
             if skip_bodies:
                 # What nncf.quantize does for an OpenVINO model without If operations: the
                 # main graph alone, with the If kept whole (and in floating point).
                 from nncf.openvino.graph.model_utils import remove_friendly_name_duplicates
                 from nncf.openvino.quantization.quantize_model import native_quantize_impl
 
-                return native_quantize_impl(
-                    remove_friendly_name_duplicates(model),
-                    dataset,
-                    preset=preset,
-                    subset_size=subset,
-                    fast_bias_correction=settings.fast_bias_correction,
-                    ignored_scope=scope,
-                    advanced_parameters=parameters,
-                )
-            return nncf.quantize(
-                model,
+                quantize_fn = native_quantize_impl
+                target = remove_friendly_name_duplicates(model)
+            return quantize_fn(
+                target,
                 dataset,
                 preset=preset,
                 subset_size=subset,
