@@ -109,3 +109,28 @@ def test_console_entry_point_runs_as_a_module(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 0 and "CPU" in proc.stdout.split()
+
+
+def test_deploy_writes_a_package_and_refuses_to_overwrite(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, model_xml: Path, image_folder: Path
+) -> None:
+    ws = str(tmp_path / "ws")
+    code, out, _ = run(
+        capsys, "create-project", str(model_xml), str(image_folder), "--workspace", ws, "--json"
+    )
+    project_id = str(json.loads(out)["project"]["id"])
+    target = tmp_path / "pkg.tar.gz"
+    code, out, _ = run(
+        capsys, "deploy", project_id, "--out", str(target), "--workspace", ws, "--json"
+    )
+    assert code == 0 and target.is_file()
+    data = json.loads(out)
+    assert data["size_bytes"] == target.stat().st_size and "infer.py" in data["files"]
+    code, out, err = run(capsys, "deploy", project_id, "--out", str(target), "--workspace", ws)
+    assert code == 1 and out == ""
+    assert (
+        err.strip()
+        == f"segtui: error: {target} already exists. Choose another --out, or pass --force."
+    )
+    code, _, err = run(capsys, "deploy", project_id, "--with-parent", "--workspace", ws)
+    assert code == 1 and "has no parent model" in err

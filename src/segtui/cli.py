@@ -640,6 +640,29 @@ def cmd_sample(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.deploy import build_deployment
+
+    with _open_workspace(args) as ws:
+        project = _resolve_project(ws, args.project)
+        result = build_deployment(
+            ws,
+            project.id,
+            Path(args.out) if args.out else None,
+            with_parent=args.with_parent,
+            score_threshold=args.threshold,
+            overwrite=args.force,
+        )
+        out.result(
+            result.to_json(),
+            f"Deployment package for project {project.id}: {result.path} "
+            f"({result.size_bytes / 1e6:.1f} MB, {len(result.files)} files"
+            f"{', with the parent model' if result.with_parent else ''}); "
+            f"inside: pip install -r requirements.txt, python infer.py IMAGES",
+        )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segtui",
@@ -783,6 +806,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--export", help="also write CSV, JSON and Markdown next to this path")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "deploy", parents=[common], help="build a .tar.gz that runs the project's model alone"
+    )
+    p.add_argument("project")
+    p.add_argument(
+        "--out", help="the .tar.gz to write, or a folder (default: ./segtui-deploy-NAME.tar.gz)"
+    )
+    p.add_argument("--with-parent", action="store_true", help="also include the parent model")
+    p.add_argument("--threshold", type=float, default=0.5, help="infer.py's default minimum score")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser("sample", parents=[common], help="register the bundled sample projects")
     p.set_defaults(func=cmd_sample)

@@ -1,0 +1,340 @@
+"""Deployment package: one .tar.gz that runs a project's model without segtui.
+
+The archive holds one top-level folder with:
+
+* ``model/model.xml`` + ``.bin`` — the project's model as stored in the workspace
+  (and ``parent/`` with the parent's model when asked for);
+* ``segtui_runtime/`` — segtui's own pre- and post-processing for the model's
+  format (``formats.py``, ``predictions.py``, ``errors.py``, imports rewritten), so
+  the package decodes exactly as segtui does;
+* ``infer.py`` — a small command-line script: images or folders in, instances
+  printed and written as JSON (COCO RLE masks), optional overlay PNGs;
+* ``config.json`` — format, input shapes, class names, thresholds, provenance;
+* ``classes.txt``, ``requirements.txt`` (the runtime pinned to the versions segtui
+  runs with) and ``README.md``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tarfile
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from segtui import __version__
+from segtui.core.errors import SegtuiError
+from segtui.core.models import load_registered
+from segtui.core.workspace import ModelRecord, Workspace
+
+#: segtui modules the package carries, in dependency order.
+RUNTIME_MODULES = ("errors.py", "predictions.py", "formats.py")
+#: What the runtime imports (distribution names), pinned in requirements.txt.
+RUNTIME_REQUIREMENTS = ("openvino", "numpy", "opencv-python-headless", "pycocotools", "pyyaml")
+
+INFER_SCRIPT = '''#!/usr/bin/env python3
+"""Run this package's model on images, the way segtui does.
+
+    python infer.py IMAGE_OR_FOLDER [...] [--out results.json] [--overlay DIR]
+                    [--threshold 0.5] [--device CPU] [--precision default|f32] [--parent]
+
+Prints one line per image and, with --out, writes every instance as JSON: class,
+score, box (x1, y1, x2, y2 in image pixels) and the mask as COCO RLE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import openvino as ov
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from segtui_runtime.formats import detect_format  # noqa: E402
+from segtui_runtime.predictions import decode_mask  # noqa: E402
+
+SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def image_paths(args: list[str]) -> list[Path]:
+    paths: list[Path] = []
+    for arg in args:
+        path = Path(arg)
+        if path.is_dir():
+            paths += sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES)
+        elif path.is_file():
+            paths.append(path)
+        else:
+            sys.exit(f"infer.py: no such file or folder: {path}")
+    if not paths:
+        sys.exit("infer.py: no images found")
+    return paths
+
+
+def overlay(image: np.ndarray, instances: list, names: list[str]) -> np.ndarray:
+    out = image.copy()
+    rng = np.random.default_rng(0)
+    colours = rng.integers(64, 256, (max(1, len(names)), 3))
+    for inst in instances:
+        colour = colours[inst.class_id % len(colours)].tolist()
+        mask = decode_mask(inst.rle).astype(bool)
+        out[mask] = (0.5 * out[mask] + 0.5 * np.array(colour)).astype(np.uint8)
+        x1, y1, x2, y2 = (int(round(v)) for v in inst.box)
+        cv2.rectangle(out, (x1, y1), (x2, y2), colour, 1)
+        label = f"{names[inst.class_id]} {inst.score:.2f}"
+        cv2.putText(out, label, (x1, max(10, y1 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("images", nargs="+")
+    parser.add_argument("--out", type=Path, help="write the instances as JSON here")
+    parser.add_argument("--overlay", type=Path, help="write PNGs with the masks drawn here")
+    parser.add_argument("--threshold", type=float, default=None, help="minimum score")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--precision", choices=("default", "f32"), default="default")
+    parser.add_argument("--parent", action="store_true", help="run the parent model instead")
+    args = parser.parse_args()
+    config = json.loads((HERE / "config.json").read_text(encoding="utf-8"))
+    entry = config["parent" if args.parent else "model"]
+    if entry is None:
+        sys.exit("infer.py: this package holds no parent model")
+    threshold = config["score_threshold"] if args.threshold is None else args.threshold
+    names = config["class_names"]
+    core = ov.Core()
+    xml = HERE / entry["xml"]
+    model = core.read_model(xml)
+    if any(p.get_partial_shape().is_dynamic for p in model.inputs):
+        model.reshape({name: ov.PartialShape(shape) for name, shape in entry["input_shapes"].items()})
+    adapter = detect_format(model, xml, names)
+    properties = {"INFERENCE_PRECISION_HINT": "f32"} if args.precision == "f32" else {}
+    compiled = core.compile_model(model, args.device or config["device"], properties)
+    request = compiled.create_infer_request()
+    results = []
+    for path in image_paths(args.images):
+        image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            print(f"{path}: not a readable image, skipped", file=sys.stderr)
+            continue
+        inputs, meta = adapter.preprocess(image)
+        request.infer(inputs)
+        outputs = [np.array(t.data) for t in request.output_tensors]
+        instances = adapter.decode(outputs, meta, threshold)
+        counts: dict[str, int] = {}
+        for inst in instances:
+            counts[names[inst.class_id]] = counts.get(names[inst.class_id], 0) + 1
+        found = ", ".join(f"{n} {name}" for name, n in counts.items()) or "nothing"
+        print(f"{path}: {len(instances)} instances ({found})")
+        results.append(
+            {
+                "image": str(path),
+                "height": int(image.shape[0]),
+                "width": int(image.shape[1]),
+                "instances": [
+                    {**inst.to_json(), "class_name": names[inst.class_id]} for inst in instances
+                ],
+            }
+        )
+        if args.overlay:
+            args.overlay.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(args.overlay / (path.stem + ".png")), overlay(image, instances, names))
+    if args.out:
+        args.out.write_text(json.dumps({"threshold": threshold, "images": results}), encoding="utf-8")
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+'''
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    path: Path
+    size_bytes: int
+    files: list[str]
+    with_parent: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "size_bytes": self.size_bytes,
+            "files": self.files,
+            "with_parent": self.with_parent,
+        }
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "model"
+
+
+def _pins() -> list[str]:
+    pins = []
+    for name in RUNTIME_REQUIREMENTS:
+        try:
+            pins.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pins.append(name)
+    return pins
+
+
+def runtime_sources() -> dict[str, str]:
+    """segtui's format modules with their imports pointed at the package's own copy."""
+    here = Path(__file__).resolve().parent
+    sources = {"__init__.py": '"""segtui\'s pre/post-processing, carried by a deployment."""\n'}
+    for name in RUNTIME_MODULES:
+        text = (here / name).read_text(encoding="utf-8")
+        sources[name] = text.replace("from segtui.core.", "from segtui_runtime.")
+    return sources
+
+
+def _model_entry(record: ModelRecord, folder: str) -> dict[str, Any]:
+    loaded = load_registered(record)
+    return {
+        "name": record.name,
+        "xml": f"{folder}/model.xml",
+        "checksum": record.checksum,
+        "int8": bool(record.analysis.get("int8")),
+        "input_shapes": {
+            port.get_any_name(): [int(d) for d in port.get_shape()] for port in loaded.model.inputs
+        },
+        "optimization": record.optimization,
+    }
+
+
+def _readme(project_name: str, config: dict[str, Any], top: str) -> str:
+    model = config["model"]
+    lines = [
+        f"# {project_name} — deployment package",
+        "",
+        f"Built by segtui {config['segtui_version']} on {config['created_at']}.",
+        "",
+        f"- model: {model['name']} ({config['format']}), "
+        f"{'INT8' if model['int8'] else 'floating-point'} weights, input "
+        + ", ".join(f"{k} {'×'.join(map(str, v))}" for k, v in model["input_shapes"].items()),
+        f"- classes ({len(config['class_names'])}): {', '.join(config['class_names'])}",
+        f"- default device {config['device']}, score threshold {config['score_threshold']}",
+    ]
+    if config["parent"]:
+        lines.append(f"- parent model (for comparison): {config['parent']['name']}, `--parent`")
+    lines += [
+        "",
+        "## Run",
+        "",
+        "```bash",
+        f"cd {top}",
+        "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt",
+        ".venv/bin/python infer.py path/to/images --out results.json --overlay overlays/",
+        "```",
+        "",
+        "`infer.py` prints the instances found in each image; `--out` writes them as JSON",
+        "(class, score, box in image pixels, mask as COCO RLE), `--overlay` draws them.",
+        "`--precision f32` runs the floating-point layers at f32 on CPUs whose default is bf16.",
+        "",
+        "## Files",
+        "",
+        "- `model/` the OpenVINO IR; `parent/` the parent's IR when included",
+        "- `segtui_runtime/` segtui's pre/post-processing for this format, unchanged but for",
+        "  its imports, so results match segtui's",
+        "- `config.json` format, input shapes, classes, thresholds and where the model came from",
+        "- `classes.txt`, `requirements.txt` (the runtime, pinned)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def build_deployment(
+    ws: Workspace,
+    project_id: int,
+    out: Path | None = None,
+    *,
+    with_parent: bool = False,
+    score_threshold: float = 0.5,
+    overwrite: bool = False,
+) -> DeployResult:
+    """Write the project's deployment package; refuse to overwrite unless asked."""
+    project = ws.project(project_id)
+    record = ws.model(project.model_id)
+    top = f"segtui-deploy-{_slug(project.name)}"
+    out = Path(out) if out is not None else Path.cwd() / f"{top}.tar.gz"
+    if out.is_dir():
+        out = out / f"{top}.tar.gz"
+    if not out.parent.is_dir():
+        raise SegtuiError(
+            f"Folder {out.parent} does not exist.", "Create it or choose another --out."
+        )
+    if out.exists() and not overwrite:
+        raise SegtuiError(f"{out} already exists.", "Choose another --out, or pass --force.")
+    if not 0.0 <= score_threshold <= 1.0:
+        raise SegtuiError(f"Score threshold {score_threshold} is out of range.", "Use 0–1.")
+    parent_record = None
+    if with_parent:
+        if project.parent_id is None:
+            raise SegtuiError(
+                f"Project {project.name!r} has no parent model to include.",
+                "Leave out --with-parent, or deploy an optimized (child) project.",
+            )
+        parent_record = ws.model(ws.project(project.parent_id).model_id)
+
+    config: dict[str, Any] = {
+        "segtui_version": __version__,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "project": {"id": project.id, "name": project.name},
+        "format": record.analysis.get("format", record.format_id),
+        "format_id": record.format_id,
+        "device": project.device,
+        "score_threshold": score_threshold,
+        "class_names": record.class_names,
+        "model": _model_entry(record, "model"),
+        "parent": _model_entry(parent_record, "parent") if parent_record else None,
+    }
+    members: list[tuple[str, bytes | Path]] = [
+        ("infer.py", INFER_SCRIPT.encode()),
+        ("config.json", (json.dumps(config, indent=2) + "\n").encode()),
+        ("classes.txt", ("\n".join(record.class_names) + "\n").encode()),
+        ("requirements.txt", ("\n".join(_pins()) + "\n").encode()),
+        ("README.md", _readme(project.name, config, top).encode()),
+        ("model/model.xml", record.xml_path),
+        ("model/model.bin", record.xml_path.with_suffix(".bin")),
+    ]
+    if parent_record is not None:
+        members += [
+            ("parent/model.xml", parent_record.xml_path),
+            ("parent/model.bin", parent_record.xml_path.with_suffix(".bin")),
+        ]
+    members += [(f"segtui_runtime/{n}", t.encode()) for n, t in runtime_sources().items()]
+
+    staging = out.with_name(f".{out.name}.partial")
+    try:
+        with tarfile.open(staging, "w:gz") as tar:
+            for name, source in members:
+                info = tarfile.TarInfo(f"{top}/{name}")
+                info.mtime = int(time.time())
+                info.mode = 0o755 if name == "infer.py" else 0o644
+                if isinstance(source, Path):
+                    info.size = source.stat().st_size
+                    with source.open("rb") as handle:
+                        tar.addfile(info, handle)
+                else:
+                    info.size = len(source)
+                    tar.addfile(info, io.BytesIO(source))
+        staging.replace(out)
+    except OSError as exc:
+        staging.unlink(missing_ok=True)
+        raise SegtuiError(
+            f"Could not write {out}: {exc.strerror or exc}.",
+            "Check the free space and permissions.",
+        ) from exc
+    return DeployResult(out, out.stat().st_size, [name for name, _ in members], with_parent)
