@@ -128,9 +128,9 @@ def test_deploy_writes_a_package_and_refuses_to_overwrite(
     assert data["size_bytes"] == target.stat().st_size and "infer.py" in data["files"]
     code, out, err = run(capsys, "deploy", project_id, "--out", str(target), "--workspace", ws)
     assert code == 1 and out == ""
-    assert (
-        err.strip()
-        == f"segtui: error: {target} already exists. Choose another --out, or pass --force."
+    assert err.strip() == (
+        f"segtui: error: {target} already exists. Choose another file name, or remove it "
+        "first (segtui deploy --force overwrites)."
     )
     code, _, err = run(capsys, "deploy", project_id, "--with-parent", "--workspace", ws)
     assert code == 1 and "has no parent model" in err

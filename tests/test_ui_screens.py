@@ -219,3 +219,45 @@ async def test_sample_registration_runs_in_a_worker_and_refreshes(
         assert table.row_count == 1
         assert table.get_row_at(0)[1] == "Sample: shapes"
         assert [n.message for n in app._notifications] == ["Sample projects registered"]
+
+
+async def test_deploy_dialog_builds_the_package_and_reports_a_clash(
+    workspace: Workspace,
+    parent_and_child: tuple[ProjectRecord, ProjectRecord],
+    tmp_path: Path,
+) -> None:
+    from textual.widgets import Checkbox, Input
+
+    from segtui.ui.screens.deploy import DeployScreen
+
+    _parent, child = parent_and_child
+    target = tmp_path / "out" / "child.tar.gz"
+    target.parent.mkdir()
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.push_screen(ProjectScreen(child.id))
+        await pilot.pause()
+        await pilot.press("d")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, DeployScreen)
+        # A child can carry its parent; the path starts at the default name.
+        assert not dialog.query_one("#deploy-parent", Checkbox).disabled
+        field = dialog.query_one("#deploy-out", Input)
+        assert field.value.endswith("segtui-deploy-parent-int8.tar.gz")
+        field.value = str(target)
+        dialog.query_one("#deploy-parent", Checkbox).value = True
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert dialog.result is not None and dialog.result.with_parent
+        assert target.is_file() and target.stat().st_size == dialog.result.size_bytes
+        assert _text(dialog.query_one("#deploy-status", Static)).startswith(f"✓ Wrote {target}")
+        # Building again to the same file is refused in the dialog, with what to do.
+        await pilot.press("enter")
+        await pilot.pause()
+        status = _text(dialog.query_one("#deploy-status", Static))
+        assert status.startswith(f"✗ {target} already exists.") and "remove it first" in status
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ProjectScreen)

@@ -255,7 +255,21 @@ def _readme(project_name: str, config: dict[str, Any], top: str) -> str:
     return "\n".join(lines)
 
 
-def build_deployment(
+@dataclass(frozen=True)
+class DeployPlan:
+    """What a package will hold, checked and resolved from the workspace (no files written)."""
+
+    out: Path
+    top: str
+    members: list[tuple[str, bytes | Path]]
+    with_parent: bool
+
+
+def default_package_path(project_name: str, folder: Path) -> Path:
+    return folder / f"segtui-deploy-{_slug(project_name)}.tar.gz"
+
+
+def plan_deployment(
     ws: Workspace,
     project_id: int,
     out: Path | None = None,
@@ -263,20 +277,27 @@ def build_deployment(
     with_parent: bool = False,
     score_threshold: float = 0.5,
     overwrite: bool = False,
-) -> DeployResult:
-    """Write the project's deployment package; refuse to overwrite unless asked."""
+) -> DeployPlan:
+    """Check the request and gather the package's contents; refuse to overwrite unless asked."""
     project = ws.project(project_id)
     record = ws.model(project.model_id)
     top = f"segtui-deploy-{_slug(project.name)}"
-    out = Path(out) if out is not None else Path.cwd() / f"{top}.tar.gz"
+    out = (
+        Path(out).expanduser()
+        if out is not None
+        else default_package_path(project.name, Path.cwd())
+    )
     if out.is_dir():
-        out = out / f"{top}.tar.gz"
+        out = default_package_path(project.name, out)
     if not out.parent.is_dir():
         raise SegtuiError(
             f"Folder {out.parent} does not exist.", "Create it or choose another --out."
         )
     if out.exists() and not overwrite:
-        raise SegtuiError(f"{out} already exists.", "Choose another --out, or pass --force.")
+        raise SegtuiError(
+            f"{out} already exists.",
+            "Choose another file name, or remove it first (segtui deploy --force overwrites).",
+        )
     if not 0.0 <= score_threshold <= 1.0:
         raise SegtuiError(f"Score threshold {score_threshold} is out of range.", "Use 0–1.")
     parent_record = None
@@ -315,12 +336,17 @@ def build_deployment(
             ("parent/model.bin", parent_record.xml_path.with_suffix(".bin")),
         ]
     members += [(f"segtui_runtime/{n}", t.encode()) for n, t in runtime_sources().items()]
+    return DeployPlan(out, top, members, parent_record is not None)
 
+
+def write_deployment(plan: DeployPlan) -> DeployResult:
+    """Write the planned package atomically (a partial file never stays behind)."""
+    out = plan.out
     staging = out.with_name(f".{out.name}.partial")
     try:
         with tarfile.open(staging, "w:gz") as tar:
-            for name, source in members:
-                info = tarfile.TarInfo(f"{top}/{name}")
+            for name, source in plan.members:
+                info = tarfile.TarInfo(f"{plan.top}/{name}")
                 info.mtime = int(time.time())
                 info.mode = 0o755 if name == "infer.py" else 0o644
                 if isinstance(source, Path):
@@ -337,4 +363,27 @@ def build_deployment(
             f"Could not write {out}: {exc.strerror or exc}.",
             "Check the free space and permissions.",
         ) from exc
-    return DeployResult(out, out.stat().st_size, [name for name, _ in members], with_parent)
+    return DeployResult(
+        out, out.stat().st_size, [name for name, _ in plan.members], plan.with_parent
+    )
+
+
+def build_deployment(
+    ws: Workspace,
+    project_id: int,
+    out: Path | None = None,
+    *,
+    with_parent: bool = False,
+    score_threshold: float = 0.5,
+    overwrite: bool = False,
+) -> DeployResult:
+    """Write the project's deployment package (see the module docstring)."""
+    plan = plan_deployment(
+        ws,
+        project_id,
+        out,
+        with_parent=with_parent,
+        score_threshold=score_threshold,
+        overwrite=overwrite,
+    )
+    return write_deployment(plan)

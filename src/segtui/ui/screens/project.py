@@ -284,6 +284,13 @@ class ProjectScreen(SegtuiScreen):
             id="project.report",
             tooltip="Accuracy report: where the optimized model's predictions differ from the parent's.",
         ),
+        Binding(
+            "d",
+            "deploy",
+            "Deploy",
+            id="project.deploy",
+            tooltip="Build a deployment package (.tar.gz with the IR and a standalone infer.py).",
+        ),
     ]
 
     def __init__(self, project_id: int) -> None:
@@ -441,6 +448,11 @@ class ProjectScreen(SegtuiScreen):
         from segtui.ui.screens.report import ReportScreen
 
         self.app.push_screen(ReportScreen(self.project_id))
+
+    def action_deploy(self) -> None:
+        from segtui.ui.screens.deploy import DeployScreen
+
+        self.app.push_screen(DeployScreen(self.segtui.workspace, self.project_id))
 
     def action_back(self) -> None:
         self.app.pop_screen()
