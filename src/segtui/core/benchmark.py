@@ -109,7 +109,7 @@ def _batched_model(model: ov.Model, adapter: FormatAdapter, batch: int) -> ov.Mo
 
 
 def _input_sets(
-    model: ov.Model, adapter: FormatAdapter, image_paths: list[Path], batch: int
+    adapter: FormatAdapter, image_paths: list[Path], batch: int
 ) -> list[dict[str, ov.Tensor]]:
     """Pre-made input tensors for up to MAX_INPUT_IMAGES batches of real, preprocessed images."""
     singles = [
@@ -154,7 +154,7 @@ def run_benchmark(
     nireq = settings.requests or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
     streams = int(compiled.get_property("NUM_STREAMS"))
     progress(0.03, "Preparing inputs")
-    inputs = _input_sets(model, adapter, image_paths, settings.batch)
+    inputs = _input_sets(adapter, image_paths, settings.batch)
     queue = ov.AsyncInferQueue(compiled, nireq)
     for i in range(nireq):
         for name, tensor in inputs[i % len(inputs)].items():
@@ -203,13 +203,14 @@ def run_benchmark(
         ) from exc
     wall = max(time.perf_counter() - start, 1e-9)
     latencies.extend(queue[i].latency for i in in_flight)
-    runtime = summarize_runtime(compiled).to_json()
     if per_layer:
         progress(0.97, "Per-layer profile")
         profile_inputs = [{k: np.array(v.data) for k, v in s.items()} for s in inputs[:8]]
         runtime = profile_layers(
             model, profile_inputs, device=settings.device, precision=settings.precision
         )
+    else:
+        runtime = summarize_runtime(compiled).to_json()
     progress(1.0, "Done")
     return BenchmarkResult(
         throughput_fps=settings.batch * iteration / wall,

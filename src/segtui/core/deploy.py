@@ -28,7 +28,6 @@ from typing import Any
 
 from segtui import __version__
 from segtui.core.errors import SegtuiError
-from segtui.core.models import load_registered
 from segtui.core.workspace import ModelRecord, Workspace
 
 #: segtui modules the package carries, in dependency order.
@@ -201,14 +200,14 @@ def runtime_sources() -> dict[str, str]:
 
 
 def _model_entry(record: ModelRecord, folder: str) -> dict[str, Any]:
-    loaded = load_registered(record)
+    # The import analysed the model after making it static: its input shapes are final.
     return {
         "name": record.name,
         "xml": f"{folder}/model.xml",
         "checksum": record.checksum,
         "int8": bool(record.analysis.get("int8")),
         "input_shapes": {
-            port.get_any_name(): [int(d) for d in port.get_shape()] for port in loaded.model.inputs
+            str(port["name"]): [int(d) for d in port["shape"]] for port in record.analysis["inputs"]
         },
         "optimization": record.optimization,
     }

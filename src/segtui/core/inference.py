@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import openvino as ov
 
 from segtui.core.datasets import load_image
@@ -97,7 +96,9 @@ def run_inference(
         nonlocal done
         index, meta = userdata
         try:
-            outputs = [np.array(t.data) for t in request.output_tensors]
+            # Views of the request's tensors: decode keeps nothing of them (Instances hold
+            # floats and fresh RLEs), and the request is not reused before this returns.
+            outputs = [t.data for t in request.output_tensors]
             name = images[index][0]
             instances = adapter.decode(outputs, meta, score_threshold)
             h, w = meta.original_size

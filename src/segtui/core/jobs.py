@@ -91,6 +91,21 @@ def log_path(ws: Workspace, job_id: int) -> Path:
     return job_dir(ws, job_id) / "log.txt"
 
 
+def log_tail(path: str | None, lines: int, max_bytes: int = 16_384) -> str:
+    """The last `lines` lines of a job log ('' when there is none), reading only its end."""
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as handle:
+            # Only the end: NNCF and OpenVINO can write long logs.
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - max_bytes))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def _clean_partial(ws: Workspace, job_id: int) -> None:
     shutil.rmtree(work_dir(ws, job_id), ignore_errors=True)
 

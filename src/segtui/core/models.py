@@ -14,7 +14,7 @@ from typing import Any
 import openvino as ov
 
 from segtui.core.errors import ModelImportError, UnsupportedModelError
-from segtui.core.formats import SUPPORTED_FORMATS, FormatAdapter, detect_format
+from segtui.core.formats import FormatAdapter, detect_format
 from segtui.core.workspace import ModelRecord, Workspace
 
 _core: ov.Core | None = None
@@ -369,7 +369,3 @@ def import_model(
 def load_registered(record: ModelRecord) -> LoadedModel:
     """Load a model that is in the workspace, with the class names it was imported with."""
     return load_model(record.xml_path, class_names=record.class_names or None)
-
-
-def supported_formats_text() -> str:
-    return "; ".join(f"{fid} ({desc})" for fid, desc in SUPPORTED_FORMATS)

@@ -3,15 +3,56 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from segtui.core.benchmark import BenchmarkSettings, run_benchmark
 from segtui.core.datasets import image_path
 from segtui.core.errors import SegtuiError
-from segtui.core.models import load_registered
+from segtui.core.models import LoadedModel, load_registered
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
-from segtui.core.workspace import Workspace
+from segtui.core.workspace import ModelRecord, Workspace
+
+
+@dataclass(frozen=True)
+class _Subject:
+    """What a project's benchmarks run on: its model, loaded once, and its images."""
+
+    device: str
+    model: ModelRecord
+    loaded: LoadedModel
+    paths: list[Path]
+
+
+def _subject(ws: Workspace, project_id: int) -> _Subject:
+    project = ws.project(project_id)
+    model = ws.model(project.model_id)
+    dataset = ws.dataset(project.dataset_id)
+    paths = [image_path(dataset, im) for im in ws.dataset_images(dataset.id)]
+    return _Subject(project.device, model, load_registered(model), paths)
+
+
+def _benchmark(
+    subject: _Subject,
+    settings: BenchmarkSettings,
+    *,
+    per_layer: bool,
+    progress: ProgressCallback,
+    cancel: CancelToken | None,
+) -> dict[str, Any]:
+    settings.device = subject.device
+    result = run_benchmark(
+        subject.loaded.model,
+        subject.loaded.adapter,
+        subject.paths,
+        settings,
+        per_layer=per_layer,
+        progress=progress,
+        cancel=cancel,
+    )
+    model = subject.model
+    return result.to_json() | {"model_id": model.id, "int8": bool(model.analysis.get("int8"))}
 
 
 def benchmark_project(
@@ -24,23 +65,9 @@ def benchmark_project(
     cancel: CancelToken | None = None,
 ) -> dict[str, Any]:
     """Benchmark a project's model on its own images; returns the result as stored."""
-    project = ws.project(project_id)
-    model = ws.model(project.model_id)
-    dataset = ws.dataset(project.dataset_id)
-    loaded = load_registered(model)
-    paths = [image_path(dataset, im) for im in ws.dataset_images(dataset.id)]
-    settings.device = project.device
-    result = run_benchmark(
-        loaded.model,
-        loaded.adapter,
-        paths,
-        settings,
-        per_layer=per_layer,
-        progress=progress,
-        cancel=cancel,
+    return _benchmark(
+        _subject(ws, project_id), settings, per_layer=per_layer, progress=progress, cancel=cancel
     )
-    data = result.to_json() | {"model_id": model.id, "int8": bool(model.analysis.get("int8"))}
-    return data
 
 
 def latest_benchmarks(ws: Workspace, project_id: int) -> dict[str, dict[str, Any]]:
@@ -70,7 +97,7 @@ def compare_projects(ws: Workspace, a_id: int, b_id: int) -> dict[str, Any]:
             f"No benchmark yet for {', '.join(missing)}.",
             "Run `segtui benchmark PROJECT` (and with --precision default) first.",
         )
-    a_best = max(a_runs.values(), key=lambda d: float(d["throughput_fps"]))
+    a_best, b_best = _best(a_runs), _best(b_runs)
     ratios = {}
     for precision, b_run in b_runs.items():
         ratios[precision] = {
@@ -85,8 +112,9 @@ def compare_projects(ws: Workspace, a_id: int, b_id: int) -> dict[str, Any]:
         "a": {"project_id": a.id, "name": a.name, "runs": a_runs},
         "b": {"project_id": b.id, "name": b.name, "runs": b_runs},
         "a_best": a_best,
+        "b_best": b_best,
         "ratios_vs_b": ratios,
-        "layer_deltas": layer_deltas(a_best.get("runtime", {}), _best(b_runs).get("runtime", {})),
+        "layer_deltas": layer_deltas(a_best.get("runtime", {}), b_best.get("runtime", {})),
     }
 
 
@@ -134,6 +162,7 @@ def sweep_project(
 ) -> dict[str, Any]:
     """A short benchmark per (batch, streams) cell."""
     cells = sweep_cells(batches, streams)
+    subject = _subject(ws, project_id)  # the model is loaded once for all cells
     rows = []
     for n, (batch, stream_count) in enumerate(cells):
         settings = BenchmarkSettings(
@@ -154,8 +183,8 @@ def sweep_project(
             progress((n + fraction) / len(cells), f"batch {batch} × streams {streams_}: {stage}")
 
         try:
-            data = benchmark_project(
-                ws, project_id, settings, per_layer=False, progress=cell_progress, cancel=cancel
+            data = _benchmark(
+                subject, settings, per_layer=False, progress=cell_progress, cancel=cancel
             )
             rows.append({"batch": batch, "streams": stream_count, "ok": True} | data)
         except SegtuiError as exc:

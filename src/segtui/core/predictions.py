@@ -15,7 +15,10 @@ Rle = dict[str, Any]
 
 def encode_mask(mask: npt.NDArray[Any]) -> Rle:
     """Encode a binary HxW mask as COCO RLE (pycocotools needs Fortran-ordered uint8)."""
-    binary = np.asfortranarray((mask > 0).astype(np.uint8))
+    if mask.dtype == np.bool_ and mask.flags.f_contiguous:
+        binary = mask.view(np.uint8)  # the decoders' masks: no copies on the hot path
+    else:
+        binary = np.asfortranarray((mask > 0).astype(np.uint8))
     rle: Rle = mask_utils.encode(binary)
     counts = rle["counts"]
     rle["counts"] = counts.decode("ascii") if isinstance(counts, bytes) else counts

@@ -88,8 +88,6 @@ def project_status(ws: Workspace, project: ProjectRecord) -> str:
     if not jobs:
         return "ready"
     latest = jobs[-1]
-    if latest.state == "done":
-        return f"{latest.kind} done"
     return f"{latest.kind} {latest.state}"
 
 

@@ -167,9 +167,9 @@ def propose_ignored_scope(model: ov.Model) -> IgnoredScopeProposal:
                     n for n in body.get_ordered_ops() if n.get_type_name() not in COMPUTE_TYPES
                 }
             else:
-                nested = propose_ignored_scope(body)
+                nested = set(propose_ignored_scope(body).names)
                 rules["inside geometry subgraphs"] |= {
-                    n for n in body.get_ordered_ops() if n.get_friendly_name() in set(nested.names)
+                    n for n in body.get_ordered_ops() if n.get_friendly_name() in nested
                 }
     by_rule: dict[str, list[str]] = {}
     assigned: set[str] = set()

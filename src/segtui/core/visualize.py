@@ -53,8 +53,6 @@ PALETTE: tuple[RGB, ...] = (
     (3, 169, 244),
 )
 
-MODES = ("side-by-side", "overlay")
-
 
 def class_color(class_id: int) -> RGB:
     """The colour of a class, the same in every panel and legend."""
@@ -233,10 +231,6 @@ class ImageComparison:
             ch, cw = d.crop.shape
             mask[d.y0 : d.y0 + ch, d.x0 : d.x0 + cw] |= d.crop
         return masks
-
-    def disagreement(self, threshold: float) -> BoolArray:
-        """Pixels (working resolution) whose covering classes differ between the two models."""
-        return self._compare(threshold)[0]
 
     def _compare(self, threshold: float) -> tuple[BoolArray, BoolArray, BoolArray]:
         """(disagreement, covered by A, covered by B) at the working resolution."""

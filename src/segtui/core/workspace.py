@@ -670,6 +670,10 @@ class Workspace:
         row = self._one("SELECT * FROM results WHERE id = ?", (result_id,))
         if row is None:
             raise NotFoundError(f"No result with id {result_id}.")
+        return self._result(row)
+
+    @staticmethod
+    def _result(row: sqlite3.Row) -> ResultRecord:
         return ResultRecord(
             row["id"],
             row["project_id"],
@@ -689,17 +693,7 @@ class Workspace:
                 "SELECT * FROM results WHERE project_id = ? AND kind = ? ORDER BY id",
                 (project_id, kind),
             )
-        return [
-            ResultRecord(
-                r["id"],
-                r["project_id"],
-                r["job_id"],
-                r["kind"],
-                json.loads(r["data"]),
-                r["created_at"],
-            )
-            for r in rows
-        ]
+        return [self._result(r) for r in rows]
 
 
 class _Tx:

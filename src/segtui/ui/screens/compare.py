@@ -289,9 +289,11 @@ class CompareScreen(SegtuiScreen):
         figures = self.query_one("#compare-figures", SortableTable)
         figures.set_columns(side_columns(a_runs, b_runs))
         figures.set_rows(figure_rows(a_runs, b_runs))
-        b_best = max(b_runs.values(), key=lambda d: float(d["throughput_fps"]))
         self.query_one("#compare-precisions", SortableTable).set_rows(
-            precision_rows(comparison["a_best"].get("runtime") or {}, b_best.get("runtime") or {})
+            precision_rows(
+                comparison["a_best"].get("runtime") or {},
+                comparison["b_best"].get("runtime") or {},
+            )
         )
         self.query_one("#compare-deltas", SortableTable).set_rows(
             delta_rows(comparison["layer_deltas"])

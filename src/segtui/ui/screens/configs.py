@@ -314,12 +314,6 @@ class ConfigsScreen(SegtuiScreen):
             self.sweep_settings = dict(data.get("settings") or {})
         self.show_cells()
 
-    def limit(self) -> float | None:
-        try:
-            return parse_limit(self.query_one("#configs-limit", Input).value)
-        except SegtuiError:
-            return None
-
     def show_cells(self) -> None:
         limit_input = self.query_one("#configs-limit", Input)
         try:

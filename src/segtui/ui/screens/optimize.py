@@ -11,11 +11,10 @@ JobMonitor and, when it is done, replaces itself with the new child project.
 from __future__ import annotations
 
 import math
-import os
 from collections import Counter
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -53,12 +52,8 @@ from segtui.ui.screens.base import SegtuiScreen
 from segtui.ui.styles import css_path
 from segtui.ui.widgets.job_monitor import JobMonitor
 
-if TYPE_CHECKING:
-    pass
-
 SCOPE_GROUP = "optimize-scope"
 LOG_TAIL_LINES = 14
-LOG_TAIL_BYTES = 16_384
 DEFAULT_VALIDATION_IMAGES = 50
 
 METHOD_HELP = {
@@ -196,21 +191,6 @@ def scope_summary(scope: ScopeAnalysis) -> Text:
     return text
 
 
-def log_tail(path: str | None, lines: int = LOG_TAIL_LINES) -> str:
-    """The last `lines` lines of a job log ('' when there is none)."""
-    if not path:
-        return ""
-    try:
-        with open(path, "rb") as handle:
-            # Only the end: NNCF and OpenVINO can write long logs.
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - LOG_TAIL_BYTES))
-            text = handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
 class OptimizeCommands(CommandList):
     """The Optimize page's commands: start, the method and preset choices; later parent, edit."""
 
@@ -320,7 +300,7 @@ class OptimizeScreen(SegtuiScreen):
         project = ws.project(self.project_id)
         model = ws.model(project.model_id)
         dataset = ws.dataset(project.dataset_id)
-        self.image_count = max(1, len(ws.dataset_images(dataset.id)))
+        self.image_count = max(1, dataset.image_count)
         self.annotated = dataset.annotated
         self.model = model
         self.sub_title = f"Project #{project.id} {project.name}"
@@ -717,7 +697,7 @@ class OptimizeScreen(SegtuiScreen):
         outcome.update(text)
         outcome.set_class(job.state != "cancelled", "-bad")
         outcome.display = True
-        tail = log_tail(job.log_path)
+        tail = jobs.log_tail(job.log_path, LOG_TAIL_LINES)
         log = self.query_one("#log-tail", Static)
         log.update(Text(f"Log ({job.log_path}):\n{tail}" if tail else "(the job wrote no log)"))
         log.display = True

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -36,9 +36,6 @@ from segtui.core.workspace import ResultRecord
 from segtui.ui.screens.base import SegtuiScreen
 from segtui.ui.styles import css_path
 from segtui.ui.widgets.job_monitor import JobMonitor
-
-if TYPE_CHECKING:
-    pass
 
 Row = dict[str, Any]
 
@@ -521,10 +518,7 @@ class ReportScreen(SegtuiScreen):
         from segtui.ui.screens.visualize import VisualizeScreen
 
         assert self.report is not None
-        order: list[str] = []
-        for row in self.shown_rows:
-            if row["image"] not in order:
-                order.append(str(row["image"]))
+        order = list(dict.fromkeys(str(row["image"]) for row in self.shown_rows))
         image = str(self.shown_rows[index]["image"])
         self.app.push_screen(VisualizeScreen(self.project_id, self.report.id, image, images=order))
 

@@ -146,6 +146,3 @@ class StartScreen(SegtuiScreen):
         key = event.row_key.value
         if key is not None:
             self.post_message(messages.OpenProject(int(key)))
-
-    def on_projects_changed(self, _event: messages.ProjectsChanged) -> None:
-        self.reload()

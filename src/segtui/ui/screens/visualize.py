@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from PIL import Image
 from rich.text import Text
@@ -51,9 +51,6 @@ from segtui.core.workspace import Workspace
 from segtui.ui.screens.base import SegtuiScreen
 from segtui.ui.styles import css_path
 
-if TYPE_CHECKING:
-    pass
-
 LOAD_GROUP = "visualize-load"
 IMAGE_GROUP = "visualize-image"
 RENDER_GROUP = "visualize-render"
@@ -70,7 +67,6 @@ class ReportImages:
     paths: dict[str, Path]
     class_names: list[str]
     iou: float
-    b_label: str
 
 
 @dataclass
@@ -102,7 +98,6 @@ def load_report_images(root: Path, project_id: int, result_id: int) -> ReportIma
         paths=paths,
         class_names=list(class_names),
         iou=float(summary.get("iou", 0.5)),
-        b_label="B. Parent model",
     )
 
 

@@ -74,12 +74,6 @@ class JobMonitor(Vertical, can_focus=True):
 
     job: reactive[JobRecord | None] = reactive(None, always_update=True)
 
-    class Updated(Message):
-        def __init__(self, monitor: JobMonitor, job: JobRecord) -> None:
-            super().__init__()
-            self.monitor = monitor
-            self.job = job
-
     class Finished(Message):
         """The job reached done, failed, cancelled or interrupted."""
 
@@ -117,7 +111,6 @@ class JobMonitor(Vertical, can_focus=True):
             if key != last:
                 last = key
                 self.job = job
-                self.post_message(self.Updated(self, job))
             if job.state in jobs.FINAL_STATES:
                 self.post_message(self.Finished(self, job))
                 return
@@ -159,9 +152,5 @@ class JobMonitor(Vertical, can_focus=True):
         job = self.job
         if job is None or not job.log_path:
             return
-        try:
-            with open(job.log_path, encoding="utf-8", errors="replace") as handle:
-                tail = handle.read()[-1500:]
-        except OSError:
-            tail = "(no log yet)"
+        tail = jobs.log_tail(job.log_path, lines=30)[-1500:]
         self.notify(tail or "(empty log)", title=f"Job {job.id} log", timeout=15)
