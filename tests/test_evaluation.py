@@ -129,3 +129,16 @@ def test_fast_mode_gives_the_same_ap_as_the_full_summary() -> None:
     for key in ("mask_ap", "mask_ap50", "mask_ap75", "box_ap", "box_ap50", "box_ap75"):
         assert getattr(fast, key) == pytest.approx(getattr(full, key)), key
     assert fast.mask_ap_small == -1.0  # not computed in fast mode
+
+
+def test_polygon_ground_truth_without_area_is_evaluated() -> None:
+    # COCO files often give polygons and leave out "area"; pycocotools needs it for the
+    # area ranges, so segtui fills it from the polygon (at the image's size).
+    mask = _rect(64, 64, 10, 40, 8, 48)
+    truth = _gt([mask])
+    truth["annotations"][0].pop("area")
+    truth["annotations"][0]["segmentation"] = [[8, 10, 48, 10, 48, 40, 8, 40]]
+    metrics = evaluate_coco(
+        truth, [ImagePrediction("a.png", 64, 64, [_instance(mask)])], {"a.png": 1}
+    )
+    assert metrics.mask_ap > 0.99 and metrics.box_ap > 0.99

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
@@ -127,13 +128,23 @@ def evaluate_coco(
     )
 
 
+def _segmentation_area(segmentation: Any, size: tuple[int, int]) -> float:
+    """Pixel area of a COCO segmentation: compressed RLE, uncompressed RLE or polygons."""
+    if isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), str | bytes):
+        return float(mask_area(segmentation))
+    rles = mask_utils.frPyObjects(segmentation, *size)
+    return float(mask_utils.area(mask_utils.merge(rles) if isinstance(rles, list) else rles))
+
+
 def _normalised(dataset: dict[str, Any]) -> dict[str, Any]:
     """Annotation ids from 1, iscrowd present, and the keys pycocotools' loadRes expects."""
+    sizes = {int(im["id"]): (int(im["height"]), int(im["width"])) for im in dataset["images"]}
     annotations = []
     for n, ann in enumerate(dataset.get("annotations", []), start=1):
         ann = dict(ann, id=n, iscrowd=int(ann.get("iscrowd", 0)))
-        if "area" not in ann and isinstance(ann.get("segmentation"), dict):
-            ann["area"] = mask_area(ann["segmentation"])
+        if "area" not in ann:
+            # pycocotools needs it for the area ranges; segm areas are mask areas.
+            ann["area"] = _segmentation_area(ann["segmentation"], sizes[int(ann["image_id"])])
         annotations.append(ann)
     return {
         "info": dataset.get("info", {}),
