@@ -55,11 +55,7 @@ def cpu_has_bf16() -> bool:
 
 def subset_percent(wanted: int, image_count: int) -> float:
     """The subset percentage that OptimizeSettings turns into exactly `wanted` images."""
-    wanted = max(1, min(wanted, image_count))
-    percent = 100.0 * wanted / image_count
-    while OptimizeSettings(subset_percent=percent).subset_count(image_count) > wanted:
-        percent -= 1e-9  # ceil() of a float that lands a hair above the integer
-    return percent
+    return 100.0 * max(1, min(wanted, image_count)) / image_count
 
 
 def line(key: str, data: dict[str, Any]) -> str:

@@ -190,3 +190,11 @@ def test_cancelled_job_leaves_no_model_and_no_staging(workspace: Workspace, tmp_
     assert _staging(workspace) == []
     # Cancelling again is harmless and changes nothing.
     assert jobs.cancel(workspace, job.id).state == "cancelled"
+
+
+def test_subset_count_is_not_pushed_up_by_floating_point() -> None:
+    # 250 × 64.4 % is 161.00000000000003 in floating point: 161 images, not 162.
+    assert OptimizeSettings(subset_percent=64.4).subset_count(250) == 161
+    assert OptimizeSettings(subset_percent=8.8).subset_count(375) == 33
+    assert OptimizeSettings(subset_percent=64.5).subset_count(250) == 162  # 161.25 rounds up
+    assert OptimizeSettings(subset_percent=0.1).subset_count(10) == 1  # never zero

@@ -270,7 +270,9 @@ class OptimizeSettings:
 
     def subset_count(self, image_count: int) -> int:
         """Images used for calibration: the percentage of the dataset, at least one."""
-        return max(1, min(image_count, math.ceil(image_count * self.subset_percent / 100)))
+        # Rounded first: 250 × 64.4 % is 161.00000000000003 in floating point, not 162 images.
+        exact = round(image_count * self.subset_percent / 100, 6)
+        return max(1, min(image_count, math.ceil(exact)))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
