@@ -7,8 +7,9 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from segtui.core.optimize import OptimizeSettings, optimize_project
 from segtui.core.sample import SampleProjects, register_sample
-from segtui.core.workspace import Workspace
+from segtui.core.workspace import ProjectRecord, Workspace
 
 
 def scratch_workspace(keep: str | None = None) -> Workspace:
@@ -21,6 +22,18 @@ def scratch_workspace(keep: str | None = None) -> Workspace:
 
 def sample(ws: Workspace) -> SampleProjects:
     return register_sample(ws)
+
+
+def default_int8_child(ws: Workspace, parent_id: int) -> ProjectRecord:
+    """The parent's child from the Default method (reused), optimized now if there is none.
+
+    A shared $SEGTUI_BENCH_WS may also hold an AccuracyAware child: it is not this one.
+    """
+    for child in ws.children(parent_id):
+        optimization = ws.model(child.model_id).optimization or {}
+        if optimization.get("method") == "default":
+            return child
+    return optimize_project(ws, parent_id, OptimizeSettings(), ws.root / "bench-work")
 
 
 def median_ratio(a: list[float], b: list[float]) -> tuple[float, float, float]:

@@ -15,10 +15,9 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from _common import median_ratio, sample, scratch_workspace
+from _common import default_int8_child, median_ratio, sample, scratch_workspace
 
 from segtui.core.benchmark import BenchmarkSettings
-from segtui.core.optimize import OptimizeSettings, optimize_project
 from segtui.core.performance import benchmark_project
 
 
@@ -31,12 +30,7 @@ def main() -> None:
     ws = scratch_workspace()
     projects = sample(ws)
     parent = projects.annotated
-    children = ws.children(parent.id)
-    if children:
-        child = children[0]
-    else:
-        work = ws.root / "bench-work"
-        child = optimize_project(ws, parent.id, OptimizeSettings(), work)
+    child = default_int8_child(ws, parent.id)
     runs: dict[str, list[float]] = {"f32": [], "default": [], "int8": []}
     precisions: dict[str, str] = {}
     for round_ in range(args.rounds):

@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from _common import median_ratio, sample, scratch_workspace
+from _common import default_int8_child, median_ratio, sample, scratch_workspace
 
 from segtui.core.datasets import image_path
 from segtui.core.inference import run_inference
 from segtui.core.models import load_registered
-from segtui.core.optimize import OptimizeSettings, optimize_project
 from segtui.core.report import ReportSettings, create_report
 
 
@@ -29,12 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     ws = scratch_workspace()
     parent = sample(ws).images
-    children = ws.children(parent.id)
-    child = (
-        children[0]
-        if children
-        else optimize_project(ws, parent.id, OptimizeSettings(), ws.root / "bench-work")
-    )
+    child = default_int8_child(ws, parent.id)
     dataset = ws.dataset(child.dataset_id)
     pairs = [(im.path, image_path(dataset, im)) for im in ws.dataset_images(dataset.id)]
     reports, direct = [], []
