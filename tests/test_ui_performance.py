@@ -17,8 +17,9 @@ from segtui.core.workspace import ProjectRecord, Workspace
 from segtui.ui.app import SegtuiApp
 from segtui.ui.screens.compare import CompareScreen
 from segtui.ui.screens.configs import ConfigsScreen
-from segtui.ui.screens.performance import PerformanceScreen, SortableTable
+from segtui.ui.screens.performance import PerformanceScreen
 from segtui.ui.widgets.job_monitor import JobMonitor
+from segtui.ui.widgets.table import SortableTable
 
 SnapCompare = Callable[..., bool]
 

@@ -133,6 +133,12 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
+def active_job(ws: Workspace, project_id: int, kind: str) -> JobRecord | None:
+    """The project's queued or running job of `kind`, if any (to follow it on reopening)."""
+    active = [j for j in ws.jobs(project_id) if j.kind == kind and j.active]
+    return active[-1] if active else None
+
+
 def recover_jobs(ws: Workspace) -> list[int]:
     """Mark jobs whose process is gone as interrupted and clean their partial files."""
     interrupted: list[int] = []

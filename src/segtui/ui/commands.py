@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 Command = tuple[str, Callable[[], object], str]
@@ -114,6 +115,28 @@ class ProjectPageCommands(CommandList):
                     "Open parent project",
                     screen.action_open_parent,
                     "The project this one was optimized from (p)",
+                )
+            )
+        return commands
+
+
+class ScreenKeyCommands(CommandList):
+    """The screen's own key bindings, offered in the command palette as well (name, key, tooltip)."""
+
+    def _commands(self) -> list[Command]:
+        screen = self.screen
+        commands: list[Command] = []
+        for binding in screen.BINDINGS:
+            if not isinstance(binding, Binding) or not binding.description:
+                continue
+            if binding.action == "back" or screen.check_action(binding.action, ()) is False:
+                continue
+            key = self.app.get_key_display(binding)
+            commands.append(
+                (
+                    binding.description,
+                    partial(screen.run_action, binding.action),
+                    f"{binding.tooltip} ({key})",
                 )
             )
         return commands

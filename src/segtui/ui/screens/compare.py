@@ -18,26 +18,18 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, Static
 
+from segtui.core import jobs
 from segtui.core.benchmark import BenchmarkSettings
 from segtui.core.errors import SegtuiError
 from segtui.core.performance import compare_projects, latest_benchmarks
 from segtui.core.workspace import JobRecord, Workspace
+from segtui.ui.commands import ScreenKeyCommands
 from segtui.ui.screens.base import SegtuiScreen
-from segtui.ui.screens.performance import (
-    DEFAULT_DURATION_S,
-    JobQueue,
-    Row,
-    ScreenKeyCommands,
-    SortableTable,
-    active_job,
-    finished_notice,
-    fps_text,
-    num,
-    submit_benchmark,
-    txt,
-)
+from segtui.ui.screens.performance import DEFAULT_DURATION_S, fps_text, submit_benchmark
 from segtui.ui.styles import css_path
 from segtui.ui.widgets.job_monitor import JobMonitor
+from segtui.ui.widgets.job_queue import JobQueue, finished_notice
+from segtui.ui.widgets.table import Row, SortableTable, num, txt
 
 FIGURES = (
     ("fps", "Throughput FPS", "throughput_fps"),
@@ -241,7 +233,7 @@ class CompareScreen(SegtuiScreen):
         self.query_one("#compare-figures", SortableTable).focus()
         ws = self.segtui.workspace
         for project_id in (self.a_project_id, self.b_project_id):
-            running = active_job(ws, project_id, "benchmark")
+            running = jobs.active_job(ws, project_id, "benchmark")
             if running is not None:
                 self.follow(running)
                 break

@@ -27,19 +27,12 @@ from segtui.core import jobs
 from segtui.core.errors import SegtuiError
 from segtui.core.performance import estimate_sweep_seconds, sweet_spot
 from segtui.core.workspace import JobRecord
+from segtui.ui.commands import ScreenKeyCommands
 from segtui.ui.screens.base import SegtuiScreen
-from segtui.ui.screens.performance import (
-    Cell,
-    JobQueue,
-    Row,
-    ScreenKeyCommands,
-    SortableTable,
-    active_job,
-    finished_notice,
-    num,
-)
 from segtui.ui.styles import css_path
 from segtui.ui.widgets.job_monitor import JobMonitor
+from segtui.ui.widgets.job_queue import JobQueue, finished_notice
+from segtui.ui.widgets.table import Cell, Row, SortableTable, num
 
 MAX_VALUE = 64
 MAX_CELLS = 64
@@ -265,7 +258,7 @@ class ConfigsScreen(SegtuiScreen):
             self.query_one(selector).tooltip = tip
         self.update_estimate()
         self.load_stored()
-        running = active_job(self.segtui.workspace, self.project_id, "sweep")
+        running = jobs.active_job(self.segtui.workspace, self.project_id, "sweep")
         if running is not None:
             self.follow(running)
         self.query_one("#configs-batches", Input).focus()

@@ -8,17 +8,13 @@ the profile stored with each run: time by layer type, count and time by
 runtime precision, the slowest layers, and the compute layers an INT8 model
 left in floating point, with the share of the time quantization cannot touch.
 
-The pieces the Compare and Configs screens share live here too: `Cell` and
-`SortableTable` (sort by any column with `s` or a header click), `JobQueue`
-(follows started jobs one at a time), `ScreenKeyCommands` (a screen's keys in
-the command palette), the figure formatting and `submit_benchmark`.
+The figure formatting and `submit_benchmark` are shared with the Compare and
+Configs screens.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from functools import partial
+from dataclasses import asdict
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -44,140 +40,15 @@ from segtui.core.benchmark import HINTS, BenchmarkSettings
 from segtui.core.errors import SegtuiError
 from segtui.core.performance import latest_benchmarks
 from segtui.core.workspace import JobRecord, Workspace
-from segtui.ui.commands import Command, CommandList
+from segtui.ui.commands import ScreenKeyCommands
 from segtui.ui.screens.base import SegtuiScreen
 from segtui.ui.styles import css_path
 from segtui.ui.widgets.job_monitor import JobMonitor
+from segtui.ui.widgets.job_queue import JobQueue, finished_notice
+from segtui.ui.widgets.table import Row, SortableTable, num, txt
 
 DEFAULT_DURATION_S = 20.0
 COMPUTE_TYPES_TEXT = "Convolution/MatMul"
-
-
-# -- cells and tables ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Cell:
-    """A table cell that shows `text` and sorts by `value` (missing values sort last)."""
-
-    value: float | str | None
-    text: str
-    numeric: bool = False
-    style: str = ""
-
-    def __rich__(self) -> Text:
-        return Text(
-            self.text, style=self.style, justify="right" if self.numeric else "left", no_wrap=True
-        )
-
-    @property
-    def sort_key(self) -> tuple[int, float, str]:
-        if self.value is None:
-            return (1, 0.0, "")
-        if isinstance(self.value, int | float):
-            return (0, float(self.value), "")
-        return (0, 0.0, self.value.lower())
-
-    def styled(self, style: str) -> Cell:
-        return Cell(self.value, self.text, self.numeric, style)
-
-
-def num(value: Any, digits: int = 2, suffix: str = "") -> Cell:
-    """A right-aligned number; '-' when there is none."""
-    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
-        return Cell(None, "-", True)
-    text = f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
-    return Cell(float(value), text + suffix, True)
-
-
-def txt(value: Any) -> Cell:
-    text = "-" if value is None else str(value)
-    return Cell(None if value is None else text, text)
-
-
-Row = tuple[str, Sequence[Cell]]
-
-
-class SortableTable(DataTable[Cell]):
-    """A DataTable of `Cell`s sorted by any column: `s` on the cursor's column, or a header click.
-
-    The rows are kept here and the table rebuilt on each sort (tables are small),
-    so that the header can show the direction with public API only.
-    """
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "s",
-            "sort_cursor_column",
-            "Sort",
-            id="table.sort",
-            tooltip="Sort by the column under the cursor; press again to reverse.",
-        ),
-    ]
-
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes, cursor_type="cell", zebra_stripes=True)
-        self._columns: list[tuple[str, str]] = []
-        self._rows: list[Row] = []
-        self.sorted_by: tuple[str, bool] | None = None  # (column key, descending)
-
-    def set_columns(self, columns: Sequence[tuple[str, str]]) -> None:
-        """(key, label) pairs; keeps the sort when the same column still exists."""
-        self._columns = list(columns)
-        if self.sorted_by and self.sorted_by[0] not in {k for k, _ in columns}:
-            self.sorted_by = None
-
-    def set_rows(self, rows: Iterable[Row]) -> None:
-        self._rows = list(rows)
-        self._rebuild()
-
-    @property
-    def row_keys(self) -> list[str]:
-        """Row keys in display order."""
-        return [key for key, _ in self._sorted_rows()]
-
-    def _sorted_rows(self) -> list[Row]:
-        if self.sorted_by is None:
-            return self._rows
-        column, descending = self.sorted_by
-        index = [k for k, _ in self._columns].index(column)
-        present = [r for r in self._rows if r[1][index].value is not None]
-        missing = [r for r in self._rows if r[1][index].value is None]
-        ordered = sorted(present, key=lambda r: r[1][index].sort_key, reverse=descending)
-        return ordered + missing
-
-    def _rebuild(self) -> None:
-        cursor = self.cursor_coordinate
-        self.clear(columns=True)
-        for key, label in self._columns:
-            arrow = ""
-            if self.sorted_by and self.sorted_by[0] == key:
-                arrow = " ▼" if self.sorted_by[1] else " ▲"
-            self.add_column(label + arrow, key=key)
-        for key, cells in self._sorted_rows():
-            self.add_row(*cells, key=key)
-        if self.row_count:
-            self.cursor_coordinate = self.validate_cursor_coordinate(cursor)
-
-    def sort_by(self, column: str) -> None:
-        """Sort by `column`: numbers largest first, text A–Z; again on the same column reverses."""
-        if self.sorted_by and self.sorted_by[0] == column:
-            self.sorted_by = (column, not self.sorted_by[1])
-        else:
-            index = [k for k, _ in self._columns].index(column)
-            numeric = any(r[1][index].numeric for r in self._rows)
-            self.sorted_by = (column, numeric)
-        self._rebuild()
-
-    def action_sort_cursor_column(self) -> None:
-        if self._columns:
-            self.sort_by(self._columns[min(self.cursor_column, len(self._columns) - 1)][0])
-
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        event.stop()
-        if event.column_key.value is not None:
-            self.sort_by(event.column_key.value)
-            self.move_cursor(column=event.column_index)
 
 
 # -- figures -----------------------------------------------------------------------
@@ -377,12 +248,6 @@ def submit_benchmark(
     return jobs.submit(ws, "benchmark", project_id, benchmark_params(run))
 
 
-def active_job(ws: Workspace, project_id: int, kind: str) -> JobRecord | None:
-    """The project's queued or running job of `kind`, if any (to follow it on reopening)."""
-    active = [j for j in ws.jobs(project_id) if j.kind == kind and j.active]
-    return active[-1] if active else None
-
-
 def default_pair(ws: Workspace, project_id: int) -> tuple[int, int] | None:
     """(A, B) to compare: the project and its parent, or its newest child and itself."""
     project = ws.project(project_id)
@@ -403,104 +268,6 @@ def parse_optional_int(text: str) -> int | None:
     if value < 1:
         raise ValueError(text)
     return value
-
-
-# -- following jobs ---------------------------------------------------------------------
-
-
-class JobQueue(Vertical):
-    """Follows the jobs a screen started, one JobMonitor at a time (the jobs run one at a time).
-
-    A finished job's monitor goes away when it succeeded and the next queued job
-    is shown; a failed one stays (with its log key) until another job is followed.
-    `JobMonitor.Finished` bubbles on to the screen, which reloads its results.
-    """
-
-    DEFAULT_CSS = """
-    JobQueue { height: auto; }
-    JobQueue > .queued { color: $text-muted; padding: 0 1; }
-    """
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.waiting: list[int] = []
-
-    def compose(self) -> ComposeResult:
-        yield Label("", classes="queued")
-
-    def on_mount(self) -> None:
-        self._update_queued()
-
-    @property
-    def monitor(self) -> JobMonitor | None:
-        monitors = self.query(JobMonitor)
-        return monitors.first() if monitors else None
-
-    def follow(self, job_id: int) -> None:
-        current = self.monitor
-        if current is not None and (
-            current.job is None or current.job.state not in jobs.FINAL_STATES
-        ):
-            if job_id != current.job_id and job_id not in self.waiting:
-                self.waiting.append(job_id)
-            self._update_queued()
-            return
-        self._show(job_id)
-
-    def _show(self, job_id: int) -> None:
-        current = self.monitor
-        if current is not None:
-            current.remove()
-        self.mount(JobMonitor(job_id), before=0)
-        self._update_queued()
-
-    def _update_queued(self) -> None:
-        label = self.query_one(".queued", Label)
-        label.update(
-            f"then job(s) {', '.join(map(str, self.waiting))}, queued" if self.waiting else ""
-        )
-        label.display = bool(self.waiting)
-
-    def on_job_monitor_finished(self, event: JobMonitor.Finished) -> None:
-        if self.waiting:
-            self._show(self.waiting.pop(0))
-        elif event.job.state == "done":
-            event.monitor.remove()
-
-
-def finished_notice(screen: Screen[None], job: JobRecord, what: str) -> None:
-    """One notification per finished job: done, or why not."""
-    if job.state == "done":
-        screen.notify(f"{what} job {job.id} done.", timeout=3)
-    elif job.state in ("failed", "interrupted"):
-        screen.notify(job.error or "see the log (l)", title=f"{what} failed", severity="error")
-    else:
-        screen.notify(f"{what} job {job.id} {job.state}.", timeout=3)
-
-
-# -- command palette ------------------------------------------------------------------
-
-
-class ScreenKeyCommands(CommandList):
-    """The screen's own key bindings, offered in the command palette as well (name, key, tooltip)."""
-
-    def _commands(self) -> list[Command]:
-        screen = self.screen
-        commands: list[Command] = []
-        for binding in screen.BINDINGS:
-            if not isinstance(binding, Binding) or not binding.description:
-                continue
-            if binding.action == "back" or screen.check_action(binding.action, ()) is False:
-                continue
-            key = self.app.get_key_display(binding)
-            commands.append(
-                (
-                    binding.description,
-                    partial(screen.run_action, binding.action),
-                    f"{binding.tooltip} ({key})",
-                )
-            )
-        return commands
 
 
 # -- the screen -------------------------------------------------------------------------
@@ -604,7 +371,7 @@ class PerformanceScreen(SegtuiScreen):
         self.query_one("#perf-float", SortableTable).set_columns(FLOAT_COLUMNS)
         self.query_one("#perf-settings").display = False
         self.reload()
-        running = active_job(self.segtui.workspace, self.project_id, "benchmark")
+        running = jobs.active_job(self.segtui.workspace, self.project_id, "benchmark")
         if running is not None:
             self.follow(running)
         self.query_one("#perf-results", SortableTable).focus()
