@@ -33,7 +33,7 @@ class SettingError(SegtuiError):
 
 
 def _number_text(value: float) -> str:
-    return f"{value:g}"
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ class SettingField(Generic[T]):
         """`value` converted to the field's type, or a SettingError that says what to use."""
         found = self.problem(value)
         if found is not None:
-            raise SettingError(self.name, found, self._use())
+            raise SettingError(self.name, found)
         converted: Any = value
         if value is None:
             return cast(T, None)  # only optional fields get here

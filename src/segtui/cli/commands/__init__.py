@@ -1,0 +1,1 @@
+"""The command modules; each registers its subcommands with `register(sub, common)`."""

@@ -1,0 +1,348 @@
+"""Commands over the workspace's contents: import, create, list, show, sample."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from segtui.cli.common import numeric_id, open_workspace, resolve_project
+from segtui.cli.output import EXIT_OK, CliError, Output, table
+from segtui.core.workspace import DatasetRecord, ModelRecord
+
+LIST_CHOICES = ("projects", "models", "datasets", "jobs", "devices")
+
+
+def int_list(text: str) -> list[int]:
+    """An input shape such as 1,3,640,640 (or 1x3x640x640)."""
+    try:
+        return [int(v) for v in text.replace("x", ",").split(",") if v.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from exc
+
+
+def _fmt_shape(shape: list[int | None]) -> str:
+    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def model_text(record: ModelRecord) -> str:
+    """A model's analysis as `segtui show model` prints it."""
+    a = record.analysis
+    lines = [
+        f"Model {record.id}: {record.name}",
+        f"  format      {a['format']} ({record.format_id})",
+    ]
+    for port in a["inputs"]:
+        lines.append(f"  input       {port['name']} {_fmt_shape(port['shape'])} {port['type']}")
+    for port in a["outputs"]:
+        lines.append(f"  output      {port['name']} {_fmt_shape(port['shape'])} {port['type']}")
+    partial = (
+        " (static part; detection-dependent heads not counted)" if a.get("gflops_partial") else ""
+    )
+    precisions = ", ".join(f"{k} {v * 100:.0f}%" for k, v in a["weight_precisions"].items())
+    lines += [
+        f"  GFLOPs      {a['gflops']:.3f}{partial}",
+        f"  parameters  {a['params_m']:.3f} M",
+        f"  weights     {precisions or '-'}",
+        f"  IR / opset  v{a['ir_version']} / opset{a['opset']}",
+        f"  size        {a.get('size_bytes', 0) / 1e6:.2f} MB",
+        f"  classes     {len(record.class_names)}: {', '.join(record.class_names[:12])}"
+        + (" …" if len(record.class_names) > 12 else ""),
+        f"  checksum    sha256:{record.checksum[:16]}…",
+    ]
+    if record.optimized_from is not None:
+        lines.append(
+            f"  optimized from model {record.optimized_from}: {json.dumps(record.optimization)}"
+        )
+    return "\n".join(lines)
+
+
+def model_json(record: ModelRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "name": record.name,
+        "format_id": record.format_id,
+        "path": str(record.xml_path),
+        "checksum": record.checksum,
+        "class_names": record.class_names,
+        "optimized_from": record.optimized_from,
+        "optimization": record.optimization,
+        "analysis": record.analysis,
+    }
+
+
+def dataset_text(record: DatasetRecord) -> str:
+    a = record.analysis
+    lines = [
+        f"Dataset {record.id}: {record.name}",
+        f"  kind        {'annotated (COCO)' if record.annotated else 'not annotated (images)'}",
+        f"  root        {record.root}",
+        f"  images      {a['image_count']}",
+        f"  sizes       {', '.join(f'{k} ×{v}' for k, v in a['sizes'].items())}",
+    ]
+    if record.annotated:
+        counts = ", ".join(f"{k} {v}" for k, v in a.get("instance_counts", {}).items())
+        lines.append(f"  classes     {len(a.get('classes', []))}: {counts}")
+    if a.get("skipped"):
+        lines.append(f"  skipped     {len(a['skipped'])} file(s):")
+        lines += [f"    {s['path']}: {s['reason']}" for s in a["skipped"][:20]]
+    return "\n".join(lines)
+
+
+def dataset_json(record: DatasetRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "name": record.name,
+        "kind": record.kind,
+        "root": str(record.root),
+        "annotations": str(record.annotations) if record.annotations else None,
+        "analysis": record.analysis,
+    }
+
+
+def _read_class_names(path: str) -> list[str]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"Cannot read the class names file {path}: {exc.strerror}.") from exc
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def cmd_import_model(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.models import import_model
+
+    with open_workspace(args) as ws:
+        names = _read_class_names(args.classes) if args.classes else None
+        record = import_model(
+            ws, Path(args.path), name=args.name, class_names=names, input_shape=args.input_shape
+        )
+        out.result(model_json(record), model_text(record))
+    return EXIT_OK
+
+
+def cmd_import_dataset(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.datasets import import_dataset
+
+    with open_workspace(args) as ws:
+        record = import_dataset(
+            ws,
+            Path(args.path),
+            images_dir=Path(args.images) if args.images else None,
+            name=args.name,
+            progress=out.progress,
+        )
+        out.result(dataset_json(record), dataset_text(record))
+    return EXIT_OK
+
+
+def cmd_create_project(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.projects import create_project, create_project_from_paths, project_summary
+
+    with open_workspace(args) as ws:
+        if args.model.isdigit() and args.dataset.isdigit():
+            project = create_project(
+                ws,
+                model_id=int(args.model),
+                dataset_id=int(args.dataset),
+                device=args.device,
+                name=args.name,
+            )
+        else:
+            project = create_project_from_paths(
+                ws,
+                model_path=Path(args.model),
+                dataset_path=Path(args.dataset),
+                images_dir=Path(args.images) if args.images else None,
+                device=args.device,
+                name=args.name,
+                input_shape=args.input_shape,
+                progress=out.progress,
+            )
+        summary = project_summary(ws, project.id)
+        out.result(summary, f"Project {project.id}: {project.name} ({project.device})")
+    return EXIT_OK
+
+
+def _list_projects(ws: Any, out: Output) -> None:
+    from segtui.core.projects import project_status
+
+    data, rows = [], []
+    for p in ws.projects():
+        model, dataset = ws.model(p.model_id), ws.dataset(p.dataset_id)
+        status = project_status(ws, p)
+        data.append(
+            {
+                "id": p.id,
+                "name": p.name,
+                "model_id": model.id,
+                "model": model.name,
+                "format_id": model.format_id,
+                "dataset_id": dataset.id,
+                "dataset": dataset.name,
+                "images": dataset.image_count,
+                "device": p.device,
+                "parent_id": p.parent_id,
+                "status": status,
+            }
+        )
+        rows.append(
+            [
+                str(p.id),
+                p.name,
+                model.name,
+                dataset.name,
+                str(dataset.image_count),
+                p.device,
+                str(p.parent_id or ""),
+                status,
+            ]
+        )
+    if not rows:
+        out.result(data, "No projects yet. Create one with `segtui create-project MODEL DATASET`.")
+        return
+    headers = ["id", "name", "model", "dataset", "images", "device", "parent", "status"]
+    out.result(data, table(rows, headers))
+
+
+def cmd_list(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.projects import available_devices
+
+    with open_workspace(args) as ws:
+        what = args.what
+        if what == "devices":
+            devices = available_devices()
+            out.result(devices, "\n".join(devices))
+        elif what == "models":
+            models = ws.models()
+            rows = [
+                [
+                    str(m.id),
+                    m.name,
+                    m.format_id,
+                    f"{m.analysis['gflops']:.2f}",
+                    f"{m.analysis['params_m']:.2f}",
+                    str(m.optimized_from or ""),
+                ]
+                for m in models
+            ]
+            out.result(
+                [model_json(m) for m in models],
+                table(rows, ["id", "name", "format", "GFLOPs", "params (M)", "from"]),
+            )
+        elif what == "datasets":
+            datasets = ws.datasets()
+            rows = [[str(d.id), d.name, d.kind, str(d.image_count), str(d.root)] for d in datasets]
+            out.result(
+                [dataset_json(d) for d in datasets],
+                table(rows, ["id", "name", "kind", "images", "root"]),
+            )
+        elif what == "jobs":
+            jobs = ws.jobs()
+            rows = [
+                [
+                    str(j.id),
+                    str(j.project_id or ""),
+                    j.kind,
+                    j.state,
+                    f"{j.progress * 100:.0f}%",
+                    j.stage,
+                ]
+                for j in jobs
+            ]
+            out.result(
+                [j.__dict__ for j in jobs],
+                table(rows, ["id", "project", "kind", "state", "progress", "stage"]),
+            )
+        else:
+            _list_projects(ws, out)
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.projects import project_summary
+
+    with open_workspace(args) as ws:
+        if args.what == "model":
+            model = ws.model(numeric_id(args.id))
+            out.result(model_json(model), model_text(model))
+            return EXIT_OK
+        if args.what == "dataset":
+            dataset = ws.dataset(numeric_id(args.id))
+            out.result(dataset_json(dataset), dataset_text(dataset))
+            return EXIT_OK
+        project = resolve_project(ws, args.id)
+        summary = project_summary(ws, project.id)
+        model, dataset = ws.model(project.model_id), ws.dataset(project.dataset_id)
+        p = summary["project"]
+        head = [
+            f"Project {project.id}: {project.name}",
+            f"  device      {project.device}",
+            f"  status      {p['status']}",
+        ]
+        if p["parent_id"]:
+            head.append(f"  parent      project {p['parent_id']}")
+        if p["children"]:
+            head.append(f"  optimized   project(s) {', '.join(map(str, p['children']))}")
+        out.result(
+            summary, "\n".join(head) + "\n" + model_text(model) + "\n" + dataset_text(dataset)
+        )
+    return EXIT_OK
+
+
+def cmd_sample(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.sample import register_sample
+
+    with open_workspace(args) as ws:
+        projects = register_sample(ws)
+        data = {"images_project": projects.images.id, "annotated_project": projects.annotated.id}
+        out.result(
+            data,
+            f"Sample projects: {projects.images.id} ({projects.images.name}), "
+            f"{projects.annotated.id} ({projects.annotated.name})",
+        )
+    return EXIT_OK
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "import-model", parents=[common], help="import an OpenVINO IR (.xml) or ONNX model"
+    )
+    p.add_argument("path")
+    p.add_argument("--name")
+    p.add_argument("--classes", help="text file with one class name per line")
+    p.add_argument("--input-shape", type=int_list, help="static input shape, e.g. 1,3,640,640")
+    p.set_defaults(func=cmd_import_model)
+
+    p = sub.add_parser(
+        "import-dataset", parents=[common], help="import a folder of images or a COCO .json"
+    )
+    p.add_argument("path")
+    p.add_argument("--images", help="image folder of a COCO file (default: found beside it)")
+    p.add_argument("--name")
+    p.set_defaults(func=cmd_import_dataset)
+
+    p = sub.add_parser("create-project", parents=[common], help="model + dataset + device")
+    p.add_argument("model", help="model id or model file")
+    p.add_argument("dataset", help="dataset id, image folder or COCO .json")
+    p.add_argument("--images", help="image folder of a COCO file")
+    p.add_argument("--device", default="CPU")
+    p.add_argument("--name")
+    p.add_argument("--input-shape", type=int_list)
+    p.set_defaults(func=cmd_create_project)
+
+    p = sub.add_parser(
+        "list", parents=[common], help="list projects, models, datasets, jobs or devices"
+    )
+    p.add_argument("what", nargs="?", default="projects", choices=LIST_CHOICES)
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("show", parents=[common], help="show a project, model or dataset")
+    p.add_argument("what", choices=["project", "model", "dataset"])
+    p.add_argument("id")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("sample", parents=[common], help="register the bundled sample projects")
+    p.set_defaults(func=cmd_sample)
