@@ -8,285 +8,22 @@ schema before a job starts: an out-of-range value never reaches a job or replace
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, Generic, Literal, TypeVar, cast
+from collections.abc import Mapping
+from typing import Any
 
-from segtui.core.errors import SegtuiError
+from segtui.core.setting_fields import (
+    FieldKind,
+    Schema,
+    SettingError,
+    SettingField,
+    choice_field,
+    flag_for,
+)
 from segtui.core.types import DropType, Hint, Method, Precision, Preset, ReportType
-
-T = TypeVar("T")
-E = TypeVar("E", bound=StrEnum)
-
-#: How a field is entered: the CLI and the form widgets pick their control from it.
-FieldKind = Literal["int", "float", "choice", "bool", "int_list", "names"]
-
-
-class SettingError(SegtuiError):
-    """A value that a settings field refuses; `field` names it."""
-
-    def __init__(self, field: str, message: str, hint: str = "") -> None:
-        super().__init__(message, hint)
-        self.field = field
-
-
-def _number_text(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-@dataclass(frozen=True)
-class SettingField(Generic[T]):
-    """One option of an operation."""
-
-    name: str
-    kind: FieldKind
-    default: T
-    label: str
-    help: str
-    #: The command-line flag (a bool whose default is True is given as its `--no-` flag).
-    flag: str
-    choices: tuple[str, ...] = ()
-    minimum: float | None = None
-    maximum: float | None = None
-    #: The minimum itself is not allowed (a share of the dataset must be above 0 %).
-    exclusive_minimum: bool = False
-    #: None is a valid value, shown as `none_text` ("auto", "none").
-    optional: bool = False
-    none_text: str = ""
-    unit: str = ""
-    #: Turns a checked value into the field's type (a choice string into its enum).
-    convert: Callable[[Any], T] | None = None
-
-    # -- ranges and checks ----------------------------------------------------------
-
-    def range_text(self) -> str:
-        """The allowed values in words, e.g. '0.1–10 points' or 'performance or mixed'."""
-        if self.kind == "choice":
-            return " or ".join(self.choices)
-        if self.minimum is None or self.maximum is None:
-            return ""
-        low = _number_text(self.minimum)
-        if self.exclusive_minimum:
-            low = f"above {low}"
-        unit = f" {self.unit}" if self.unit else ""
-        if self.exclusive_minimum:
-            return f"{low} and at most {_number_text(self.maximum)}{unit}"
-        return f"{low}–{_number_text(self.maximum)}{unit}"
-
-    def _number_problem(self, value: object) -> str | None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return f"{self.label} must be a number (got {value!r})."
-        if self.kind == "int" and not float(value).is_integer():
-            return f"{self.label} must be a whole number (got {value})."
-        if not math.isfinite(float(value)):
-            return f"{self.label} must be a finite number (got {value})."
-        low, high = self.minimum, self.maximum
-        too_low = low is not None and (value <= low if self.exclusive_minimum else value < low)
-        too_high = high is not None and value > high
-        if too_low or too_high:
-            return f"{self.label} {_number_text(float(value))} is out of range: use {self.range_text()}."
-        return None
-
-    def problem(self, value: object) -> str | None:
-        """What is wrong with `value` for this field, or None when it is allowed."""
-        if value is None:
-            return None if self.optional else f"{self.label} needs a value."
-        if self.kind == "choice":
-            if str(value).lower() not in {c.lower() for c in self.choices}:
-                return f"{self.label} {value!r} is not one of: {', '.join(self.choices)}."
-            return None
-        if self.kind == "bool":
-            return None if isinstance(value, bool) else f"{self.label} must be true or false."
-        if self.kind in ("int", "float"):
-            return self._number_problem(value)
-        if self.kind == "int_list":
-            if not isinstance(value, list | tuple) or not value:
-                return f"{self.label} needs at least one value."
-            for item in value:
-                found = self._number_problem(item)
-                if found is not None:
-                    return found
-            if len(set(value)) != len(value):
-                return f"{self.label} lists a value twice ({', '.join(map(str, value))})."
-            return None
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            return f"{self.label} must be a list of names."
-        return None
-
-    def check(self, value: object) -> T:
-        """`value` converted to the field's type, or a SettingError that says what to use."""
-        found = self.problem(value)
-        if found is not None:
-            raise SettingError(self.name, found)
-        converted: Any = value
-        if value is None:
-            return cast(T, None)  # only optional fields get here
-        if self.kind == "choice":
-            converted = {c.lower(): c for c in self.choices}[str(value).lower()]
-        elif self.kind == "float":
-            converted = float(cast(float, value))
-        elif self.kind == "int":
-            converted = int(cast(float, value))
-        elif self.kind == "int_list":
-            converted = tuple(int(v) for v in cast(list[float], value))
-        elif self.kind == "names":
-            converted = tuple(cast(list[str], value))
-        return self.convert(converted) if self.convert is not None else cast(T, converted)
-
-    # -- text (forms and the command line) ------------------------------------------
-
-    def parse(self, text: str) -> T:
-        """Parse what a user typed (a form field or a command-line value) and check it."""
-        raw = text.strip()
-        if raw == "" or (self.optional and raw.lower() == self.none_text.lower()):
-            if self.optional:
-                return self.check(None)
-            if self.kind == "names":
-                return self.check(())
-            raise SettingError(self.name, f"{self.label} needs a value.", self._use())
-        value: object
-        try:
-            if self.kind == "int":
-                value = int(raw)
-            elif self.kind == "float":
-                value = float(raw)
-            elif self.kind == "bool":
-                lowered = raw.lower()
-                if lowered not in ("true", "false", "yes", "no", "on", "off", "1", "0"):
-                    raise ValueError(raw)
-                value = lowered in ("true", "yes", "on", "1")
-            elif self.kind == "int_list":
-                value = [int(part) for part in raw.replace(" ", ",").split(",") if part]
-            elif self.kind == "names":
-                value = [part.strip() for part in raw.split(",") if part.strip()]
-            else:
-                value = raw
-        except ValueError:
-            what = {"int": "a whole number", "float": "a number", "bool": "true or false"}.get(
-                self.kind, "whole numbers separated by commas"
-            )
-            raise SettingError(
-                self.name, f"{self.label} must be {what} (got {raw!r}).", self._use()
-            ) from None
-        return self.check(value)
-
-    def _use(self) -> str:
-        return f"Use {self.range_text()}." if self.range_text() else ""
-
-    def format(self, value: object) -> str:
-        """The text a form field shows for `value`."""
-        if value is None:
-            return self.none_text
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, float):
-            return _number_text(value)
-        if isinstance(value, list | tuple):
-            return ",".join(str(v) for v in value)
-        return str(value)
-
-    @property
-    def default_text(self) -> str:
-        return self.format(self.default)
-
-
-def _choice(
-    name: str,
-    enum: type[E],
-    default: E,
-    label: str,
-    help: str,
-    flag: str | None = None,
-) -> SettingField[E]:
-    return SettingField(
-        name=name,
-        kind="choice",
-        default=default,
-        label=label,
-        help=help,
-        flag=flag or f"--{name.replace('_', '-')}",
-        choices=tuple(member.value for member in enum),
-        convert=enum,
-    )
-
-
-def _flag(name: str) -> str:
-    return f"--{name.replace('_', '-')}"
-
-
-class Schema:
-    """The settings of one operation; its fields are the `SettingField` class attributes."""
-
-    name: str = ""
-
-    def fields(self) -> tuple[SettingField[Any], ...]:
-        found: dict[str, SettingField[Any]] = {}
-        for klass in reversed(type(self).__mro__):
-            for value in vars(klass).values():
-                if isinstance(value, SettingField):
-                    found[value.name] = value
-        return tuple(found.values())
-
-    def __iter__(self) -> Iterator[SettingField[Any]]:
-        return iter(self.fields())
-
-    def field(self, name: str) -> SettingField[Any]:
-        for candidate in self.fields():
-            if candidate.name == name:
-                return candidate
-        raise KeyError(f"{self.name} has no setting {name!r}")
-
-    def defaults(self) -> dict[str, Any]:
-        return {f.name: f.default for f in self.fields()}
-
-    def problems(self, values: Mapping[str, object]) -> dict[str, str]:
-        """Per-field messages for the values that are not allowed (unknown names included)."""
-        found: dict[str, str] = {}
-        known = {f.name: f for f in self.fields()}
-        for name, value in values.items():
-            spec = known.get(name)
-            if spec is None:
-                found[name] = f"{self.name} has no setting {name!r}."
-                continue
-            problem = spec.problem(value)
-            if problem is not None:
-                found[name] = problem
-        return found
-
-    def validate(self, values: Mapping[str, object]) -> None:
-        """Raise one SettingError naming every refused value, with the allowed ranges."""
-        problems = self.problems(values)
-        if not problems:
-            return
-        first = next(iter(problems))
-        known = {f.name: f for f in self.fields()}
-        hints = [
-            f"{known[name].flag.removeprefix('--no-').removeprefix('--')}: {known[name].range_text()}"
-            for name in problems
-            if name in known and known[name].range_text()
-        ]
-        raise SettingError(
-            first,
-            " ".join(problems.values()),
-            f"Allowed: {'; '.join(hints)}." if hints else "",
-        )
-
-    def parse_texts(self, texts: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-        """Parse form texts by field name: (the values that parsed, the problems of the rest)."""
-        values: dict[str, Any] = {}
-        problems: dict[str, str] = {}
-        for name, text in texts.items():
-            try:
-                values[name] = self.field(name).parse(text)
-            except SettingError as exc:
-                problems[name] = exc.message
-        return values, problems
 
 
 def _precision(default: Precision) -> SettingField[Precision]:
-    return _choice(
+    return choice_field(
         "precision",
         Precision,
         default,
@@ -297,10 +34,10 @@ def _precision(default: Precision) -> SettingField[Precision]:
 
 class OptimizeSchema(Schema):
     name = "optimize"
-    method = _choice(
+    method = choice_field(
         "method", Method, Method.DEFAULT, "Method", "NNCF method: default or accuracy-aware"
     )
-    preset = _choice(
+    preset = choice_field(
         "preset", Preset, Preset.PERFORMANCE, "Preset", "quantization preset (Default method)"
     )
     subset_percent: SettingField[float] = SettingField(
@@ -353,12 +90,12 @@ class OptimizeSchema(Schema):
         0.5,
         "Max accuracy drop",
         "AccuracyAware: max mask AP drop, in points",
-        _flag("max_drop"),
+        flag_for("max_drop"),
         minimum=0.1,
         maximum=10.0,
         unit="points",
     )
-    drop_type = _choice(
+    drop_type = choice_field(
         "drop_type",
         DropType,
         DropType.ABSOLUTE,
@@ -371,7 +108,7 @@ class OptimizeSchema(Schema):
         50,
         "Validation images",
         "AccuracyAware: images the metric is computed on",
-        _flag("validation_images"),
+        flag_for("validation_images"),
         minimum=1,
         maximum=10_000,
     )
@@ -379,7 +116,7 @@ class OptimizeSchema(Schema):
 
 class BenchmarkSchema(Schema):
     name = "benchmark"
-    hint = _choice(
+    hint = choice_field(
         "hint", Hint, Hint.THROUGHPUT, "Hint", "OpenVINO performance hint (streams chosen by it)"
     )
     streams: SettingField[int | None] = SettingField(
@@ -388,7 +125,7 @@ class BenchmarkSchema(Schema):
         None,
         "Streams",
         "explicit number of streams (default: the hint's choice)",
-        _flag("streams"),
+        flag_for("streams"),
         minimum=1,
         maximum=256,
         optional=True,
@@ -400,14 +137,14 @@ class BenchmarkSchema(Schema):
         None,
         "Infer requests",
         "explicit number of infer requests (default: the device's optimal number)",
-        _flag("requests"),
+        flag_for("requests"),
         minimum=1,
         maximum=1024,
         optional=True,
         none_text="auto",
     )
     batch: SettingField[int] = SettingField(
-        "batch", "int", 1, "Batch", "batch size", _flag("batch"), minimum=1, maximum=256
+        "batch", "int", 1, "Batch", "batch size", flag_for("batch"), minimum=1, maximum=256
     )
     duration_s: SettingField[float] = SettingField(
         "duration_s",
@@ -483,7 +220,7 @@ class SweepSchema(Schema):
 
 class ReportSchema(Schema):
     name = "report"
-    type = _choice(
+    type = choice_field(
         "type",
         ReportType,
         ReportType.PARENT,
@@ -496,7 +233,7 @@ class ReportSchema(Schema):
         0.1,
         "Score threshold",
         "detections below this score are not counted",
-        _flag("threshold"),
+        flag_for("threshold"),
         minimum=0.0,
         maximum=1.0,
     )
@@ -506,7 +243,7 @@ class ReportSchema(Schema):
         0.5,
         "Match IoU",
         "mask IoU at which two detections match",
-        _flag("iou"),
+        flag_for("iou"),
         minimum=0.05,
         maximum=0.95,
     )
@@ -523,7 +260,7 @@ class ReportGateSchema(Schema):
         None,
         "Max drop",
         "exit 1 when the mask AP drop (points) exceeds this",
-        _flag("max_drop"),
+        flag_for("max_drop"),
         minimum=0.0,
         maximum=100.0,
         optional=True,
@@ -541,7 +278,7 @@ class PredictSchema(Schema):
         0.05,
         "Score threshold",
         "minimum score of a written detection",
-        _flag("threshold"),
+        flag_for("threshold"),
         minimum=0.0,
         maximum=1.0,
     )
@@ -551,7 +288,7 @@ class PredictSchema(Schema):
         0,
         "Image limit",
         "only the first N images (0: all)",
-        _flag("limit"),
+        flag_for("limit"),
         minimum=0,
         maximum=10_000_000,
     )
@@ -570,7 +307,7 @@ class DeploySchema(Schema):
         0.5,
         "Score threshold",
         "infer.py's default minimum score",
-        _flag("threshold"),
+        flag_for("threshold"),
         minimum=0.0,
         maximum=1.0,
     )
@@ -595,7 +332,7 @@ class VisualizeSchema(Schema):
         0.5,
         "Confidence threshold",
         "masks below this score are not drawn",
-        _flag("threshold"),
+        flag_for("threshold"),
         minimum=0.05,
         maximum=0.95,
     )
