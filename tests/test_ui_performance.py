@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
+from textual.widgets.data_table import ColumnKey
 from tiny_models import build_omz_maskrcnn
 
 from segtui.core.models import import_model
@@ -19,7 +21,7 @@ from segtui.ui.screens.compare import CompareScreen
 from segtui.ui.screens.configs import ConfigsScreen
 from segtui.ui.screens.performance import PerformanceScreen
 from segtui.ui.widgets.job_monitor import JobMonitor
-from segtui.ui.widgets.table import SortableTable
+from segtui.ui.widgets.table import Row, SortableTable, num, txt
 
 SnapCompare = Callable[..., bool]
 
@@ -376,6 +378,51 @@ async def test_configs_screen_estimate_and_sweet_spot(
         screen.query_one("#configs-streams", Input).value = "1,x"
         await pilot.pause()
         assert "'x' is not a whole number" in text_of(screen, "#configs-estimate")
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield SortableTable()
+
+
+async def test_sortable_table_sorts_with_missing_values_last_and_keeps_the_sort() -> None:
+    rows: list[Row] = [
+        ("a", (txt("a"), num(2.0, 0))),
+        ("b", (txt("b"), num(None))),
+        ("c", (txt("C"), num(5.0, 0))),
+        ("d", (txt(None), num(3.0, 0))),
+    ]
+    app = TableApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(SortableTable)
+        table.set_columns([("name", "Name"), ("time", "Time")])
+        table.set_rows(rows)
+        assert table.row_keys == ["a", "b", "c", "d"]
+        table.sort_by("time")  # numbers: largest first, the missing one still last
+        assert table.row_keys == ["c", "d", "a", "b"]
+        assert table.sorted_by == ("time", True)
+        await pilot.pause()
+        time_column = table.columns[ColumnKey("time")]
+        assert str(time_column.label) == "Time ▼"
+        # The column widened to its header with the arrow (its cells are one character).
+        assert time_column.content_width == len("Time ▼")
+        table.sort_by("time")
+        assert table.row_keys == ["a", "d", "c", "b"]
+        assert str(time_column.label) == "Time ▲"
+        table.sort_by("name")  # text: A–Z without case, the missing one last
+        assert table.row_keys == ["a", "b", "c", "d"]
+        assert [str(c.label) for c in table.ordered_columns] == ["Name ▲", "Time"]
+        table.sort_by("name")
+        assert table.row_keys == ["c", "b", "a", "d"]
+        # New rows keep the sort and the arrow.
+        table.set_rows([*rows[::-1], ("e", (txt("e"), num(1.0, 0)))])
+        assert table.row_keys == ["e", "c", "b", "a", "d"]
+        assert [str(c.label) for c in table.ordered_columns] == ["Name ▼", "Time"]
+        # Columns without the sorted one drop the sort.
+        table.set_columns([("time", "Time")])
+        table.set_rows([(key, cells[1:]) for key, cells in rows])
+        assert table.sorted_by is None
+        assert table.row_keys == ["a", "b", "c", "d"]
 
 
 def test_compare_snapshot(
