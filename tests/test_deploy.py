@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from test_optimize import _project
 
+from segtui.core import deploy, formats
 from segtui.core.datasets import image_path
-from segtui.core.deploy import build_deployment
+from segtui.core.deploy import build_deployment, runtime_sources
 from segtui.core.errors import SegtuiError
 from segtui.core.inference import run_inference
 from segtui.core.models import load_registered
-from segtui.core.optimize import optimize_project
-from segtui.core.quantize import OptimizeSettings
+from segtui.core.optimize import OptimizeSettings, optimize_project
 from segtui.core.sample import ensure_sample
 from segtui.core.workspace import Workspace
 
@@ -65,7 +65,11 @@ def test_sample_package_runs_alone_and_matches_segtui(workspace: Workspace, tmp_
     ]
     requirements = (package / "requirements.txt").read_text().split()
     assert "openvino==2026.4.1" in requirements and "pycocotools==2.0.11" in requirements
-    runtime = "".join(p.read_text() for p in (package / "segtui_runtime").glob("*.py"))
+    runtime_files = sorted((package / "segtui_runtime").rglob("*.py"))
+    assert {p.relative_to(package / "segtui_runtime").as_posix() for p in runtime_files} == set(
+        runtime_sources()
+    )
+    runtime = "".join(p.read_text() for p in runtime_files)
     assert "segtui.core" not in runtime and "from segtui_runtime.predictions import" in runtime
 
     dataset = workspace.dataset(project.dataset_id)
@@ -129,3 +133,39 @@ def test_child_package_carries_its_parent_and_bad_requests_are_refused(
         assert len(json.loads((tmp_path / "r.json").read_text())["images"]) == 3
     done = _infer(package, str(tmp_path / "nothing-here"))
     assert done.returncode != 0 and "no such file or folder" in done.stderr
+
+
+def test_runtime_is_the_formats_package_and_what_it_imports_and_stands_alone(
+    tmp_path: Path,
+) -> None:
+    sources = runtime_sources()
+    package_modules = {f"formats/{p.name}" for p in Path(formats.__file__).parent.glob("*.py")}
+    assert len(package_modules) >= 10
+    assert package_modules | {"__init__.py", "errors.py", "predictions.py"} <= set(sources)
+    assert not [name for name, text in sources.items() if "segtui.core" in text]
+    assert "from segtui_runtime.formats.detect import" in sources["formats/__init__.py"]
+    # Written out and imported in isolation, it loads no segtui module at all.
+    for name, text in sources.items():
+        target = tmp_path / "segtui_runtime" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    code = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r}); "
+        "from segtui_runtime.formats import detect_format; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'segtui'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_runtime_refuses_imports_a_package_cannot_carry(monkeypatch: pytest.MonkeyPatch) -> None:
+    # deploy.py imports segtui itself (its version): not a module the runtime can carry.
+    with pytest.raises(RuntimeError, match=r"segtui\.core\.deploy imports segtui: .* only"):
+        runtime_sources("segtui.core.deploy")
+    # A third-party import must be pinned in requirements.txt.
+    monkeypatch.delitem(deploy.RUNTIME_REQUIREMENTS, "yaml")
+    with pytest.raises(RuntimeError, match=r"formats\.metadata imports yaml, .*requirements"):
+        runtime_sources()

@@ -30,6 +30,7 @@ from segtui.core.errors import UnsupportedModelError
 from segtui.core.formats import (
     COCO_CLASSES,
     SUPPORTED_FORMATS,
+    ExportMetadata,
     FormatAdapter,
     ModelApiMaskRcnnAdapter,
     OmzMaskRcnnAdapter,
@@ -38,8 +39,8 @@ from segtui.core.formats import (
     YoloSegAdapter,
     detect_format,
     map_to_original,
-    nms,
     paste_mask,
+    read_metadata_yaml,
 )
 from segtui.core.predictions import Instance, decode_mask
 
@@ -137,10 +138,8 @@ def test_omz_maskrcnn_non_square_image_maps_boxes_and_masks_to_original_pixels(
     np.testing.assert_array_equal(inputs["image"][0].transpose(1, 2, 0), expected_input)
     assert (meta.scale_x, meta.scale_y) == (0.48, 64 / 120)
     # Padding rows (score 0) and the low score are gone; best first.
-    assert [(i.class_id, i.score) for i in instances] == [
-        (0, pytest.approx(0.9)),
-        (2, pytest.approx(0.7)),
-    ]
+    assert [i.class_id for i in instances] == [0, 2]
+    assert [i.score for i in instances] == pytest.approx([0.9, 0.7])
     np.testing.assert_allclose(instances[0].box, (0, 60, 100, 120), atol=1e-4)
     np.testing.assert_allclose(instances[1].box, (50, 30, 150, 90), atol=1e-4)
     _assert_mask(instances[0], _box_mask((120, 200), 0, 60, 100, 120))
@@ -226,10 +225,8 @@ def test_legacy_maskrcnn_drops_background_and_takes_the_predicted_class_channel(
     assert inputs["im_data"].shape == (1, 3, 64, 96)
     assert (meta.scale_x, meta.scale_y) == (0.48, 0.48)
     # The background row (score 0.95, class 0) is gone; class ids shift down by one.
-    assert [(i.class_id, i.score) for i in instances] == [
-        (2, pytest.approx(0.9)),
-        (0, pytest.approx(0.6)),
-    ]
+    assert [i.class_id for i in instances] == [2, 0]
+    assert [i.score for i in instances] == pytest.approx([0.9, 0.6])
     np.testing.assert_allclose(instances[0].box, (0, 0, 100, 50), atol=1e-4)
     _assert_mask(instances[0], _box_mask((120, 200), 0, 25, 100, 50))  # bottom half
     _assert_mask(instances[1], _box_mask((120, 200), 50, 25, 100, 75))  # left half
@@ -373,13 +370,19 @@ def test_yolo_seg_with_ultralytics_rt_info_and_metadata_yaml(tmp_path: Path) -> 
     assert [(i.class_id, round(i.score, 4)) for i in instances] == [(0, 0.9)]
 
 
-def test_nms_is_class_aware_and_stops_at_max_keep() -> None:
-    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [0, 0, 10, 10], [20, 20, 30, 30]], np.float32)
-    scores = np.array([0.9, 0.8, 0.7, 0.6])
-    classes = np.array([0, 0, 1, 0])
-    assert nms(boxes, scores, classes, 0.7).tolist() == [0, 2, 3]
-    assert nms(boxes, scores, classes, 0.9).tolist() == [0, 1, 2, 3]  # IoU 0.82 survives
-    assert nms(boxes, scores, classes, 0.7, max_keep=2).tolist() == [0, 2]
+def test_metadata_yaml_reads_the_task_and_names_in_class_order(tmp_path: Path) -> None:
+    model = tmp_path / "m.xml"
+    assert read_metadata_yaml(model) == ExportMetadata()  # no file
+    yaml_file = tmp_path / "metadata.yaml"
+    yaml_file.write_text("task: segment\nnames: {1: b, 0: a, 10: k, 2: 7}\n", encoding="utf-8")
+    expected = ExportMetadata("segment", ["a", "b", "7", "k"])
+    assert read_metadata_yaml(model) == expected
+    assert read_metadata_yaml(tmp_path) == expected  # the model's folder works too
+    yaml_file.write_text("names: [x, y]\n", encoding="utf-8")
+    assert read_metadata_yaml(model) == ExportMetadata(None, ["x", "y"])
+    for broken in ("names: {a: x}\n", "task: [\n", "- just a list\n"):
+        yaml_file.write_text(broken, encoding="utf-8")
+        assert read_metadata_yaml(model).names is None, broken
 
 
 def test_map_to_original_matches_opencv_and_a_region_changes_nothing() -> None:
@@ -452,6 +455,7 @@ def test_model_api_maskrcnn_with_input_size_masks_crops_instead_of_pasting(
         mask_size=None,
     )
     model, adapter = _load(path)
+    assert isinstance(adapter, ModelApiMaskRcnnAdapter)
     assert adapter.format_id == "model-api-maskrcnn"
     assert adapter.mask_size is None
     assert adapter.settings()["mask_kind"] == "input-size"

@@ -4,9 +4,10 @@ The archive holds one top-level folder with:
 
 * ``model/model.xml`` + ``.bin`` — the project's model as stored in the workspace
   (and ``parent/`` with the parent's model when asked for);
-* ``segtui_runtime/`` — segtui's own pre- and post-processing for the model's
-  format (``formats.py``, ``predictions.py``, ``errors.py``, imports rewritten), so
-  the package decodes exactly as segtui does;
+* ``segtui_runtime/`` — segtui's own pre- and post-processing: the ``formats``
+  package and the ``segtui.core`` modules it imports (``predictions.py``,
+  ``errors.py``, ...), found from their imports and rewritten to import each other,
+  so the package decodes exactly as segtui does;
 * ``infer.py`` — a small command-line script: images or folders in, instances
   printed and written as JSON (COCO RLE masks), optional overlay PNGs;
 * ``config.json`` — format, input shapes, class names, thresholds, provenance;
@@ -16,24 +17,40 @@ The archive holds one top-level folder with:
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import io
 import json
 import re
+import sys
 import tarfile
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from segtui import __version__
 from segtui.core.errors import SegtuiError
-from segtui.core.workspace import ModelRecord, Workspace
+from segtui.core.records import ModelRecord, PortJson
+from segtui.core.workspace import Workspace
 
-#: segtui modules the package carries, in dependency order.
-RUNTIME_MODULES = ("errors.py", "predictions.py", "formats.py")
-#: What the runtime imports (distribution names), pinned in requirements.txt.
-RUNTIME_REQUIREMENTS = ("openvino", "numpy", "opencv-python-headless", "pycocotools", "pyyaml")
+#: The runtime's entry: the formats package; the core modules it imports come along.
+RUNTIME_ROOT = "segtui.core.formats"
+#: What the runtime may import besides the standard library and its own modules:
+#: import name -> distribution, pinned in requirements.txt.
+RUNTIME_REQUIREMENTS: dict[str, str] = {
+    "openvino": "openvino",
+    "numpy": "numpy",
+    "cv2": "opencv-python-headless",
+    "pycocotools": "pycocotools",
+    "yaml": "pyyaml",
+}
+_CORE = "segtui.core"
+_CORE_DIR = Path(__file__).resolve().parent
+_CORE_NAME = re.compile(r"\bsegtui\.core\b")
+_TYPE_CHECKING = ("TYPE_CHECKING", "typing.TYPE_CHECKING")
 
 INFER_SCRIPT = '''#!/usr/bin/env python3
 """Run this package's model on images, the way segtui does.
@@ -181,7 +198,7 @@ def _slug(text: str) -> str:
 
 def _pins() -> list[str]:
     pins = []
-    for name in RUNTIME_REQUIREMENTS:
+    for name in RUNTIME_REQUIREMENTS.values():
         try:
             pins.append(f"{name}=={metadata.version(name)}")
         except metadata.PackageNotFoundError:
@@ -189,31 +206,140 @@ def _pins() -> list[str]:
     return pins
 
 
-def runtime_sources() -> dict[str, str]:
-    """segtui's format modules with their imports pointed at the package's own copy."""
-    here = Path(__file__).resolve().parent
+def _module_file(name: str) -> Path | None:
+    """The source file of segtui.core module `name` (a package's __init__.py), if it is one."""
+    if not name.startswith(_CORE + "."):
+        return None
+    base = _CORE_DIR.joinpath(*name.split(".")[2:])
+    return next((p for p in (base / "__init__.py", base.with_suffix(".py")) if p.is_file()), None)
+
+
+def _executed_imports(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement, but those under `if TYPE_CHECKING:` (they never run)."""
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and ast.unparse(node.test) in _TYPE_CHECKING:
+            stack.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _imported_modules(name: str, path: Path) -> Iterator[str]:
+    """The modules `name` imports, submodules named in `from package import module` included."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in _executed_imports(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+            continue
+        base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+        yield base
+        yield from (f"{base}.{a.name}" for a in node.names if _module_file(f"{base}.{a.name}"))
+
+
+def _core_imports(name: str, path: Path) -> list[str]:
+    """The segtui.core modules `name` imports; RuntimeError for anything the package lacks."""
+    carried = []
+    for module in _imported_modules(name, path):
+        top = module.partition(".")[0]
+        if module.startswith(_CORE + "."):
+            carried.append(module)
+        elif top == "segtui" and module != _CORE:
+            raise RuntimeError(
+                f"{name} imports {module}: the deployment runtime carries segtui.core modules only"
+            )
+        elif top != "segtui" and top not in sys.stdlib_module_names | RUNTIME_REQUIREMENTS.keys():
+            raise RuntimeError(
+                f"{name} imports {top}, which the deployment's requirements.txt lacks: "
+                "add it to RUNTIME_REQUIREMENTS"
+            )
+    return carried
+
+
+def runtime_modules(root: str = RUNTIME_ROOT) -> dict[str, Path]:
+    """The segtui.core modules the runtime needs: `root`, all it imports, their packages."""
+    found: dict[str, Path] = {}
+    todo = [root]
+    while todo:
+        name = todo.pop()
+        if name in found or name == _CORE:
+            continue
+        path = _module_file(name)
+        if path is None:
+            raise RuntimeError(f"{name} has no source file in {_CORE_DIR}")
+        found[name] = path
+        todo += _core_imports(name, path)
+        todo.append(name.rpartition(".")[0])  # a package's __init__ runs before its modules
+    return dict(sorted(found.items()))
+
+
+def runtime_sources(root: str = RUNTIME_ROOT) -> dict[str, str]:
+    """The runtime's files (path in segtui_runtime/ -> text), imports pointed at its copy."""
     sources = {"__init__.py": '"""segtui\'s pre/post-processing, carried by a deployment."""\n'}
-    for name in RUNTIME_MODULES:
-        text = (here / name).read_text(encoding="utf-8")
-        sources[name] = text.replace("from segtui.core.", "from segtui_runtime.")
+    for path in runtime_modules(root).values():
+        text = path.read_text(encoding="utf-8")
+        sources[path.relative_to(_CORE_DIR).as_posix()] = _CORE_NAME.sub("segtui_runtime", text)
     return sources
 
 
-def _model_entry(record: ModelRecord, folder: str) -> dict[str, Any]:
+class PackagedModel(TypedDict):
+    """A model in config.json."""
+
+    name: str
+    xml: str  # relative to the package folder
+    checksum: str
+    int8: bool
+    input_shapes: dict[str, list[int]]
+    optimization: Mapping[str, object] | None  # how it was optimized, as stored
+
+
+class ProjectRef(TypedDict):
+    id: int
+    name: str
+
+
+class PackageConfig(TypedDict):
+    """config.json: what infer.py runs and where it came from."""
+
+    segtui_version: str
+    created_at: str
+    project: ProjectRef
+    format: str
+    format_id: str
+    device: str
+    score_threshold: float
+    class_names: list[str]
+    model: PackagedModel
+    parent: PackagedModel | None
+
+
+def _static_shape(record: ModelRecord, port: PortJson) -> list[int]:
     # The import analysed the model after making it static: its input shapes are final.
+    shape = [d for d in port["shape"] if d is not None]
+    if len(shape) != len(port["shape"]):
+        raise SegtuiError(
+            f"Model {record.name!r} has a dynamic input shape ({port['name']}).",
+            "Import it again with --input-shape.",
+        )
+    return shape
+
+
+def _model_entry(record: ModelRecord, folder: str) -> PackagedModel:
     return {
         "name": record.name,
         "xml": f"{folder}/model.xml",
         "checksum": record.checksum,
         "int8": bool(record.analysis.get("int8")),
         "input_shapes": {
-            str(port["name"]): [int(d) for d in port["shape"]] for port in record.analysis["inputs"]
+            port["name"]: _static_shape(record, port) for port in record.analysis["inputs"]
         },
         "optimization": record.optimization,
     }
 
 
-def _readme(project_name: str, config: dict[str, Any], top: str) -> str:
+def _readme(project_name: str, config: PackageConfig, top: str) -> str:
     model = config["model"]
     lines = [
         f"# {project_name} — deployment package",
@@ -308,7 +434,7 @@ def plan_deployment(
             )
         parent_record = ws.model(ws.project(project.parent_id).model_id)
 
-    config: dict[str, Any] = {
+    config: PackageConfig = {
         "segtui_version": __version__,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "project": {"id": project.id, "name": project.name},
