@@ -1,4 +1,11 @@
-"""Class-aware non-maximum suppression, as Ultralytics does it for YOLO -seg."""
+"""Class-aware non-maximum suppression, as Ultralytics does it for YOLO -seg.
+
+Own code, not `cv2.dnn.NMSBoxesBatched`: OpenCV rounds the IoU to float32 (an IoU a
+few 1e-9 above the threshold survives), counts two zero-area boxes as overlapping
+fully, separates classes by the largest coordinate + 1 (boxes at negative
+coordinates then meet other classes) and applies `top_k` before suppression.
+tests/test_nms.py shows each case against a brute-force reference.
+"""
 
 from __future__ import annotations
 
