@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from tiny_models import build_omz_maskrcnn, build_omz_maskrcnn_conv
 
+from segtui.cli import main
 from segtui.core import jobs
-from segtui.core.benchmark import BenchmarkSettings, run_benchmark
+from segtui.core.benchmark import HINTS, BenchmarkRun, BenchmarkSettings, run_benchmark
 from segtui.core.datasets import image_path
 from segtui.core.errors import SegtuiError
 from segtui.core.models import import_model, load_registered
 from segtui.core.performance import (
+    SweepCell,
+    SweepSettings,
     compare_projects,
     estimate_sweep_seconds,
     latest_benchmarks,
+    latest_sweep,
     layer_deltas,
+    requested_precisions,
     sweet_spot,
 )
 from segtui.core.projects import create_project_from_paths
+from segtui.core.runtime_graph import RuntimeProfile
+from segtui.core.settings import SettingError
+from segtui.core.types import Hint, Precision
 from segtui.core.workspace import ProjectRecord, Workspace
 
 
@@ -31,7 +39,7 @@ def run(
     *,
     requested: str | None = None,
     by_type: dict[str, float] | None = None,
-) -> dict[str, Any]:
+) -> BenchmarkRun:
     """A stored benchmark result as benchmark_project returns it (hand-made numbers)."""
     return {
         "throughput_fps": fps,
@@ -51,7 +59,13 @@ def run(
         "requested_precision": requested or precision,
         "images": 3,
         "runtime": {"time_by_type_ms": by_type or {}},
+        "model_id": 1,
+        "int8": False,
     }
+
+
+def store(workspace: Workspace, project_id: int, data: BenchmarkRun) -> None:
+    workspace.add_result(project_id=project_id, kind="benchmark", data=dict(data))
 
 
 @pytest.fixture
@@ -90,7 +104,10 @@ def test_run_benchmark_reports_the_precision_it_ran_at(
     dataset = workspace.dataset(conv_project.dataset_id)
     paths = [image_path(dataset, im) for im in workspace.dataset_images(dataset.id)]
     result = run_benchmark(
-        loaded.model, loaded.adapter, paths, BenchmarkSettings(duration_s=1.0, precision="f32")
+        loaded.model,
+        loaded.adapter,
+        paths,
+        BenchmarkSettings(duration_s=1.0, precision=Precision.F32),
     )
     assert result.precision == "f32"
     assert result.requested_precision == "f32"
@@ -106,16 +123,63 @@ def test_run_benchmark_reports_the_precision_it_ran_at(
 
 
 def test_benchmark_settings_are_validated() -> None:
-    with pytest.raises(SegtuiError):
-        BenchmarkSettings(hint="FAST").validate()
-    with pytest.raises(SegtuiError):
+    with pytest.raises(SettingError, match="Hint 'FAST' is not one of"):
+        BenchmarkSettings(hint="FAST").validate()  # type: ignore[arg-type]
+    with pytest.raises(SettingError, match="Batch 0 is out of range"):
         BenchmarkSettings(batch=0).validate()
-    with pytest.raises(SegtuiError):
+    with pytest.raises(SettingError, match=r"Duration 0\.1 is out of range: use 0\.5–3600 s"):
         BenchmarkSettings(duration_s=0.1).validate()
+    with pytest.raises(SettingError, match="Streams 0 is out of range"):
+        BenchmarkSettings(streams=0).validate()
+    assert issubclass(SettingError, SegtuiError)
+    BenchmarkSettings().validate()
+
+
+def test_benchmark_settings_come_from_the_schema() -> None:
+    settings = BenchmarkSettings()
+    assert (settings.hint, settings.streams, settings.batch) == (Hint.THROUGHPUT, None, 1)
+    assert (settings.duration_s, settings.precision) == (20.0, Precision.F32)
+    assert HINTS == (Hint.THROUGHPUT, Hint.LATENCY)
+    # Job params: checked and converted to the enums; names that are not settings are left out.
+    params = {"hint": "latency", "batch": 2, "duration_s": 0.5, "precision": "default"}
+    loaded = BenchmarkSettings.from_values(params | {"per_layer": False}, device="GPU")
+    assert loaded == BenchmarkSettings(
+        hint=Hint.LATENCY, batch=2, duration_s=0.5, precision=Precision.DEFAULT, device="GPU"
+    )
+    assert type(loaded.hint) is Hint and type(loaded.precision) is Precision
+    assert loaded.job_params(per_layer=False) == {
+        "hint": "LATENCY",
+        "streams": None,
+        "requests": None,
+        "batch": 2,
+        "duration_s": 0.5,
+        "precision": "default",
+        "per_layer": False,
+    }
+    with pytest.raises(SettingError, match="Batch 300 is out of range"):
+        BenchmarkSettings.from_values({"batch": 300})
+
+
+def test_sweep_settings_come_from_the_schema() -> None:
+    settings = SweepSettings.from_values(
+        {"batches": [1, 2], "streams": [1, 4], "duration_s": 1, "latency_limit_ms": 50.0}
+    )
+    assert settings == SweepSettings((1, 2), (1, 4), 1.0, Precision.DEFAULT)
+    assert settings.cells == [(1, 1), (1, 4), (2, 1), (2, 4)]
+    assert settings.job_params() == {
+        "batches": [1, 2],
+        "streams": [1, 4],
+        "duration_s": 1.0,
+        "precision": "default",
+    }
+    with pytest.raises(SettingError, match="lists a value twice"):
+        SweepSettings.from_values({"streams": [2, 2]})
+    with pytest.raises(SettingError, match=r"Seconds per cell 0\.1 is out of range"):
+        SweepSettings(duration_s=0.1).validate()
 
 
 def test_sweet_spot_is_the_best_throughput_under_the_limit() -> None:
-    cells = [
+    cells: list[SweepCell] = [
         {"batch": 1, "streams": 1, "ok": True, "throughput_fps": 10.0, "latency_median_ms": 20.0},
         {"batch": 1, "streams": 2, "ok": True, "throughput_fps": 18.0, "latency_median_ms": 45.0},
         # The fastest, but over a 50 ms limit.
@@ -131,37 +195,35 @@ def test_sweet_spot_is_the_best_throughput_under_the_limit() -> None:
     # The limit is inclusive.
     best = sweet_spot(cells, 20.0)
     assert best is not None and best["streams"] == 1
+    # No limit: the best throughput overall.
+    best = sweet_spot(cells, None)
+    assert best is not None and best["streams"] == 4
 
 
 def test_estimate_sweep_seconds() -> None:
     # 3 × 2 cells, each measuring 5 s plus ~2 s to compile and warm up.
-    assert estimate_sweep_seconds([1, 2, 4], [1, 2], 5.0) == pytest.approx(42.0)
+    assert estimate_sweep_seconds(SweepSettings((1, 2, 4), (1, 2), 5.0)) == pytest.approx(42.0)
 
 
 def test_compare_projects_ratios_from_stored_results(
     workspace: Workspace, parent_and_child: tuple[ProjectRecord, ProjectRecord]
 ) -> None:
     parent, child = parent_and_child
-    workspace.add_result(
-        project_id=parent.id,
-        kind="benchmark",
-        data=run("f32", 10.0, 100.0, by_type={"Convolution": 80.0, "If": 20.0}),
-    )
-    workspace.add_result(
-        project_id=parent.id,
-        kind="benchmark",
-        data=run("bf16", 16.0, 62.5, requested="default", by_type={"Convolution": 50.0}),
+    store(workspace, parent.id, run("f32", 10.0, 100.0, by_type={"Convolution": 80.0, "If": 20.0}))
+    store(
+        workspace,
+        parent.id,
+        run("bf16", 16.0, 62.5, requested="default", by_type={"Convolution": 50.0}),
     )
     # An older, slower child run is superseded by the newer one at the same precision.
-    workspace.add_result(project_id=child.id, kind="benchmark", data=run("bf16", 20.0, 50.0))
-    workspace.add_result(
-        project_id=child.id,
-        kind="benchmark",
-        data=run(
-            "bf16", 30.0, 25.0, requested="default", by_type={"Convolution": 20.0, "If": 25.0}
-        ),
+    store(workspace, child.id, run("bf16", 20.0, 50.0))
+    store(
+        workspace,
+        child.id,
+        run("bf16", 30.0, 25.0, requested="default", by_type={"Convolution": 20.0, "If": 25.0}),
     )
     assert latest_benchmarks(workspace, child.id)["bf16"]["throughput_fps"] == 30.0
+    assert requested_precisions(workspace, parent.id) == {"f32", "default"}
 
     comparison = compare_projects(workspace, child.id, parent.id)
     assert comparison["a_best"]["throughput_fps"] == 30.0
@@ -189,15 +251,14 @@ def test_compare_projects_without_a_benchmark_says_which(
     workspace: Workspace, parent_and_child: tuple[ProjectRecord, ProjectRecord]
 ) -> None:
     parent, child = parent_and_child
-    workspace.add_result(project_id=parent.id, kind="benchmark", data=run("f32", 10.0, 100.0))
+    store(workspace, parent.id, run("f32", 10.0, 100.0))
     with pytest.raises(SegtuiError, match="Parent INT8"):
         compare_projects(workspace, child.id, parent.id)
 
 
 def test_layer_deltas_cover_types_on_either_side() -> None:
-    rows = layer_deltas(
-        {"time_by_type_ms": {"Convolution": 1.0}}, {"time_by_type_ms": {"MatMul": 2.0}}
-    )
+    a: RuntimeProfile = {"time_by_type_ms": {"Convolution": 1.0}}
+    rows = layer_deltas(a, {"time_by_type_ms": {"MatMul": 2.0}})
     assert rows == [
         {"layer_type": "MatMul", "a_ms": 0.0, "b_ms": 2.0, "delta_ms": -2.0},
         {"layer_type": "Convolution", "a_ms": 1.0, "b_ms": 0.0, "delta_ms": 1.0},
@@ -205,16 +266,9 @@ def test_layer_deltas_cover_types_on_either_side() -> None:
 
 
 def test_benchmark_job_stores_a_result(workspace: Workspace, conv_project: ProjectRecord) -> None:
-    params = {
-        "hint": "LATENCY",
-        "streams": None,
-        "requests": None,
-        "batch": 1,
-        "duration_s": 0.5,
-        "precision": "f32",
-        "per_layer": True,
-    }
-    job = jobs.submit(workspace, "benchmark", conv_project.id, params)
+    settings = BenchmarkSettings(hint=Hint.LATENCY, duration_s=0.5, precision=Precision.F32)
+    params = settings.job_params(per_layer=True)
+    job = jobs.submit(workspace, "benchmark", conv_project.id, dict(params))
     job = jobs.wait(workspace, job.id, poll=0.1)
     assert job.state == "done", job.error
     records = workspace.results(conv_project.id, "benchmark")
@@ -228,3 +282,92 @@ def test_benchmark_job_stores_a_result(workspace: Workspace, conv_project: Proje
     assert runtime["time_by_type_ms"] and "Convolution" in runtime["time_by_type_ms"]
     assert 0.0 <= runtime["non_compute_share"] <= 1.0
     assert latest_benchmarks(workspace, conv_project.id)["f32"]["result_id"] == records[0].id
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_benchmark_sweep_and_compare(
+    capsys: pytest.CaptureFixture[str],
+    workspace: Workspace,
+    parent_and_child: tuple[ProjectRecord, ProjectRecord],
+) -> None:
+    parent, child = parent_and_child
+    ws = ["--workspace", str(workspace.root)]
+    code, out, err = cli(
+        capsys, "benchmark", str(parent.id), "--time", "0.5", "--hint", "latency", *ws, "--json"
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert (data["hint"], data["requested_precision"], data["batch"]) == ("LATENCY", "f32", 1)
+    assert data["throughput_fps"] > 0 and data["model_id"] == parent.model_id
+    assert data["result_id"] == latest_benchmarks(workspace, parent.id)["f32"]["result_id"]
+    assert data["runtime"]["time_by_type_ms"]  # the per-layer profile is on by default
+
+    code, out, err = cli(capsys, "benchmark", str(child.id), "--time", "0.5", "--no-per-layer", *ws)
+    assert code == 0, err
+    assert out.startswith(f"Project {child.id}: ") and " FPS, latency median " in out
+    assert "CPU, f32, THROUGHPUT" in out
+
+    code, out, err = cli(capsys, "compare", str(child.id), *ws, "--json")
+    assert code == 0, err
+    compared = json.loads(out)
+    assert (compared["a"]["project_id"], compared["b"]["project_id"]) == (child.id, parent.id)
+    ratio = compared["ratios_vs_b"]["f32"]
+    a_fps, b_fps = compared["a_best"]["throughput_fps"], compared["b_best"]["throughput_fps"]
+    assert ratio["throughput_ratio"] == pytest.approx(a_fps / b_fps, abs=1e-4)
+
+    code, out, err = cli(
+        capsys,
+        "sweep",
+        str(parent.id),
+        "--batch",
+        "1",
+        "--streams",
+        "1,2",
+        "--time",
+        "0.5",
+        "--latency-limit",
+        "100000",
+        *ws,
+        "--json",
+    )
+    assert code == 0, err
+    swept = json.loads(out)
+    assert [(c["batch"], c["streams"], c["ok"]) for c in swept["cells"]] == [
+        (1, 1, True),
+        (1, 2, True),
+    ]
+    assert swept["settings"]["duration_s"] == 0.5 and swept["settings"]["precision"] == "default"
+    best = max(swept["cells"], key=lambda c: c["throughput_fps"])
+    assert swept["sweet_spot"]["streams"] == best["streams"]
+    assert latest_sweep(workspace, parent.id) == {
+        "cells": swept["cells"],
+        "settings": swept["settings"],
+    }
+
+
+def test_cli_sweep_refuses_too_many_cells(
+    capsys: pytest.CaptureFixture[str],
+    workspace: Workspace,
+    parent_and_child: tuple[ProjectRecord, ProjectRecord],
+) -> None:
+    parent, _ = parent_and_child
+    batches = ",".join(str(n) for n in range(1, 10))
+    code, _, err = cli(
+        capsys,
+        "sweep",
+        str(parent.id),
+        "--batch",
+        batches,
+        "--streams",
+        "1,2,3,4,5,6,7,8",
+        "--workspace",
+        str(workspace.root),
+    )
+    assert code == 1
+    assert "72 cells is too many (at most 64)." in err
+    assert workspace.jobs(parent.id) == []

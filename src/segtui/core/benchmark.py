@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 import openvino as ov
@@ -25,37 +26,97 @@ from segtui.core.errors import InferenceError, SegtuiError
 from segtui.core.formats import FormatAdapter
 from segtui.core.inference import compile_model, runtime_precision
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
-from segtui.core.runtime_graph import profile_layers, summarize_runtime
+from segtui.core.runtime_graph import RuntimeProfile, profile_layers, summarize_runtime
+from segtui.core.settings import BENCHMARK, checked
+from segtui.core.types import Hint, Precision
 
-HINTS = ("THROUGHPUT", "LATENCY")
+HINTS: tuple[Hint, ...] = tuple(Hint)
 MAX_INPUT_IMAGES = 32
 
 
-@dataclass
+class StoredBenchmarkSettings(TypedDict):
+    """`BenchmarkSettings` as JSON (a sweep stores the settings its cells share)."""
+
+    hint: str
+    streams: int | None
+    requests: int | None
+    batch: int
+    duration_s: float
+    precision: str
+    device: str
+
+
+class BenchmarkParams(TypedDict):
+    """The params of a "benchmark" job: the settings but the device (the project's)."""
+
+    hint: str
+    streams: int | None
+    requests: int | None
+    batch: int
+    duration_s: float
+    precision: str
+    per_layer: bool
+
+
+@dataclass(frozen=True)
 class BenchmarkSettings:
-    hint: str = "THROUGHPUT"
-    streams: int | None = None  # explicit NUM_STREAMS (overrides the hint's choice)
-    requests: int | None = None  # explicit number of infer requests
-    batch: int = 1
-    duration_s: float = 20.0
-    precision: str = "f32"  # "f32" or "default"
+    """How a benchmark runs; defaults and ranges are the BENCHMARK schema's."""
+
+    hint: Hint = BENCHMARK.hint.default
+    #: Explicit NUM_STREAMS (overrides the hint's choice).
+    streams: int | None = BENCHMARK.streams.default
+    #: Explicit number of infer requests.
+    requests: int | None = BENCHMARK.requests.default
+    batch: int = BENCHMARK.batch.default
+    duration_s: float = BENCHMARK.duration_s.default
+    precision: Precision = BENCHMARK.precision.default
     device: str = "CPU"
 
+    @classmethod
+    def from_values(cls, values: Mapping[str, object], device: str = "CPU") -> BenchmarkSettings:
+        """Settings from schema values (job params, parsed options), checked and converted.
+
+        Names the settings do not hold (`per_layer`) are left out.
+        """
+        known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
+        known.pop("device", None)
+        return cls(**checked(BENCHMARK, known), device=device)
+
+    def values(self) -> dict[str, object]:
+        """The values of the schema's fields (all but the device)."""
+        return {k: v for k, v in asdict(self).items() if k != "device"}
+
     def validate(self) -> None:
-        if self.hint not in HINTS:
-            raise SegtuiError(f"Unknown hint {self.hint!r}.", "Use THROUGHPUT or LATENCY.")
-        if (
-            self.batch < 1
-            or (self.streams is not None and self.streams < 1)
-            or (self.requests is not None and self.requests < 1)
-        ):
-            raise SegtuiError("Batch, streams and requests must be at least 1.")
-        if not 0.5 <= self.duration_s <= 3600:
-            raise SegtuiError(f"Duration {self.duration_s} s is out of range.", "Use 0.5–3600 s.")
+        """Raise a SettingError naming every value out of the schema's range."""
+        BENCHMARK.validate(self.values())
+
+    def to_json(self) -> StoredBenchmarkSettings:
+        return StoredBenchmarkSettings(
+            hint=str(self.hint),
+            streams=self.streams,
+            requests=self.requests,
+            batch=self.batch,
+            duration_s=self.duration_s,
+            precision=str(self.precision),
+            device=self.device,
+        )
+
+    def job_params(self, *, per_layer: bool = True) -> BenchmarkParams:
+        stored = self.to_json()
+        return BenchmarkParams(
+            hint=stored["hint"],
+            streams=stored["streams"],
+            requests=stored["requests"],
+            batch=stored["batch"],
+            duration_s=stored["duration_s"],
+            precision=stored["precision"],
+            per_layer=per_layer,
+        )
 
 
-@dataclass
-class BenchmarkResult:
+class BenchmarkFigures(TypedDict):
+    """One measurement, as `BenchmarkResult.to_json` gives it."""
+
     throughput_fps: float
     latency_median_ms: float
     latency_avg_ms: float
@@ -69,23 +130,67 @@ class BenchmarkResult:
     requests: int
     batch: int
     duration_s: float
-    precision: str  # the inference precision it actually ran at
+    #: The inference precision it actually ran at ("f32", "bf16").
+    precision: str
+    #: The precision asked for ("f32" or "default").
     requested_precision: str
     images: int
-    runtime: dict[str, Any] = field(default_factory=dict)
+    runtime: RuntimeProfile
 
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in (
-            "throughput_fps",
-            "latency_median_ms",
-            "latency_avg_ms",
-            "latency_min_ms",
-            "latency_max_ms",
-            "wall_s",
-        ):
-            data[key] = round(float(data[key]), 4)
-        return data
+
+class BenchmarkRun(BenchmarkFigures):
+    """A project's benchmark as a job stores it (a "benchmark" result)."""
+
+    model_id: int
+    int8: bool
+
+
+class StoredBenchmark(BenchmarkRun):
+    """A benchmark read back from the workspace, with the id of its result row."""
+
+    result_id: int
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    throughput_fps: float
+    latency_median_ms: float
+    latency_avg_ms: float
+    latency_min_ms: float
+    latency_max_ms: float
+    iterations: int
+    wall_s: float
+    device: str
+    hint: Hint
+    streams: int
+    requests: int
+    batch: int
+    duration_s: float
+    precision: str  # the inference precision it actually ran at
+    requested_precision: Precision
+    images: int
+    runtime: RuntimeProfile
+
+    def to_json(self) -> BenchmarkFigures:
+        return BenchmarkFigures(
+            throughput_fps=round(self.throughput_fps, 4),
+            latency_median_ms=round(self.latency_median_ms, 4),
+            latency_avg_ms=round(self.latency_avg_ms, 4),
+            latency_min_ms=round(self.latency_min_ms, 4),
+            latency_max_ms=round(self.latency_max_ms, 4),
+            iterations=self.iterations,
+            wall_s=round(self.wall_s, 4),
+            device=self.device,
+            hint=str(self.hint),
+            streams=self.streams,
+            requests=self.requests,
+            batch=self.batch,
+            duration_s=self.duration_s,
+            precision=self.precision,
+            requested_precision=str(self.requested_precision),
+            images=self.images,
+            runtime=self.runtime,
+        )
 
 
 def _batched_model(model: ov.Model, adapter: FormatAdapter, batch: int) -> ov.Model:
@@ -130,37 +235,22 @@ def _input_sets(
     return sets
 
 
-def run_benchmark(
-    model: ov.Model,
-    adapter: FormatAdapter,
-    image_paths: list[Path],
-    settings: BenchmarkSettings,
-    *,
-    per_layer: bool = False,
-    progress: ProgressCallback = no_progress,
-    cancel: CancelToken | None = None,
-) -> BenchmarkResult:
-    """Measure throughput and latency (see the module docstring)."""
-    settings.validate()
-    model = _batched_model(model.clone(), adapter, settings.batch)
-    progress(0.01, "Compiling")
-    extra: dict[str, Any] = {}
-    if settings.streams is not None:
-        extra["NUM_STREAMS"] = str(settings.streams)
-    if settings.requests is not None:
-        extra["PERFORMANCE_HINT_NUM_REQUESTS"] = str(settings.requests)
-    compiled = compile_model(model, settings.device, settings.precision, settings.hint, **extra)
-    precision = runtime_precision(compiled)
-    nireq = settings.requests or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-    streams = int(compiled.get_property("NUM_STREAMS"))
-    progress(0.03, "Preparing inputs")
-    inputs = _input_sets(adapter, image_paths, settings.batch)
-    queue = ov.AsyncInferQueue(compiled, nireq)
-    for i in range(nireq):
-        for name, tensor in inputs[i % len(inputs)].items():
-            queue[i].set_tensor(name, tensor)
-    # Warm-up: one inference, excluded (first-inference allocations and caches).
-    queue[0].infer()
+@dataclass(frozen=True)
+class _Measurement:
+    iterations: int
+    latencies_ms: list[float]
+    wall_s: float
+
+
+def _measure(
+    queue: ov.AsyncInferQueue,
+    inputs: list[dict[str, ov.Tensor]],
+    duration_s: float,
+    progress: ProgressCallback,
+    cancel: CancelToken | None,
+) -> _Measurement:
+    """Keep every request busy for `duration_s`, switching inputs by pointer between inferences."""
+    nireq = len(queue)
     latencies: list[float] = []
     in_flight: set[int] = set()
     iteration = 0
@@ -170,7 +260,7 @@ def run_benchmark(
     try:
         while True:
             elapsed = time.perf_counter() - start
-            if elapsed >= settings.duration_s and iteration % nireq == 0:
+            if elapsed >= duration_s and iteration % nireq == 0:
                 break
             idle = queue.get_idle_request_id()
             request = queue[idle]
@@ -191,8 +281,8 @@ def run_benchmark(
                     queue.wait_all()
                     cancel.raise_if_cancelled()
                 progress(
-                    0.05 + 0.9 * min(elapsed / settings.duration_s, 1.0),
-                    f"Measuring {elapsed:.0f}/{settings.duration_s:.0f} s",
+                    0.05 + 0.9 * min(elapsed / duration_s, 1.0),
+                    f"Measuring {elapsed:.0f}/{duration_s:.0f} s",
                 )
         queue.wait_all()
     except InferenceError:
@@ -203,6 +293,41 @@ def run_benchmark(
         ) from exc
     wall = max(time.perf_counter() - start, 1e-9)
     latencies.extend(queue[i].latency for i in in_flight)
+    return _Measurement(iteration, latencies, wall)
+
+
+def run_benchmark(
+    model: ov.Model,
+    adapter: FormatAdapter,
+    image_paths: list[Path],
+    settings: BenchmarkSettings,
+    *,
+    per_layer: bool = False,
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken | None = None,
+) -> BenchmarkResult:
+    """Measure throughput and latency (see the module docstring)."""
+    settings.validate()
+    model = _batched_model(model.clone(), adapter, settings.batch)
+    progress(0.01, "Compiling")
+    extra: dict[str, str | bool] = {}
+    if settings.streams is not None:
+        extra["NUM_STREAMS"] = str(settings.streams)
+    if settings.requests is not None:
+        extra["PERFORMANCE_HINT_NUM_REQUESTS"] = str(settings.requests)
+    compiled = compile_model(model, settings.device, settings.precision, settings.hint, **extra)
+    precision = runtime_precision(compiled)
+    nireq = settings.requests or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+    streams = int(compiled.get_property("NUM_STREAMS"))
+    progress(0.03, "Preparing inputs")
+    inputs = _input_sets(adapter, image_paths, settings.batch)
+    queue = ov.AsyncInferQueue(compiled, nireq)
+    for i in range(nireq):
+        for name, tensor in inputs[i % len(inputs)].items():
+            queue[i].set_tensor(name, tensor)
+    # Warm-up: one inference, excluded (first-inference allocations and caches).
+    queue[0].infer()
+    measured = _measure(queue, inputs, settings.duration_s, progress, cancel)
     if per_layer:
         progress(0.97, "Per-layer profile")
         profile_inputs = [{k: np.array(v.data) for k, v in s.items()} for s in inputs[:8]]
@@ -212,14 +337,15 @@ def run_benchmark(
     else:
         runtime = summarize_runtime(compiled).to_json()
     progress(1.0, "Done")
+    latencies = measured.latencies_ms
     return BenchmarkResult(
-        throughput_fps=settings.batch * iteration / wall,
+        throughput_fps=settings.batch * measured.iterations / measured.wall_s,
         latency_median_ms=statistics.median(latencies),
         latency_avg_ms=statistics.fmean(latencies),
         latency_min_ms=min(latencies),
         latency_max_ms=max(latencies),
-        iterations=iteration,
-        wall_s=wall,
+        iterations=measured.iterations,
+        wall_s=measured.wall_s,
         device=settings.device,
         hint=settings.hint,
         streams=streams,

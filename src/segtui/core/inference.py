@@ -7,7 +7,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import openvino as ov
 
@@ -17,26 +16,36 @@ from segtui.core.formats import FormatAdapter, PreprocessMeta
 from segtui.core.models import ov_core
 from segtui.core.predictions import ImagePrediction
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
+from segtui.core.types import Hint, Precision
 
 #: "f32" forces true FP32; "default" lets the device pick (bf16 on CPUs that have it).
-PRECISIONS = ("f32", "default")
+PRECISIONS: tuple[Precision, ...] = tuple(Precision)
+
+#: OpenVINO compile properties (a hint, a precision, NUM_STREAMS, PERF_COUNT, ...).
+CompileConfig = dict[str, str | bool]
 
 
-def compile_config(precision: str, hint: str = "THROUGHPUT", **extra: Any) -> dict[str, Any]:
+def compile_config(
+    precision: Precision | str, hint: Hint | str = Hint.THROUGHPUT, **extra: str | bool
+) -> CompileConfig:
     """The compile properties for an inference precision and performance hint."""
     if precision not in PRECISIONS:
         raise InferenceError(
             f"Unknown precision {precision!r}.", f"Use one of {', '.join(PRECISIONS)}."
         )
-    config: dict[str, Any] = {"PERFORMANCE_HINT": hint}
-    if precision == "f32":
+    config: CompileConfig = {"PERFORMANCE_HINT": str(hint)}
+    if precision == Precision.F32:
         config["INFERENCE_PRECISION_HINT"] = "f32"
     config.update(extra)
     return config
 
 
 def compile_model(
-    model: ov.Model | Path, device: str, precision: str, hint: str = "THROUGHPUT", **extra: Any
+    model: ov.Model | Path,
+    device: str,
+    precision: Precision | str,
+    hint: Hint | str = Hint.THROUGHPUT,
+    **extra: str | bool,
 ) -> ov.CompiledModel:
     """Compile with a clear error on failure."""
     try:
@@ -56,7 +65,7 @@ def runtime_precision(compiled: ov.CompiledModel) -> str:
         return "unknown"
 
 
-@dataclass
+@dataclass(frozen=True)
 class InferenceRun:
     """Predictions for every image, plus how they were made."""
 
@@ -73,7 +82,7 @@ def run_inference(
     images: Sequence[tuple[str, Path]],
     *,
     device: str = "CPU",
-    precision: str = "f32",
+    precision: Precision | str = Precision.F32,
     score_threshold: float = 0.05,
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,

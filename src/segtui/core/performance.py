@@ -3,16 +3,151 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict, cast
 
-from segtui.core.benchmark import BenchmarkSettings, run_benchmark
+from segtui.core.benchmark import (
+    BenchmarkRun,
+    BenchmarkSettings,
+    StoredBenchmark,
+    StoredBenchmarkSettings,
+    run_benchmark,
+)
 from segtui.core.datasets import image_path
 from segtui.core.errors import SegtuiError
 from segtui.core.models import LoadedModel, load_registered
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
-from segtui.core.workspace import ModelRecord, Workspace
+from segtui.core.records import ModelRecord, ResultRecord
+from segtui.core.runtime_graph import RuntimeProfile
+from segtui.core.settings import SWEEP, SettingError, checked
+from segtui.core.types import Hint, Precision, ResultKind
+from segtui.core.workspace import Workspace
+
+#: Each sweep cell spends about this long compiling and warming up before it measures.
+CELL_OVERHEAD_S = 2.0
+#: The most batch × streams cells one sweep runs.
+MAX_SWEEP_CELLS = 64
+
+
+class RatioVsB(TypedDict):
+    """A's best run against one of B's precisions: A/B throughput, B/A median latency."""
+
+    throughput_ratio: float
+    latency_ratio: float
+
+
+class LayerDelta(TypedDict):
+    """Time of one layer type per inference in A and in B (ms), and A − B."""
+
+    layer_type: str
+    a_ms: float
+    b_ms: float
+    delta_ms: float
+
+
+class ComparedProject(TypedDict):
+    project_id: int
+    name: str
+    #: The newest run per actual inference precision.
+    runs: dict[str, StoredBenchmark]
+
+
+class Comparison(TypedDict):
+    """What `compare_projects` returns (and `segtui compare --json` prints)."""
+
+    a: ComparedProject
+    b: ComparedProject
+    a_best: StoredBenchmark
+    b_best: StoredBenchmark
+    #: By B's actual inference precision.
+    ratios_vs_b: dict[str, RatioVsB]
+    layer_deltas: list[LayerDelta]
+
+
+class SweepCell(TypedDict):
+    """One batch × streams cell of a stored sweep.
+
+    A cell that ran (`ok`) also holds every other field of its `BenchmarkRun`; one
+    that failed holds the `error` instead of figures.
+    """
+
+    batch: int
+    streams: int
+    ok: bool
+    error: NotRequired[str]
+    throughput_fps: NotRequired[float]
+    latency_median_ms: NotRequired[float]
+    precision: NotRequired[str]
+
+
+class SweepData(TypedDict):
+    """A stored sweep (a "sweep" result)."""
+
+    cells: list[SweepCell]
+    #: What the cells share (each cell's own batch and streams are in the cell).
+    settings: StoredBenchmarkSettings
+
+
+class SweepParams(TypedDict):
+    """The params of a "sweep" job."""
+
+    batches: list[int]
+    streams: list[int]
+    duration_s: float
+    precision: str
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """The grid of a sweep; defaults and ranges are the SWEEP schema's."""
+
+    batches: tuple[int, ...] = SWEEP.batches.default
+    streams: tuple[int, ...] = SWEEP.streams.default
+    duration_s: float = SWEEP.duration_s.default
+    precision: Precision = SWEEP.precision.default
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, object]) -> SweepSettings:
+        """Settings from schema values (job params, parsed options), checked and converted.
+
+        Names the settings do not hold (`latency_limit_ms`) are left out.
+        """
+        known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
+        settings = cls(**checked(SWEEP, known))
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise a SettingError naming every value out of the schema's range, or too many cells."""
+        SWEEP.validate(
+            {
+                "batches": self.batches,
+                "streams": self.streams,
+                "duration_s": self.duration_s,
+                "precision": self.precision,
+            }
+        )
+        if len(self.cells) > MAX_SWEEP_CELLS:
+            raise SettingError(
+                "streams",
+                f"{len(self.cells)} cells is too many (at most {MAX_SWEEP_CELLS}).",
+                "Give fewer batch sizes or numbers of streams.",
+            )
+
+    @property
+    def cells(self) -> list[tuple[int, int]]:
+        """(batch, streams) pairs, in the order they run."""
+        return list(itertools.product(self.batches, self.streams))
+
+    def job_params(self) -> SweepParams:
+        return SweepParams(
+            batches=list(self.batches),
+            streams=list(self.streams),
+            duration_s=self.duration_s,
+            precision=str(self.precision),
+        )
 
 
 @dataclass(frozen=True)
@@ -40,19 +175,20 @@ def _benchmark(
     per_layer: bool,
     progress: ProgressCallback,
     cancel: CancelToken | None,
-) -> dict[str, Any]:
-    settings.device = subject.device
+) -> BenchmarkRun:
     result = run_benchmark(
         subject.loaded.model,
         subject.loaded.adapter,
         subject.paths,
-        settings,
+        replace(settings, device=subject.device),
         per_layer=per_layer,
         progress=progress,
         cancel=cancel,
     )
     model = subject.model
-    return result.to_json() | {"model_id": model.id, "int8": bool(model.analysis.get("int8"))}
+    return BenchmarkRun(
+        **result.to_json(), model_id=model.id, int8=bool(model.analysis.get("int8"))
+    )
 
 
 def benchmark_project(
@@ -63,27 +199,45 @@ def benchmark_project(
     per_layer: bool = True,
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
-) -> dict[str, Any]:
+) -> BenchmarkRun:
     """Benchmark a project's model on its own images; returns the result as stored."""
     return _benchmark(
         _subject(ws, project_id), settings, per_layer=per_layer, progress=progress, cancel=cancel
     )
 
 
-def latest_benchmarks(ws: Workspace, project_id: int) -> dict[str, dict[str, Any]]:
+def _stored(record: ResultRecord) -> StoredBenchmark:
+    # The database edge: benchmark jobs wrote the row from a BenchmarkRun.
+    return cast(StoredBenchmark, record.data | {"result_id": record.id})
+
+
+def stored_benchmark(ws: Workspace, result_id: int) -> StoredBenchmark:
+    """One stored benchmark (e.g. the one a benchmark job just wrote)."""
+    return _stored(ws.result(result_id))
+
+
+def stored_benchmarks(ws: Workspace, project_id: int) -> list[StoredBenchmark]:
+    """Every stored benchmark of a project, oldest first, each with its `result_id`."""
+    return [_stored(record) for record in ws.results(project_id, ResultKind.BENCHMARK)]
+
+
+def latest_benchmarks(ws: Workspace, project_id: int) -> dict[str, StoredBenchmark]:
     """The newest benchmark result per actual inference precision ("f32", "bf16", ...)."""
-    latest: dict[str, dict[str, Any]] = {}
-    for record in ws.results(project_id, "benchmark"):
-        latest[str(record.data["precision"])] = record.data | {"result_id": record.id}
-    return latest
+    return {str(run["precision"]): run for run in stored_benchmarks(ws, project_id)}
 
 
-def best_throughput(ws: Workspace, project_id: int) -> dict[str, Any] | None:
-    results = [r.data for r in ws.results(project_id, "benchmark")]
-    return max(results, key=lambda d: float(d["throughput_fps"]), default=None)
+def requested_precisions(ws: Workspace, project_id: int) -> set[str]:
+    """Every precision a project was asked to run at ("f32", "default"), newest run or not."""
+    return {str(run.get("requested_precision")) for run in stored_benchmarks(ws, project_id)}
 
 
-def compare_projects(ws: Workspace, a_id: int, b_id: int) -> dict[str, Any]:
+def best_throughput(ws: Workspace, project_id: int) -> StoredBenchmark | None:
+    return max(
+        stored_benchmarks(ws, project_id), key=lambda d: float(d["throughput_fps"]), default=None
+    )
+
+
+def compare_projects(ws: Workspace, a_id: int, b_id: int) -> Comparison:
     """Throughput/latency of A and B with ratios; B is usually the parent, A the optimized child.
 
     Ratios are A / B for throughput (and B / A for latency) against each of B's
@@ -98,80 +252,76 @@ def compare_projects(ws: Workspace, a_id: int, b_id: int) -> dict[str, Any]:
             "Run `segtui benchmark PROJECT` (and with --precision default) first.",
         )
     a_best, b_best = _best(a_runs), _best(b_runs)
-    ratios = {}
-    for precision, b_run in b_runs.items():
-        ratios[precision] = {
-            "throughput_ratio": round(
+    ratios = {
+        precision: RatioVsB(
+            throughput_ratio=round(
                 float(a_best["throughput_fps"]) / float(b_run["throughput_fps"]), 4
             ),
-            "latency_ratio": round(
+            latency_ratio=round(
                 float(b_run["latency_median_ms"]) / float(a_best["latency_median_ms"]), 4
             ),
-        }
-    return {
-        "a": {"project_id": a.id, "name": a.name, "runs": a_runs},
-        "b": {"project_id": b.id, "name": b.name, "runs": b_runs},
-        "a_best": a_best,
-        "b_best": b_best,
-        "ratios_vs_b": ratios,
-        "layer_deltas": layer_deltas(a_best.get("runtime", {}), b_best.get("runtime", {})),
+        )
+        for precision, b_run in b_runs.items()
     }
+    return Comparison(
+        a=ComparedProject(project_id=a.id, name=a.name, runs=a_runs),
+        b=ComparedProject(project_id=b.id, name=b.name, runs=b_runs),
+        a_best=a_best,
+        b_best=b_best,
+        ratios_vs_b=ratios,
+        layer_deltas=layer_deltas(a_best["runtime"], b_best["runtime"]),
+    )
 
 
-def _best(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _best(runs: Mapping[str, StoredBenchmark]) -> StoredBenchmark:
     return max(runs.values(), key=lambda d: float(d["throughput_fps"]))
 
 
-def layer_deltas(a_runtime: dict[str, Any], b_runtime: dict[str, Any]) -> list[dict[str, Any]]:
+def layer_deltas(a_runtime: RuntimeProfile, b_runtime: RuntimeProfile) -> list[LayerDelta]:
     """Per layer type: time in B, time in A, and the difference (from per-layer profiles)."""
-    a_types: dict[str, float] = a_runtime.get("time_by_type_ms", {})
-    b_types: dict[str, float] = b_runtime.get("time_by_type_ms", {})
+    a_types = a_runtime.get("time_by_type_ms", {})
+    b_types = b_runtime.get("time_by_type_ms", {})
     rows = []
     for layer_type in sorted(set(a_types) | set(b_types)):
         ta, tb = a_types.get(layer_type, 0.0), b_types.get(layer_type, 0.0)
         rows.append(
-            {
-                "layer_type": layer_type,
-                "a_ms": round(ta, 4),
-                "b_ms": round(tb, 4),
-                "delta_ms": round(ta - tb, 4),
-            }
+            LayerDelta(
+                layer_type=layer_type,
+                a_ms=round(ta, 4),
+                b_ms=round(tb, 4),
+                delta_ms=round(ta - tb, 4),
+            )
         )
     return sorted(rows, key=lambda r: r["delta_ms"])
 
 
-def sweep_cells(batches: list[int], streams: list[int]) -> list[tuple[int, int]]:
-    return list(itertools.product(batches, streams))
-
-
-def estimate_sweep_seconds(batches: list[int], streams: list[int], duration_s: float) -> float:
+def estimate_sweep_seconds(settings: SweepSettings) -> float:
     """Each cell: its measuring time plus ~2 s of compile and warm-up."""
-    return len(sweep_cells(batches, streams)) * (duration_s + 2.0)
+    return len(settings.cells) * (settings.duration_s + CELL_OVERHEAD_S)
+
+
+def _ok_cell(batch: int, streams: int, run: BenchmarkRun) -> SweepCell:
+    # The cell keeps the whole run: the stored shape the screens and `--json` read.
+    return cast(SweepCell, {"batch": batch, "streams": streams, "ok": True} | dict(run))
 
 
 def sweep_project(
     ws: Workspace,
     project_id: int,
-    batches: list[int],
-    streams: list[int],
+    settings: SweepSettings,
     *,
-    duration_s: float = 5.0,
-    precision: str = "default",
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
-) -> dict[str, Any]:
+) -> SweepData:
     """A short benchmark per (batch, streams) cell."""
-    cells = sweep_cells(batches, streams)
+    settings.validate()
+    cells = settings.cells
     subject = _subject(ws, project_id)  # the model is loaded once for all cells
-    rows = []
+    shared = BenchmarkSettings(
+        hint=Hint.THROUGHPUT, duration_s=settings.duration_s, precision=settings.precision
+    )
+    rows: list[SweepCell] = []
     for n, (batch, stream_count) in enumerate(cells):
-        settings = BenchmarkSettings(
-            hint="THROUGHPUT",
-            streams=stream_count,
-            batch=batch,
-            duration_s=duration_s,
-            precision=precision,
-        )
 
         def cell_progress(
             fraction: float,
@@ -183,21 +333,36 @@ def sweep_project(
             progress((n + fraction) / len(cells), f"batch {batch} × streams {streams_}: {stage}")
 
         try:
-            data = _benchmark(
-                subject, settings, per_layer=False, progress=cell_progress, cancel=cancel
+            run = _benchmark(
+                subject,
+                replace(shared, streams=stream_count, batch=batch),
+                per_layer=False,
+                progress=cell_progress,
+                cancel=cancel,
             )
-            rows.append({"batch": batch, "streams": stream_count, "ok": True} | data)
+            rows.append(_ok_cell(batch, stream_count, run))
         except SegtuiError as exc:
-            rows.append({"batch": batch, "streams": stream_count, "ok": False, "error": str(exc)})
-    return {
-        "cells": rows,
-        "settings": asdict(BenchmarkSettings(duration_s=duration_s, precision=precision)),
-    }
+            rows.append(SweepCell(batch=batch, streams=stream_count, ok=False, error=str(exc)))
+    return SweepData(cells=rows, settings=shared.to_json())
 
 
-def sweet_spot(cells: list[dict[str, Any]], latency_limit_ms: float) -> dict[str, Any] | None:
-    """The best throughput among the cells whose median latency is within the limit."""
+def stored_sweep(ws: Workspace, result_id: int) -> SweepData:
+    """A sweep as a sweep job stored it."""
+    return cast(SweepData, ws.result(result_id).data)  # the database edge
+
+
+def latest_sweep(ws: Workspace, project_id: int) -> SweepData | None:
+    """The project's newest stored sweep, if any."""
+    records = ws.results(project_id, ResultKind.SWEEP)
+    return cast(SweepData, records[-1].data) if records else None
+
+
+def sweet_spot(cells: Sequence[SweepCell], latency_limit_ms: float | None) -> SweepCell | None:
+    """The best throughput among the cells whose median latency is within the limit (if any)."""
     fitting = [
-        c for c in cells if c.get("ok") and float(c["latency_median_ms"]) <= latency_limit_ms
+        c
+        for c in cells
+        if c.get("ok")
+        and (latency_limit_ms is None or float(c["latency_median_ms"]) <= latency_limit_ms)
     ]
     return max(fitting, key=lambda c: float(c["throughput_fps"]), default=None)

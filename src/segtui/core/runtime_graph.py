@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, TypedDict
 
+import numpy.typing as npt
 import openvino as ov
+
+from segtui.core.types import Hint, Precision
 
 #: Runtime layer types that hold the compute INT8 is meant to speed up.
 COMPUTE_LAYER_TYPES = frozenset(
@@ -15,20 +19,50 @@ COMPUTE_LAYER_TYPES = frozenset(
 INT8_PRECISIONS = frozenset({"I8", "U8"})
 
 
-@dataclass
+class SlowLayer(TypedDict):
+    """One of the slowest runtime layers of a per-layer profile."""
+
+    name: str
+    type: str
+    precision: str
+    ms: float
+    share: float
+    #: The first few layers of the original model it was fused from.
+    original: list[str]
+
+
+class RuntimeProfile(TypedDict, total=False):
+    """A benchmark's `runtime`: layer counts always; the times only after a per-layer profile."""
+
+    layers: int
+    by_precision: dict[str, int]
+    compute_layers: int
+    compute_int8: int
+    compute_int8_share: float
+    #: Original names of the compute layers that run in floating point.
+    compute_float: list[str]
+    total_ms: float
+    time_by_type_ms: dict[str, float]
+    time_by_precision_ms: dict[str, float]
+    compute_share: float
+    non_compute_share: float
+    slowest: list[SlowLayer]
+
+
+@dataclass(frozen=True)
 class RuntimeLayer:
     name: str
     layer_type: str
     precision: str
-    original_names: list[str]
+    original_names: tuple[str, ...]
     exec_us: float | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class RuntimeSummary:
     """Counts of runtime layers by type and precision, and the compute layers' INT8 share."""
 
-    layers: list[RuntimeLayer] = field(default_factory=list)
+    layers: tuple[RuntimeLayer, ...] = ()
 
     @property
     def compute_layers(self) -> list[RuntimeLayer]:
@@ -45,7 +79,7 @@ class RuntimeSummary:
     def by_precision(self) -> dict[str, int]:
         return dict(Counter(layer.precision for layer in self.layers).most_common())
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> RuntimeProfile:
         compute = self.compute_layers
         return {
             "layers": len(self.layers),
@@ -74,14 +108,14 @@ def _rt(node: Any, key: str) -> str:
 
 def summarize_runtime(compiled: ov.CompiledModel) -> RuntimeSummary:
     """Read layer type, runtime precision and original layer names from the runtime graph."""
-    summary = RuntimeSummary()
+    layers: list[RuntimeLayer] = []
     for node in compiled.get_runtime_model().get_ordered_ops():
         layer_type = _rt(node, "layerType")
         if layer_type in ("Input", "Output", "Const", "Parameter", "Result"):
             continue
         exec_time = _rt(node, "execTimeMcs")
-        originals = [n for n in _rt(node, "originalLayersNames").split(",") if n]
-        summary.layers.append(
+        originals = tuple(n for n in _rt(node, "originalLayersNames").split(",") if n)
+        layers.append(
             RuntimeLayer(
                 name=node.get_friendly_name(),
                 layer_type=layer_type,
@@ -90,16 +124,16 @@ def summarize_runtime(compiled: ov.CompiledModel) -> RuntimeSummary:
                 exec_us=float(exec_time) if exec_time.replace(".", "", 1).isdigit() else None,
             )
         )
-    return summary
+    return RuntimeSummary(tuple(layers))
 
 
 def profile_layers(
     model: ov.Model,
-    inputs: list[dict[str, Any]],
+    inputs: Sequence[Mapping[str, npt.NDArray[Any]]],
     *,
     device: str = "CPU",
-    precision: str = "f32",
-) -> dict[str, Any]:
+    precision: Precision | str = Precision.F32,
+) -> RuntimeProfile:
     """Per-layer times from PERF_COUNT over a few real inputs, run one at a time.
 
     Kept apart from the throughput measurement so that profiling overhead
@@ -107,7 +141,7 @@ def profile_layers(
     """
     from segtui.core.inference import compile_model
 
-    compiled = compile_model(model, device, precision, hint="LATENCY", PERF_COUNT=True)
+    compiled = compile_model(model, device, precision, hint=Hint.LATENCY, PERF_COUNT=True)
     request = compiled.create_infer_request()
     totals: dict[str, float] = {}
     for item in inputs:
@@ -116,13 +150,12 @@ def profile_layers(
             us = info.real_time.total_seconds() * 1e6
             totals[info.node_name] = totals.get(info.node_name, 0.0) + us
     runs = max(len(inputs), 1)
-    summary = summarize_runtime(compiled)
-    for layer in summary.layers:
-        layer.exec_us = totals.get(layer.name, 0.0) / runs
-    return profile_json(summary)
+    layers = summarize_runtime(compiled).layers
+    timed = tuple(replace(layer, exec_us=totals.get(layer.name, 0.0) / runs) for layer in layers)
+    return profile_json(RuntimeSummary(timed))
 
 
-def profile_json(summary: RuntimeSummary) -> dict[str, Any]:
+def profile_json(summary: RuntimeSummary) -> RuntimeProfile:
     """Time by layer type and by precision, the slowest layers, and what stayed in floating point."""
     layers = [layer for layer in summary.layers if layer.exec_us is not None]
     total_us = sum(layer.exec_us or 0.0 for layer in layers) or 1.0
@@ -136,25 +169,25 @@ def profile_json(summary: RuntimeSummary) -> dict[str, Any]:
         layer.exec_us or 0.0 for layer in layers if layer.layer_type in COMPUTE_LAYER_TYPES
     )
     slowest = sorted(layers, key=lambda layer: -(layer.exec_us or 0.0))[:20]
-    return summary.to_json() | {
-        "total_ms": round(total_us / 1000, 4),
-        "time_by_type_ms": {
-            k: round(v, 4) for k, v in sorted(by_type.items(), key=lambda kv: -kv[1])
-        },
-        "time_by_precision_ms": {
-            k: round(v, 4) for k, v in sorted(by_precision_ms.items(), key=lambda kv: -kv[1])
-        },
-        "compute_share": round(compute_us / total_us, 4),
-        "non_compute_share": round(1 - compute_us / total_us, 4),
-        "slowest": [
-            {
-                "name": layer.name,
-                "type": layer.layer_type,
-                "precision": layer.precision,
-                "ms": round((layer.exec_us or 0.0) / 1000, 4),
-                "share": round((layer.exec_us or 0.0) / total_us, 4),
-                "original": layer.original_names[:5],
-            }
-            for layer in slowest
-        ],
+    profile = summary.to_json()
+    profile["total_ms"] = round(total_us / 1000, 4)
+    profile["time_by_type_ms"] = {
+        k: round(v, 4) for k, v in sorted(by_type.items(), key=lambda kv: -kv[1])
     }
+    profile["time_by_precision_ms"] = {
+        k: round(v, 4) for k, v in sorted(by_precision_ms.items(), key=lambda kv: -kv[1])
+    }
+    profile["compute_share"] = round(compute_us / total_us, 4)
+    profile["non_compute_share"] = round(1 - compute_us / total_us, 4)
+    profile["slowest"] = [
+        SlowLayer(
+            name=layer.name,
+            type=layer.layer_type,
+            precision=layer.precision,
+            ms=round((layer.exec_us or 0.0) / 1000, 4),
+            share=round((layer.exec_us or 0.0) / total_us, 4),
+            original=list(layer.original_names[:5]),
+        )
+        for layer in slowest
+    ]
+    return profile
