@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,12 +10,20 @@ from typing import Any
 import pytest
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.screen import Screen
+from textual.widgets import Input, Select, Static
 from textual.widgets.data_table import ColumnKey
 from tiny_models import build_omz_maskrcnn
 
+from segtui.core import settings
+from segtui.core.benchmark import BenchmarkRun, BenchmarkSettings
+from segtui.core.errors import SegtuiError
 from segtui.core.models import import_model
+from segtui.core.performance import SweepCell, SweepData
 from segtui.core.projects import create_project_from_paths
+from segtui.core.runtime_graph import RuntimeProfile
+from segtui.core.settings import BENCHMARK, SWEEP
+from segtui.core.types import Hint, Precision
 from segtui.core.workspace import ProjectRecord, Workspace
 from segtui.ui.app import SegtuiApp
 from segtui.ui.screens.compare import CompareScreen
@@ -26,7 +35,7 @@ from segtui.ui.widgets.table import Row, SortableTable, num, txt
 SnapCompare = Callable[..., bool]
 
 
-def runtime(by_type: dict[str, float], by_precision: dict[str, int], int8: bool) -> dict[str, Any]:
+def runtime(by_type: dict[str, float], by_precision: dict[str, int], int8: bool) -> RuntimeProfile:
     """A per-layer profile as core.runtime_graph.profile_json stores it (hand-made numbers)."""
     total = sum(by_type.values())
     compute = by_type.get("Convolution", 0.0) + by_type.get("MatMul", 0.0)
@@ -61,9 +70,10 @@ def runtime(by_type: dict[str, float], by_precision: dict[str, int], int8: bool)
 
 
 def bench(
-    precision: str, fps: float, latency: float, requested: str, rt: dict[str, Any]
-) -> dict[str, Any]:
-    return {
+    precision: str, fps: float, latency: float, requested: str, rt: RuntimeProfile
+) -> dict[str, object]:
+    """A stored benchmark (hand-made numbers), as the database takes it."""
+    run: BenchmarkRun = {
         "throughput_fps": fps,
         "latency_median_ms": latency,
         "latency_avg_ms": latency + 1.0,
@@ -81,8 +91,10 @@ def bench(
         "requested_precision": requested,
         "images": 3,
         "runtime": rt,
+        "model_id": 1,
         "int8": rt["compute_int8"] > 0,
     }
+    return dict(run)
 
 
 PARENT_RT = runtime(
@@ -133,7 +145,7 @@ def measured(
     return parent, child
 
 
-def text_of(screen: Any, selector: str) -> str:
+def text_of(screen: Screen[Any], selector: str) -> str:
     widget = screen.query_one(selector, Static)
     return str(widget.render())
 
@@ -262,9 +274,9 @@ async def test_performance_screen_tables_and_sorting(
 
         await pilot.press("v")  # compare with the parent
         await pilot.pause()
-        compare = app.screen
-        assert isinstance(compare, CompareScreen)
-        assert (compare.a_project_id, compare.b_project_id) == (child.id, parent.id)
+        compared = app.screen
+        assert isinstance(compared, CompareScreen)
+        assert (compared.a_project_id, compared.b_project_id) == (child.id, parent.id)
 
 
 async def test_performance_screen_shows_the_run_under_the_cursor(
@@ -297,6 +309,7 @@ async def test_benchmark_key_runs_a_job_and_refreshes(
         await app.push_screen(PerformanceScreen(parent.id))
         await pilot.pause()
         screen = app.screen
+        assert isinstance(screen, PerformanceScreen)
         assert "Not benchmarked yet" in text_of(screen, "#perf-empty")
         screen.query_one("#perf-duration", Input).value = "0.5"
         screen.query_one("#perf-results", SortableTable).focus()
@@ -314,7 +327,7 @@ async def test_benchmark_key_runs_a_job_and_refreshes(
         assert table_text(screen.query_one("#perf-results", SortableTable))[0][0] == "f32"
 
 
-def sweep_cell(batch: int, streams: int, fps: float, latency: float) -> dict[str, Any]:
+def sweep_cell(batch: int, streams: int, fps: float, latency: float) -> SweepCell:
     return {
         "batch": batch,
         "streams": streams,
@@ -325,14 +338,14 @@ def sweep_cell(batch: int, streams: int, fps: float, latency: float) -> dict[str
     }
 
 
-SWEEP = {
+STORED_SWEEP: SweepData = {
     "cells": [
         sweep_cell(1, 1, 5.0, 200.0),
         sweep_cell(1, 2, 8.0, 240.0),
         sweep_cell(1, 4, 9.5, 410.0),
         {"batch": 2, "streams": 1, "ok": False, "error": "This model cannot run with batch 2."},
     ],
-    "settings": {"duration_s": 5.0, "precision": "default"},
+    "settings": BenchmarkSettings(duration_s=5.0, precision=Precision.DEFAULT).to_json(),
 }
 
 
@@ -340,7 +353,7 @@ async def test_configs_screen_estimate_and_sweet_spot(
     workspace: Workspace, pair: tuple[ProjectRecord, ProjectRecord]
 ) -> None:
     parent, _ = pair
-    workspace.add_result(project_id=parent.id, kind="sweep", data=SWEEP)
+    workspace.add_result(project_id=parent.id, kind="sweep", data=dict(STORED_SWEEP))
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await app.push_screen(ConfigsScreen(parent.id))
@@ -371,13 +384,27 @@ async def test_configs_screen_estimate_and_sweet_spot(
             screen, "#configs-sweet"
         )
 
+        # The form starts at the schema's defaults: 1 × 2 cells × (5 s + 2 s).
+        assert [screen.query_one(f"#configs-{name}", Input).value for name in FORM] == [
+            "1",
+            "1,2",
+            "5",
+        ]
+        assert "Estimated time: 14 s (2 cells" in text_of(screen, "#configs-estimate")
         # The estimate follows the fields: 2 × 3 cells × (5 s + 2 s).
         screen.query_one("#configs-batches", Input).value = "1,2"
+        screen.query_one("#configs-streams", Input).value = "1,2,4"
         await pilot.pause()
         assert "Estimated time: 42 s (6 cells" in text_of(screen, "#configs-estimate")
         screen.query_one("#configs-streams", Input).value = "1,x"
         await pilot.pause()
-        assert "'x' is not a whole number" in text_of(screen, "#configs-estimate")
+        # The schema's own message.
+        assert "✗ Streams must be whole numbers separated by commas (got '1,x')." in text_of(
+            screen, "#configs-estimate"
+        )
+        screen.query_one("#configs-streams", Input).value = "1,300"
+        await pilot.pause()
+        assert "Streams 300 is out of range: use 1–256." in text_of(screen, "#configs-estimate")
 
 
 class TableApp(App[None]):
@@ -423,6 +450,59 @@ async def test_sortable_table_sorts_with_missing_values_last_and_keeps_the_sort(
         table.set_rows([(key, cells[1:]) for key, cells in rows])
         assert table.sorted_by is None
         assert table.row_keys == ["a", "b", "c", "d"]
+
+
+FORM = ("batches", "streams", "seconds")
+
+
+async def test_forms_follow_the_settings_schemas(
+    workspace: Workspace, pair: tuple[ProjectRecord, ProjectRecord], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A default or range changed in the core schema is what the forms show and check."""
+    parent, _ = pair
+    monkeypatch.setattr(
+        settings.BenchmarkSchema,
+        "duration_s",
+        dataclasses.replace(BENCHMARK.duration_s, default=7.5, maximum=9.0),
+    )
+    monkeypatch.setattr(
+        settings.SweepSchema, "streams", dataclasses.replace(SWEEP.streams, default=(1, 2, 4))
+    )
+    monkeypatch.setattr(
+        settings.BenchmarkSchema,
+        "hint",
+        dataclasses.replace(BENCHMARK.hint, default=Hint.LATENCY),
+    )
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await app.push_screen(PerformanceScreen(parent.id))
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PerformanceScreen)
+        duration = screen.query_one("#perf-duration", Input)
+        assert duration.value == "7.5"
+        assert screen.query_one("#perf-hint", Select).value == "LATENCY"
+        assert screen.query_one("#perf-streams", Input).value == "auto"
+        assert screen.settings_from_form() == BenchmarkSettings(hint=Hint.LATENCY, duration_s=7.5)
+        duration.value = "10"
+        await pilot.pause()
+        assert duration.has_class("-invalid")
+        assert duration.tooltip == "Duration 10 is out of range: use 0.5–9 s."
+        with pytest.raises(SegtuiError, match="Duration 10 is out of range"):
+            screen.settings_from_form()
+        # b refuses to start a job with the schema's message; nothing is queued.
+        screen.query_one("#perf-results", SortableTable).focus()
+        await pilot.press("b")
+        await pilot.pause()
+        assert workspace.jobs(parent.id) == []
+        duration.value = "2"
+        await pilot.pause()
+        assert not duration.has_class("-invalid")
+
+        await app.push_screen(ConfigsScreen(parent.id))
+        await pilot.pause()
+        assert app.screen.query_one("#configs-streams", Input).value == "1,2,4"
+        assert "Estimated time: 21 s (3 cells" in text_of(app.screen, "#configs-estimate")
 
 
 def test_compare_snapshot(

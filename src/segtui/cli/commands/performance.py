@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segtui.cli.common import open_workspace, resolve_project, run_job
 from segtui.cli.options import add_schema_options, schema_values
@@ -12,8 +11,12 @@ from segtui.cli.output import EXIT_OK, CliError, Output, table
 from segtui.core.settings import BENCHMARK, SWEEP
 from segtui.core.types import JobKind
 
+if TYPE_CHECKING:
+    from segtui.core.benchmark import BenchmarkFigures
+    from segtui.core.performance import SweepCell
 
-def benchmark_line(d: Mapping[str, Any]) -> str:
+
+def benchmark_line(d: BenchmarkFigures) -> str:
     """One benchmark run in a line: figures first, then how and at which precision it ran."""
     return (
         f"{d['throughput_fps']:.2f} FPS, latency median {d['latency_median_ms']:.2f} ms "
@@ -25,20 +28,17 @@ def benchmark_line(d: Mapping[str, Any]) -> str:
 
 def cmd_benchmark(args: argparse.Namespace, out: Output) -> int:
     from segtui.core.benchmark import BenchmarkSettings
+    from segtui.core.performance import stored_benchmark
 
     values = schema_values(args, BENCHMARK)
-    per_layer = values.pop("per_layer")
-    settings = BenchmarkSettings(**values)
-    settings.validate()
+    settings = BenchmarkSettings.from_values(values)
+    params = settings.job_params(per_layer=bool(values["per_layer"]))
     with open_workspace(args) as ws:
         project = resolve_project(ws, args.project)
-        params = {k: v for k, v in settings.__dict__.items() if k != "device"} | {
-            "per_layer": per_layer
-        }
-        final = run_job(ws, JobKind.BENCHMARK, project.id, params, out)
-        data: dict[str, Any] = dict(final.result or {})
-        text = f"Project {project.id}: {benchmark_line(data)}"
-        rt = data.get("runtime") or {}
+        final = run_job(ws, JobKind.BENCHMARK, project.id, dict(params), out)
+        run = stored_benchmark(ws, int((final.result or {})["result_id"]))
+        text = f"Project {project.id}: {benchmark_line(run)}"
+        rt = run["runtime"]
         if rt.get("compute_layers"):
             text += (
                 f"\n  compute layers in INT8: {rt['compute_int8']}/{rt['compute_layers']} "
@@ -46,7 +46,7 @@ def cmd_benchmark(args: argparse.Namespace, out: Output) -> int:
             )
         if rt.get("non_compute_share") is not None:
             text += f"; time outside Convolution/MatMul: {rt['non_compute_share'] * 100:.0f}%"
-        out.result(data | {"job_id": final.id}, text)
+        out.result(dict(run) | {"job_id": final.id}, text)
     return EXIT_OK
 
 
@@ -76,41 +76,46 @@ def cmd_compare(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def cmd_sweep(args: argparse.Namespace, out: Output) -> int:
-    from segtui.core.performance import estimate_sweep_seconds, sweet_spot
+def sweep_rows(cells: list[SweepCell]) -> list[list[str]]:
+    return [
+        [
+            str(c["batch"]),
+            str(c["streams"]),
+            f"{c['throughput_fps']:.2f}" if c["ok"] else "-",
+            f"{c['latency_median_ms']:.2f}" if c["ok"] else c.get("error", "")[:40],
+        ]
+        for c in cells
+    ]
 
-    params = schema_values(args, SWEEP)
-    latency_limit = params.pop("latency_limit_ms")
+
+def cmd_sweep(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.performance import (
+        SweepSettings,
+        estimate_sweep_seconds,
+        stored_sweep,
+        sweet_spot,
+    )
+
+    values = schema_values(args, SWEEP)
+    latency_limit: float | None = values["latency_limit_ms"]
+    settings = SweepSettings.from_values(values)
     with open_workspace(args) as ws:
         project = resolve_project(ws, args.project)
-        batches, streams = list(params["batches"]), list(params["streams"])
-        estimate = estimate_sweep_seconds(batches, streams, params["duration_s"])
-        out.note(f"{len(batches) * len(streams)} cells, about {estimate:.0f} s")
-        final = run_job(ws, JobKind.SWEEP, project.id, params, out)
-        record = ws.result(int((final.result or {})["result_id"]))
-        cells = record.data["cells"]
-        best = sweet_spot(cells, latency_limit if latency_limit is not None else float("inf"))
-        rows = [
-            [
-                str(c["batch"]),
-                str(c["streams"]),
-                f"{c['throughput_fps']:.2f}" if c["ok"] else "-",
-                f"{c['latency_median_ms']:.2f}" if c["ok"] else c.get("error", "")[:40],
-            ]
-            for c in cells
-        ]
-        note = ""
-        if best:
-            note = (
+        estimate = estimate_sweep_seconds(settings)
+        out.note(f"{len(settings.cells)} cells, about {estimate:.0f} s")
+        final = run_job(ws, JobKind.SWEEP, project.id, dict(settings.job_params()), out)
+        result_id = int((final.result or {})["result_id"])
+        data = stored_sweep(ws, result_id)
+        best = sweet_spot(data["cells"], latency_limit)
+        out.result(
+            dict(data) | {"sweet_spot": best, "result_id": result_id},
+            table(sweep_rows(data["cells"]), ["batch", "streams", "FPS", "latency ms"]),
+        )
+        if best and not out.as_json:
+            print(
                 f"Sweet spot: batch {best['batch']} × {best['streams']} streams, "
                 f"{best['throughput_fps']:.2f} FPS"
             )
-        out.result(
-            record.data | {"sweet_spot": best, "result_id": record.id},
-            table(rows, ["batch", "streams", "FPS", "latency ms"]),
-        )
-        if note and not out.as_json:
-            print(note)
     return EXIT_OK
 
 

@@ -9,7 +9,8 @@ that runs one.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,26 +20,36 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, Static
 
 from segtui.core import jobs
-from segtui.core.benchmark import BenchmarkSettings
+from segtui.core.benchmark import BenchmarkRun, BenchmarkSettings
 from segtui.core.errors import SegtuiError
-from segtui.core.performance import compare_projects, latest_benchmarks
-from segtui.core.workspace import JobRecord, Workspace
+from segtui.core.performance import (
+    Comparison,
+    LayerDelta,
+    compare_projects,
+    latest_benchmarks,
+    requested_precisions,
+)
+from segtui.core.records import JobRecord
+from segtui.core.runtime_graph import RuntimeProfile
+from segtui.core.types import JobKind, Precision
+from segtui.core.workspace import Workspace
 from segtui.ui.commands import ScreenKeyCommands
 from segtui.ui.screens.base import SegtuiScreen
-from segtui.ui.screens.performance import DEFAULT_DURATION_S, fps_text, submit_benchmark
+from segtui.ui.screens.performance import fps_text, submit_benchmark
 from segtui.ui.styles import css_path
 from segtui.ui.widgets.job_monitor import JobMonitor
 from segtui.ui.widgets.job_queue import JobQueue, finished_notice
 from segtui.ui.widgets.table import Row, SortableTable, num, txt
 
-FIGURES = (
-    ("fps", "Throughput FPS", "throughput_fps"),
-    ("median", "Latency median ms", "latency_median_ms"),
-    ("avg", "Latency avg ms", "latency_avg_ms"),
-    ("min", "Latency min ms", "latency_min_ms"),
-    ("max", "Latency max ms", "latency_max_ms"),
-    ("streams", "Streams", "streams"),
-    ("batch", "Batch", "batch"),
+#: (row key, label, how to read it from a run, digits): figures with 0 digits are counts.
+FIGURES: tuple[tuple[str, str, Callable[[BenchmarkRun], float], int], ...] = (
+    ("fps", "Throughput FPS", lambda run: run["throughput_fps"], 2),
+    ("median", "Latency median ms", lambda run: run["latency_median_ms"], 2),
+    ("avg", "Latency avg ms", lambda run: run["latency_avg_ms"], 2),
+    ("min", "Latency min ms", lambda run: run["latency_min_ms"], 2),
+    ("max", "Latency max ms", lambda run: run["latency_max_ms"], 2),
+    ("streams", "Streams", lambda run: run["streams"], 0),
+    ("batch", "Batch", lambda run: run["batch"], 0),
 )
 DELTA_COLUMNS = (
     ("type", "Layer type"),
@@ -50,7 +61,7 @@ DELTA_COLUMNS = (
 
 
 def side_columns(
-    a_runs: dict[str, dict[str, Any]], b_runs: dict[str, dict[str, Any]]
+    a_runs: Mapping[str, BenchmarkRun], b_runs: Mapping[str, BenchmarkRun]
 ) -> list[tuple[str, str]]:
     """One column per measured run: 'A f32', 'A bf16', 'B f32', ..."""
     columns = [("figure", "")]
@@ -59,29 +70,30 @@ def side_columns(
     return columns
 
 
-def figure_rows(a_runs: dict[str, dict[str, Any]], b_runs: dict[str, dict[str, Any]]) -> list[Row]:
+def figure_rows(
+    a_runs: Mapping[str, BenchmarkRun], b_runs: Mapping[str, BenchmarkRun]
+) -> list[Row]:
     """Throughput and latencies, one row per figure, one column per run (precision in the header)."""
     runs = list(a_runs.values()) + list(b_runs.values())
     rows: list[Row] = []
-    for key, label, field in FIGURES:
-        digits = 0 if field in ("streams", "batch") else 2
+    for key, label, figure, digits in FIGURES:
         cells = [txt(label)]
         for run in runs:
-            value = run.get(field)
-            cells.append(num(int(value) if digits == 0 and value is not None else value, digits))
+            value = figure(run)
+            cells.append(num(int(value) if digits == 0 else value, digits))
         rows.append((key, cells))
     return rows
 
 
-def ratio_text(comparison: dict[str, Any], b_requested: set[str]) -> Text:
+def ratio_text(comparison: Comparison, b_requested: set[str]) -> Text:
     """A's best run against each precision B was measured at: throughput and latency ratios.
 
     `b_requested` is every precision B was ever asked to run at ("f32", "default"),
     to say which baseline is still missing and the key that measures it.
     """
     a_best = comparison["a_best"]
-    ratios: dict[str, dict[str, float]] = comparison["ratios_vs_b"]
-    b_runs: dict[str, dict[str, Any]] = comparison["b"]["runs"]
+    ratios = comparison["ratios_vs_b"]
+    b_runs = comparison["b"]["runs"]
     text = Text()
     text.append(f"A's best run, {fps_text(a_best)}:", style="bold")
     for precision, ratio in ratios.items():
@@ -110,7 +122,7 @@ def precision_columns() -> list[tuple[str, str]]:
     ]
 
 
-def precision_rows(a_runtime: dict[str, Any], b_runtime: dict[str, Any]) -> list[Row]:
+def precision_rows(a_runtime: RuntimeProfile, b_runtime: RuntimeProfile) -> list[Row]:
     names = list(
         dict.fromkeys(
             [
@@ -138,7 +150,7 @@ def precision_rows(a_runtime: dict[str, Any], b_runtime: dict[str, Any]) -> list
     return rows
 
 
-def delta_rows(deltas: list[dict[str, Any]]) -> list[Row]:
+def delta_rows(deltas: list[LayerDelta]) -> list[Row]:
     rows: list[Row] = []
     for d in deltas:
         a_ms, b_ms = float(d["a_ms"]), float(d["b_ms"])
@@ -207,7 +219,7 @@ class CompareScreen(SegtuiScreen):
         super().__init__()
         self.a_project_id = a_project_id
         self.b_project_id = b_project_id
-        self.comparison: dict[str, Any] | None = None
+        self.comparison: Comparison | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -233,7 +245,7 @@ class CompareScreen(SegtuiScreen):
         self.query_one("#compare-figures", SortableTable).focus()
         ws = self.segtui.workspace
         for project_id in (self.a_project_id, self.b_project_id):
-            running = jobs.active_job(ws, project_id, "benchmark")
+            running = jobs.active_job(ws, project_id, JobKind.BENCHMARK)
             if running is not None:
                 self.follow(running)
                 break
@@ -273,19 +285,13 @@ class CompareScreen(SegtuiScreen):
         if self.comparison is None:
             return
         comparison = self.comparison
-        b_requested = {
-            str(r.data.get("requested_precision"))
-            for r in ws.results(self.b_project_id, "benchmark")
-        }
+        b_requested = requested_precisions(ws, self.b_project_id)
         self.query_one("#compare-ratio", Static).update(ratio_text(comparison, b_requested))
         figures = self.query_one("#compare-figures", SortableTable)
         figures.set_columns(side_columns(a_runs, b_runs))
         figures.set_rows(figure_rows(a_runs, b_runs))
         self.query_one("#compare-precisions", SortableTable).set_rows(
-            precision_rows(
-                comparison["a_best"].get("runtime") or {},
-                comparison["b_best"].get("runtime") or {},
-            )
+            precision_rows(comparison["a_best"]["runtime"], comparison["b_best"]["runtime"])
         )
         self.query_one("#compare-deltas", SortableTable).set_rows(
             delta_rows(comparison["layer_deltas"])
@@ -297,9 +303,10 @@ class CompareScreen(SegtuiScreen):
 
     def action_benchmark(self, side: str, precision: str) -> None:
         project_id = self.a_project_id if side == "a" else self.b_project_id
-        settings = BenchmarkSettings(hint="THROUGHPUT", duration_s=DEFAULT_DURATION_S)
         try:
-            job = submit_benchmark(self.segtui.workspace, project_id, settings, precision)
+            job = submit_benchmark(
+                self.segtui.workspace, project_id, BenchmarkSettings(), Precision(precision)
+            )
         except SegtuiError as exc:
             self.notify(str(exc), title="Cannot benchmark", severity="error")
             return

@@ -10,7 +10,6 @@ types; it is marked in the table and the plot and named in a line.
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -24,9 +23,19 @@ from textual.widgets import Footer, Header, Input, Label, Select, Static
 from textual_plotext import PlotextPlot
 
 from segtui.core import jobs
+from segtui.core.benchmark import StoredBenchmarkSettings
 from segtui.core.errors import SegtuiError
-from segtui.core.performance import estimate_sweep_seconds, sweet_spot
-from segtui.core.workspace import JobRecord
+from segtui.core.performance import (
+    CELL_OVERHEAD_S,
+    SweepCell,
+    SweepSettings,
+    estimate_sweep_seconds,
+    latest_sweep,
+    sweet_spot,
+)
+from segtui.core.records import JobRecord
+from segtui.core.settings import SWEEP, SettingError, SettingField
+from segtui.core.types import JobKind
 from segtui.ui.commands import ScreenKeyCommands
 from segtui.ui.screens.base import SegtuiScreen
 from segtui.ui.styles import css_path
@@ -34,20 +43,70 @@ from segtui.ui.widgets.job_monitor import JobMonitor
 from segtui.ui.widgets.job_queue import JobQueue, finished_notice
 from segtui.ui.widgets.table import Cell, Row, SortableTable, num
 
-MAX_VALUE = 64
-MAX_CELLS = 64
-PRECISIONS = (("default", "default"), ("f32", "f32"))
-
-FIELD_TIPS = {
-    "#configs-batches": "Batch sizes to try, e.g. 1,2,4 (OMZ Mask R-CNN graphs take batch 1 only).",
-    "#configs-streams": "CPU streams to try, e.g. 1,2,4: parallel inferences on separate cores.",
-    "#configs-seconds": "How long each cell measures (each also spends ~2 s compiling).",
-    "#configs-precision": "default: the device's choice (bf16 on CPUs that have it); f32: true FP32.",
-    "#configs-limit": "The sweet spot is the best throughput with a median latency under this.",
+#: The form: widget id → (the SWEEP field it edits, its short label, what it is for).
+FORM_FIELDS = {
+    "configs-batches": (
+        "batches",
+        "Batches",
+        "Batch sizes to try, e.g. 1,2,4 (OMZ Mask R-CNN graphs take batch 1 only).",
+    ),
+    "configs-streams": (
+        "streams",
+        "Streams",
+        "CPU streams to try, e.g. 1,2,4: parallel inferences on separate cores.",
+    ),
+    "configs-seconds": (
+        "duration_s",
+        "s / cell",
+        "How long each cell measures (each also spends ~2 s compiling).",
+    ),
+    "configs-precision": (
+        "precision",
+        "Precision",
+        "default: the device's choice (bf16 on CPUs that have it); f32: true FP32.",
+    ),
+    "configs-limit": (
+        "latency_limit_ms",
+        "Max lat. ms",
+        "The sweet spot is the best throughput with a median latency under this.",
+    ),
+}
+#: Fields that are narrower or wider than the rest.
+FIELD_CLASSES = {
+    "configs-seconds": "-short",
+    "configs-precision": "-wide",
+    "configs-limit": "-short",
 }
 
 
-def cell_columns(cells: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def form_field(widget_id: str) -> SettingField[Any]:
+    return SWEEP.field(FORM_FIELDS[widget_id][0])
+
+
+def field_tip(widget_id: str) -> str:
+    """What the field is for, and the values the schema allows."""
+    allowed = form_field(widget_id).range_text()
+    return FORM_FIELDS[widget_id][2] + (f" Allowed: {allowed}." if allowed else "")
+
+
+def field_control(widget_id: str) -> Input | Select[str]:
+    """A form control for a SWEEP field, starting at the schema's default."""
+    spec = form_field(widget_id)
+    control: Input | Select[str]
+    if spec.kind == "choice":
+        options = [(choice, choice) for choice in spec.choices]
+        control = Select(
+            options, value=spec.default_text, allow_blank=False, id=widget_id, compact=True
+        )
+    else:
+        # An optional field starts empty (its placeholder says what empty means), to be typed into.
+        text = "" if spec.default is None else spec.default_text
+        control = Input(text, placeholder=spec.none_text, id=widget_id, compact=True)
+    control.tooltip = field_tip(widget_id)
+    return control
+
+
+def cell_columns(cells: list[SweepCell]) -> list[tuple[str, str]]:
     """Batch, streams, FPS and median latency; the header names the precision the cells ran at."""
     ran = sorted({str(c.get("precision")) for c in cells if c.get("ok")})
     at = f" at {'/'.join(ran)}" if ran else ""
@@ -59,48 +118,6 @@ def cell_columns(cells: list[dict[str, Any]]) -> list[tuple[str, str]]:
     ]
 
 
-def parse_values(text: str, what: str) -> list[int]:
-    """'1, 2,4' → [1, 2, 4] (unique, in order); raises SegtuiError naming `what`."""
-    values: list[int] = []
-    for part in text.replace(" ", ",").split(","):
-        if not part:
-            continue
-        try:
-            value = int(part)
-        except ValueError:
-            raise SegtuiError(f"{what}: {part!r} is not a whole number.") from None
-        if not 1 <= value <= MAX_VALUE:
-            raise SegtuiError(f"{what}: {value} is out of range (1–{MAX_VALUE}).")
-        if value not in values:
-            values.append(value)
-    if not values:
-        raise SegtuiError(f"{what}: give at least one value, e.g. 1,2,4.")
-    return values
-
-
-def parse_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise SegtuiError(f"Seconds per cell: {text!r} is not a number.") from None
-    if not math.isfinite(value) or not 0.5 <= value <= 600:
-        raise SegtuiError("Seconds per cell must be from 0.5 to 600.")
-    return value
-
-
-def parse_limit(text: str) -> float | None:
-    """The latency threshold in ms; '' means none (the best throughput overall)."""
-    if not text.strip():
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise SegtuiError(f"Latency threshold: {text!r} is not a number of ms.") from None
-    if not math.isfinite(value) or value <= 0:
-        raise SegtuiError("Latency threshold must be more than 0 ms.")
-    return value
-
-
 def duration_text(total_s: float) -> str:
     seconds = round(total_s)
     if seconds >= 3600:
@@ -110,22 +127,19 @@ def duration_text(total_s: float) -> str:
     return f"{seconds} s"
 
 
-def estimate_text(batches: list[int], streams: list[int], seconds: float) -> str:
-    cells = len(batches) * len(streams)
-    total = estimate_sweep_seconds(batches, streams, seconds)
+def estimate_text(settings: SweepSettings) -> str:
+    total = estimate_sweep_seconds(settings)
     return (
-        f"Estimated time: {duration_text(total)} "
-        f"({cells} cells × ({seconds:g} s + ~2 s to compile and warm up))"
+        f"Estimated time: {duration_text(total)} ({len(settings.cells)} cells × "
+        f"({settings.duration_s:g} s + ~{CELL_OVERHEAD_S:g} s to compile and warm up))"
     )
 
 
-def cell_key(cell: dict[str, Any]) -> str:
+def cell_key(cell: SweepCell) -> str:
     return f"{cell['batch']}x{cell['streams']}"
 
 
-def cell_rows(
-    cells: list[dict[str, Any]], best: dict[str, Any] | None, best_style: str
-) -> list[Row]:
+def cell_rows(cells: list[SweepCell], best: SweepCell | None, best_style: str) -> list[Row]:
     rows: list[Row] = []
     for cell in cells:
         is_best = best is not None and cell_key(cell) == cell_key(best)
@@ -146,9 +160,7 @@ def cell_rows(
     return rows
 
 
-def sweet_spot_text(
-    cells: list[dict[str, Any]], limit: float | None, best: dict[str, Any] | None
-) -> Text:
+def sweet_spot_text(cells: list[SweepCell], limit: float | None, best: SweepCell | None) -> Text:
     text = Text()
     measured = [c for c in cells if c.get("ok")]
     if not cells:
@@ -215,34 +227,17 @@ class ConfigsScreen(SegtuiScreen):
     def __init__(self, project_id: int) -> None:
         super().__init__()
         self.project_id = project_id
-        self.cells: list[dict[str, Any]] = []
-        self.best: dict[str, Any] | None = None
-        self.sweep_settings: dict[str, Any] = {}
+        self.cells: list[SweepCell] = []
+        self.best: SweepCell | None = None
+        self.sweep_settings: StoredBenchmarkSettings | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="configs-form"):
-            with Vertical(classes="field"):
-                yield Label("Batches", classes="field-label")
-                yield Input("1", id="configs-batches", compact=True)
-            with Vertical(classes="field"):
-                yield Label("Streams", classes="field-label")
-                yield Input("1,2,4", id="configs-streams", compact=True)
-            with Vertical(classes="field -short"):
-                yield Label("s / cell", classes="field-label")
-                yield Input("5", id="configs-seconds", compact=True)
-            with Vertical(classes="field -wide"):
-                yield Label("Precision", classes="field-label")
-                yield Select(
-                    PRECISIONS,
-                    value="default",
-                    allow_blank=False,
-                    id="configs-precision",
-                    compact=True,
-                )
-            with Vertical(classes="field -short"):
-                yield Label("Max lat. ms", classes="field-label")
-                yield Input("", placeholder="none", id="configs-limit", compact=True)
+            for widget_id, (_, label, _) in FORM_FIELDS.items():
+                with Vertical(classes=f"field {FIELD_CLASSES.get(widget_id, '')}".strip()):
+                    yield Label(label, classes="field-label")
+                    yield field_control(widget_id)
         yield Static(id="configs-estimate")
         yield Static(id="configs-sweet")
         with Horizontal(id="configs-results"):
@@ -254,38 +249,52 @@ class ConfigsScreen(SegtuiScreen):
     def on_mount(self) -> None:
         project = self.segtui.workspace.project(self.project_id)
         self.sub_title = f"#{project.id} {project.name}"
-        for selector, tip in FIELD_TIPS.items():
-            self.query_one(selector).tooltip = tip
         self.update_estimate()
         self.load_stored()
-        running = jobs.active_job(self.segtui.workspace, self.project_id, "sweep")
+        running = jobs.active_job(self.segtui.workspace, self.project_id, JobKind.SWEEP)
         if running is not None:
             self.follow(running)
         self.query_one("#configs-batches", Input).focus()
 
     # -- form -------------------------------------------------------------------------
 
-    def form_values(self) -> tuple[list[int], list[int], float, str]:
-        batches = parse_values(self.query_one("#configs-batches", Input).value, "Batch values")
-        streams = parse_values(self.query_one("#configs-streams", Input).value, "Streams values")
-        seconds = parse_seconds(self.query_one("#configs-seconds", Input).value)
-        if len(batches) * len(streams) > MAX_CELLS:
-            raise SegtuiError(
-                f"{len(batches) * len(streams)} cells is too many (at most {MAX_CELLS})."
+    def form_text(self, widget_id: str) -> str:
+        widget = self.query_one(f"#{widget_id}")
+        return str(widget.value) if isinstance(widget, Input | Select) else ""
+
+    def form_settings(self) -> SweepSettings:
+        """The grid the form describes, parsed and checked by the SWEEP schema."""
+        values: dict[str, object] = {}
+        for widget_id in ("configs-batches", "configs-streams", "configs-seconds"):
+            values[form_field(widget_id).name] = form_field(widget_id).parse(
+                self.form_text(widget_id)
             )
-        precision = str(self.query_one("#configs-precision", Select).value)
-        return batches, streams, seconds, precision
+        values["precision"] = self.form_text("configs-precision")
+        return SweepSettings.from_values(values)
+
+    def form_limit(self) -> float | None:
+        """The latency threshold in ms; None when there is none (or it is not a number)."""
+        limit_input = self.query_one("#configs-limit", Input)
+        try:
+            limit: float | None = form_field("configs-limit").parse(limit_input.value)
+        except SettingError as exc:
+            limit_input.add_class("-invalid")
+            limit_input.tooltip = exc.message
+            return None
+        limit_input.remove_class("-invalid")
+        limit_input.tooltip = field_tip("configs-limit")
+        return limit
 
     def update_estimate(self) -> None:
         label = self.query_one("#configs-estimate", Static)
         try:
-            batches, streams, seconds, _ = self.form_values()
+            settings = self.form_settings()
         except SegtuiError as exc:
-            label.update(Text("✗ " + str(exc)))
+            label.update(Text("✗ " + exc.message))
             label.add_class("-invalid")
             return
         label.remove_class("-invalid")
-        label.update(Text("✓ " + estimate_text(batches, streams, seconds)))
+        label.update(Text("✓ " + estimate_text(settings)))
 
     @on(Input.Changed, "#configs-batches, #configs-streams, #configs-seconds")
     @on(Select.Changed, "#configs-precision")
@@ -300,22 +309,15 @@ class ConfigsScreen(SegtuiScreen):
 
     def load_stored(self) -> None:
         """The newest stored sweep of this project, if any."""
-        records = self.segtui.workspace.results(self.project_id, "sweep")
-        if records:
-            data = records[-1].data
-            self.cells = list(data.get("cells") or [])
-            self.sweep_settings = dict(data.get("settings") or {})
+        stored = latest_sweep(self.segtui.workspace, self.project_id)
+        if stored is not None:
+            self.cells = list(stored.get("cells") or [])
+            self.sweep_settings = stored.get("settings")
         self.show_cells()
 
     def show_cells(self) -> None:
-        limit_input = self.query_one("#configs-limit", Input)
-        try:
-            limit = parse_limit(limit_input.value)
-            limit_input.remove_class("-invalid")
-        except SegtuiError:
-            limit = None
-            limit_input.add_class("-invalid")
-        self.best = sweet_spot(self.cells, limit if limit is not None else math.inf)
+        limit = self.form_limit()
+        self.best = sweet_spot(self.cells, limit)
         best_style = f"bold {self.app.current_theme.success or 'green'}"
         table = self.query_one("#configs-table", SortableTable)
         table.set_columns(cell_columns(self.cells))
@@ -387,24 +389,16 @@ class ConfigsScreen(SegtuiScreen):
 
     def action_start(self) -> None:
         try:
-            batches, streams, seconds, precision = self.form_values()
+            settings = self.form_settings()
             job = jobs.submit(
-                self.segtui.workspace,
-                "sweep",
-                self.project_id,
-                {
-                    "batches": batches,
-                    "streams": streams,
-                    "duration_s": seconds,
-                    "precision": precision,
-                },
+                self.segtui.workspace, JobKind.SWEEP, self.project_id, dict(settings.job_params())
             )
         except SegtuiError as exc:
             self.notify(str(exc), title="Cannot start the sweep", severity="error")
             return
         self.notify(
-            f"Sweep of {len(batches) * len(streams)} cells: job {job.id}, "
-            f"about {duration_text(estimate_sweep_seconds(batches, streams, seconds))}.",
+            f"Sweep of {len(settings.cells)} cells: job {job.id}, "
+            f"about {duration_text(estimate_sweep_seconds(settings))}.",
             timeout=4,
         )
         self.follow(job)

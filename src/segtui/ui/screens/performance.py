@@ -14,7 +14,8 @@ Configs screens.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -23,6 +24,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import (
     DataTable,
     Footer,
@@ -36,10 +38,14 @@ from textual.widgets import (
 )
 
 from segtui.core import jobs
-from segtui.core.benchmark import HINTS, BenchmarkSettings
+from segtui.core.benchmark import BenchmarkRun, BenchmarkSettings, StoredBenchmark
 from segtui.core.errors import SegtuiError
-from segtui.core.performance import latest_benchmarks
-from segtui.core.workspace import JobRecord, Workspace
+from segtui.core.performance import latest_benchmarks, requested_precisions
+from segtui.core.records import JobRecord
+from segtui.core.runtime_graph import RuntimeProfile, SlowLayer
+from segtui.core.settings import BENCHMARK, SettingError, SettingField
+from segtui.core.types import JobKind, Precision
+from segtui.core.workspace import Workspace
 from segtui.ui.commands import ScreenKeyCommands
 from segtui.ui.screens.base import SegtuiScreen
 from segtui.ui.styles import css_path
@@ -47,21 +53,27 @@ from segtui.ui.widgets.job_monitor import JobMonitor
 from segtui.ui.widgets.job_queue import JobQueue, finished_notice
 from segtui.ui.widgets.table import Row, SortableTable, num, txt
 
-DEFAULT_DURATION_S = 20.0
 COMPUTE_TYPES_TEXT = "Convolution/MatMul"
+#: The settings bar: the BENCHMARK fields it shows (looked up when used), by widget id.
+FORM_FIELDS = {
+    "perf-hint": "hint",
+    "perf-duration": "duration_s",
+    "perf-streams": "streams",
+    "perf-batch": "batch",
+}
 
 
 # -- figures -----------------------------------------------------------------------
 
 
-def fps_text(run: dict[str, Any] | None) -> str:
+def fps_text(run: BenchmarkRun | None) -> str:
     """'12.34 FPS at f32': a throughput always with its precision."""
     if not run:
         return "not measured"
     return f"{float(run['throughput_fps']):.2f} FPS at {run.get('precision', '?')}"
 
 
-def run_settings_text(run: dict[str, Any]) -> str:
+def run_settings_text(run: BenchmarkRun) -> str:
     """How a run was configured: hint, streams × requests, batch, duration, requested precision."""
     return (
         f"{run.get('hint', '?')}, {run.get('streams', '?')} streams × "
@@ -70,13 +82,18 @@ def run_settings_text(run: dict[str, Any]) -> str:
     )
 
 
-def percent(share: Any) -> str:
+def percent(share: float | None) -> str:
     return "-" if share is None else f"{float(share) * 100:.1f} %"
 
 
-def ceiling_text(run: dict[str, Any] | None) -> Text:
+def runtime_of(run: BenchmarkRun | None) -> RuntimeProfile:
+    """A run's runtime profile; empty when there is no run."""
+    return run["runtime"] if run is not None else RuntimeProfile()
+
+
+def ceiling_text(run: BenchmarkRun | None) -> Text:
     """The share of the time outside Convolution/MatMul: what quantization cannot speed up."""
-    runtime = (run or {}).get("runtime") or {}
+    runtime = runtime_of(run)
     share = runtime.get("non_compute_share")
     if run is None or share is None:
         return Text("No per-layer profile in this run: benchmark again to see where the time goes.")
@@ -105,7 +122,7 @@ RESULT_COLUMNS = (
 )
 
 
-def result_rows(runs: dict[str, dict[str, Any]]) -> list[Row]:
+def result_rows(runs: Mapping[str, BenchmarkRun]) -> list[Row]:
     """One row per inference precision measured (the newest run of each)."""
     rows: list[Row] = []
     for precision, run in runs.items():
@@ -152,8 +169,8 @@ FLOAT_COLUMNS = (
 )
 
 
-def type_rows(runtime: dict[str, Any]) -> list[Row]:
-    by_type: dict[str, float] = runtime.get("time_by_type_ms") or {}
+def type_rows(runtime: RuntimeProfile) -> list[Row]:
+    by_type = runtime.get("time_by_type_ms") or {}
     total = sum(by_type.values()) or 1.0
     return [
         (name, (txt(name), num(ms, 3), num(ms / total * 100, 1, " %")))
@@ -161,9 +178,9 @@ def type_rows(runtime: dict[str, Any]) -> list[Row]:
     ]
 
 
-def precision_rows(runtime: dict[str, Any]) -> list[Row]:
-    counts: dict[str, int] = runtime.get("by_precision") or {}
-    times: dict[str, float] = runtime.get("time_by_precision_ms") or {}
+def precision_rows(runtime: RuntimeProfile) -> list[Row]:
+    counts = runtime.get("by_precision") or {}
+    times = runtime.get("time_by_precision_ms") or {}
     total = sum(times.values()) or None
     rows: list[Row] = []
     for name in list(dict.fromkeys([*counts, *times])):
@@ -178,7 +195,7 @@ def precision_rows(runtime: dict[str, Any]) -> list[Row]:
     return rows
 
 
-def slowest_rows(runtime: dict[str, Any]) -> list[Row]:
+def slowest_rows(runtime: RuntimeProfile) -> list[Row]:
     return [
         (
             f"{n}:{layer.get('name', '')}",
@@ -194,36 +211,36 @@ def slowest_rows(runtime: dict[str, Any]) -> list[Row]:
     ]
 
 
-def float_rows(runtime: dict[str, Any]) -> list[Row]:
+def float_rows(runtime: RuntimeProfile) -> list[Row]:
     """Compute layers left in floating point, with type/precision/time where the profile has them."""
-    by_original: dict[str, dict[str, Any]] = {}
+    by_original: dict[str, SlowLayer] = {}
     for layer in runtime.get("slowest") or []:
         for original in layer.get("original") or []:
             by_original.setdefault(str(original), layer)
     rows: list[Row] = []
     for name in runtime.get("compute_float") or []:
-        layer = by_original.get(str(name), {})
+        found = by_original.get(str(name))
         rows.append(
             (
                 str(name),
                 (
                     txt(name),
-                    txt(layer.get("type")),
-                    txt(layer.get("precision")),
-                    num(layer.get("ms"), 3),
+                    txt(found["type"] if found else None),
+                    txt(found["precision"] if found else None),
+                    num(found["ms"] if found else None, 3),
                 ),
             )
         )
     return rows
 
 
-def float_summary(run: dict[str, Any] | None) -> str:
-    runtime = (run or {}).get("runtime") or {}
+def float_summary(run: BenchmarkRun | None) -> str:
+    runtime = runtime_of(run)
     if not runtime:
         return "No runtime data in this run."
     compute = int(runtime.get("compute_layers", 0))
     left = len(runtime.get("compute_float") or [])
-    if not (run or {}).get("int8"):
+    if run is None or not run.get("int8"):
         return f"Not an INT8 model: all {compute} compute layers run in floating point."
     share = percent(runtime.get("compute_int8_share"))
     return f"{left} of {compute} compute layers stayed in floating point ({share} run in I8/U8)."
@@ -232,20 +249,40 @@ def float_summary(run: dict[str, Any] | None) -> str:
 # -- jobs -------------------------------------------------------------------------------
 
 
-def benchmark_params(settings: BenchmarkSettings, *, per_layer: bool = True) -> dict[str, Any]:
-    """The params of a "benchmark" job: the settings without the device (the project's), plus per_layer."""
-    params = asdict(settings)
-    params.pop("device", None)
-    return params | {"per_layer": per_layer}
+def field_label(spec: SettingField[Any]) -> str:
+    return f"{spec.label} ({spec.unit})" if spec.unit else spec.label
+
+
+def field_tip(spec: SettingField[Any]) -> str:
+    """The schema's help and allowed values, as a form field's tooltip."""
+    allowed = spec.range_text()
+    return f"{spec.help[:1].upper()}{spec.help[1:]}" + (f" ({allowed})." if allowed else ".")
+
+
+def settings_bar() -> Iterator[Widget]:
+    """The benchmark settings bar, built from the BENCHMARK schema."""
+    for widget_id, name in FORM_FIELDS.items():
+        spec = BENCHMARK.field(name)
+        yield Label(field_label(spec), classes="field-label")
+        control: Widget
+        if spec.kind == "choice":
+            options = [(choice, choice) for choice in spec.choices]
+            control = Select(
+                options, value=spec.default_text, allow_blank=False, id=widget_id, compact=True
+            )
+        else:
+            control = Input(spec.default_text, id=widget_id, compact=True)
+        control.tooltip = field_tip(spec)
+        yield control
 
 
 def submit_benchmark(
-    ws: Workspace, project_id: int, settings: BenchmarkSettings, precision: str
+    ws: Workspace, project_id: int, settings: BenchmarkSettings, precision: Precision
 ) -> JobRecord:
-    """Queue a benchmark of `project_id` at `precision` ("f32" or "default")."""
-    run = BenchmarkSettings(**(asdict(settings) | {"precision": precision}))
+    """Queue a benchmark of `project_id` at `precision` (true FP32, or the device's default)."""
+    run = replace(settings, precision=precision)
     run.validate()
-    return jobs.submit(ws, "benchmark", project_id, benchmark_params(run))
+    return jobs.submit(ws, JobKind.BENCHMARK, project_id, dict(run.job_params()))
 
 
 def default_pair(ws: Workspace, project_id: int) -> tuple[int, int] | None:
@@ -257,17 +294,6 @@ def default_pair(ws: Workspace, project_id: int) -> tuple[int, int] | None:
     if children:
         return children[-1].id, project.id
     return None
-
-
-def parse_optional_int(text: str) -> int | None:
-    """'' or 'auto' → None; otherwise a whole number ≥ 1."""
-    text = text.strip().lower()
-    if text in ("", "auto"):
-        return None
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
 
 
 # -- the screen -------------------------------------------------------------------------
@@ -323,7 +349,7 @@ class PerformanceScreen(SegtuiScreen):
     def __init__(self, project_id: int) -> None:
         super().__init__()
         self.project_id = project_id
-        self.runs: dict[str, dict[str, Any]] = {}
+        self.runs: dict[str, StoredBenchmark] = {}
         self.selected_precision: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -336,20 +362,7 @@ class PerformanceScreen(SegtuiScreen):
             yield Static(id="perf-run", classes="muted")
             yield Static(id="perf-ceiling")
         with Horizontal(id="perf-settings"):
-            yield Label("Hint", classes="field-label")
-            yield Select(
-                [(h, h) for h in HINTS],
-                value="THROUGHPUT",
-                allow_blank=False,
-                id="perf-hint",
-                compact=True,
-            )
-            yield Label("Seconds", classes="field-label")
-            yield Input(str(int(DEFAULT_DURATION_S)), id="perf-duration", compact=True)
-            yield Label("Streams", classes="field-label")
-            yield Input("auto", id="perf-streams", compact=True)
-            yield Label("Batch", classes="field-label")
-            yield Input("1", id="perf-batch", compact=True)
+            yield from settings_bar()
         with TabbedContent(id="perf-tabs"):
             with TabPane("By type", id="tab-type"):
                 yield SortableTable(id="perf-by-type")
@@ -371,7 +384,7 @@ class PerformanceScreen(SegtuiScreen):
         self.query_one("#perf-float", SortableTable).set_columns(FLOAT_COLUMNS)
         self.query_one("#perf-settings").display = False
         self.reload()
-        running = jobs.active_job(self.segtui.workspace, self.project_id, "benchmark")
+        running = jobs.active_job(self.segtui.workspace, self.project_id, JobKind.BENCHMARK)
         if running is not None:
             self.follow(running)
         self.query_one("#perf-results", SortableTable).focus()
@@ -393,9 +406,7 @@ class PerformanceScreen(SegtuiScreen):
                 f"{float(best['latency_median_ms']):.2f} ms median, at {best.get('precision', '?')}"
             )
         self.query_one("#perf-title", Static).update(title)
-        requested = {
-            str(r.data.get("requested_precision")) for r in ws.results(self.project_id, "benchmark")
-        }
+        requested = requested_precisions(ws, self.project_id)
         baseline = self.query_one("#perf-baseline", Static)
         baseline.display = (
             project.parent_id is None
@@ -422,7 +433,7 @@ class PerformanceScreen(SegtuiScreen):
         """Fill the per-layer tables from the run at `precision`."""
         self.selected_precision = precision
         run = self.runs.get(precision) if precision else None
-        runtime: dict[str, Any] = (run or {}).get("runtime") or {}
+        runtime = runtime_of(run)
         self.query_one("#perf-run", Static).update(
             f"{precision} run: {run_settings_text(run)}" if run else ""
         )
@@ -444,28 +455,34 @@ class PerformanceScreen(SegtuiScreen):
 
     # -- benchmark ------------------------------------------------------------------
 
+    def form_problems(self) -> tuple[dict[str, object], dict[str, str]]:
+        """The settings bar parsed by the schema: (values by field name, problems by widget id)."""
+        values: dict[str, object] = {}
+        problems: dict[str, str] = {}
+        for widget_id, name in FORM_FIELDS.items():
+            spec = BENCHMARK.field(name)
+            widget = self.query_one(f"#{widget_id}")
+            text = str(widget.value) if isinstance(widget, Input | Select) else ""
+            try:
+                values[spec.name] = spec.parse(text)
+            except SettingError as exc:
+                problems[widget_id] = exc.message
+        return values, problems
+
     def settings_from_form(self) -> BenchmarkSettings:
-        """The settings bar's values (defaults: THROUGHPUT, 20 s, auto streams, batch 1)."""
-        try:
-            duration = float(self.query_one("#perf-duration", Input).value)
-            streams = parse_optional_int(self.query_one("#perf-streams", Input).value)
-            batch = parse_optional_int(self.query_one("#perf-batch", Input).value) or 1
-        except ValueError as exc:
-            raise SegtuiError(
-                "Seconds must be a number, streams 'auto' or a whole number, batch a whole number.",
-                "Press e to see the settings.",
-            ) from exc
-        hint = self.query_one("#perf-hint", Select).value
-        settings = BenchmarkSettings(
-            hint=str(hint), streams=streams, batch=batch, duration_s=duration
-        )
-        settings.validate()
-        return settings
+        """The settings bar's values (its fields start at the schema's defaults)."""
+        values, problems = self.form_problems()
+        if problems:
+            raise SegtuiError(" ".join(problems.values()), "Press e to see the settings.")
+        return BenchmarkSettings.from_values(values)
 
     def action_benchmark(self, precision: str) -> None:
         try:
             job = submit_benchmark(
-                self.segtui.workspace, self.project_id, self.settings_from_form(), precision
+                self.segtui.workspace,
+                self.project_id,
+                self.settings_from_form(),
+                Precision(precision),
             )
         except SegtuiError as exc:
             self.notify(str(exc), title="Cannot benchmark", severity="error")
@@ -479,6 +496,19 @@ class PerformanceScreen(SegtuiScreen):
     def on_job_monitor_finished(self, event: JobMonitor.Finished) -> None:
         finished_notice(self, event.job, "Benchmark")
         self.reload()
+
+    @on(Input.Changed, "#perf-settings Input")
+    def _settings_changed(self, event: Input.Changed) -> None:
+        """Mark a value the schema refuses as the user types; its tooltip says why."""
+        spec = BENCHMARK.field(FORM_FIELDS[str(event.input.id)])
+        try:
+            spec.parse(event.value)
+        except SettingError as exc:
+            event.input.add_class("-invalid")
+            event.input.tooltip = exc.message
+            return
+        event.input.remove_class("-invalid")
+        event.input.tooltip = field_tip(spec)
 
     @on(Input.Submitted, "#perf-settings Input")
     def _settings_submitted(self) -> None:
