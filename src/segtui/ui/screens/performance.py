@@ -246,7 +246,7 @@ def float_summary(run: BenchmarkRun | None) -> str:
     return f"{left} of {compute} compute layers stayed in floating point ({share} run in I8/U8)."
 
 
-# -- jobs -------------------------------------------------------------------------------
+# -- the settings form (from the BENCHMARK schema) ------------------------------------
 
 
 def field_label(spec: SettingField[Any]) -> str:
@@ -274,6 +274,9 @@ def settings_bar() -> Iterator[Widget]:
             control = Input(spec.default_text, id=widget_id, compact=True)
         control.tooltip = field_tip(spec)
         yield control
+
+
+# -- jobs -------------------------------------------------------------------------------
 
 
 def submit_benchmark(
