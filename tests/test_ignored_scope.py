@@ -10,14 +10,16 @@ import openvino.opset13 as ops
 import pytest
 
 from segtui.core.errors import SegtuiError
-from segtui.core.quantize import (
+from segtui.core.ignored_scope import (
     COMPUTE_TYPES,
-    OptimizeSettings,
     bodies_fully_ignored,
+    has_loops,
     if_ops,
     propose_ignored_scope,
-    quantize,
+    scope_analysis,
 )
+from segtui.core.optimize_settings import OptimizeSettings
+from segtui.core.quantize import quantize
 
 
 def _named(node, name: str):  # type: ignore[no-untyped-def]
@@ -201,3 +203,29 @@ def test_full_bias_correction_on_a_model_with_if_is_refused_with_a_way_out(tmp_p
     assert "If operations (this one has 1)" in str(err.value)
     assert "fast bias correction" in err.value.hint
     assert not (tmp_path / "m.xml").exists()
+
+
+def test_scope_analysis_counts_quantized_compute_and_checks_user_entries() -> None:
+    model = build_two_stage_detector()
+    analysis = scope_analysis(model)
+    assert analysis.proposal.names == propose_ignored_scope(model).names
+    assert len(analysis.type_of) == len(model.get_ordered_ops())
+    # backbone_conv, objectness_conv and box_head_fc: none is in the proposal.
+    assert analysis.quantized_compute == 3
+    assert analysis.type_of["roi_align"] == "ROIAlign"
+    assert analysis.type_of["box_head_fc"] == "MatMul"
+    assert analysis.unknown_names(["roi_align", "nowhere", "pre_scale"]) == ["nowhere"]
+    assert analysis.unknown_types(["Sigmoid", "Bogus", "TopK"]) == ["Bogus"]
+    assert analysis.layers_of_types(["Convolution", "MatMul"]) == 3
+    assert analysis.layers_of_types([]) == 0
+
+
+def test_the_proposal_as_stored_with_a_model() -> None:
+    proposal = propose_ignored_scope(build_model_with_if(body_compute=False))
+    stored = proposal.to_json()
+    assert stored["names"] == proposal.names
+    assert stored["count"] == len(proposal.names) == sum(stored["by_rule"].values())
+    assert stored["by_rule"]["inside geometry subgraphs"] == 2  # then_scale, else_shift
+    # The types count the top-level graph's layers (the bodies' are not among its ops).
+    assert stored["types"] == {"Greater": 1, "If": 1, "ReduceSum": 1}
+    assert not has_loops(build_model_with_if(body_compute=False))

@@ -15,12 +15,13 @@ from tiny_models import build_omz_maskrcnn_conv
 from segtui.core import jobs
 from segtui.core.errors import SegtuiError
 from segtui.core.models import load_registered
-from segtui.core.optimize import optimize_project
+from segtui.core.optimize import optimize_project, settings_from_params
+from segtui.core.optimize_settings import OptimizeSettings
 from segtui.core.projects import create_project_from_paths
-from segtui.core.quantize import OptimizeSettings
+from segtui.core.quantize import CALIBRATION_STAGE
+from segtui.core.settings import OPTIMIZE, SettingError
+from segtui.core.types import DropType, Method, Preset
 from segtui.core.workspace import JobRecord, ProjectRecord, Workspace
-
-CALIBRATION_STAGE = "Collecting calibration statistics"
 
 
 def _image_copies(folder: Path, count: int) -> Path:
@@ -70,7 +71,7 @@ def test_optimize_project_registers_an_int8_child(workspace: Workspace, tmp_path
     parent = _project(workspace, tmp_path, images=4)
     parent_model = workspace.model(parent.model_id)
     stages: list[str] = []
-    settings = OptimizeSettings(subset_percent=50, preset="mixed", fast_bias_correction=False)
+    settings = OptimizeSettings(subset_percent=50, preset=Preset.MIXED, fast_bias_correction=False)
 
     child = optimize_project(
         workspace,
@@ -98,7 +99,10 @@ def test_optimize_project_registers_an_int8_child(workspace: Workspace, tmp_path
     assert optimization["fast_bias_correction"] is False
     assert optimization["auto_ignored_scope"] is True
     # The tiny model's geometry (the fixed boxes, the reshapes of the outputs) stays in FP.
-    assert optimization["ignored_scope"]["count"] == optimization["ignored_names_count"] > 0
+    scope = optimization["ignored_scope"]
+    assert scope is not None and scope["count"] == optimization["ignored_names_count"] > 0
+    assert optimization["if_bodies_skipped"] == 0  # the tiny model has no If
+    assert "max_drop" not in optimization and "validation_calls" not in optimization
     assert f"{CALIBRATION_STAGE} 2/2" in stages
     assert stages[-1] == "Done"
     # The child's IR is a readable model of the same format, and nothing is left in staging.
@@ -135,7 +139,9 @@ def test_optimize_job_runs_in_a_child_process(workspace: Workspace, tmp_path: Pa
     child = workspace.project(int(done.result["child_project_id"]))
     assert child.parent_id == parent.id
     assert child.model_id == done.result["model_id"]
-    assert done.result["optimization"]["subset_size"] == 3
+    optimization = done.result["optimization"]
+    assert optimization is not None and optimization["subset_size"] == 3
+    assert optimization == workspace.model(child.model_id).optimization
     assert workspace.model(child.model_id).analysis["int8"] is True
     assert done.pid is not None and done.pid != os.getpid()
     assert not jobs.work_dir(workspace, job.id).exists()
@@ -198,3 +204,47 @@ def test_subset_count_is_not_pushed_up_by_floating_point() -> None:
     assert OptimizeSettings(subset_percent=8.8).subset_count(375) == 33
     assert OptimizeSettings(subset_percent=64.5).subset_count(250) == 162  # 161.25 rounds up
     assert OptimizeSettings(subset_percent=0.1).subset_count(10) == 1  # never zero
+
+
+def test_settings_take_their_defaults_and_choices_from_the_schema() -> None:
+    settings = OptimizeSettings()
+    assert settings.values() == OPTIMIZE.defaults()
+    assert settings.method is Method.DEFAULT and settings.drop_type is DropType.ABSOLUTE
+    # The job's parameters are plain JSON: enum members as strings, tuples as lists.
+    params = OptimizeSettings(ignore_names=("a", "b"), preset=Preset.MIXED).to_json()
+    assert params["preset"] == "mixed" and type(params["preset"]) is str
+    assert params["ignore_names"] == ["a", "b"]
+    assert settings_from_params(params) == OptimizeSettings(
+        ignore_names=("a", "b"), preset=Preset.MIXED
+    )
+
+
+def test_job_parameters_are_checked_and_converted_by_the_schema() -> None:
+    params = {
+        "method": "accuracy-aware",
+        "drop_type": "relative",
+        "ignore_types": ["Add"],
+        "max_drop": 2,
+        "unknown": "ignored",
+    }
+    settings = settings_from_params(params)
+    assert settings.method is Method.ACCURACY_AWARE and settings.accuracy_aware
+    assert settings.drop_type is DropType.RELATIVE
+    assert settings.ignore_types == ("Add",)
+    assert settings.max_drop == 2.0 and isinstance(settings.max_drop, float)
+    with pytest.raises(SettingError, match="Max accuracy drop 20 is out of range") as err:
+        settings_from_params({"max_drop": 20})
+    assert err.value.field == "max_drop"
+    with pytest.raises(SettingError, match="'fast' is not one of: default, accuracy-aware"):
+        settings_from_params({"method": "fast"})
+
+
+def test_validate_names_every_refused_value_with_its_range() -> None:
+    OptimizeSettings().validate()
+    with pytest.raises(SettingError) as err:
+        OptimizeSettings(subset_percent=0, validation_images=0).validate()
+    assert err.value.field == "subset_percent"
+    assert "Subset size 0 is out of range" in err.value.message
+    assert "Validation images 0 is out of range" in err.value.message
+    assert "subset: above 0 and at most 100 %" in err.value.hint
+    assert "validation-images: 1–10000" in err.value.hint

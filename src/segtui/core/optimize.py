@@ -3,20 +3,76 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from segtui.core.datasets import image_path
 from segtui.core.errors import SegtuiError
 from segtui.core.evaluation import category_mapping, load_annotations
-from segtui.core.models import import_model, load_registered
+from segtui.core.ignored_scope import IgnoredScopeJson
+from segtui.core.models import LoadedModel, import_model, load_registered
+from segtui.core.optimize_settings import OptimizeSettings
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
-from segtui.core.projects import create_project
-from segtui.core.quantize import OptimizeSettings, ReferenceMetric, parent_reference, quantize
-from segtui.core.workspace import ProjectRecord, Workspace
+from segtui.core.quantize import (
+    QuantizeOutcome,
+    ReferenceMetric,
+    ValidationItem,
+    parent_reference,
+    quantize,
+)
+from segtui.core.types import DropType, Method, Preset
+from segtui.core.workspace import DatasetRecord, ProjectRecord, Workspace
 
 
-def validation_items(ws: Workspace, project_id: int, count: int) -> list[tuple[str, Path, int]]:
+class _OptimizationBase(TypedDict):
+    method: Method
+    preset: Preset
+    subset_percent: float
+    subset_size: int
+    fast_bias_correction: bool
+    auto_ignored_scope: bool
+    ignored_scope: IgnoredScopeJson | None
+    ignored_names_count: int
+    user_ignore_names: list[str]
+    user_ignore_types: list[str]
+    calibration_seconds: float
+    if_bodies_skipped: int
+    started_at: float
+
+
+class OptimizationRecord(_OptimizationBase, total=False):
+    """How a model was optimized, stored with it; the AccuracyAware keys only for that method.
+
+    Stored as JSON: read back from the database, the choices are their plain strings,
+    which compare equal to the enum members named here.
+    """
+
+    max_drop: float
+    drop_type: DropType
+    validation_images: int
+    #: What the metric compares with: "annotations" or the parent's predictions.
+    reference: str
+    validation_calls: int
+    reference_mask_ap: float | None
+    final_mask_ap: float | None
+    reported_drop_points: float | None
+
+
+class OptimizeJobResult(TypedDict):
+    """The result of an optimize job."""
+
+    child_project_id: int
+    model_id: int
+    optimization: OptimizationRecord | None
+
+
+def settings_from_params(params: Mapping[str, Any]) -> OptimizeSettings:
+    """A job's parameters as settings, checked by the OPTIMIZE schema."""
+    return OptimizeSettings.from_values(params)
+
+
+def validation_items(ws: Workspace, project_id: int, count: int) -> list[ValidationItem]:
     """(name, path, COCO image id) for the first `count` images, spread over the dataset."""
     project = ws.project(project_id)
     dataset = ws.dataset(project.dataset_id)
@@ -24,6 +80,94 @@ def validation_items(ws: Workspace, project_id: int, count: int) -> list[tuple[s
     step = max(1, len(images) // max(count, 1))
     chosen = images[::step][:count]
     return [(im.path, image_path(dataset, im), int(im.coco_id or im.idx + 1)) for im in chosen]
+
+
+def _calibration_paths(ws: Workspace, dataset: DatasetRecord, subset: int) -> list[Path]:
+    """`subset` images spread evenly over the dataset."""
+    images = ws.dataset_images(dataset.id)
+    step = len(images) / subset
+    return [image_path(dataset, images[int(i * step)]) for i in range(subset)]
+
+
+def _reference_metric(
+    ws: Workspace,
+    project: ProjectRecord,
+    loaded: LoadedModel,
+    settings: OptimizeSettings,
+    progress: ProgressCallback,
+) -> tuple[ReferenceMetric, str]:
+    """AccuracyAware's metric, against the annotations or the parent's own predictions."""
+    parent_model = ws.model(project.model_id)
+    dataset = ws.dataset(project.dataset_id)
+    items = validation_items(ws, project.id, settings.validation_images)
+    if dataset.annotated and dataset.annotations is not None:
+        truth = load_annotations(dataset.annotations)
+        categories = category_mapping(parent_model.class_names, dataset.analysis)
+        return ReferenceMetric(loaded.adapter, items, truth, categories), "annotations"
+    progress(0.01, "Predicting with the parent model (reference)")
+    truth = parent_reference(loaded.model, loaded.adapter, items, len(parent_model.class_names))
+    metric = ReferenceMetric(loaded.adapter, items, truth, None)
+    return metric, "parent predictions (score ≥ 0.5)"
+
+
+def _record(
+    settings: OptimizeSettings, outcome: QuantizeOutcome, reference: str, started: float
+) -> OptimizationRecord:
+    record: OptimizationRecord = {
+        "method": settings.method,
+        "preset": settings.preset,
+        "subset_percent": settings.subset_percent,
+        "subset_size": outcome.subset_size,
+        "fast_bias_correction": settings.fast_bias_correction,
+        "auto_ignored_scope": settings.auto_ignore,
+        "ignored_scope": outcome.ignored.to_json() if outcome.ignored else None,
+        "ignored_names_count": len(outcome.ignored_names),
+        "user_ignore_names": list(settings.ignore_names),
+        "user_ignore_types": list(settings.ignore_types),
+        "calibration_seconds": round(outcome.calibration_seconds, 2),
+        "if_bodies_skipped": outcome.if_bodies_skipped,
+        "started_at": started,
+    }
+    if settings.accuracy_aware:
+        record |= {
+            "max_drop": settings.max_drop,
+            "drop_type": settings.drop_type,
+            "validation_images": settings.validation_images,
+            "reference": reference,
+        }
+        accuracy = outcome.accuracy
+        if accuracy is not None:
+            record["validation_calls"] = accuracy["validation_calls"]
+            record["reference_mask_ap"] = accuracy["reference_mask_ap"]
+            record["final_mask_ap"] = accuracy["final_mask_ap"]
+            record["reported_drop_points"] = accuracy["reported_drop_points"]
+    return record
+
+
+def _register(
+    ws: Workspace, project: ProjectRecord, xml_path: Path, record: OptimizationRecord, label: str
+) -> ProjectRecord:
+    """Import the INT8 IR and add the child project; nothing stays registered on failure."""
+    parent_model = ws.model(project.model_id)
+    model = import_model(
+        ws,
+        xml_path,
+        name=f"{parent_model.name} {label}",
+        class_names=parent_model.class_names,
+        optimized_from=parent_model.id,
+        optimization=record,
+    )
+    try:
+        return ws.add_project(
+            name=f"{project.name} · {label}",
+            model_id=model.id,
+            dataset_id=project.dataset_id,
+            device=project.device,
+            parent_id=project.id,
+        )
+    except BaseException:
+        ws.delete_model(model.id)
+        raise
 
 
 def optimize_project(
@@ -44,32 +188,18 @@ def optimize_project(
     project = ws.project(project_id)
     parent_model = ws.model(project.model_id)
     dataset = ws.dataset(project.dataset_id)
-    settings.validate(dataset.annotated)
+    settings.validate()
     if parent_model.is_optimized and parent_model.analysis.get("int8"):
         raise SegtuiError(
             f"Model {parent_model.name!r} is already INT8.", "Optimize its parent project instead."
         )
     loaded = load_registered(parent_model)
-    images = ws.dataset_images(dataset.id)
-    subset = settings.subset_count(len(images))
-    step = len(images) / subset
-    calibration = [image_path(dataset, images[int(i * step)]) for i in range(subset)]
+    subset = settings.subset_count(len(ws.dataset_images(dataset.id)))
+    calibration = _calibration_paths(ws, dataset, subset)
     metric: ReferenceMetric | None = None
     reference = "none"
-    if settings.method == "accuracy-aware":
-        items = validation_items(ws, project_id, settings.validation_images)
-        if dataset.annotated and dataset.annotations is not None:
-            truth = load_annotations(dataset.annotations)
-            categories = category_mapping(parent_model.class_names, dataset.analysis)
-            reference = "annotations"
-        else:
-            progress(0.01, "Predicting with the parent model (reference)")
-            truth = parent_reference(
-                loaded.model, loaded.adapter, items, len(parent_model.class_names)
-            )
-            categories = None
-            reference = "parent predictions (score ≥ 0.5)"
-        metric = ReferenceMetric(loaded.adapter, items, truth, categories)
+    if settings.accuracy_aware:
+        metric, reference = _reference_metric(ws, project, loaded, settings, progress)
     started = time.time()
     outcome = quantize(
         loaded.model,
@@ -84,56 +214,18 @@ def optimize_project(
     if cancel is not None:
         cancel.raise_if_cancelled()
     progress(0.97, "Registering the optimized model")
-    optimization: dict[str, Any] = {
-        "method": settings.method,
-        "preset": settings.preset,
-        "subset_percent": settings.subset_percent,
-        "subset_size": outcome.subset_size,
-        "fast_bias_correction": settings.fast_bias_correction,
-        "auto_ignored_scope": settings.auto_ignore,
-        "ignored_scope": outcome.ignored.to_json() if outcome.ignored else None,
-        "ignored_names_count": len(outcome.ignored_names),
-        "user_ignore_names": settings.ignore_names,
-        "user_ignore_types": settings.ignore_types,
-        "calibration_seconds": round(outcome.calibration_seconds, 2),
-        "if_bodies_skipped": outcome.if_bodies_skipped,
-        "started_at": started,
-    }
-    if settings.method == "accuracy-aware":
-        optimization |= {
-            "max_drop": settings.max_drop,
-            "drop_type": settings.drop_type,
-            "validation_images": settings.validation_images,
-            "reference": reference,
-            **(outcome.accuracy or {}),
-        }
-    label = "INT8" if settings.method == "default" else "INT8 AA"
-    model = import_model(
-        ws,
-        outcome.xml_path,
-        name=f"{parent_model.name} {label}",
-        class_names=parent_model.class_names,
-        optimized_from=parent_model.id,
-        optimization=optimization,
-    )
-    try:
-        child = ws.add_project(
-            name=f"{project.name} · {label}",
-            model_id=model.id,
-            dataset_id=dataset.id,
-            device=project.device,
-            parent_id=project.id,
-        )
-    except BaseException:
-        ws.delete_model(model.id)
-        raise
+    label = "INT8 AA" if settings.accuracy_aware else "INT8"
+    record = _record(settings, outcome, reference, started)
+    child = _register(ws, project, outcome.xml_path, record, label)
     progress(1.0, "Done")
     return child
 
 
-def settings_from_params(params: dict[str, Any]) -> OptimizeSettings:
-    known = OptimizeSettings.__dataclass_fields__
-    return OptimizeSettings(**{k: v for k, v in params.items() if k in known})
-
-
-__all__ = ["OptimizeSettings", "create_project", "optimize_project", "settings_from_params"]
+__all__ = [
+    "OptimizationRecord",
+    "OptimizeJobResult",
+    "OptimizeSettings",
+    "optimize_project",
+    "settings_from_params",
+    "validation_items",
+]
