@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,21 +13,22 @@ from textual.widgets import DataTable, Input, RadioButton, Static, Switch
 from tiny_models import build_omz_maskrcnn_conv
 
 from segtui.core import jobs
-from segtui.core.optimize import optimize_project
+from segtui.core.optimize import OptimizeSettings, optimize_project
 from segtui.core.projects import create_project_from_paths
-from segtui.core.quantize import OptimizeSettings
+from segtui.core.settings import OPTIMIZE
+from segtui.core.types import DropType, Preset
 from segtui.core.workspace import ProjectRecord, Workspace
 from segtui.ui.app import SegtuiApp
-from segtui.ui.screens.optimize import (
-    OptimizeCommands,
-    OptimizeScreen,
+from segtui.ui.screens.optimize import OptimizeCommands, OptimizeScreen
+from segtui.ui.screens.project import ProjectScreen
+from segtui.ui.widgets.job_monitor import JobMonitor
+from segtui.ui.widgets.optimize_form import (
     check_max_drop,
     check_subset,
     check_validation_images,
     split_names,
 )
-from segtui.ui.screens.project import ProjectScreen
-from segtui.ui.widgets.job_monitor import JobMonitor
+from segtui.ui.widgets.optimize_pending import settings_line
 
 SnapCompare = Callable[..., bool]
 IMAGES = 4
@@ -71,21 +73,172 @@ async def _open(pilot: Pilot[None], project: ProjectRecord) -> OptimizeScreen:
 
 
 def test_field_checks() -> None:
-    assert check_subset("100", 200) == (100.0, check_subset("100", 200)[1])
-    assert check_subset("100", 200)[1].message == "100 % → 200 of 200 images"
+    value, check = check_subset("100", 200)
+    assert value == 100.0 and check.ok and check.message == "100 % → 200 of 200 images"
     assert check_subset("7.5 %", 200)[1].message == "7.5 % → 15 of 200 images"
     assert check_subset("1", 3)[1].message == "1 % → 1 of 3 images"  # never zero images
-    assert check_subset("0", 10) == (None, check_subset("0", 10)[1])
-    assert not check_subset("abc", 10)[1].ok
-    assert not check_subset("nan", 10)[1].ok
-    assert check_max_drop("0.1", "absolute")[0] == 0.1
-    assert check_max_drop("10", "relative")[0] == 10
-    assert check_max_drop("0.05", "absolute")[0] is None
-    assert check_max_drop("11", "absolute")[1].message == "11 is out of range: use 0.1–10"
+    value, check = check_subset("0", 10)
+    assert value is None and not check.ok
+    assert check.message == "Subset size 0 is out of range: use above 0 and at most 100 %."
+    assert check_subset("abc", 10)[1].message == "Subset size must be a number (got 'abc')."
+    assert "finite" in check_subset("nan", 10)[1].message
+    assert check_max_drop("0.1", DropType.ABSOLUTE)[0] == 0.1
+    assert check_max_drop("10", DropType.RELATIVE) == (
+        10.0,
+        check_max_drop("10", DropType.RELATIVE)[1],
+    )
+    assert check_max_drop("10", DropType.RELATIVE)[1].message == (
+        "at most 10 % of the parent's mask AP"
+    )
+    assert check_max_drop("0.05", DropType.ABSOLUTE)[0] is None
+    assert check_max_drop("11", DropType.ABSOLUTE)[1].message == (
+        "Max accuracy drop 11 is out of range: use 0.1–10 points."
+    )
     assert check_validation_images("3", 3)[0] == 3
-    assert check_validation_images("4", 3)[1].message == "4 is out of range: use 1–3"
+    assert check_validation_images("4", 3)[1].message == (
+        "Validation images 4 is more than the dataset's 3 images."
+    )
+    assert check_validation_images("0", 3)[1].message == (
+        "Validation images 0 is out of range: use 1–10000."
+    )
     assert check_validation_images("2.5", 3)[0] is None
-    assert split_names(" a, b,,a , c ") == ["a", "b", "c"]
+    assert split_names(" a, b,,a , c ") == ("a", "b", "c")
+    assert split_names("") == ()
+
+
+def test_form_messages_follow_the_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A narrower range in the schema is what the form checks against, and what it says.
+    monkeypatch.setattr(type(OPTIMIZE), "max_drop", replace(OPTIMIZE.max_drop, maximum=2.0))
+    assert check_max_drop("3", DropType.ABSOLUTE)[1].message == (
+        "Max accuracy drop 3 is out of range: use 0.1–2 points."
+    )
+
+
+def test_settings_line() -> None:
+    line = settings_line(OptimizeSettings(preset=Preset.MIXED, subset_percent=12.5).to_json())
+    assert line.plain == (
+        "Default method · Mixed preset · subset 12.5 % · fast bias correction on · "
+        "automatic ignored scope on"
+    )
+    aa = settings_line({"method": "accuracy-aware", "max_drop": 1.0, "drop_type": "relative"})
+    assert aa.plain.startswith("AccuracyAware method · Performance preset · subset 100 %")
+    assert aa.plain.endswith("max drop 1.0 (relative)")
+
+
+def _check_scope_shown(screen: OptimizeScreen) -> None:
+    """The automatic ignored scope is there before anything starts: counts and names."""
+    scope = screen.scope
+    assert scope is not None
+    names = scope.proposal.names
+    assert names
+    summary = _text(screen.query_one("#scope-summary", Static))
+    assert f"{len(names)} layers stay in floating point" in summary
+    assert f"{scope.quantized_compute} compute layers are quantized" in summary
+    assert scope.quantized_compute == 4  # 3 convolutions and a MatMul
+    for kind, count in scope.proposal.types.items():
+        assert f"{kind} {count}" in summary
+    table = screen.query_one("#scope-table", DataTable)
+    assert table.row_count == len(names)
+    assert [table.get_row_at(i)[0] for i in range(table.row_count)] == names
+
+
+async def _check_subset(
+    pilot: Pilot[None], screen: OptimizeScreen, workspace: Workspace, project_id: int
+) -> None:
+    """Subset: 100 % of 4 images, then typed; the number of images follows as you type."""
+    subset_message = screen.query_one("#subset-message", Static)
+    assert _text(subset_message) == f"✓ 100 % → {IMAGES} of {IMAGES} images"
+    await pilot.press("tab", "tab")
+    assert screen.focused is screen.query_one("#subset", Input)
+    await pilot.press("5", "0")
+    assert _text(subset_message) == f"✓ 50 % → 2 of {IMAGES} images"
+    await pilot.press("0", "0")
+    assert _text(subset_message) == (
+        "✗ Subset size 5000 is out of range: use above 0 and at most 100 %."
+    )
+    assert subset_message.has_class("-bad")
+    assert screen.query_one("#subset", Input).has_class("-invalid")
+    await pilot.press("ctrl+s")
+    error = screen.query_one("#start-error", Static)
+    assert error.display and "✗ Subset size 5000 is out of range" in _text(error)
+    assert workspace.jobs(project_id) == []
+    await pilot.press("backspace", "backspace")
+    assert not subset_message.has_class("-bad")
+
+
+async def _check_accuracy_aware(pilot: Pilot[None], screen: OptimizeScreen) -> None:
+    """AccuracyAware fields: disabled under Default, with the reason shown."""
+    aa_fields = screen.query_one("#aa-fields")
+    reason = screen.query_one("#aa-reason", Static)
+    assert aa_fields.disabled and screen.query_one("#max-drop", Input).is_disabled
+    assert reason.display and "Only for AccuracyAware" in _text(reason)
+    screen.query_one("#method").focus()
+    await pilot.press("right", "enter")
+    assert screen.query_one("#method-aa", RadioButton).value
+    assert not aa_fields.disabled and not screen.query_one("#max-drop", Input).is_disabled
+    assert not reason.display
+    metric = _text(screen.query_one("#metric", Static))
+    assert "parent model's own predictions" in metric
+    assert "Workbench refused" in metric
+    validation = screen.query_one("#validation-images", Input)
+    assert validation.value == str(IMAGES)  # 50 by default, capped to the dataset
+    screen.query_one("#max-drop", Input).focus()
+    await pilot.press("2", "0")
+    drop_message = screen.query_one("#max-drop-message", Static)
+    assert _text(drop_message) == "✗ Max accuracy drop 20 is out of range: use 0.1–10 points."
+    await pilot.press("backspace")
+    assert _text(drop_message) == "✓ at most 2 points of mask AP"
+
+
+async def _check_extra_ignores(pilot: Pilot[None], screen: OptimizeScreen) -> None:
+    """Extra layers to ignore are checked against the graph; the automatic scope toggles."""
+    assert screen.scope is not None
+    names = screen.scope.proposal.names
+    screen.query_one("#ignore-names", Input).focus()
+    await pilot.press(*"nonexistent")
+    names_message = screen.query_one("#ignore-names-message", Static)
+    assert _text(names_message) == "✗ not in the model: nonexistent"
+    screen.query_one("#ignore-names", Input).value = names[0]
+    await pilot.pause()
+    assert _text(names_message) == "✓ 1 more layer(s) kept in floating point"
+    screen.query_one("#ignore-types", Input).value = "Sigmoid, Bogus"
+    await pilot.pause()
+    assert "no layer of type Bogus" in _text(screen.query_one("#ignore-types-message", Static))
+
+    # Turning the automatic scope off says what that risks; back on restores the counts.
+    table = screen.query_one("#scope-table", DataTable)
+    auto = screen.query_one("#auto-ignore", Switch)
+    auto.focus()
+    await pilot.press("enter")
+    assert not auto.value
+    assert "may quantize the geometry" in _text(screen.query_one("#scope-summary", Static))
+    assert table.disabled
+    await pilot.press("enter")
+    assert auto.value and not table.disabled
+    assert "layers stay in floating point" in _text(screen.query_one("#scope-summary", Static))
+
+
+async def _check_commands(pilot: Pilot[None], screen: OptimizeScreen) -> None:
+    """Back to Default with keys, then the same choices as commands in the palette."""
+    aa_fields = screen.query_one("#aa-fields")
+    reason = screen.query_one("#aa-reason", Static)
+    screen.query_one("#method").focus()
+    await pilot.press("left", "enter")
+    assert aa_fields.disabled and reason.display
+
+    # The same choices are commands in the palette.
+    provider = OptimizeCommands(screen)
+    names = [hit.text async for hit in provider.discover()]
+    assert names[:3] == ["Start optimization", "Method: Default", "Method: AccuracyAware"]
+    [hit] = [hit async for hit in provider.search("Method: Accur")]
+    hit.command()
+    await pilot.pause()
+    assert not aa_fields.disabled and not reason.display
+    [hit] = [hit async for hit in provider.search("Preset: Mixed")]
+    hit.command()
+    await pilot.pause()
+    assert screen.query_one("#preset-mixed", RadioButton).value
+    assert "trade-off" in _text(screen.query_one("#preset-help", Static))
 
 
 async def test_settings_page_shows_scope_and_checks_as_you_type(
@@ -95,103 +248,37 @@ async def test_settings_page_shows_scope_and_checks_as_you_type(
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await _open(pilot, tiny_project)
         assert app.screen is screen
-
-        # The automatic ignored scope is there before anything starts: counts and names.
-        scope = screen.scope
-        assert scope is not None
-        names = scope.proposal.names
-        assert names
-        summary = _text(screen.query_one("#scope-summary", Static))
-        assert f"{len(names)} layers stay in floating point" in summary
-        assert f"{scope.quantized_compute} compute layers are quantized" in summary
-        assert scope.quantized_compute == 4  # 3 convolutions and a MatMul
-        for kind, count in scope.proposal.types.items():
-            assert f"{kind} {count}" in summary
-        table = screen.query_one("#scope-table", DataTable)
-        assert table.row_count == len(names)
-        assert [table.get_row_at(i)[0] for i in range(table.row_count)] == names
-
-        # Subset: 100 % of 4 images, then typed; the number of images follows as you type.
-        subset_message = screen.query_one("#subset-message", Static)
-        assert _text(subset_message) == f"✓ 100 % → {IMAGES} of {IMAGES} images"
-        await pilot.press("tab", "tab")
-        assert screen.focused is screen.query_one("#subset", Input)
-        await pilot.press("5", "0")
-        assert _text(subset_message) == f"✓ 50 % → 2 of {IMAGES} images"
-        await pilot.press("0", "0")
-        assert _text(subset_message) == "✗ 5000 % is out of range: use 1–100 %"
-        assert subset_message.has_class("-bad")
-        await pilot.press("ctrl+s")
-        error = screen.query_one("#start-error", Static)
-        assert error.display and "Subset size: 5000 % is out of range" in _text(error)
-        assert workspace.jobs(tiny_project.id) == []
-        await pilot.press("backspace", "backspace")
-        assert not subset_message.has_class("-bad")
-
-        # AccuracyAware fields: disabled under Default, with the reason shown.
-        aa_fields = screen.query_one("#aa-fields")
-        reason = screen.query_one("#aa-reason", Static)
-        assert aa_fields.disabled and screen.query_one("#max-drop", Input).is_disabled
-        assert reason.display and "Only for AccuracyAware" in _text(reason)
-        screen.query_one("#method").focus()
-        await pilot.press("right", "enter")
-        assert screen.query_one("#method-aa", RadioButton).value
-        assert not aa_fields.disabled and not screen.query_one("#max-drop", Input).is_disabled
-        assert not reason.display
-        metric = _text(screen.query_one("#metric", Static))
-        assert "parent model's own predictions" in metric
-        assert "Workbench refused" in metric
-        validation = screen.query_one("#validation-images", Input)
-        assert validation.value == str(IMAGES)  # 50 by default, capped to the dataset
-        screen.query_one("#max-drop", Input).focus()
-        await pilot.press("2", "0")
-        drop_message = screen.query_one("#max-drop-message", Static)
-        assert _text(drop_message) == "✗ 20 is out of range: use 0.1–10"
-        await pilot.press("backspace")
-        assert _text(drop_message) == "✓ at most 2 points of mask AP"
-
-        # Extra layers to ignore are checked against the graph.
-        screen.query_one("#ignore-names", Input).focus()
-        await pilot.press(*"nonexistent")
-        names_message = screen.query_one("#ignore-names-message", Static)
-        assert _text(names_message) == "✗ not in the model: nonexistent"
-        screen.query_one("#ignore-names", Input).value = names[0]
-        await pilot.pause()
-        assert _text(names_message) == "✓ 1 more layer(s) kept in floating point"
-        screen.query_one("#ignore-types", Input).value = "Sigmoid, Bogus"
-        await pilot.pause()
-        assert "no layer of type Bogus" in _text(screen.query_one("#ignore-types-message", Static))
-
-        # Turning the automatic scope off says what that risks; back on restores the counts.
-        auto = screen.query_one("#auto-ignore", Switch)
-        auto.focus()
-        await pilot.press("enter")
-        assert not auto.value
-        assert "may quantize the geometry" in _text(screen.query_one("#scope-summary", Static))
-        assert table.disabled
-        await pilot.press("enter")
-        assert auto.value and not table.disabled
-
-        # Back to Default with keys: the AccuracyAware fields are disabled again.
-        screen.query_one("#method").focus()
-        await pilot.press("left", "enter")
-        assert aa_fields.disabled and reason.display
-
-        # The same choices are commands in the palette.
-        provider = OptimizeCommands(screen)
-        names = [hit.text async for hit in provider.discover()]
-        assert names[:3] == ["Start optimization", "Method: Default", "Method: AccuracyAware"]
-        [hit] = [hit async for hit in provider.search("Method: Accur")]
-        hit.command()
-        await pilot.pause()
-        assert not aa_fields.disabled and not reason.display
-        [hit] = [hit async for hit in provider.search("Preset: Mixed")]
-        hit.command()
-        await pilot.pause()
-        assert screen.query_one("#preset-mixed", RadioButton).value
-        assert "trade-off" in _text(screen.query_one("#preset-help", Static))
+        _check_scope_shown(screen)
+        await _check_subset(pilot, screen, workspace, tiny_project.id)
+        await _check_accuracy_aware(pilot, screen)
+        await _check_extra_ignores(pilot, screen)
+        await _check_commands(pilot, screen)
         await pilot.press("escape")
         assert isinstance(app.screen, ProjectScreen)
+
+
+async def test_form_fields_start_from_the_schema(
+    workspace: Workspace, tiny_project: ProjectRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schema = type(OPTIMIZE)
+    monkeypatch.setattr(schema, "subset_percent", replace(OPTIMIZE.subset_percent, default=50.0))
+    monkeypatch.setattr(schema, "max_drop", replace(OPTIMIZE.max_drop, default=1.5))
+    monkeypatch.setattr(schema, "preset", replace(OPTIMIZE.preset, default=Preset.MIXED))
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await _open(pilot, tiny_project)
+        assert screen.query_one("#subset", Input).value == "50"
+        assert _text(screen.query_one("#subset-message", Static)) == "✓ 50 % → 2 of 4 images"
+        assert screen.query_one("#max-drop", Input).value == "1.5"
+        assert screen.query_one("#preset-mixed", RadioButton).value
+        assert not screen.query_one("#preset-performance", RadioButton).value
+        assert "trade-off" in _text(screen.query_one("#preset-help", Static))
+        buttons = [b.id for b in screen.query("#method RadioButton").results(RadioButton)]
+        assert buttons == ["method-default", "method-aa"]
+        settings, problems = screen.form.check_all()
+        assert problems == []
+        assert settings.subset_percent == 50.0 and settings.preset is Preset.MIXED
+        assert settings.max_drop == 1.5
 
 
 async def test_optimize_runs_the_job_and_opens_the_child_project(
@@ -301,7 +388,7 @@ async def test_reopening_follows_the_job_under_way(
         workspace,
         "optimize",
         tiny_project.id,
-        OptimizeSettings(preset="mixed").to_json(),
+        OptimizeSettings(preset=Preset.MIXED).to_json(),
         start=False,
     )
     app = SegtuiApp(workspace, register_sample=False)
