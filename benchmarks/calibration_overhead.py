@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 
 from segtui.core.datasets import load_image
-from segtui.core.quantize import propose_ignored_scope
+from segtui.core.ignored_scope import propose_ignored_scope
 from segtui.core.sample import sample_dir
 
 
@@ -34,8 +34,8 @@ def bare(images: list[Path]) -> float:
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
 
+    from segtui.core.ignored_scope import has_dynamic_tensors
     from segtui.core.models import load_model
-    from segtui.core.quantize import has_dynamic_tensors
 
     loaded = load_model(sample_dir() / "model" / "shapes_maskrcnn.xml")
     scope = propose_ignored_scope(loaded.model)

@@ -26,9 +26,11 @@ import openvino as ov
 from _common import median_ratio
 
 from segtui.core.evaluation import evaluate_coco
+from segtui.core.ignored_scope import if_ops
 from segtui.core.inference import run_inference
 from segtui.core.models import load_model
-from segtui.core.quantize import OptimizeSettings, if_ops, quantize
+from segtui.core.optimize_settings import OptimizeSettings
+from segtui.core.quantize import quantize
 from segtui.core.sample import sample_dir
 
 

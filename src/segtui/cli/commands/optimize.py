@@ -19,7 +19,7 @@ def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
     with open_workspace(args) as ws:
         project = resolve_project(ws, args.project)
         dataset = ws.dataset(project.dataset_id)
-        settings.validate(dataset.annotated)
+        settings.validate()
         out.note(
             f"Optimizing project {project.id} ({settings.method}, {settings.preset}, "
             f"{settings.subset_count(dataset.image_count)} calibration images)"
