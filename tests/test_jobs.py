@@ -9,13 +9,19 @@ import sys
 import time
 from pathlib import Path
 
+import psutil  # type: ignore[import-untyped]
+import pytest
 from tiny_models import Det, build_omz_maskrcnn
 
-from segtui.core import jobs
+from segtui.core import job_registry, jobs
 from segtui.core.datasets import import_dataset
+from segtui.core.errors import SegtuiError
 from segtui.core.models import import_model
 from segtui.core.projects import create_project
+from segtui.core.types import JobKind, JobState
 from segtui.core.workspace import Workspace
+
+SLEEP = [sys.executable, "-c", "import time; time.sleep(60)"]
 
 
 def _annotated_project(ws: Workspace, tmp_path: Path, coco_dataset: Path) -> int:
@@ -63,11 +69,11 @@ def test_a_failing_job_records_a_clear_error(
 
 
 def test_a_job_whose_process_died_is_marked_interrupted_and_cleaned(workspace: Workspace) -> None:
-    job = workspace.add_job(kind="evaluate", project_id=None, params={})
+    job = workspace.add_job(kind=JobKind.EVALUATE, project_id=None, params={})
     # A real process that is not a segtui job, already gone: its pid says nothing alive.
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
-    workspace.update_job(job.id, state="running", pid=proc.pid, started_at=time.time())
+    workspace.update_job(job.id, state=JobState.RUNNING, pid=proc.pid, started_at=time.time())
     partial = jobs.work_dir(workspace, job.id)
     partial.mkdir(parents=True)
     (partial / "half.bin").write_bytes(b"x" * 10)
@@ -81,13 +87,13 @@ def test_sigkill_of_a_running_job_is_seen_as_interrupted(
     workspace: Workspace, tmp_path: Path, coco_dataset: Path
 ) -> None:
     project_id = _annotated_project(workspace, tmp_path, coco_dataset)
-    job = workspace.add_job(kind="evaluate", project_id=project_id, params={})
+    job = workspace.add_job(kind=JobKind.EVALUATE, project_id=project_id, params={})
     # Stand in for a job process mid-work: a child in its own session that looks like one.
     sleeper = subprocess.Popen(
         [sys.executable, "-c", "import time, sys; time.sleep(60)", "segtui.core.jobs"],
         start_new_session=True,
     )
-    workspace.update_job(job.id, state="running", pid=sleeper.pid, started_at=time.time())
+    workspace.update_job(job.id, state=JobState.RUNNING, pid=sleeper.pid, started_at=time.time())
     assert jobs.recover_jobs(workspace) == []  # alive: left alone
     os.killpg(sleeper.pid, signal.SIGKILL)
     sleeper.wait()
@@ -99,16 +105,61 @@ def test_queued_jobs_wait_for_the_running_one_and_can_be_cancelled(
     workspace: Workspace, tmp_path: Path, coco_dataset: Path
 ) -> None:
     project_id = _annotated_project(workspace, tmp_path, coco_dataset)
-    blocker = workspace.add_job(kind="evaluate", project_id=project_id, params={})
+    blocker = workspace.add_job(kind=JobKind.EVALUATE, project_id=project_id, params={})
     sleeper = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(60)", "segtui.core.jobs"],
         start_new_session=True,
     )
     try:
-        workspace.update_job(blocker.id, state="running", pid=sleeper.pid, started_at=time.time())
+        workspace.update_job(
+            blocker.id, state=JobState.RUNNING, pid=sleeper.pid, started_at=time.time()
+        )
         queued = jobs.submit(workspace, "evaluate", project_id, {})
         assert workspace.job(queued.id).state == "queued"  # one heavy job at a time
         assert jobs.cancel(workspace, queued.id).state == "cancelled"
     finally:
         os.killpg(sleeper.pid, signal.SIGKILL)
         sleeper.wait()
+
+
+def test_pid_alive_knows_a_job_process_from_a_stranger_a_zombie_and_the_dead() -> None:
+    job_like = subprocess.Popen([*SLEEP, jobs.JOB_MODULE], start_new_session=True)
+    stranger = subprocess.Popen(SLEEP, start_new_session=True)
+    quick = subprocess.Popen([sys.executable, "-c", "pass", jobs.JOB_MODULE])
+    try:
+        assert jobs.pid_alive(job_like.pid)
+        assert not jobs.pid_alive(stranger.pid)  # alive, but not a job: a reused pid
+        # Not waited for: once it exits it stays a zombie until reaped.
+        deadline = time.monotonic() + 10
+        while psutil.Process(quick.pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert not jobs.pid_alive(quick.pid)
+    finally:
+        for proc in (job_like, stranger, quick):
+            proc.kill()
+            proc.wait()
+    assert not jobs.pid_alive(job_like.pid) and not jobs.pid_alive(quick.pid)
+    assert not jobs.pid_alive(None) and not jobs.pid_alive(0)
+
+
+def test_job_kinds_register_without_importing_jobs() -> None:
+    code = (
+        "import sys, segtui.core.job_kinds as k\n"
+        "from segtui.core import job_registry as r\n"
+        "print('segtui.core.jobs' in sys.modules, [str(k) for k in r.registered_kinds()])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == f"False {sorted(str(kind) for kind in JobKind)}"
+    assert set(job_registry.registered_kinds()) <= set(JobKind)
+
+
+def test_an_unknown_job_kind_is_refused_before_it_is_queued(workspace: Workspace) -> None:
+    with pytest.raises(SegtuiError, match="Unknown job kind 'train'"):
+        jobs.submit(workspace, "train", None, {})
+    assert workspace.jobs() == []
+    # A kind given as its string is the same kind.
+    job = jobs.submit(workspace, "evaluate", None, {}, start=False)
+    assert job.kind is JobKind.EVALUATE and job.state is JobState.QUEUED

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from segtui.core.errors import NotFoundError, WorkspaceError
+from segtui.core.records import DatasetAnalysis, ModelAnalysis, ModelRecord, ProjectRecord
+from segtui.core.types import DatasetKind, JobKind, JobState, ResultKind
 from segtui.core.workspace import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -16,6 +19,45 @@ from segtui.core.workspace import (
     atomic_write_text,
     default_workspace_dir,
 )
+
+
+def _model(ws: Workspace, checksum: str = "abc", **analysis: object) -> ModelRecord:
+    """A registered model with a partial analysis (the workspace stores what it is given)."""
+    staged = ws.staging_dir()
+    (staged / "model.xml").write_text("<net/>")
+    return ws.add_model(
+        name=f"m-{checksum}",
+        format_id="omz-maskrcnn",
+        source_path="/x",
+        staged_dir=staged,
+        xml_name="model.xml",
+        checksum=checksum,
+        analysis=cast(ModelAnalysis, analysis),
+        class_names=["a"],
+    )
+
+
+def _project(ws: Workspace, device: str = "CPU", parent_id: int | None = None) -> ProjectRecord:
+    model = ws.find_model_by_checksum("abc") or _model(ws)
+    datasets = ws.datasets()
+    dataset = (
+        datasets[0]
+        if datasets
+        else ws.add_dataset(
+            name="d",
+            kind=DatasetKind.COCO,
+            root=Path("/data"),
+            analysis=cast(DatasetAnalysis, {"image_count": 7}),
+            images=[DatasetImage(0, "a.png", 10, 20, 1)],
+        )
+    )
+    return ws.add_project(
+        name=f"p {device}",
+        model_id=model.id,
+        dataset_id=dataset.id,
+        device=device,
+        parent_id=parent_id,
+    )
 
 
 def test_new_workspace_has_current_schema_wal_and_foreign_keys(tmp_path: Path) -> None:
@@ -77,7 +119,7 @@ def test_failed_model_registration_rolls_back_rows_and_files(workspace: Workspac
             staged_dir=staged,
             xml_name="model.xml",
             checksum="abc",
-            analysis={},
+            analysis=cast(ModelAnalysis, {}),
             class_names=[],
             optimized_from=999,
         )
@@ -87,36 +129,29 @@ def test_failed_model_registration_rolls_back_rows_and_files(workspace: Workspac
 
 
 def test_projects_are_unique_per_model_dataset_device_and_jobs_update(workspace: Workspace) -> None:
-    staged = workspace.staging_dir()
-    (staged / "model.xml").write_text("<net/>")
-    model = workspace.add_model(
-        name="m",
-        format_id="omz-maskrcnn",
-        source_path="/x",
-        staged_dir=staged,
-        xml_name="model.xml",
-        checksum="abc",
-        analysis={"gflops": 1.0},
-        class_names=["a"],
-    )
+    model = _model(workspace, gflops=1.0)
     assert model.xml_path.read_text() == "<net/>"
+    assert dict(model.analysis) == {"gflops": 1.0}
     dataset = workspace.add_dataset(
         name="d",
         kind="images",
         root=Path("/data"),
-        analysis={"image_count": 1},
+        analysis=cast(DatasetAnalysis, {"image_count": 1}),
         images=[DatasetImage(0, "a.png", 10, 20, None)],
     )
+    assert dataset.kind is DatasetKind.IMAGES and dataset.image_count == 1
     p1 = workspace.add_project(name="p", model_id=model.id, dataset_id=dataset.id, device="CPU")
     p2 = workspace.add_project(
         name="p again", model_id=model.id, dataset_id=dataset.id, device="CPU"
     )
     assert p1.id == p2.id and len(workspace.projects()) == 1
-    job = workspace.add_job(kind="benchmark", project_id=p1.id, params={"time": 5})
-    assert job.state == "queued" and job.params == {"time": 5}
-    workspace.update_job(job.id, state="done", progress=1.0, result={"fps": 12.5})
+    job = workspace.add_job(kind=JobKind.BENCHMARK, project_id=p1.id, params={"time": 5})
+    assert job.state is JobState.QUEUED and job.kind is JobKind.BENCHMARK
+    assert job.params == {"time": 5}
+    workspace.update_job(job.id, state=JobState.DONE, progress=1.0, result={"result_id": 12})
     done = workspace.job(job.id)
-    assert (done.state, done.progress, done.result) == ("done", 1.0, {"fps": 12.5})
+    assert (done.state, done.progress, done.result) == ("done", 1.0, {"result_id": 12})
+    assert done.state is JobState.DONE and not done.active
     with pytest.raises(ValueError):
         workspace.update_job(job.id, bogus=1)
     with pytest.raises(sqlite3.IntegrityError):
@@ -125,6 +160,72 @@ def test_projects_are_unique_per_model_dataset_device_and_jobs_update(workspace:
         workspace.delete_model(model.id)
     with pytest.raises(NotFoundError):
         workspace.project(42)
+
+
+def test_claiming_starts_the_oldest_queued_job_and_only_one(workspace: Workspace) -> None:
+    project = _project(workspace)
+    first, second = (
+        workspace.add_job(kind=JobKind.EVALUATE, project_id=project.id, params={}) for _ in range(2)
+    )
+    assert workspace.claim_next_job() == first.id
+    claimed = workspace.job(first.id)
+    assert claimed.state is JobState.RUNNING and claimed.stage == "Starting"
+    assert claimed.started_at is not None and claimed.pid is None
+    assert workspace.claim_next_job() is None  # one runs already
+    assert workspace.job(second.id).state is JobState.QUEUED
+    # The starter's pid fills in only what the job process has not written itself.
+    workspace.set_job_pid_if_unset(first.id, 111)
+    workspace.set_job_pid_if_unset(first.id, 222)
+    assert workspace.job(first.id).pid == 111
+    workspace.update_job(first.id, state=JobState.DONE)
+    assert workspace.claim_next_job() == second.id
+
+
+def test_watched_active_and_latest_jobs(workspace: Workspace) -> None:
+    project = _project(workspace)
+    done = workspace.add_job(kind=JobKind.SWEEP, project_id=project.id, params={})
+    workspace.update_job(done.id, state=JobState.DONE)
+    queued = workspace.add_job(kind=JobKind.BENCHMARK, project_id=project.id, params={})
+    other = workspace.add_job(kind=JobKind.SWEEP, project_id=project.id, params={})
+    workspace.update_job(other.id, state=JobState.CANCELLED)
+    assert [j.id for j in workspace.watched_jobs()] == [queued.id]
+    assert [j.id for j in workspace.watched_jobs([done.id])] == [done.id, queued.id]
+    assert [j.id for j in workspace.running_jobs()] == []
+    active = workspace.active_job(project.id, JobKind.BENCHMARK)
+    assert active is not None and active.id == queued.id
+    assert workspace.active_job(project.id, JobKind.SWEEP) is None
+    latest = workspace.latest_job(project.id)
+    assert latest is not None and latest.id == other.id
+    assert workspace.latest_job(project.id + 1) is None
+
+
+def test_project_rows_come_from_one_query(workspace: Workspace) -> None:
+    parent = _project(workspace, "CPU")
+    child = _project(workspace, "GPU", parent_id=parent.id)
+    for fps, precision in ((10.0, "f32"), (25.0, "bf16"), (25.0, "f32"), (None, "f32")):
+        data = {"throughput_fps": fps, "precision": precision}
+        workspace.add_result(project_id=parent.id, kind=ResultKind.BENCHMARK, data=data)
+    workspace.add_result(project_id=parent.id, kind=ResultKind.SWEEP, data={"throughput_fps": 99.0})
+    finished = workspace.add_job(kind=JobKind.BENCHMARK, project_id=parent.id, params={})
+    workspace.update_job(finished.id, state=JobState.DONE)
+    running = workspace.add_job(kind=JobKind.SWEEP, project_id=parent.id, params={})
+    workspace.update_job(running.id, state=JobState.RUNNING)
+    queries: list[str] = []
+    workspace._conn.set_trace_callback(queries.append)
+    rows = workspace.project_rows()
+    workspace._conn.set_trace_callback(None)
+    assert len(queries) == 1
+    assert [row.id for row in rows] == [parent.id, child.id]
+    first, second = rows
+    assert (first.name, first.device, first.parent_id) == ("p CPU", "CPU", None)
+    assert (first.model_name, first.format_id, first.dataset_name) == ("m-abc", "omz-maskrcnn", "d")
+    assert first.annotated and first.image_count == 7
+    assert (first.latest_job_id, first.active_job_id) == (running.id, running.id)
+    assert first.status == "sweep running"
+    # The best benchmark (not the sweep); of two equal ones, the older.
+    assert (first.best_throughput_fps, first.best_precision) == (25.0, "bf16")
+    assert second.parent_id == parent.id and second.status == "ready"
+    assert second.latest_job_id is None and second.best_throughput_fps is None
 
 
 def test_two_workspace_handles_see_each_others_writes(tmp_path: Path) -> None:

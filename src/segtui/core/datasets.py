@@ -14,6 +14,8 @@ import numpy.typing as npt
 
 from segtui.core.errors import DatasetImportError
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
+from segtui.core.records import DatasetAnalysis, SkippedFile
+from segtui.core.types import DatasetKind
 from segtui.core.workspace import DatasetImage, DatasetRecord, Workspace, atomic_write_text
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -61,7 +63,7 @@ class ScanResult:
     """Images found under a folder, and the files skipped with their reason."""
 
     images: list[DatasetImage] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
 
 
 def scan_images(
@@ -95,7 +97,10 @@ def scan_images(
     return result
 
 
-def _size_summary(images: list[DatasetImage]) -> dict[str, Any]:
+def _analysis(
+    images: list[DatasetImage], skipped: list[SkippedFile], *, annotated: bool
+) -> DatasetAnalysis:
+    """Image counts and sizes; an annotated dataset adds its annotation keys."""
     sizes: dict[str, int] = {}
     for image in images:
         key = f"{image.width}x{image.height}"
@@ -111,6 +116,8 @@ def _size_summary(images: list[DatasetImage]) -> dict[str, Any]:
         "max_size": [max(i.width for i in images), max(i.height for i in images)]
         if images
         else None,
+        "skipped": skipped,
+        "annotated": annotated,
     }
 
 
@@ -139,13 +146,17 @@ def import_image_folder(
             f"{folder} holds no readable images{detail}.",
             f"Put images ({', '.join(sorted(IMAGE_SUFFIXES))}) in the folder or its subfolders.",
         )
-    analysis = _size_summary(scan.images) | {"skipped": scan.skipped, "annotated": False}
+    analysis = _analysis(scan.images, scan.skipped, annotated=False)
     return ws.add_dataset(
-        name=name or folder.name, kind="images", root=folder, analysis=analysis, images=scan.images
+        name=name or folder.name,
+        kind=DatasetKind.IMAGES,
+        root=folder,
+        analysis=analysis,
+        images=scan.images,
     )
 
 
-def _skipped_text(skipped: list[dict[str, str]], limit: int = 3) -> str:
+def _skipped_text(skipped: list[SkippedFile], limit: int = 3) -> str:
     return ", ".join(f"{s['path']} ({s['reason']})" for s in skipped[:limit])
 
 
@@ -260,22 +271,19 @@ def import_coco(
     for ann in annotations:
         key = names[int(ann["category_id"])]
         instance_counts[key] = instance_counts.get(key, 0) + 1
-    analysis = _size_summary(dataset_images) | {
-        "skipped": [],
-        "annotated": True,
-        "classes": [names[c] for c in sorted(names)],
-        "category_ids": sorted(names),
-        "instance_counts": instance_counts,
-        "annotation_count": len(annotations),
-        "source_annotations": str(ann_path),
-    }
+    analysis = _analysis(dataset_images, [], annotated=True)
+    analysis["classes"] = [names[c] for c in sorted(names)]
+    analysis["category_ids"] = sorted(names)
+    analysis["instance_counts"] = instance_counts
+    analysis["annotation_count"] = len(annotations)
+    analysis["source_annotations"] = str(ann_path)
     staged = ws.staging_dir()
     staged_file = staged / "annotations.json"
     atomic_write_text(staged_file, json.dumps(normalised))
     try:
         return ws.add_dataset(
             name=name or ann_path.stem,
-            kind="coco",
+            kind=DatasetKind.COCO,
             root=root,
             analysis=analysis,
             images=dataset_images,

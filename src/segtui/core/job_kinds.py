@@ -1,33 +1,50 @@
-"""The built-in job kinds. Each handler is a thin shell over a core function."""
+"""The built-in job kinds. Each handler is a thin shell over a core function.
+
+Each registers into `segtui.core.job_registry` (this module never imports
+`segtui.core.jobs`, which imports it) and returns its kind's typed result.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, TypedDict
 
-from segtui.core.accuracy import evaluate_project
-from segtui.core.jobs import JobContext, job_kind
+from segtui.core.accuracy import EvaluationResult, evaluate_project
+from segtui.core.job_registry import JobContext, job_kind
+from segtui.core.types import JobKind, Precision, ResultKind
+
+if TYPE_CHECKING:
+    from segtui.core.benchmark import StoredBenchmark
+    from segtui.core.optimize import OptimizeJobResult
 
 
-@job_kind("evaluate")
-def evaluate_job(ctx: JobContext) -> dict[str, Any]:
+class SweepJobResult(TypedDict):
+    """A sweep job's result: the cells measured and the stored "sweep" result."""
+
+    cells: int
+    result_id: int
+
+
+@job_kind(JobKind.EVALUATE)
+def evaluate_job(ctx: JobContext) -> EvaluationResult:
     """COCO box/mask AP of a project's model on its annotated dataset."""
     if ctx.job.project_id is None:
         raise ValueError("an evaluate job needs a project")
     result = evaluate_project(
         ctx.ws,
         ctx.job.project_id,
-        precision=str(ctx.job.params.get("precision", "f32")),
+        precision=Precision(str(ctx.job.params.get("precision", Precision.F32))),
         progress=ctx.progress,
         cancel=ctx.cancel,
     )
     ctx.ws.add_result(
-        project_id=ctx.job.project_id, kind="accuracy", data=result, job_id=ctx.job.id
+        project_id=ctx.job.project_id, kind=ResultKind.ACCURACY, data=result, job_id=ctx.job.id
     )
     return result
 
 
-@job_kind("optimize")
-def optimize_job(ctx: JobContext) -> dict[str, Any]:
+@job_kind(JobKind.OPTIMIZE)
+def optimize_job(ctx: JobContext) -> OptimizeJobResult:
     """INT8 quantization of a project's model; the result is a child project."""
     from segtui.core.optimize import optimize_project, settings_from_params
 
@@ -41,20 +58,17 @@ def optimize_job(ctx: JobContext) -> dict[str, Any]:
     return {"child_project_id": child.id, "model_id": model.id, "optimization": model.optimization}
 
 
-@job_kind("benchmark")
-def benchmark_job(ctx: JobContext) -> dict[str, Any]:
+@job_kind(JobKind.BENCHMARK)
+def benchmark_job(ctx: JobContext) -> StoredBenchmark:
     """Throughput/latency of a project's model; stored as a 'benchmark' result."""
-    from segtui.core.benchmark import BenchmarkSettings
+    from segtui.core.benchmark import BenchmarkSettings, StoredBenchmark
     from segtui.core.performance import benchmark_project
 
     if ctx.job.project_id is None:
         raise ValueError("a benchmark job needs a project")
-    params = dict(ctx.job.params)
-    per_layer = bool(params.pop("per_layer", True))
-    settings = BenchmarkSettings(
-        **{k: v for k, v in params.items() if k in BenchmarkSettings.__dataclass_fields__}
-    )
-    data = benchmark_project(
+    per_layer = bool(ctx.job.params.get("per_layer", True))
+    settings = BenchmarkSettings.from_values(ctx.job.params)
+    run = benchmark_project(
         ctx.ws,
         ctx.job.project_id,
         settings,
@@ -63,44 +77,37 @@ def benchmark_job(ctx: JobContext) -> dict[str, Any]:
         cancel=ctx.cancel,
     )
     record = ctx.ws.add_result(
-        project_id=ctx.job.project_id, kind="benchmark", data=data, job_id=ctx.job.id
+        project_id=ctx.job.project_id, kind=ResultKind.BENCHMARK, data=run, job_id=ctx.job.id
     )
-    return data | {"result_id": record.id}
+    return StoredBenchmark(**run, result_id=record.id)
 
 
-@job_kind("sweep")
-def sweep_job(ctx: JobContext) -> dict[str, Any]:
+@job_kind(JobKind.SWEEP)
+def sweep_job(ctx: JobContext) -> SweepJobResult:
     """A grid of short benchmarks over batch × streams; stored as a 'sweep' result."""
-    from segtui.core.performance import sweep_project
+    from segtui.core.performance import SweepSettings, sweep_project
 
     if ctx.job.project_id is None:
         raise ValueError("a sweep job needs a project")
-    p = ctx.job.params
+    settings = SweepSettings.from_values(ctx.job.params)
     data = sweep_project(
-        ctx.ws,
-        ctx.job.project_id,
-        [int(b) for b in p.get("batches", [1])],
-        [int(s) for s in p.get("streams", [1])],
-        duration_s=float(p.get("duration_s", 5.0)),
-        precision=str(p.get("precision", "default")),
-        progress=ctx.progress,
-        cancel=ctx.cancel,
+        ctx.ws, ctx.job.project_id, settings, progress=ctx.progress, cancel=ctx.cancel
     )
     record = ctx.ws.add_result(
-        project_id=ctx.job.project_id, kind="sweep", data=data, job_id=ctx.job.id
+        project_id=ctx.job.project_id, kind=ResultKind.SWEEP, data=data, job_id=ctx.job.id
     )
-    return {"cells": len(data["cells"]), "result_id": record.id}
+    return SweepJobResult(cells=len(data["cells"]), result_id=record.id)
 
 
-@job_kind("report")
-def report_job(ctx: JobContext) -> dict[str, Any]:
+@job_kind(JobKind.REPORT)
+def report_job(ctx: JobContext) -> Mapping[str, object]:
     """An accuracy report of an optimized project (vs its parent or vs annotations)."""
     from segtui.core.report import ReportSettings, create_report
+    from segtui.core.settings import REPORT, checked
 
     if ctx.job.project_id is None:
         raise ValueError("a report job needs a project")
-    known = ReportSettings.__dataclass_fields__
-    settings = ReportSettings(**{k: v for k, v in ctx.job.params.items() if k in known})
+    settings = ReportSettings(**checked(REPORT, ctx.job.params))
     return create_report(
         ctx.ws, ctx.job.project_id, settings, progress=ctx.progress, cancel=ctx.cancel
     )

@@ -20,63 +20,42 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
+import psutil  # type: ignore[import-untyped]
+
+from segtui.core import job_registry
 from segtui.core.errors import Cancelled, NotFoundError, SegtuiError
+from segtui.core.job_registry import JobContext, JobHandler
 from segtui.core.progress import CancelToken
-from segtui.core.workspace import JobRecord, Workspace
+from segtui.core.records import JobRecord
+from segtui.core.types import FINAL_STATES, JobKind, JobState
+from segtui.core.workspace import Workspace
 
-FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
-
-
-@dataclass
-class JobContext:
-    """What a job handler gets: the workspace, its job, a private work folder, progress and cancel."""
-
-    ws: Workspace
-    job: JobRecord
-    work_dir: Path
-    cancel: CancelToken
-    _last_write: float = 0.0
-    _last_stage: str = ""
-    _started: float = 0.0
-
-    def progress(self, fraction: float, stage: str) -> None:
-        """Record progress (rate-limited to ~4 writes a second) with an estimate of the time left."""
-        self.cancel.raise_if_cancelled()
-        now = time.monotonic()
-        fraction = min(max(fraction, 0.0), 1.0)
-        if stage == self._last_stage and now - self._last_write < 0.25 and fraction < 1.0:
-            return
-        elapsed = now - self._started
-        eta = elapsed / fraction * (1.0 - fraction) if fraction > 0.02 and elapsed > 1.0 else None
-        self.ws.update_job(self.job.id, progress=fraction, stage=stage, eta_s=eta)
-        self._last_write, self._last_stage = now, stage
-        print(f"[{time.strftime('%H:%M:%S')}] {fraction * 100:5.1f}% {stage}", flush=True)
+#: The job process's module: `pid_alive` finds it in a process's command line.
+JOB_MODULE = "segtui.core.jobs"
+#: A claimed job whose process has not written its pid after this long never started.
+STALE_CLAIM_S = 60.0
 
 
-JobHandler = Callable[[JobContext], dict[str, Any]]
-_HANDLERS: dict[str, JobHandler] = {}
+def handler(kind: JobKind) -> JobHandler:
+    """The registered handler of `kind` (the built-in kinds register on first use)."""
+    # Imported here, not at the top: the kinds pull in OpenVINO and NNCF, which the
+    # TUI and most commands never need in their own process.
+    import segtui.core.job_kinds  # noqa: F401
+
+    return job_registry.handler(kind)
 
 
-def job_kind(name: str) -> Callable[[JobHandler], JobHandler]:
-    """Register a handler for a job kind."""
-
-    def register(func: JobHandler) -> JobHandler:
-        _HANDLERS[name] = func
-        return func
-
-    return register
-
-
-def handlers() -> dict[str, JobHandler]:
-    import segtui.core.job_kinds  # noqa: F401  (registers the built-in kinds)
-
-    return _HANDLERS
+def job_kind_of(kind: JobKind | str) -> JobKind:
+    """`kind` as a JobKind, or a clear error naming the known kinds."""
+    try:
+        return JobKind(kind)
+    except ValueError:
+        known = ", ".join(JobKind)
+        raise SegtuiError(f"Unknown job kind {kind!r}.", f"Known: {known}.") from None
 
 
 def job_dir(ws: Workspace, job_id: int) -> Path:
@@ -115,43 +94,39 @@ def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    proc = Path(f"/proc/{pid}")
-    if proc.exists():
-        try:
-            stat = (proc / "stat").read_text()
-            if stat.rsplit(")", 1)[1].split()[0] == "Z":
-                return False
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
-            return b"segtui.core.jobs" in cmdline
-        except OSError:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
             return False
-    return True
+        return JOB_MODULE in " ".join(process.cmdline())
+    except psutil.NoSuchProcess:  # ZombieProcess included
+        return False
+    except psutil.AccessDenied:
+        # Another user's process: alive, and not ours to judge.
+        return True
 
 
-def active_job(ws: Workspace, project_id: int, kind: str) -> JobRecord | None:
+def active_job(ws: Workspace, project_id: int, kind: JobKind | str) -> JobRecord | None:
     """The project's queued or running job of `kind`, if any (to follow it on reopening)."""
-    active = [j for j in ws.jobs(project_id) if j.kind == kind and j.active]
-    return active[-1] if active else None
+    return ws.active_job(project_id, job_kind_of(kind))
+
+
+def process_gone(job: JobRecord) -> bool:
+    """Whether a running job has no live process: it died, or never started after its claim."""
+    if job.state != JobState.RUNNING:
+        return False
+    if job.pid is not None:
+        return not pid_alive(job.pid)
+    return job.started_at is not None and time.time() - job.started_at > STALE_CLAIM_S
 
 
 def recover_jobs(ws: Workspace) -> list[int]:
     """Mark jobs whose process is gone as interrupted and clean their partial files."""
     interrupted: list[int] = []
-    for job in ws.jobs():
-        if job.state != "running":
-            continue
-        stale_claim = (
-            job.pid is None and job.started_at is not None and time.time() - job.started_at > 60
-        )
-        if (job.pid is not None and not pid_alive(job.pid)) or stale_claim:
+    for job in ws.running_jobs():
+        if process_gone(job):
             ws.update_job(
                 job.id,
-                state="interrupted",
+                state=JobState.INTERRUPTED,
                 finished_at=time.time(),
                 error="The job's process ended unexpectedly (killed, or the machine restarted).",
             )
@@ -161,12 +136,17 @@ def recover_jobs(ws: Workspace) -> list[int]:
 
 
 def submit(
-    ws: Workspace, kind: str, project_id: int | None, params: dict[str, Any], *, start: bool = True
+    ws: Workspace,
+    kind: JobKind | str,
+    project_id: int | None,
+    params: Mapping[str, object],
+    *,
+    start: bool = True,
 ) -> JobRecord:
     """Queue a job; start it at once when no other job is running."""
-    if kind not in handlers():
-        raise SegtuiError(f"Unknown job kind {kind!r}.", f"Known: {', '.join(sorted(_HANDLERS))}.")
-    job = ws.add_job(kind=kind, project_id=project_id, params=params)
+    job_kind = job_kind_of(kind)
+    handler(job_kind)  # refuse a kind nothing can run before it is queued
+    job = ws.add_job(kind=job_kind, project_id=project_id, params=params)
     ws.update_job(job.id, log_path=str(log_path(ws, job.id)))
     if start:
         start_next(ws)
@@ -176,28 +156,17 @@ def submit(
 def start_next(ws: Workspace) -> int | None:
     """Start the oldest queued job if none is running; return its id."""
     recover_jobs(ws)
-    with ws.transaction() as tx:
-        if tx.execute("SELECT 1 FROM jobs WHERE state = 'running'").fetchone():
-            return None
-        row = tx.execute(
-            "SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1"
-        ).fetchone()
-        if row is None:
-            return None
-        job_id = int(row[0])
-        # Claim it inside the write lock so that two starters never launch it twice.
-        tx.execute(
-            "UPDATE jobs SET state = 'running', started_at = ?, stage = 'Starting' WHERE id = ?",
-            (time.time(), job_id),
-        )
+    job_id = ws.claim_next_job()
+    if job_id is None:
+        return None
     try:
         pid = _spawn(ws, job_id)
     except OSError as exc:
-        ws.update_job(job_id, state="failed", error=f"Could not start the job process: {exc}")
+        ws.update_job(
+            job_id, state=JobState.FAILED, error=f"Could not start the job process: {exc}"
+        )
         return None
-    with ws.transaction() as tx:
-        # The child may already have written its own pid; only fill it in if not.
-        tx.execute("UPDATE jobs SET pid = COALESCE(pid, ?) WHERE id = ?", (pid, job_id))
+    ws.set_job_pid_if_unset(job_id, pid)
     return job_id
 
 
@@ -210,7 +179,7 @@ def _spawn(ws: Workspace, job_id: int) -> int:
             [
                 sys.executable,
                 "-m",
-                "segtui.core.jobs",
+                JOB_MODULE,
                 "run",
                 str(job_id),
                 "--workspace",
@@ -229,24 +198,26 @@ def _spawn(ws: Workspace, job_id: int) -> int:
 def cancel(ws: Workspace, job_id: int, *, timeout: float = 15.0) -> JobRecord:
     """Cancel a job: a queued one at once; a running one by SIGTERM, then SIGKILL after `timeout`."""
     job = ws.job(job_id)
-    if job.state == "queued":
-        ws.update_job(job_id, state="cancelled", finished_at=time.time())
+    if job.state == JobState.QUEUED:
+        ws.update_job(job_id, state=JobState.CANCELLED, finished_at=time.time())
         return ws.job(job_id)
-    if job.state != "running":
+    if job.state != JobState.RUNNING:
         return job
     if job.pid and pid_alive(job.pid):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(job.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while (
-            time.monotonic() < deadline and ws.job(job_id).state == "running" and pid_alive(job.pid)
+            time.monotonic() < deadline
+            and ws.job(job_id).state == JobState.RUNNING
+            and pid_alive(job.pid)
         ):
             time.sleep(0.1)
         if pid_alive(job.pid):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(job.pid, signal.SIGKILL)
-    if ws.job(job_id).state == "running":
-        ws.update_job(job_id, state="cancelled", finished_at=time.time(), stage="Cancelled")
+    if ws.job(job_id).state == JobState.RUNNING:
+        ws.update_job(job_id, state=JobState.CANCELLED, finished_at=time.time(), stage="Cancelled")
     _clean_partial(ws, job_id)
     start_next(ws)
     return ws.job(job_id)
@@ -267,7 +238,7 @@ def wait(
             last = (job.progress, job.stage)
         if job.state in FINAL_STATES:
             return job
-        if job.state == "running" and job.pid and not pid_alive(job.pid):
+        if job.state == JobState.RUNNING and job.pid and not pid_alive(job.pid):
             recover_jobs(ws)
             continue
         time.sleep(poll)
@@ -283,24 +254,23 @@ def run_job(ws: Workspace, job_id: int) -> int:
         raise Cancelled()
 
     signal.signal(signal.SIGTERM, on_term)
-    ws.update_job(job_id, pid=os.getpid(), state="running", started_at=time.time())
+    ws.update_job(job_id, pid=os.getpid(), state=JobState.RUNNING, started_at=time.time())
     wdir = work_dir(ws, job_id)
     wdir.mkdir(parents=True, exist_ok=True)
     context = JobContext(ws, ws.job(job_id), wdir, token, _started=time.monotonic())
     print(f"job {job_id} ({job.kind}) started, params {job.params}", flush=True)
     code = 0
     try:
-        handler = handlers()[job.kind]
-        result = handler(context)
+        result = handler(job.kind)(context)
     except Cancelled:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("cancelled", flush=True)
-        ws.update_job(job_id, state="cancelled", finished_at=time.time(), stage="Cancelled")
+        ws.update_job(job_id, state=JobState.CANCELLED, finished_at=time.time(), stage="Cancelled")
         code = 1
     except SegtuiError as exc:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print(f"failed: {exc}", flush=True)
-        ws.update_job(job_id, state="failed", finished_at=time.time(), error=str(exc))
+        ws.update_job(job_id, state=JobState.FAILED, finished_at=time.time(), error=str(exc))
         code = 1
     except BaseException as exc:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -308,7 +278,7 @@ def run_job(ws: Workspace, job_id: int) -> int:
         message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         ws.update_job(
             job_id,
-            state="failed",
+            state=JobState.FAILED,
             finished_at=time.time(),
             error=f"{type(exc).__name__}: {message} (details in the job log)",
         )
@@ -317,7 +287,7 @@ def run_job(ws: Workspace, job_id: int) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         ws.update_job(
             job_id,
-            state="done",
+            state=JobState.DONE,
             progress=1.0,
             stage="Done",
             eta_s=0.0,
@@ -348,8 +318,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run through the imported module, not __main__, so that the job kinds register
-    # into the same handler table that run_job reads.
-    from segtui.core import jobs as _jobs
-
-    raise SystemExit(_jobs.main())
+    raise SystemExit(main())

@@ -7,6 +7,7 @@ import re
 import shutil
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import openvino as ov
 
 from segtui.core.errors import ModelImportError, UnsupportedModelError
 from segtui.core.formats import FormatAdapter, detect_format
+from segtui.core.records import ModelAnalysis
 from segtui.core.workspace import ModelRecord, Workspace
 
 _core: ov.Core | None = None
@@ -209,7 +211,7 @@ def _numel(shape: Any, bound: int = 1000) -> int:
     return total
 
 
-def analyze_model(model: ov.Model, adapter: FormatAdapter, ir_version: str) -> dict[str, Any]:
+def analyze_model(model: ov.Model, adapter: FormatAdapter, ir_version: str) -> ModelAnalysis:
     """Inputs/outputs, GFLOPs and parameters from the graph, weight precisions, opset, format."""
     flops = 0
     dynamic_compute = False
@@ -314,7 +316,7 @@ def import_model(
     class_names: list[str] | None = None,
     input_shape: list[int] | None = None,
     optimized_from: int | None = None,
-    optimization: dict[str, Any] | None = None,
+    optimization: Mapping[str, object] | None = None,
     reuse_existing: bool = True,
 ) -> ModelRecord:
     """Copy a model into the workspace and register it with its analysis.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,15 @@ from segtui.core.datasets import import_dataset
 from segtui.core.errors import SegtuiError
 from segtui.core.models import import_model, ov_core
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
-from segtui.core.workspace import ProjectRecord, Workspace
+from segtui.core.records import (
+    DatasetRecord,
+    JobRecord,
+    ModelRecord,
+    ProjectRecord,
+    ProjectRow,
+)
+from segtui.core.types import JobKind
+from segtui.core.workspace import Workspace
 
 
 def available_devices() -> list[str]:
@@ -84,45 +94,105 @@ def create_project_from_paths(
 
 def project_status(ws: Workspace, project: ProjectRecord) -> str:
     """One word for the project list: the state of its newest job, or "ready"."""
-    jobs = ws.jobs(project.id)
-    if not jobs:
-        return "ready"
-    latest = jobs[-1]
-    return f"{latest.kind} {latest.state}"
+    latest = ws.latest_job(project.id)
+    return "ready" if latest is None else f"{latest.kind} {latest.state}"
+
+
+def project_rows(ws: Workspace) -> list[ProjectRow]:
+    """Every project in display order: each parent followed by its optimized children.
+
+    One query (`Workspace.project_rows`); a child's `depth` says how far it is nested.
+    A project whose parent is gone is listed as a root.
+    """
+    rows = ws.project_rows()
+    ids = {row.id for row in rows}
+    children: dict[int, list[ProjectRow]] = {}
+    roots: list[ProjectRow] = []
+    for row in rows:
+        if row.parent_id is not None and row.parent_id in ids:
+            children.setdefault(row.parent_id, []).append(row)
+        else:
+            roots.append(row)
+    ordered: list[ProjectRow] = []
+    pending = [(root, 0) for root in reversed(roots)]
+    while pending:
+        row, depth = pending.pop()
+        ordered.append(dataclasses.replace(row, depth=depth))
+        pending += [(child, depth + 1) for child in reversed(children.get(row.id, []))]
+    return ordered
+
+
+@dataclass(frozen=True)
+class ProjectDetails:
+    """A project and what it is made of: what the project page and `segtui show` display."""
+
+    project: ProjectRecord
+    model: ModelRecord
+    dataset: DatasetRecord
+    parent: ProjectRecord | None
+    children: tuple[ProjectRecord, ...]
+    status: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The `--json` form: project, model (with its analysis) and dataset sections."""
+        project, model, dataset = self.project, self.model, self.dataset
+        analysis = {k: v for k, v in model.analysis.items() if k != "settings"}
+        return {
+            "project": {
+                "id": project.id,
+                "name": project.name,
+                "device": project.device,
+                "status": self.status,
+                "parent_id": self.parent.id if self.parent else None,
+                "children": [c.id for c in self.children],
+            },
+            "model": {
+                "id": model.id,
+                "name": model.name,
+                "format_id": model.format_id,
+                "class_names": model.class_names,
+                "checksum": model.checksum,
+                "optimized_from": model.optimized_from,
+                "optimization": model.optimization,
+                **analysis,
+                "settings": model.analysis.get("settings", {}),
+            },
+            "dataset": {
+                "id": dataset.id,
+                "name": dataset.name,
+                "kind": dataset.kind,
+                "root": str(dataset.root),
+                "annotated": dataset.annotated,
+                **dataset.analysis,
+            },
+        }
+
+
+def project_details(ws: Workspace, project_id: int) -> ProjectDetails:
+    project = ws.project(project_id)
+    return ProjectDetails(
+        project=project,
+        model=ws.model(project.model_id),
+        dataset=ws.dataset(project.dataset_id),
+        parent=ws.project(project.parent_id) if project.parent_id else None,
+        children=tuple(ws.children(project.id)),
+        status=project_status(ws, project),
+    )
 
 
 def project_summary(ws: Workspace, project_id: int) -> dict[str, Any]:
-    """Everything the project page and `segtui show project` display."""
-    project = ws.project(project_id)
-    model = ws.model(project.model_id)
-    dataset = ws.dataset(project.dataset_id)
-    parent = ws.project(project.parent_id) if project.parent_id else None
-    return {
-        "project": {
-            "id": project.id,
-            "name": project.name,
-            "device": project.device,
-            "status": project_status(ws, project),
-            "parent_id": parent.id if parent else None,
-            "children": [c.id for c in ws.children(project.id)],
-        },
-        "model": {
-            "id": model.id,
-            "name": model.name,
-            "format_id": model.format_id,
-            "class_names": model.class_names,
-            "checksum": model.checksum,
-            "optimized_from": model.optimized_from,
-            "optimization": model.optimization,
-            **{k: v for k, v in model.analysis.items() if k != "settings"},
-            "settings": model.analysis.get("settings", {}),
-        },
-        "dataset": {
-            "id": dataset.id,
-            "name": dataset.name,
-            "kind": dataset.kind,
-            "root": str(dataset.root),
-            "annotated": dataset.annotated,
-            **dataset.analysis,
-        },
-    }
+    """Everything the project page and `segtui show project` display, as JSON."""
+    return project_details(ws, project_id).to_json()
+
+
+def project_jobs(ws: Workspace, project: ProjectRecord) -> list[JobRecord]:
+    """The project's jobs, oldest first, after the parent's optimize job that made it."""
+    jobs = ws.jobs(project.id)
+    if project.parent_id is None:
+        return jobs
+    made_by = [
+        job
+        for job in ws.jobs(project.parent_id)
+        if job.kind == JobKind.OPTIMIZE and (job.result or {}).get("child_project_id") == project.id
+    ]
+    return made_by + jobs

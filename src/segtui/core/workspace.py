@@ -15,92 +15,26 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
 from segtui.core.errors import NotFoundError, WorkspaceError
-
-SCHEMA_VERSION = 1
-
-# Each entry migrates from version i to i + 1; never edit a released entry, append.
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE models (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL,
-        format_id TEXT NOT NULL,
-        source_path TEXT NOT NULL,
-        dir TEXT NOT NULL,
-        xml_name TEXT NOT NULL,
-        checksum TEXT NOT NULL,
-        analysis TEXT NOT NULL,
-        class_names TEXT NOT NULL,
-        optimized_from INTEGER REFERENCES models(id) ON DELETE RESTRICT,
-        optimization TEXT,
-        created_at REAL NOT NULL
-    );
-    CREATE TABLE datasets (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL,
-        kind TEXT NOT NULL CHECK (kind IN ('images', 'coco')),
-        root TEXT NOT NULL,
-        annotations TEXT,
-        analysis TEXT NOT NULL,
-        created_at REAL NOT NULL
-    );
-    CREATE TABLE dataset_images (
-        dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
-        idx INTEGER NOT NULL,
-        path TEXT NOT NULL,
-        width INTEGER NOT NULL,
-        height INTEGER NOT NULL,
-        coco_id INTEGER,
-        PRIMARY KEY (dataset_id, idx)
-    );
-    CREATE TABLE projects (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL,
-        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE RESTRICT,
-        dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE RESTRICT,
-        device TEXT NOT NULL,
-        parent_id INTEGER REFERENCES projects(id) ON DELETE SET NULL,
-        created_at REAL NOT NULL,
-        UNIQUE (model_id, dataset_id, device)
-    );
-    CREATE TABLE jobs (
-        id INTEGER PRIMARY KEY,
-        project_id INTEGER REFERENCES projects(id) ON DELETE CASCADE,
-        kind TEXT NOT NULL,
-        state TEXT NOT NULL CHECK (state IN
-            ('queued', 'running', 'done', 'failed', 'cancelled', 'interrupted')),
-        progress REAL NOT NULL DEFAULT 0,
-        stage TEXT NOT NULL DEFAULT '',
-        eta_s REAL,
-        pid INTEGER,
-        params TEXT NOT NULL DEFAULT '{}',
-        result TEXT,
-        error TEXT,
-        log_path TEXT,
-        created_at REAL NOT NULL,
-        started_at REAL,
-        finished_at REAL
-    );
-    CREATE TABLE results (
-        id INTEGER PRIMARY KEY,
-        project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
-        job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
-        kind TEXT NOT NULL,
-        data TEXT NOT NULL,
-        created_at REAL NOT NULL
-    );
-    CREATE INDEX results_project_kind ON results(project_id, kind);
-    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    """,
-]
+from segtui.core.records import (
+    DatasetAnalysis,
+    DatasetImage,
+    DatasetRecord,
+    JobRecord,
+    ModelAnalysis,
+    ModelRecord,
+    ProjectRecord,
+    ProjectRow,
+    ResultRecord,
+)
+from segtui.core.schema import MIGRATIONS, SCHEMA_VERSION
+from segtui.core.types import DatasetKind, JobKind, JobState, ResultKind
 
 
 def default_workspace_dir(override: str | Path | None = None) -> Path:
@@ -131,106 +65,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
-
-
-@dataclass(frozen=True)
-class ModelRecord:
-    id: int
-    name: str
-    format_id: str
-    source_path: str
-    dir: Path
-    xml_name: str
-    checksum: str
-    analysis: dict[str, Any]
-    class_names: list[str]
-    optimized_from: int | None
-    optimization: dict[str, Any] | None
-    created_at: float
-
-    @property
-    def xml_path(self) -> Path:
-        return self.dir / self.xml_name
-
-    @property
-    def is_optimized(self) -> bool:
-        return self.optimized_from is not None
-
-
-@dataclass(frozen=True)
-class DatasetImage:
-    idx: int
-    path: str  # relative to the dataset root
-    width: int
-    height: int
-    coco_id: int | None
-
-
-@dataclass(frozen=True)
-class DatasetRecord:
-    id: int
-    name: str
-    kind: str  # "images" | "coco"
-    root: Path
-    annotations: Path | None
-    analysis: dict[str, Any]
-    created_at: float
-
-    @property
-    def annotated(self) -> bool:
-        return self.kind == "coco"
-
-    @property
-    def image_count(self) -> int:
-        return int(self.analysis.get("image_count", 0))
-
-
-@dataclass(frozen=True)
-class ProjectRecord:
-    id: int
-    name: str
-    model_id: int
-    dataset_id: int
-    device: str
-    parent_id: int | None
-    created_at: float
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    id: int
-    project_id: int | None
-    kind: str
-    state: str
-    progress: float
-    stage: str
-    eta_s: float | None
-    pid: int | None
-    params: dict[str, Any]
-    result: dict[str, Any] | None
-    error: str | None
-    log_path: str | None
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-
-    @property
-    def active(self) -> bool:
-        return self.state in ("queued", "running")
-
-
-@dataclass(frozen=True)
-class ResultRecord:
-    id: int
-    project_id: int
-    job_id: int | None
-    kind: str
-    data: dict[str, Any]
-    created_at: float
-
-
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
 
 
 class Workspace:
@@ -351,35 +185,19 @@ class Workspace:
 
     # -- models ------------------------------------------------------------------
 
-    @staticmethod
-    def _model(row: sqlite3.Row, root: Path) -> ModelRecord:
-        return ModelRecord(
-            id=row["id"],
-            name=row["name"],
-            format_id=row["format_id"],
-            source_path=row["source_path"],
-            dir=root / row["dir"],
-            xml_name=row["xml_name"],
-            checksum=row["checksum"],
-            analysis=json.loads(row["analysis"]),
-            class_names=json.loads(row["class_names"]),
-            optimized_from=row["optimized_from"],
-            optimization=_loads(row["optimization"]),
-            created_at=row["created_at"],
-        )
-
     def models(self) -> list[ModelRecord]:
-        return [self._model(r, self.root) for r in self._all("SELECT * FROM models ORDER BY id")]
+        rows = self._all("SELECT * FROM models ORDER BY id")
+        return [ModelRecord.from_row(r, self.root) for r in rows]
 
     def model(self, model_id: int) -> ModelRecord:
         row = self._one("SELECT * FROM models WHERE id = ?", (model_id,))
         if row is None:
             raise NotFoundError(f"No model with id {model_id}.", "See `segtui list models`.")
-        return self._model(row, self.root)
+        return ModelRecord.from_row(row, self.root)
 
     def find_model_by_checksum(self, checksum: str) -> ModelRecord | None:
         row = self._one("SELECT * FROM models WHERE checksum = ? ORDER BY id LIMIT 1", (checksum,))
-        return None if row is None else self._model(row, self.root)
+        return None if row is None else ModelRecord.from_row(row, self.root)
 
     def add_model(
         self,
@@ -390,10 +208,10 @@ class Workspace:
         staged_dir: Path,
         xml_name: str,
         checksum: str,
-        analysis: dict[str, Any],
+        analysis: ModelAnalysis,
         class_names: list[str],
         optimized_from: int | None = None,
-        optimization: dict[str, Any] | None = None,
+        optimization: Mapping[str, object] | None = None,
     ) -> ModelRecord:
         """Register a model whose files wait in `staged_dir`; moves them into models/<id>."""
         final: Path | None = None
@@ -444,29 +262,15 @@ class Workspace:
 
     # -- datasets ----------------------------------------------------------------
 
-    @staticmethod
-    def _dataset(row: sqlite3.Row, root: Path) -> DatasetRecord:
-        ann = row["annotations"]
-        return DatasetRecord(
-            id=row["id"],
-            name=row["name"],
-            kind=row["kind"],
-            root=Path(row["root"]),
-            annotations=None if ann is None else root / ann,
-            analysis=json.loads(row["analysis"]),
-            created_at=row["created_at"],
-        )
-
     def datasets(self) -> list[DatasetRecord]:
-        return [
-            self._dataset(r, self.root) for r in self._all("SELECT * FROM datasets ORDER BY id")
-        ]
+        rows = self._all("SELECT * FROM datasets ORDER BY id")
+        return [DatasetRecord.from_row(r, self.root) for r in rows]
 
     def dataset(self, dataset_id: int) -> DatasetRecord:
         row = self._one("SELECT * FROM datasets WHERE id = ?", (dataset_id,))
         if row is None:
             raise NotFoundError(f"No dataset with id {dataset_id}.", "See `segtui list datasets`.")
-        return self._dataset(row, self.root)
+        return DatasetRecord.from_row(row, self.root)
 
     def dataset_images(self, dataset_id: int) -> list[DatasetImage]:
         rows = self._all(
@@ -482,9 +286,9 @@ class Workspace:
         self,
         *,
         name: str,
-        kind: str,
+        kind: DatasetKind | str,
         root: Path,
-        analysis: dict[str, Any],
+        analysis: DatasetAnalysis,
         images: list[DatasetImage],
         annotations_file: Path | None = None,
     ) -> DatasetRecord:
@@ -495,7 +299,7 @@ class Workspace:
                 cur = tx.execute(
                     "INSERT INTO datasets(name, kind, root, annotations, analysis, created_at) "
                     "VALUES (?, ?, ?, NULL, ?, ?)",
-                    (name, kind, str(root), json.dumps(analysis), time.time()),
+                    (name, DatasetKind(kind), str(root), json.dumps(analysis), time.time()),
                 )
                 dataset_id = int(cur.lastrowid or 0)
                 tx.executemany(
@@ -530,30 +334,18 @@ class Workspace:
 
     # -- projects ----------------------------------------------------------------
 
-    @staticmethod
-    def _project(row: sqlite3.Row) -> ProjectRecord:
-        return ProjectRecord(
-            id=row["id"],
-            name=row["name"],
-            model_id=row["model_id"],
-            dataset_id=row["dataset_id"],
-            device=row["device"],
-            parent_id=row["parent_id"],
-            created_at=row["created_at"],
-        )
-
     def projects(self) -> list[ProjectRecord]:
-        return [self._project(r) for r in self._all("SELECT * FROM projects ORDER BY id")]
+        return [ProjectRecord.from_row(r) for r in self._all("SELECT * FROM projects ORDER BY id")]
 
     def project(self, project_id: int) -> ProjectRecord:
         row = self._one("SELECT * FROM projects WHERE id = ?", (project_id,))
         if row is None:
             raise NotFoundError(f"No project with id {project_id}.", "See `segtui list`.")
-        return self._project(row)
+        return ProjectRecord.from_row(row)
 
     def children(self, project_id: int) -> list[ProjectRecord]:
         rows = self._all("SELECT * FROM projects WHERE parent_id = ? ORDER BY id", (project_id,))
-        return [self._project(r) for r in rows]
+        return [ProjectRecord.from_row(r) for r in rows]
 
     def add_project(
         self,
@@ -569,7 +361,7 @@ class Workspace:
             (model_id, dataset_id, device),
         )
         if existing is not None:
-            return self._project(existing)
+            return ProjectRecord.from_row(existing)
         with self.transaction() as tx:
             cur = tx.execute(
                 "INSERT INTO projects(name, model_id, dataset_id, device, parent_id, created_at) "
@@ -579,66 +371,69 @@ class Workspace:
             project_id = int(cur.lastrowid or 0)
         return self.project(project_id)
 
-    # -- jobs --------------------------------------------------------------------
+    def project_rows(self) -> list[ProjectRow]:
+        """Every project with its model, dataset, newest job and best throughput, by id."""
+        return [ProjectRow.from_row(r) for r in self._all(PROJECT_ROWS_SQL)]
 
-    @staticmethod
-    def _job(row: sqlite3.Row) -> JobRecord:
-        return JobRecord(
-            id=row["id"],
-            project_id=row["project_id"],
-            kind=row["kind"],
-            state=row["state"],
-            progress=row["progress"],
-            stage=row["stage"],
-            eta_s=row["eta_s"],
-            pid=row["pid"],
-            params=json.loads(row["params"]),
-            result=_loads(row["result"]),
-            error=row["error"],
-            log_path=row["log_path"],
-            created_at=row["created_at"],
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-        )
+    # -- jobs --------------------------------------------------------------------
 
     def job(self, job_id: int) -> JobRecord:
         row = self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         if row is None:
             raise NotFoundError(f"No job with id {job_id}.")
-        return self._job(row)
+        return JobRecord.from_row(row)
 
     def jobs(self, project_id: int | None = None) -> list[JobRecord]:
         if project_id is None:
             rows = self._all("SELECT * FROM jobs ORDER BY id")
         else:
             rows = self._all("SELECT * FROM jobs WHERE project_id = ? ORDER BY id", (project_id,))
-        return [self._job(r) for r in rows]
+        return [JobRecord.from_row(r) for r in rows]
 
-    def add_job(self, *, kind: str, project_id: int | None, params: dict[str, Any]) -> JobRecord:
+    def running_jobs(self) -> list[JobRecord]:
+        rows = self._all("SELECT * FROM jobs WHERE state = ? ORDER BY id", (JobState.RUNNING,))
+        return [JobRecord.from_row(r) for r in rows]
+
+    def watched_jobs(self, job_ids: Collection[int] = ()) -> list[JobRecord]:
+        """The queued and running jobs, and the jobs `job_ids` whatever their state (by id)."""
+        ids = sorted(set(job_ids))
+        marks = ", ".join("?" * len(ids))
+        rows = self._all(
+            f"SELECT * FROM jobs WHERE state IN (?, ?) OR id IN ({marks}) ORDER BY id",
+            (JobState.QUEUED, JobState.RUNNING, *ids),
+        )
+        return [JobRecord.from_row(r) for r in rows]
+
+    def latest_job(self, project_id: int) -> JobRecord | None:
+        """The project's newest job (None when it has none)."""
+        row = self._one(
+            "SELECT * FROM jobs WHERE project_id = ? ORDER BY id DESC LIMIT 1", (project_id,)
+        )
+        return None if row is None else JobRecord.from_row(row)
+
+    def active_job(self, project_id: int, kind: JobKind) -> JobRecord | None:
+        """The project's newest queued or running job of `kind`."""
+        row = self._one(
+            "SELECT * FROM jobs WHERE project_id = ? AND kind = ? AND state IN (?, ?) "
+            "ORDER BY id DESC LIMIT 1",
+            (project_id, kind, JobState.QUEUED, JobState.RUNNING),
+        )
+        return None if row is None else JobRecord.from_row(row)
+
+    def add_job(
+        self, *, kind: JobKind, project_id: int | None, params: Mapping[str, object]
+    ) -> JobRecord:
         with self.transaction() as tx:
             cur = tx.execute(
                 "INSERT INTO jobs(project_id, kind, state, params, created_at) "
-                "VALUES (?, ?, 'queued', ?, ?)",
-                (project_id, kind, json.dumps(params), time.time()),
+                "VALUES (?, ?, ?, ?, ?)",
+                (project_id, kind, JobState.QUEUED, json.dumps(params), time.time()),
             )
             job_id = int(cur.lastrowid or 0)
         return self.job(job_id)
 
-    def update_job(self, job_id: int, **fields: Any) -> None:
-        allowed = {
-            "state",
-            "progress",
-            "stage",
-            "eta_s",
-            "pid",
-            "result",
-            "error",
-            "log_path",
-            "started_at",
-            "finished_at",
-            "project_id",
-        }
-        unknown = set(fields) - allowed
+    def update_job(self, job_id: int, **fields: object) -> None:
+        unknown = set(fields) - _JOB_FIELDS
         if unknown:
             raise ValueError(f"unknown job fields {sorted(unknown)}")
         values = [
@@ -648,10 +443,42 @@ class Workspace:
         with self.transaction() as tx:
             tx.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*values, job_id))
 
+    def claim_next_job(self) -> int | None:
+        """Mark the oldest queued job running, unless a job runs already; return its id.
+
+        The check and the claim share one write lock, so that two processes that see
+        the queue free at once never start the same job, or two jobs, together.
+        """
+        with self.transaction() as tx:
+            running = (JobState.RUNNING,)
+            if tx.execute("SELECT 1 FROM jobs WHERE state = ?", running).fetchone():
+                return None
+            row = tx.execute(
+                "SELECT id FROM jobs WHERE state = ? ORDER BY id LIMIT 1", (JobState.QUEUED,)
+            ).fetchone()
+            if row is None:
+                return None
+            job_id = int(row[0])
+            tx.execute(
+                "UPDATE jobs SET state = ?, started_at = ?, stage = 'Starting' WHERE id = ?",
+                (JobState.RUNNING, time.time(), job_id),
+            )
+        return job_id
+
+    def set_job_pid_if_unset(self, job_id: int, pid: int) -> None:
+        """Record the job's process id, unless the job process has already written its own."""
+        with self.transaction() as tx:
+            tx.execute("UPDATE jobs SET pid = COALESCE(pid, ?) WHERE id = ?", (pid, job_id))
+
     # -- results -----------------------------------------------------------------
 
     def add_result(
-        self, *, project_id: int, kind: str, data: dict[str, Any], job_id: int | None = None
+        self,
+        *,
+        project_id: int,
+        kind: ResultKind | str,
+        data: Mapping[str, object],
+        job_id: int | None = None,
     ) -> ResultRecord:
         with self.transaction() as tx:
             cur = tx.execute(
@@ -670,20 +497,9 @@ class Workspace:
         row = self._one("SELECT * FROM results WHERE id = ?", (result_id,))
         if row is None:
             raise NotFoundError(f"No result with id {result_id}.")
-        return self._result(row)
+        return ResultRecord.from_row(row)
 
-    @staticmethod
-    def _result(row: sqlite3.Row) -> ResultRecord:
-        return ResultRecord(
-            row["id"],
-            row["project_id"],
-            row["job_id"],
-            row["kind"],
-            json.loads(row["data"]),
-            row["created_at"],
-        )
-
-    def results(self, project_id: int, kind: str | None = None) -> list[ResultRecord]:
+    def results(self, project_id: int, kind: ResultKind | str | None = None) -> list[ResultRecord]:
         if kind is None:
             rows = self._all(
                 "SELECT * FROM results WHERE project_id = ? ORDER BY id", (project_id,)
@@ -693,7 +509,44 @@ class Workspace:
                 "SELECT * FROM results WHERE project_id = ? AND kind = ? ORDER BY id",
                 (project_id, kind),
             )
-        return [self._result(r) for r in rows]
+        return [ResultRecord.from_row(r) for r in rows]
+
+
+# What `update_job` may set (the rest is fixed when the job is added).
+_JOB_FIELDS = frozenset(
+    {"state", "progress", "stage", "eta_s", "pid", "result", "error", "log_path"}
+    | {"started_at", "finished_at", "project_id"}
+)
+
+# The project list in one query: the newest job by a correlated MAX(id), the best benchmark
+# by a window over the benchmark results (ties go to the oldest, as `best_throughput`).
+PROJECT_ROWS_SQL = """
+SELECT p.id, p.name, p.parent_id, p.device,
+       m.id AS model_id, m.name AS model_name, m.format_id,
+       d.id AS dataset_id, d.name AS dataset_name, d.kind AS dataset_kind,
+       CAST(COALESCE(json_extract(d.analysis, '$.image_count'), 0) AS INTEGER) AS image_count,
+       latest.id AS latest_job_id, latest.kind AS latest_job_kind,
+       latest.state AS latest_job_state,
+       (SELECT MAX(a.id) FROM jobs a
+        WHERE a.project_id = p.id AND a.state IN ('queued', 'running')) AS active_job_id,
+       best.fps AS best_fps, best.precision AS best_precision
+FROM projects p
+JOIN models m ON m.id = p.model_id
+JOIN datasets d ON d.id = p.dataset_id
+LEFT JOIN jobs latest ON latest.id = (SELECT MAX(j.id) FROM jobs j WHERE j.project_id = p.id)
+LEFT JOIN (
+    SELECT project_id,
+           json_extract(data, '$.throughput_fps') AS fps,
+           json_extract(data, '$.precision') AS precision,
+           ROW_NUMBER() OVER (
+               PARTITION BY project_id
+               ORDER BY json_extract(data, '$.throughput_fps') DESC, id
+           ) AS rank
+    FROM results
+    WHERE kind = 'benchmark' AND json_extract(data, '$.throughput_fps') IS NOT NULL
+) best ON best.project_id = p.id AND best.rank = 1
+ORDER BY p.id
+"""
 
 
 class _Tx:
@@ -713,3 +566,20 @@ class _Tx:
         for statement in script.split(";"):
             if statement.strip():
                 self._conn.execute(statement)
+
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "DatasetImage",
+    "DatasetRecord",
+    "JobRecord",
+    "ModelRecord",
+    "ProjectRecord",
+    "ProjectRow",
+    "ResultRecord",
+    "Workspace",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "default_workspace_dir",
+]

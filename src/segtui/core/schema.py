@@ -1,0 +1,81 @@
+"""The workspace database's schema, as the list of migrations that build it."""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+# Each entry migrates from version i to i + 1; never edit a released entry, append.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE models (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        format_id TEXT NOT NULL,
+        source_path TEXT NOT NULL,
+        dir TEXT NOT NULL,
+        xml_name TEXT NOT NULL,
+        checksum TEXT NOT NULL,
+        analysis TEXT NOT NULL,
+        class_names TEXT NOT NULL,
+        optimized_from INTEGER REFERENCES models(id) ON DELETE RESTRICT,
+        optimization TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE datasets (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('images', 'coco')),
+        root TEXT NOT NULL,
+        annotations TEXT,
+        analysis TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE dataset_images (
+        dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        coco_id INTEGER,
+        PRIMARY KEY (dataset_id, idx)
+    );
+    CREATE TABLE projects (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE RESTRICT,
+        dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE RESTRICT,
+        device TEXT NOT NULL,
+        parent_id INTEGER REFERENCES projects(id) ON DELETE SET NULL,
+        created_at REAL NOT NULL,
+        UNIQUE (model_id, dataset_id, device)
+    );
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER REFERENCES projects(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN
+            ('queued', 'running', 'done', 'failed', 'cancelled', 'interrupted')),
+        progress REAL NOT NULL DEFAULT 0,
+        stage TEXT NOT NULL DEFAULT '',
+        eta_s REAL,
+        pid INTEGER,
+        params TEXT NOT NULL DEFAULT '{}',
+        result TEXT,
+        error TEXT,
+        log_path TEXT,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL
+    );
+    CREATE TABLE results (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX results_project_kind ON results(project_id, kind);
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
