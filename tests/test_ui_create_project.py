@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,20 @@ from segtui.ui.app import SegtuiApp
 from segtui.ui.screens import create_project as create_project_module
 from segtui.ui.screens.create_project import CreateProjectScreen
 from segtui.ui.screens.project import ProjectScreen
+from segtui.ui.screens.start import StartScreen
 from segtui.ui.widgets.path_field import PathField
 from segtui.ui.widgets.property_table import PropertyTable
 
 
 def _text(widget: Static) -> str:
     return str(widget.content)
+
+
+async def _until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s"
+        await pilot.pause(0.02)
 
 
 async def _fill(pilot: Pilot[None], model: str, dataset: str) -> None:
@@ -60,9 +69,9 @@ async def test_create_project_through_the_form(
         assert dataset_field.input.has_class("-valid")
         await pilot.press("ctrl+s")
         await app.workers.wait_for_complete()
-        await pilot.pause()
+        # The project page reads the workspace in a worker of its own.
+        await _until(pilot, lambda: isinstance(app.screen, ProjectScreen) and bool(app.screen.page))
 
-        assert isinstance(app.screen, ProjectScreen)
         projects = workspace.projects()
         assert len(projects) == 1
         model = workspace.model(projects[0].model_id)
@@ -79,8 +88,10 @@ async def test_create_project_through_the_form(
         assert dataset_info.value_of("Type") == "Not annotated (images only)"
         # Escape goes back to the start screen (the form was replaced), which lists the project.
         await pilot.press("escape")
-        await pilot.pause()
-        assert type(app.screen).__name__ == "StartScreen"
+        start = app.screen
+        assert isinstance(start, StartScreen)
+        await _until(pilot, lambda: start.loaded)
+        assert list(start.rows) == [projects[0].id]
 
 
 async def test_bad_paths_say_why_and_create_nothing(workspace: Workspace, in_tmp: Path) -> None:

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from textual.message import Message
+from textual.message_pump import MessagePump
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Static, TabbedContent
 from tiny_models import build_omz_maskrcnn
 
 from segtui.core.models import import_model
 from segtui.core.projects import create_project_from_paths
+from segtui.core.types import JobKind, JobState
 from segtui.core.workspace import ProjectRecord, Workspace
 from segtui.ui import app as app_module
+from segtui.ui import messages
 from segtui.ui.app import SegtuiApp
 from segtui.ui.commands import ProjectCommands, ProjectPageCommands
+from segtui.ui.job_watcher import JobWatcher
 from segtui.ui.screens.create_project import CreateProjectScreen
 from segtui.ui.screens.help import HelpScreen
 from segtui.ui.screens.project import ProjectScreen
@@ -53,11 +63,40 @@ def _text(widget: Static) -> str:
     return str(widget.content)
 
 
+async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Let the app run until `condition` holds (screens load in workers, jobs come from a thread)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s"
+        await pilot.pause(0.02)
+
+
+async def start_loaded(pilot: Pilot[None]) -> StartScreen:
+    screen = pilot.app.screen
+    assert isinstance(screen, StartScreen)
+    await until(pilot, lambda: screen.loaded)
+    return screen
+
+
+async def page_loaded(pilot: Pilot[None], project_id: int) -> ProjectScreen:
+    def shown() -> bool:
+        screen = pilot.app.screen
+        return (
+            isinstance(screen, ProjectScreen)
+            and screen.project_id == project_id
+            and (screen.page is not None and screen.page.details.project.id == project_id)
+        )
+
+    await until(pilot, shown)
+    screen = pilot.app.screen
+    assert isinstance(screen, ProjectScreen)
+    return screen
+
+
 async def test_empty_start_screen_and_f1_help(workspace: Workspace) -> None:
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, StartScreen)
+        screen = await start_loaded(pilot)
         empty = screen.query_one("#empty", Static)
         assert empty.display and "Press n to create one" in empty.render().plain  # type: ignore[union-attr]
         assert not screen.query_one("#projects", DataTable).display
@@ -73,11 +112,11 @@ async def test_empty_start_screen_and_f1_help(workspace: Workspace) -> None:
         await pilot.press("escape", "n")
         assert isinstance(app.screen, CreateProjectScreen)
         await pilot.press("f1")
-        help_screen = app.screen
-        assert isinstance(help_screen, HelpScreen)
-        table = help_screen.query_one(DataTable)
+        form_help = app.screen
+        assert isinstance(form_help, HelpScreen)
+        table = form_help.query_one(DataTable)
         actions = {table.get_row_at(i)[2] for i in range(table.row_count)}
-        assert _text(help_screen.query_one("#help-focused", Static)) == (
+        assert _text(form_help.query_one("#help-focused", Static)) == (
             "Focused: PathInput in #model-field"
         )
         assert {"Create", "Back", "Complete"} <= actions
@@ -92,24 +131,21 @@ async def test_start_screen_lists_children_under_parent_and_opens_them(
     parent, child = parent_and_child
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        table = app.screen.query_one("#projects", DataTable)
+        table = (await start_loaded(pilot)).query_one("#projects", DataTable)
         assert table.row_count == 2
         assert table.get_row_at(0)[:2] == [str(parent.id), "Parent"]
         assert table.get_row_at(1)[:2] == [str(child.id), "↳ Parent INT8"]
         assert table.get_row_at(0)[4] == "3"  # images
         await pilot.press("down", "enter")
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, ProjectScreen) and screen.project_id == child.id
+        screen = await page_loaded(pilot, child.id)
         lineage = _text(screen.query_one("#project-lineage", Static))
         assert f"from #{parent.id} Parent" in lineage
         model_info = screen.query_one("#model-info", PropertyTable)
         assert model_info.value_of("Method") == "INT8"
         assert model_info.value_of("Subset size") == "3"
         await pilot.press("p")
-        await pilot.pause()
-        assert isinstance(app.screen, ProjectScreen) and app.screen.project_id == parent.id
-        assert f"#{child.id} Parent INT8" in _text(app.screen.query_one("#project-lineage", Static))
+        page = await page_loaded(pilot, parent.id)
+        assert f"#{child.id} Parent INT8" in _text(page.query_one("#project-lineage", Static))
         await pilot.press("escape", "escape")
         assert isinstance(app.screen, StartScreen)
 
@@ -120,10 +156,9 @@ async def test_project_page_tabs_and_dataset_details(
     parent, _child = parent_and_child
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(80, 24)) as pilot:
+        await start_loaded(pilot)
         await pilot.press("enter")
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, ProjectScreen) and screen.project_id == parent.id
+        screen = await page_loaded(pilot, parent.id)
         tabs = screen.query_one("#tabs", TabbedContent)
         assert tabs.active == "model"
         model = workspace.model(parent.model_id)
@@ -147,12 +182,22 @@ async def test_project_page_tabs_and_dataset_details(
         await pilot.press("3")
         assert tabs.active == "jobs"
         assert screen.query_one("#jobs-empty", Static).display
-        workspace.add_job(kind="benchmark", project_id=parent.id, params={})
-        await pilot.press("r")
+        # A job started elsewhere (the CLI) shows up, and moves on, without a key press.
+        job = workspace.add_job(kind=JobKind.BENCHMARK, project_id=parent.id, params={})
         jobs = screen.query_one("#jobs-table", DataTable)
-        assert jobs.display and jobs.row_count == 1
-        assert jobs.get_row_at(0)[1:4] == ["benchmark", "queued", "0%"]
+        await until(pilot, lambda: jobs.row_count == 1)
+        assert jobs.display and jobs.get_row_at(0)[1:4] == ["benchmark", "queued", "0%"]
         assert _text(screen.query_one("#cell-status", Static)) == "benchmark queued"
+        workspace.update_job(job.id, state=JobState.RUNNING, progress=0.4, stage="Measuring")
+        await until(pilot, lambda: jobs.get_row_at(0)[2] == "running")
+        assert jobs.get_row_at(0)[1:5] == ["benchmark", "running", "40%", "Measuring"]
+        assert _text(screen.query_one("#cell-status", Static)) == "benchmark running"
+        workspace.update_job(job.id, state=JobState.FAILED, error="no device\nmore")
+        await until(pilot, lambda: jobs.get_row_at(0)[2] == "failed")
+        assert jobs.get_row_at(0)[5] == "no device"
+        await until(
+            pilot, lambda: _text(screen.query_one("#cell-status", Static)) == "benchmark failed"
+        )
 
 
 async def test_command_palettes_offer_projects_and_page_commands(
@@ -161,6 +206,7 @@ async def test_command_palettes_offer_projects_and_page_commands(
     parent, child = parent_and_child
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
+        await start_loaded(pilot)
         provider = ProjectCommands(app.screen)
         names = [hit.text async for hit in provider.discover()]
         assert names == [
@@ -172,11 +218,10 @@ async def test_command_palettes_offer_projects_and_page_commands(
         hits = [hit async for hit in provider.search("INT8")]
         assert [h.text for h in hits] == [f"Open project #{child.id} Parent INT8"]
         hits[0].command()
-        await pilot.pause()
-        assert isinstance(app.screen, ProjectScreen) and app.screen.project_id == child.id
+        await page_loaded(pilot, child.id)
 
-        provider = ProjectPageCommands(app.screen)
-        names = [hit.text async for hit in provider.discover()]
+        page_commands = ProjectPageCommands(app.screen)
+        names = [hit.text async for hit in page_commands.discover()]
         assert names[:5] == [
             "Show model",
             "Show dataset",
@@ -186,13 +231,12 @@ async def test_command_palettes_offer_projects_and_page_commands(
         ]
         # A child project: compare with and report against its parent, and open it.
         assert names[-3:] == ["Compare projects", "Accuracy report", "Open parent project"]
-        hits = [hit async for hit in provider.search("dataset")]
+        hits = [hit async for hit in page_commands.search("dataset")]
         hits[0].command()
         assert app.screen.query_one("#tabs", TabbedContent).active == "dataset"
-        hits = [hit async for hit in provider.search("parent")]
+        hits = [hit async for hit in page_commands.search("parent")]
         hits[0].command()
-        await pilot.pause()
-        assert isinstance(app.screen, ProjectScreen) and app.screen.project_id == parent.id
+        await page_loaded(pilot, parent.id)
         names = [hit.text async for hit in ProjectPageCommands(app.screen).discover()]
         assert "Open parent project" not in names
 
@@ -213,10 +257,9 @@ async def test_sample_registration_runs_in_a_worker_and_refreshes(
     app = SegtuiApp(workspace, register_sample=True)
     async with app.run_test(size=(120, 36)) as pilot:
         await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert calls and calls[0] != threading.get_ident()
         table = app.screen.query_one("#projects", DataTable)
-        assert table.row_count == 1
+        await until(pilot, lambda: table.row_count == 1)
+        assert calls and calls[0] != threading.get_ident()
         assert table.get_row_at(0)[1] == "Sample: shapes"
         assert [n.message for n in app._notifications] == ["Sample projects registered"]
 
@@ -236,7 +279,7 @@ async def test_deploy_dialog_builds_the_package_and_reports_a_clash(
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
         app.push_screen(ProjectScreen(child.id))
-        await pilot.pause()
+        await page_loaded(pilot, child.id)
         await pilot.press("d")
         await pilot.pause()
         dialog = app.screen
@@ -261,3 +304,77 @@ async def test_deploy_dialog_builds_the_package_and_reports_a_clash(
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, ProjectScreen)
+
+
+class Recorder(MessagePump):
+    """Stands in for the app: keeps what the watcher posts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.got: list[Message] = []
+
+    def post_message(self, message: Message) -> bool:
+        self.got.append(message)
+        return True
+
+    def take(self) -> list[tuple[str, int, str, float]]:
+        got, self.got = self.got, []
+        return [
+            (type(m).__name__, m.job.id, m.job.state, m.job.progress)
+            for m in got
+            if isinstance(m, messages.JobChanged | messages.JobFinished)
+        ]
+
+
+def test_the_watcher_posts_each_change_once_and_the_end_once(workspace: Workspace) -> None:
+    app = Recorder()
+    watcher = JobWatcher(app, workspace.root)
+    job = workspace.add_job(kind=JobKind.BENCHMARK, project_id=None, params={})
+    watcher.poll(workspace)
+    assert app.take() == [("JobChanged", job.id, "queued", 0.0)]
+    watcher.poll(workspace)
+    assert app.take() == []  # nothing changed, nothing sent
+    # Just claimed: no pid yet, and not long enough ago to count as a stale claim.
+    workspace.update_job(job.id, state=JobState.RUNNING, progress=0.5, started_at=time.time())
+    watcher.poll(workspace)
+    assert app.take() == [("JobChanged", job.id, "running", 0.5)]
+    workspace.update_job(job.id, state=JobState.DONE, progress=1.0)
+    watcher.poll(workspace)
+    assert app.take() == [
+        ("JobChanged", job.id, "done", 1.0),
+        ("JobFinished", job.id, "done", 1.0),
+    ]
+    watcher.poll(workspace)
+    assert app.take() == []
+    # A widget that starts following an ended job gets its state and its end at once.
+    watcher.subscribe(Recorder(), job.id)
+    watcher.poll(workspace)
+    assert app.take() == [
+        ("JobChanged", job.id, "done", 1.0),
+        ("JobFinished", job.id, "done", 1.0),
+    ]
+
+
+def test_the_watcher_finds_a_dead_job_process_and_ends_its_job(workspace: Workspace) -> None:
+    app = Recorder()
+    watcher = JobWatcher(app, workspace.root)
+    job = workspace.add_job(kind=JobKind.BENCHMARK, project_id=None, params={})
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    workspace.update_job(job.id, state=JobState.RUNNING, pid=gone.pid, started_at=time.time())
+    watcher.poll(workspace)
+    assert app.take() == [
+        ("JobChanged", job.id, "interrupted", 0.0),
+        ("JobFinished", job.id, "interrupted", 0.0),
+    ]
+    assert workspace.job(job.id).state is JobState.INTERRUPTED
+
+
+def test_job_changed_coalesces_per_job_and_never_swallows_an_end(workspace: Workspace) -> None:
+    first = workspace.add_job(kind=JobKind.SWEEP, project_id=None, params={})
+    second = workspace.add_job(kind=JobKind.SWEEP, project_id=None, params={})
+    older, newer = messages.JobChanged(first), messages.JobChanged(workspace.job(first.id))
+    assert older.can_replace(newer)
+    assert not older.can_replace(messages.JobChanged(second))
+    assert not older.can_replace(messages.JobFinished(first))
+    assert not messages.JobFinished(first).can_replace(newer)

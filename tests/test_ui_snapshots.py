@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 from tiny_models import build_omz_maskrcnn
 
 from segtui.core.projects import create_project_from_paths
 from segtui.core.workspace import Workspace
 from segtui.ui.app import SegtuiApp
+from segtui.ui.screens.project import ProjectScreen
+from segtui.ui.screens.start import StartScreen
 
 SnapCompare = Callable[..., bool]
 
@@ -25,10 +29,33 @@ def populated(workspace: Workspace, image_folder: Path, tmp_path: Path) -> Works
     return workspace
 
 
+async def _until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s"
+        await pilot.pause(0.02)
+
+
+async def _start_loaded(pilot: Pilot[Any]) -> None:
+    """The screens read the workspace in workers: wait for the rows before the picture."""
+    screen = pilot.app.screen
+    assert isinstance(screen, StartScreen)
+    await _until(pilot, lambda: screen.loaded)
+
+
+async def _project_page(pilot: Pilot[Any]) -> None:
+    await _start_loaded(pilot)
+    await pilot.press("enter")
+    await _until(
+        pilot, lambda: isinstance(pilot.app.screen, ProjectScreen) and bool(pilot.app.screen.page)
+    )
+
+
 def test_start_screen(snap_compare: SnapCompare, populated: Workspace) -> None:
-    assert snap_compare(SegtuiApp(populated, register_sample=False), terminal_size=(120, 36))
+    app = SegtuiApp(populated, register_sample=False)
+    assert snap_compare(app, terminal_size=(120, 36), run_before=_start_loaded)
 
 
 def test_project_page(snap_compare: SnapCompare, populated: Workspace) -> None:
-    app: Any = SegtuiApp(populated, register_sample=False)
-    assert snap_compare(app, press=["enter"], terminal_size=(120, 36))
+    app = SegtuiApp(populated, register_sample=False)
+    assert snap_compare(app, terminal_size=(120, 36), run_before=_project_page)

@@ -16,6 +16,7 @@ from segtui.core.sample import SampleProjects, ensure_sample
 from segtui.core.workspace import Workspace
 from segtui.ui import messages
 from segtui.ui.commands import ProjectCommands
+from segtui.ui.job_watcher import JobWatcher
 from segtui.ui.screens.create_project import CreateProjectScreen
 from segtui.ui.screens.help import HelpScreen, binding_rows
 from segtui.ui.screens.project import ProjectScreen
@@ -44,6 +45,8 @@ class SegtuiApp(App[None]):
         self.register_sample = register_sample
         self._devices: list[str] | None = None
         self.startup_notice: str | None = None
+        #: Follows the jobs for every screen (see segtui.ui.job_watcher).
+        self.job_watcher = JobWatcher(self, workspace.root)
 
     @property
     def devices(self) -> list[str]:
@@ -53,11 +56,31 @@ class SegtuiApp(App[None]):
         return self._devices
 
     def on_mount(self) -> None:
+        self.job_watcher.start()
         self.push_screen(StartScreen())
         if self.startup_notice:
             self.notify(self.startup_notice, severity="warning", timeout=10)
         if self.register_sample:
             self.register_sample_projects(self.workspace.root)
+
+    def on_unmount(self) -> None:
+        self.job_watcher.stop()
+
+    # -- jobs: the watcher's news, handed to the screens and widgets that subscribed ----
+
+    def on_job_changed(self, message: messages.JobChanged) -> None:
+        self.job_watcher.publish(message)
+
+    def on_job_finished(self, message: messages.JobFinished) -> None:
+        self.job_watcher.publish(message)
+
+    def on_job_watch_failed(self, message: messages.JobWatchFailed) -> None:
+        self.notify(
+            f"Cannot read the jobs from the workspace: {message.error}",
+            title="Jobs",
+            severity="error",
+            timeout=10,
+        )
 
     # -- actions (each also offered in the command palette) -----------------------
 
@@ -88,12 +111,11 @@ class SegtuiApp(App[None]):
         )
 
     def show_project(self, project_id: int, *, replace: bool = False) -> None:
-        """Open the page of a project (replacing the current screen when `replace`)."""
-        try:
-            self.workspace.project(project_id)
-        except SegtuiError as exc:
-            self.notify(str(exc), severity="error")
-            return
+        """Open the page of a project (replacing the current screen when `replace`).
+
+        The page loads in a worker; a project that is not there is reported and the
+        page closes again.
+        """
         screen = ProjectScreen(project_id)
         if replace:
             self.switch_screen(screen)

@@ -1,21 +1,35 @@
-"""The project page: header (name, device, status, parent/children), tabs Model, Dataset, Jobs."""
+"""The project page: header (name, device, status, parent/children), tabs Model, Dataset, Jobs.
+
+The page reads the workspace in a thread worker (`ProjectPage`), never on the event
+loop, and follows its jobs through the app's job watcher: a progress change updates
+its row in place; a job that ends reloads the page (status, throughput, children).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
 
+from segtui.core.benchmark import StoredBenchmark
 from segtui.core.performance import best_throughput
-from segtui.core.projects import project_status, project_summary
-from segtui.core.workspace import JobRecord
+from segtui.core.projects import ProjectDetails, project_details, project_jobs
+from segtui.core.records import DatasetRecord, JobRecord, ModelRecord
+from segtui.core.workspace import Workspace
 from segtui.ui import messages
 from segtui.ui.commands import ProjectPageCommands
+from segtui.ui.job_watcher import unsubscribe, watcher_of
 from segtui.ui.screens.base import SegtuiScreen
 from segtui.ui.styles import css_path
 from segtui.ui.widgets.property_table import Property, PropertyTable
@@ -27,14 +41,13 @@ HEADER_CELLS = (
     ("status", "Status"),
     ("throughput", "Throughput"),
 )
-JOB_POLL_S = 1.0
 JOB_COLUMNS = ("ID", "Kind", "State", "Progress", "Stage", "Error")
 _MAX_CLASSES_SHOWN = 8
 # Decoding settings that the Model tab already shows in their own rows.
 _SETTINGS_SHOWN_ABOVE = {"format_id", "format", "class_names", "input_size"}
 
 
-def shape_text(shape: list[int | None] | None) -> str:
+def shape_text(shape: Sequence[int | None] | None) -> str:
     if not shape:
         return "scalar"
     return "×".join("?" if d is None else str(d) for d in shape)
@@ -75,65 +88,60 @@ def class_names_text(names: list[str]) -> str:
     return f"{len(names)}: {shown}{more}"
 
 
-def model_properties(model: dict[str, Any]) -> list[Property]:
-    """What the Model tab lists, from the `model` section of project_summary."""
+def _port_rows(model: ModelRecord) -> list[Property]:
+    analysis = model.analysis
+    ports = [("Input", p) for p in analysis.get("inputs", [])]
+    ports += [("Output", p) for p in analysis.get("outputs", [])]
+    return [
+        (f"{role} {port['name']}", f"{shape_text(port['shape'])} {port['type']}".strip())
+        for role, port in ports
+    ]
+
+
+def model_properties(model: ModelRecord) -> list[Property]:
+    """What the Model tab lists: the model's record and its analysis."""
+    a = model.analysis
     rows: list[Property] = [
         ("§Model", ""),
-        ("Name", str(model.get("name", "-"))),
-        ("Format", str(model.get("format", model.get("format_id", "-")))),
-        ("Format id", str(model.get("format_id", "-"))),
+        ("Name", model.name),
+        ("Format", str(a.get("format", model.format_id))),
+        ("Format id", model.format_id),
     ]
-    if model.get("source_kind"):
-        rows.append(("Imported from", "ONNX" if model["source_kind"] == "onnx" else "OpenVINO IR"))
-    for port in model.get("inputs", []):
-        rows.append(
-            (
-                f"Input {port.get('name', '?')}",
-                f"{shape_text(port.get('shape'))} {port.get('type', '')}".strip(),
-            )
-        )
-    for port in model.get("outputs", []):
-        rows.append(
-            (
-                f"Output {port.get('name', '?')}",
-                f"{shape_text(port.get('shape'))} {port.get('type', '')}".strip(),
-            )
-        )
-    if model.get("input_size"):
-        rows.append(("Input size (H×W)", shape_text(model["input_size"])))
-    if model.get("reshaped_to"):
-        rows.append(("Reshaped to", "; ".join(shape_text(s) for s in model["reshaped_to"])))
-    gflops = model.get("gflops")
-    if gflops is not None:
-        rows.append(("GFLOPs", ("≥ " if model.get("gflops_partial") else "") + _number(gflops, 4)))
-    if model.get("params_m") is not None:
-        rows.append(("Parameters (M)", _number(model["params_m"], 4)))
-    precisions = model.get("weight_precisions") or {}
-    rows.append(
-        (
-            "Weight precision",
-            ", ".join(f"{k.upper()} {v * 100:.0f}%" for k, v in precisions.items()) or "-",
-        )
-    )
-    if model.get("int8"):
-        rows.append(("FakeQuantize ops", str(model.get("fake_quantize_count", 0))))
-    rows.append(("IR version", str(model.get("ir_version", "-"))))
-    if model.get("opset"):
-        rows.append(("Opset", f"opset{model['opset']}"))
-    rows.append(("Size on disk", size_text(model.get("size_bytes"))))
-    class_names = [str(n) for n in model.get("class_names", [])]
+    if a.get("source_kind"):
+        rows.append(("Imported from", "ONNX" if a.get("source_kind") == "onnx" else "OpenVINO IR"))
+    rows += _port_rows(model)
+    if a.get("input_size"):
+        rows.append(("Input size (H×W)", shape_text(a["input_size"])))
+    reshaped = a.get("reshaped_to") or []
+    if reshaped:
+        rows.append(("Reshaped to", "; ".join(shape_text(s) for s in reshaped)))
+    if a.get("gflops") is not None:
+        partial = "≥ " if a.get("gflops_partial") else ""
+        rows.append(("GFLOPs", partial + _number(a["gflops"], 4)))
+    if a.get("params_m") is not None:
+        rows.append(("Parameters (M)", _number(a["params_m"], 4)))
+    precisions = a.get("weight_precisions") or {}
+    shares = ", ".join(f"{k.upper()} {v * 100:.0f}%" for k, v in precisions.items())
+    rows.append(("Weight precision", shares or "-"))
+    if a.get("int8"):
+        rows.append(("FakeQuantize ops", str(a.get("fake_quantize_count", 0))))
+    rows.append(("IR version", str(a.get("ir_version", "-"))))
+    if a.get("opset"):
+        rows.append(("Opset", f"opset{a['opset']}"))
+    rows.append(("Size on disk", size_text(a.get("size_bytes"))))
+    class_names = [str(n) for n in model.class_names]
     rows.append(("Classes", class_names_text(class_names)))
-    optimization = model.get("optimization") or {}
-    if optimization:
+    if model.optimization:
         rows.append(("§Optimization", ""))
         rows += [
-            (str(k).replace("_", " ").capitalize(), _value_text(v)) for k, v in optimization.items()
+            (k.replace("_", " ").capitalize(), _value_text(v))
+            for k, v in model.optimization.items()
         ]
-    settings = model.get("settings") or {}
+    settings = a.get("settings") or {}
     if settings:
         rows.append(("§Decoding settings", ""))
         rows += [
-            (str(k).replace("_", " "), _value_text(v))
+            (k.replace("_", " "), _value_text(v))
             for k, v in settings.items()
             if k not in _SETTINGS_SHOWN_ABOVE
         ]
@@ -143,40 +151,39 @@ def model_properties(model: dict[str, Any]) -> list[Property]:
     return rows
 
 
-def dataset_properties(dataset: dict[str, Any]) -> list[Property]:
-    """What the Dataset tab lists, from the `dataset` section of project_summary."""
-    annotated = bool(dataset.get("annotated"))
+def dataset_properties(dataset: DatasetRecord) -> list[Property]:
+    """What the Dataset tab lists: the dataset's record and its analysis."""
+    a = dataset.analysis
     rows: list[Property] = [
         ("§Dataset", ""),
-        ("Name", str(dataset.get("name", "-"))),
-        ("Type", "Annotated (COCO instances)" if annotated else "Not annotated (images only)"),
-        ("Images folder", str(dataset.get("root", "-"))),
-        ("Images", str(dataset.get("image_count", 0))),
+        ("Name", dataset.name),
+        (
+            "Type",
+            "Annotated (COCO instances)" if dataset.annotated else "Not annotated (images only)",
+        ),
+        ("Images folder", str(dataset.root)),
+        ("Images", str(a.get("image_count", 0))),
     ]
-    sizes = dataset.get("sizes") or {}
+    sizes = a.get("sizes") or {}
     if sizes:
-        distinct = int(dataset.get("distinct_sizes", len(sizes)))
+        distinct = int(a.get("distinct_sizes", len(sizes)))
         text = ", ".join(f"{k} ×{v}" for k, v in sizes.items())
         if distinct > len(sizes):
             text += f" (+{distinct - len(sizes)} more sizes)"
         rows.append(("Sizes (W×H)", text))
-    if dataset.get("min_size") and dataset.get("max_size"):
-        rows.append(
-            (
-                "Smallest / largest",
-                f"{shape_text(dataset['min_size'])} / {shape_text(dataset['max_size'])}",
-            )
-        )
-    if annotated:
-        counts: dict[str, int] = dataset.get("instance_counts") or {}
-        rows.append(("Annotations", str(dataset.get("annotation_count", sum(counts.values())))))
+    smallest, largest = a.get("min_size"), a.get("max_size")
+    if smallest and largest:
+        rows.append(("Smallest / largest", f"{shape_text(smallest)} / {shape_text(largest)}"))
+    if dataset.annotated:
+        counts = a.get("instance_counts") or {}
+        rows.append(("Annotations", str(a.get("annotation_count", sum(counts.values())))))
         rows.append(("§Classes (instances)", ""))
-        rows += [(str(name), str(counts.get(str(name), 0))) for name in dataset.get("classes", [])]
-    skipped: list[dict[str, str]] = dataset.get("skipped") or []
+        rows += [(name, str(counts.get(name, 0))) for name in a.get("classes", [])]
+    skipped = a.get("skipped") or []
     rows.append((f"§Skipped files ({len(skipped)})", ""))
     if not skipped:
         rows.append(("(none)", "every file found was a readable image"))
-    rows += [(str(s.get("path", "?")), str(s.get("reason", ""))) for s in skipped]
+    rows += [(s["path"], s["reason"]) for s in skipped]
     return rows
 
 
@@ -185,7 +192,7 @@ def short_format(display_name: str) -> str:
     return display_name.split(" (", 1)[0]
 
 
-def throughput_text(best: dict[str, Any] | None) -> str:
+def throughput_text(best: StoredBenchmark | None) -> str:
     """The best measured throughput, as the Workbench's project header shows it."""
     if not best or best.get("throughput_fps") is None:
         return "not measured"
@@ -202,6 +209,56 @@ def job_cells(job: JobRecord) -> tuple[str, ...]:
         job.stage or "-",
         (job.error or "").splitlines()[0] if job.error else "",
     )
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    """What the page shows, read in one go off the event loop."""
+
+    details: ProjectDetails
+    best: StoredBenchmark | None
+    jobs: list[JobRecord]
+
+    @property
+    def job_ids(self) -> set[int]:
+        return {job.id for job in self.jobs}
+
+    def is_newest(self, job: JobRecord) -> bool:
+        """Whether `job` is the project's newest job (the one its status names)."""
+        project_id = self.details.project.id
+        own = [j.id for j in self.jobs if j.project_id == project_id]
+        return job.project_id == project_id and job.id >= max(own, default=0)
+
+    def shows(self, job: JobRecord) -> bool:
+        """Whether `job` belongs on this page (its own, or the one that optimized it)."""
+        return job.project_id == self.details.project.id or job.id in self.job_ids
+
+
+def load_page(ws: Workspace, project_id: int) -> ProjectPage:
+    details = project_details(ws, project_id)
+    return ProjectPage(details, best_throughput(ws, project_id), project_jobs(ws, details.project))
+
+
+def lineage_parts(details: ProjectDetails) -> list[str | tuple[str, str]]:
+    """The line under the header: the parent it was optimized from, its optimized children."""
+    parts: list[str | tuple[str, str]] = []
+    if details.parent is not None:
+        optimization = details.model.optimization
+        method = optimization.get("method", "INT8") if optimization else "INT8"
+        parent = details.parent
+        parts += [
+            ("Optimized by ", "dim"),
+            f"{method} from #{parent.id} {parent.name}",
+            (" (p opens it)", "dim"),
+        ]
+    if details.children:
+        if parts:
+            parts.append("   ")
+        parts += [
+            ("Optimized projects ", "dim"),
+            ", ".join(f"#{c.id} {c.name}" for c in details.children),
+        ]
+    return parts
 
 
 class ProjectScreen(SegtuiScreen):
@@ -293,11 +350,17 @@ class ProjectScreen(SegtuiScreen):
         ),
     ]
 
+    class Loaded(Message):
+        """The page's data, read in a worker."""
+
+        def __init__(self, page: ProjectPage) -> None:
+            super().__init__()
+            self.page = page
+
     def __init__(self, project_id: int) -> None:
         super().__init__()
         self.project_id = project_id
-        self.summary: dict[str, Any] = {}
-        self._jobs_active = False
+        self.page: ProjectPage | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -325,70 +388,67 @@ class ProjectScreen(SegtuiScreen):
         jobs = self.query_one("#jobs-table", DataTable)
         for label in JOB_COLUMNS:
             jobs.add_column(label, key=label.lower())
-        self.reload()
         self.query_one("#model-info", PropertyTable).focus()
-        self.set_interval(JOB_POLL_S, self._poll_jobs)
+        watcher_of(self).subscribe(self)
+        self.reload()
+
+    def on_unmount(self) -> None:
+        unsubscribe(self)
 
     def on_screen_resume(self) -> None:
         self.reload()
 
     def reload(self) -> None:
-        ws = self.segtui.workspace
-        self.summary = project_summary(ws, self.project_id)
-        project, model, dataset = (self.summary[k] for k in ("project", "model", "dataset"))
-        self.title = f"Project #{project['id']}"
-        self.sub_title = project["name"]
+        """Read the project again (in a worker); the page updates when it has it."""
+        self._load(self.segtui.workspace.root)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="project-load",
+        description="Load the project",
+    )
+    def _load(self, root: Path) -> None:
+        with Workspace(root) as ws:
+            page = load_page(ws, self.project_id)
+        self.post_message(self.Loaded(page))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        self.segtui.report_worker_failure(event.worker)
+        if self.page is None and self.app.screen is self and len(self.app.screen_stack) > 1:
+            self.app.pop_screen()  # nothing to show (e.g. the project is gone)
+
+    def on_project_screen_loaded(self, event: Loaded) -> None:
+        self.page = page = event.page
+        project, model, dataset = page.details.project, page.details.model, page.details.dataset
+        self.title = f"Project #{project.id}"
+        self.sub_title = project.name
         self.query_one("#project-title", Static).update(
-            Text.assemble((f"Project #{project['id']}", "bold"), "  ", project["name"])
+            Text.assemble((f"Project #{project.id}", "bold"), "  ", project.name)
         )
-        annotated = "annotated" if dataset.get("annotated") else "not annotated"
+        annotated = "annotated" if dataset.annotated else "not annotated"
         cells = {
-            "model": f"{model['name']}\n{short_format(str(model.get('format', model['format_id'])))}",
-            "dataset": f"{dataset['name']}\n{annotated} · {dataset.get('image_count', 0)} images",
-            "device": project["device"],
-            "status": project["status"],
-            "throughput": throughput_text(best_throughput(ws, self.project_id)),
+            "model": f"{model.name}\n{short_format(model.analysis.get('format', model.format_id))}",
+            "dataset": f"{dataset.name}\n{annotated} · {dataset.image_count} images",
+            "device": project.device,
+            "status": page.details.status,
+            "throughput": throughput_text(page.best),
         }
         for cell, text in cells.items():
             self.query_one(f"#cell-{cell}", Static).update(Text(text))
-        lineage: list[str | tuple[str, str]] = []
-        if project.get("parent_id"):
-            parent = ws.project(int(project["parent_id"]))
-            method = (model.get("optimization") or {}).get("method", "INT8")
-            lineage += [
-                ("Optimized by ", "dim"),
-                f"{method} from #{parent.id} {parent.name}",
-                (" (p opens it)", "dim"),
-            ]
-        children = [ws.project(int(c)) for c in project.get("children", [])]
-        if children:
-            if lineage:
-                lineage.append("   ")
-            lineage += [
-                ("Optimized projects ", "dim"),
-                ", ".join(f"#{c.id} {c.name}" for c in children),
-            ]
-        lineage_widget = self.query_one("#project-lineage", Static)
-        lineage_widget.update(Text.assemble(*lineage))
-        lineage_widget.display = bool(lineage)
+        lineage = self.query_one("#project-lineage", Static)
+        parts = lineage_parts(page.details)
+        lineage.update(Text.assemble(*parts))
+        lineage.display = bool(parts)
         self.query_one("#model-info", PropertyTable).set_properties(model_properties(model))
         self.query_one("#dataset-info", PropertyTable).set_properties(dataset_properties(dataset))
-        self._show_jobs()
+        self._show_jobs(page.jobs)
         self.refresh_bindings()
 
-    def _show_jobs(self) -> None:
-        ws = self.segtui.workspace
-        jobs = ws.jobs(self.project_id)
-        parent_id = self.summary["project"].get("parent_id") if self.summary else None
-        if parent_id:
-            # The optimization that made this project belongs to the parent; show it here too.
-            jobs = [
-                j
-                for j in ws.jobs(int(parent_id))
-                if j.kind == "optimize"
-                and (j.result or {}).get("child_project_id") == self.project_id
-            ] + jobs
-        self._jobs_active = any(job.active for job in jobs)
+    def _show_jobs(self, jobs: list[JobRecord]) -> None:
         table = self.query_one("#jobs-table", DataTable)
         row = table.cursor_row
         table.clear()
@@ -399,23 +459,33 @@ class ProjectScreen(SegtuiScreen):
         table.display = bool(jobs)
         self.query_one("#jobs-empty", Static).display = not jobs
 
-    def _poll_jobs(self) -> None:
-        # Jobs run in other processes; follow them while any is queued or running.
-        if self._jobs_active:
-            self._show_jobs()
-            status = project_status(
-                self.segtui.workspace, self.segtui.workspace.project(self.project_id)
-            )
-            self.query_one("#cell-status", Static).update(Text(status))
+    def on_job_changed(self, event: messages.JobChanged) -> None:
+        """A job of this page moved on: its row in place, or the whole page for a new job."""
+        job, page = event.job, self.page
+        if page is None or not page.shows(job):
+            return
+        table = self.query_one("#jobs-table", DataTable)
+        if str(job.id) not in table.rows:
+            self.reload()
+            return
+        for column, text in zip(JOB_COLUMNS, job_cells(job), strict=True):
+            table.update_cell(str(job.id), column.lower(), text)
+        if page.is_newest(job):
+            self.query_one("#cell-status", Static).update(Text(f"{job.kind} {job.state}"))
+
+    def on_job_finished(self, event: messages.JobFinished) -> None:
+        # Its status, throughput or optimized children may have changed.
+        if self.page is not None and self.page.shows(event.job):
+            self.reload()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        details = self.page.details if self.page else None
         if action in ("open_parent", "report"):
-            return bool(self.summary and self.summary["project"].get("parent_id"))
+            return details is not None and details.parent is not None
         if action == "optimize":
-            return bool(self.summary) and not self.summary["model"].get("int8")
+            return details is not None and not details.model.analysis.get("int8")
         if action == "compare":
-            project = self.summary.get("project", {}) if self.summary else {}
-            return bool(project.get("parent_id") or project.get("children"))
+            return details is not None and bool(details.parent or details.children)
         return True
 
     # Perform: each page is its own screen, opened from here.
@@ -433,11 +503,13 @@ class ProjectScreen(SegtuiScreen):
     def action_compare(self) -> None:
         from segtui.ui.screens.compare import CompareScreen
 
-        project = self.summary["project"]
-        if project.get("parent_id"):
-            self.app.push_screen(CompareScreen(self.project_id, int(project["parent_id"])))
-        elif project.get("children"):
-            self.app.push_screen(CompareScreen(int(project["children"][-1]), self.project_id))
+        details = self.page.details if self.page else None
+        if details is None:
+            return
+        if details.parent is not None:
+            self.app.push_screen(CompareScreen(self.project_id, details.parent.id))
+        elif details.children:
+            self.app.push_screen(CompareScreen(details.children[-1].id, self.project_id))
 
     def action_configs(self) -> None:
         from segtui.ui.screens.configs import ConfigsScreen
@@ -466,9 +538,9 @@ class ProjectScreen(SegtuiScreen):
             focusable[0].focus()
 
     def action_open_parent(self) -> None:
-        parent_id = self.summary["project"].get("parent_id")
-        if parent_id:
-            self.post_message(messages.OpenProject(int(parent_id)))
+        parent = self.page.details.parent if self.page else None
+        if parent is not None:
+            self.post_message(messages.OpenProject(parent.id))
 
     def action_refresh(self) -> None:
         self.reload()

@@ -1,17 +1,27 @@
-"""The start screen: every project in the workspace, optimized ones under their parent."""
+"""The start screen: every project in the workspace, optimized ones under their parent.
+
+The list is read in a thread worker (`core.projects.project_rows`, one query) and
+follows the jobs through the app's job watcher: a project whose newest job changes
+state is read again.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker, WorkerState
 
-from segtui.core.projects import project_status
-from segtui.core.workspace import ProjectRecord, Workspace
+from segtui.core.projects import project_rows
+from segtui.core.records import JobRecord, ProjectRow
+from segtui.core.workspace import Workspace
 from segtui.ui import messages
+from segtui.ui.job_watcher import unsubscribe, watcher_of
 from segtui.ui.screens.base import SegtuiScreen
 from segtui.ui.styles import css_path
 
@@ -26,51 +36,25 @@ EMPTY_TEXT = (
 )
 
 
-@dataclass(frozen=True)
-class ProjectRow:
-    """One line of the project list."""
+def row_cells(row: ProjectRow) -> tuple[str, ...]:
+    """One line of the list; an optimized project is indented under its parent ("↳")."""
+    prefix = "  " * (row.depth - 1) + "↳ " if row.depth else ""
+    return (
+        str(row.id),
+        prefix + row.name,
+        row.model_name,
+        row.dataset_name + (" (COCO)" if row.annotated else ""),
+        str(row.image_count),
+        row.device,
+        row.status,
+    )
 
-    project_id: int
-    cells: tuple[str, ...]
 
-
-def project_rows(ws: Workspace) -> list[ProjectRow]:
-    """Projects in display order: each parent followed by its optimized children ("↳")."""
-    projects = ws.projects()
-    ids = {p.id for p in projects}
-    children: dict[int, list[ProjectRecord]] = {}
-    roots: list[ProjectRecord] = []
-    for project in projects:
-        if project.parent_id is not None and project.parent_id in ids:
-            children.setdefault(project.parent_id, []).append(project)
-        else:
-            roots.append(project)
-    rows: list[ProjectRow] = []
-
-    def visit(project: ProjectRecord, depth: int) -> None:
-        model = ws.model(project.model_id)
-        dataset = ws.dataset(project.dataset_id)
-        prefix = "  " * (depth - 1) + "↳ " if depth else ""
-        rows.append(
-            ProjectRow(
-                project.id,
-                (
-                    str(project.id),
-                    prefix + project.name,
-                    model.name,
-                    dataset.name + (" (COCO)" if dataset.annotated else ""),
-                    str(dataset.image_count),
-                    project.device,
-                    project_status(ws, project),
-                ),
-            )
-        )
-        for child in children.get(project.id, []):
-            visit(child, depth + 1)
-
-    for root in roots:
-        visit(root, 0)
-    return rows
+def status_moved(row: ProjectRow, job: JobRecord) -> bool:
+    """Whether `job` changes what the list says of its project (its newest job's state)."""
+    if row.latest_job_id is not None and job.id < row.latest_job_id:
+        return False
+    return (job.kind, job.state) != (row.latest_job_kind, row.latest_job_state)
 
 
 class StartScreen(SegtuiScreen):
@@ -97,6 +81,19 @@ class StartScreen(SegtuiScreen):
         Binding("q", "app.quit", "Quit", id="start.quit", tooltip="Quit segtui."),
     ]
 
+    class Loaded(Message):
+        """The project rows, read in a worker."""
+
+        def __init__(self, rows: list[ProjectRow]) -> None:
+            super().__init__()
+            self.rows = rows
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[int, ProjectRow] = {}
+        #: The rows have been read at least once.
+        self.loaded = False
+
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(EMPTY_TEXT, id="empty")
@@ -107,7 +104,14 @@ class StartScreen(SegtuiScreen):
         table = self.query_one("#projects", DataTable)
         for label in COLUMNS:
             table.add_column(label, key=label.lower())
+        # Hidden until the first rows arrive: the empty text must not flash by.
+        table.display = False
+        self.query_one("#empty", Static).display = False
+        watcher_of(self).subscribe(self)
         self.reload()
+
+    def on_unmount(self) -> None:
+        unsubscribe(self)
 
     def on_screen_resume(self) -> None:
         self.reload()
@@ -117,22 +121,54 @@ class StartScreen(SegtuiScreen):
         self.notify("Project list reloaded.", timeout=2)
 
     def reload(self) -> None:
-        """Read the projects again, keeping the cursor on the same project."""
+        """Read the projects again (in a worker), keeping the cursor on the same project."""
+        self._load(self.segtui.workspace.root)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="projects-load",
+        description="Load the projects",
+    )
+    def _load(self, root: Path) -> None:
+        with Workspace(root) as ws:
+            rows = project_rows(ws)
+        self.post_message(self.Loaded(rows))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.segtui.report_worker_failure(event.worker)
+
+    def on_start_screen_loaded(self, event: Loaded) -> None:
         table = self.query_one("#projects", DataTable)
         selected = self.selected_project_id
-        rows = project_rows(self.segtui.workspace)
+        rows = event.rows
+        self.rows = {row.id: row for row in rows}
+        self.loaded = True
         table.clear()
         for row in rows:
-            table.add_row(*row.cells, key=str(row.project_id))
+            table.add_row(*row_cells(row), key=str(row.id))
         empty = not rows
         table.display = not empty
         self.query_one("#empty", Static).display = empty
         # The workspace path is in F1 help and `segtui --help`; here it would only crowd the header.
         self.sub_title = f"{len(rows)} project{'s' if len(rows) != 1 else ''}"
-        if selected is not None and str(selected) in {str(r.project_id) for r in rows}:
+        if selected is not None and selected in self.rows:
             table.move_cursor(row=table.get_row_index(str(selected)))
         if not empty:
             table.focus()
+
+    def on_job_changed(self, event: messages.JobChanged) -> None:
+        self._job_moved(event.job)
+
+    def on_job_finished(self, event: messages.JobFinished) -> None:
+        self._job_moved(event.job)
+
+    def _job_moved(self, job: JobRecord) -> None:
+        row = self.rows.get(job.project_id) if job.project_id is not None else None
+        if row is not None and status_moved(row, job):
+            self.reload()
 
     @property
     def selected_project_id(self) -> int | None:

@@ -1,14 +1,15 @@
 """A live view of one background job: progress bar, stage, time left, and a cancel key.
 
-The job runs in a child process (segtui.core.jobs); this widget only reads its
-row in the workspace from an async worker and posts typed messages when it
-changes or ends. Cancelling runs in a thread worker (it may wait for the child
-to clean up).
+The job runs in a child process (segtui.core.jobs). This widget reads nothing
+itself: it subscribes to the app's job watcher (segtui.ui.job_watcher), shows each
+`JobChanged`, and posts `JobMonitor.Finished` once when the job ends. Cancelling
+and reading the log run in thread workers (cancelling may wait for the child to
+clean up).
 """
 
 from __future__ import annotations
 
-import asyncio
+from pathlib import Path
 from typing import ClassVar
 
 from textual import work
@@ -18,11 +19,16 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Label, ProgressBar
+from textual.worker import Worker, WorkerState
 
 from segtui.core import jobs
-from segtui.core.workspace import JobRecord, Workspace
+from segtui.core.records import JobRecord
+from segtui.core.types import JobState
+from segtui.core.workspace import Workspace
+from segtui.ui import messages
+from segtui.ui.job_watcher import unsubscribe, watcher_of
 
-POLL_SECONDS = 0.3
+LOG_LINES = 30
 
 
 def format_eta(seconds: float | None) -> str:
@@ -38,13 +44,13 @@ def format_eta(seconds: float | None) -> str:
 
 def job_line(job: JobRecord) -> str:
     """One line about a job: kind, state, and what it is doing or how it ended."""
-    if job.state == "running":
+    if job.state == JobState.RUNNING:
         return f"{job.kind} · {job.stage or 'running'} · {format_eta(job.eta_s)}"
-    if job.state == "queued":
+    if job.state == JobState.QUEUED:
         return f"{job.kind} · queued behind another job"
-    if job.state == "failed":
+    if job.state == JobState.FAILED:
         return f"{job.kind} · failed: {job.error or 'see the log'}"
-    if job.state == "interrupted":
+    if job.state == JobState.INTERRUPTED:
         return f"{job.kind} · interrupted: {job.error or ''}"
     return f"{job.kind} · {job.state}"
 
@@ -85,6 +91,7 @@ class JobMonitor(Vertical, can_focus=True):
     def __init__(self, job_id: int, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.job_id = job_id
+        self._ended = False
 
     @property
     def workspace(self) -> Workspace:
@@ -97,24 +104,21 @@ class JobMonitor(Vertical, can_focus=True):
         yield Label("", id="job-stage")
 
     def on_mount(self) -> None:
-        self.supervise()
+        watcher_of(self).subscribe(self, self.job_id)
 
-    @work(exclusive=True, exit_on_error=False, group="job-monitor", description="Follow a job")
-    async def supervise(self) -> None:
-        last: tuple[str, float, str] | None = None
-        while True:
-            job = self.workspace.job(self.job_id)
-            if job.state == "running" and job.pid and not jobs.pid_alive(job.pid):
-                jobs.recover_jobs(self.workspace)
-                job = self.workspace.job(self.job_id)
-            key = (job.state, job.progress, job.stage)
-            if key != last:
-                last = key
-                self.job = job
-            if job.state in jobs.FINAL_STATES:
-                self.post_message(self.Finished(self, job))
-                return
-            await asyncio.sleep(POLL_SECONDS)
+    def on_unmount(self) -> None:
+        unsubscribe(self)
+
+    def on_job_changed(self, event: messages.JobChanged) -> None:
+        if event.job.id == self.job_id and not self._ended:
+            self.job = event.job
+
+    def on_job_finished(self, event: messages.JobFinished) -> None:
+        if event.job.id != self.job_id or self._ended:
+            return
+        self._ended = True
+        self.job = event.job
+        self.post_message(self.Finished(self, event.job))
 
     def watch_job(self, job: JobRecord | None) -> None:
         if job is None:
@@ -122,35 +126,47 @@ class JobMonitor(Vertical, can_focus=True):
         self.query_one(".job-title", Label).update(f"Job {job.id}: {job.kind} — {job.state}")
         self.query_one(ProgressBar).update(progress=job.progress)
         self.query_one("#job-stage", Label).update(job_line(job))
-        for state in ("failed", "done"):
-            self.set_class(
-                job.state == state or (state == "failed" and job.state == "interrupted"),
-                f"-{state}",
-            )
+        self.set_class(job.state in (JobState.FAILED, JobState.INTERRUPTED), "-failed")
+        self.set_class(job.state == JobState.DONE, "-done")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_job":
-            return self.job is not None and self.job.state not in jobs.FINAL_STATES
+            return self.job is not None and self.job.state.active
         return True
 
     def action_cancel_job(self) -> None:
         job = self.job
-        if job is None or job.state in jobs.FINAL_STATES:
+        if job is None or job.state.final:
             self.notify("The job has already ended.", timeout=3)
             return
         self.notify(f"Cancelling job {self.job_id}…", timeout=3)
         self._cancel(self.workspace.root)
 
     @work(thread=True, exit_on_error=False, group="job-cancel", description="Cancel a job")
-    def _cancel(self, root: object) -> None:
-        from pathlib import Path
-
-        with Workspace(Path(str(root))) as ws:
+    def _cancel(self, root: Path) -> None:
+        with Workspace(root) as ws:
             jobs.cancel(ws, self.job_id)
 
     def action_show_log(self) -> None:
         job = self.job
-        if job is None or not job.log_path:
-            return
-        tail = jobs.log_tail(job.log_path, lines=30)[-1500:]
-        self.notify(tail or "(empty log)", title=f"Job {job.id} log", timeout=15)
+        if job is not None and job.log_path:
+            self._show_log(job.id, job.log_path)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="job-log",
+        description="Read the job's log",
+    )
+    def _show_log(self, job_id: int, path: str) -> None:
+        tail = jobs.log_tail(path, lines=LOG_LINES)[-1500:]
+        self.app.call_from_thread(
+            self.notify, tail or "(empty log)", title=f"Job {job_id} log", timeout=15
+        )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if event.state == WorkerState.ERROR:
+            what = worker.description or worker.name
+            self.notify(f"{what}: {worker.error}", title="Job", severity="error", timeout=10)

@@ -7,8 +7,8 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Label
 
-from segtui.core import jobs
-from segtui.core.workspace import JobRecord
+from segtui.core.records import JobRecord
+from segtui.core.types import JobState
 from segtui.ui.widgets.job_monitor import JobMonitor
 
 
@@ -42,9 +42,7 @@ class JobQueue(Vertical):
 
     def follow(self, job_id: int) -> None:
         current = self.monitor
-        if current is not None and (
-            current.job is None or current.job.state not in jobs.FINAL_STATES
-        ):
+        if current is not None and (current.job is None or current.job.state.active):
             if job_id != current.job_id and job_id not in self.waiting:
                 self.waiting.append(job_id)
             self._update_queued()
@@ -68,15 +66,15 @@ class JobQueue(Vertical):
     def on_job_monitor_finished(self, event: JobMonitor.Finished) -> None:
         if self.waiting:
             self._show(self.waiting.pop(0))
-        elif event.job.state == "done":
+        elif event.job.state == JobState.DONE:
             event.monitor.remove()
 
 
 def finished_notice(screen: Screen[None], job: JobRecord, what: str) -> None:
     """One notification per finished job: done, or why not."""
-    if job.state == "done":
+    if job.state == JobState.DONE:
         screen.notify(f"{what} job {job.id} done.", timeout=3)
-    elif job.state in ("failed", "interrupted"):
+    elif job.state in (JobState.FAILED, JobState.INTERRUPTED):
         screen.notify(job.error or "see the log (l)", title=f"{what} failed", severity="error")
     else:
         screen.notify(f"{what} job {job.id} {job.state}.", timeout=3)
