@@ -1,42 +1,69 @@
-"""Command palette: the app's commands, each also bound to a key."""
+"""Command palette: the app's commands, each also bound to a key.
+
+The screen-dependent providers are Textual `SimpleProvider`s whose commands are
+built from the screen as the palette opens (`CommandList`). The project list comes
+from the workspace, so `ProjectCommands` reads it in a thread instead: a
+SimpleProvider takes its commands when it is made, on the event loop.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
+from typing import Any
 
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import DiscoveryHit, Hit, Hits, Provider, SimpleProvider
+from textual.screen import Screen
+from textual.style import Style
+
+from segtui.core.records import ProjectRecord
+from segtui.core.workspace import Workspace
 
 Command = tuple[str, Callable[[], object], str]
 
 
-class CommandList(Provider):
-    """A provider over a list of (name, callback, help) built when the palette asks."""
+class CommandList(SimpleProvider):
+    """A SimpleProvider over (name, callback, help), built by `build` when the palette opens.
 
-    def _commands(self) -> list[Command]:
+    The palette is modal, so the screen cannot change while the commands are shown.
+    """
+
+    def __init__(self, screen: Screen[Any], match_style: Style | None = None) -> None:
+        # Provider first, so that `build` can use self.screen and self.app.
+        Provider.__init__(self, screen, match_style)
+        self._match = match_style
+        super().__init__(screen, list(self.build()))
+
+    @property
+    def match_style(self) -> Style | None:
+        return self._match
+
+    def build(self) -> list[Command]:
+        """The commands on offer now."""
         raise NotImplementedError
 
-    async def discover(self) -> Hits:
-        for name, callback, help_text in self._commands():
-            yield DiscoveryHit(name, callback, help=help_text)
 
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, callback, help_text in self._commands():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, text=name, help=help_text)
+def _read_projects(root: Path) -> list[ProjectRecord]:
+    with Workspace(root) as ws:
+        return ws.projects()
 
 
-class ProjectCommands(CommandList):
+class ProjectCommands(Provider):
     """New project, Refresh, and Open project <name> for each project in the workspace."""
 
-    def _commands(self) -> list[Command]:
+    _cache: list[Command] | None = None
+
+    async def _commands(self) -> list[Command]:
         from segtui.ui.app import SegtuiApp
 
+        if self._cache is not None:
+            return self._cache
         app = self.app
         assert isinstance(app, SegtuiApp)
+        projects = await asyncio.to_thread(_read_projects, app.workspace.root)
         commands: list[Command] = [
             (
                 "New project",
@@ -45,21 +72,33 @@ class ProjectCommands(CommandList):
             ),
             ("Refresh", app.action_refresh, "Reload projects from the workspace (r)"),
         ]
-        for project in app.workspace.projects():
-            commands.append(
-                (
-                    f"Open project #{project.id} {project.name}",
-                    partial(app.show_project, project.id),
-                    f"Project #{project.id} on {project.device}",
-                )
+        commands += [
+            (
+                f"Open project #{project.id} {project.name}",
+                partial(app.show_project, project.id),
+                f"Project #{project.id} on {project.device}",
             )
+            for project in projects
+        ]
+        self._cache = commands
         return commands
+
+    async def discover(self) -> Hits:
+        for name, callback, help_text in await self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, callback, help_text in await self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, text=name, help=help_text)
 
 
 class ProjectPageCommands(CommandList):
     """Commands of the project page: its tabs and, for an optimized project, its parent."""
 
-    def _commands(self) -> list[Command]:
+    def build(self) -> list[Command]:
         from segtui.ui.screens.project import ProjectScreen
 
         screen = self.screen
@@ -123,7 +162,7 @@ class ProjectPageCommands(CommandList):
 class ScreenKeyCommands(CommandList):
     """The screen's own key bindings, offered in the command palette as well (name, key, tooltip)."""
 
-    def _commands(self) -> list[Command]:
+    def build(self) -> list[Command]:
         screen = self.screen
         commands: list[Command] = []
         for binding in screen.BINDINGS:
