@@ -248,3 +248,28 @@ def test_validate_names_every_refused_value_with_its_range() -> None:
     assert "Validation images 0 is out of range" in err.value.message
     assert "subset: above 0 and at most 100 %" in err.value.hint
     assert "validation-images: 1–10000" in err.value.hint
+
+
+def test_max_drop_met_reads_absolute_points_and_relative_percent() -> None:
+    from segtui.core.optimize import max_drop_met
+    from segtui.core.quantize import AccuracyAwareRecord
+    from segtui.core.types import DropType
+
+    record: AccuracyAwareRecord = {
+        "validation_calls": 12,
+        "reference_mask_ap": 0.80,
+        "final_mask_ap": 0.79,
+        "reported_drop_points": 1.0,
+    }
+    # 1 point absolute; 1.25 % relative to 0.80.
+    assert max_drop_met(record, 1.0, DropType.ABSOLUTE) is True
+    assert max_drop_met(record, 0.9, DropType.ABSOLUTE) is False
+    assert max_drop_met(record, 1.3, DropType.RELATIVE) is True
+    assert max_drop_met(record, 1.2, DropType.RELATIVE) is False
+    unmeasured: AccuracyAwareRecord = {
+        "validation_calls": 1,
+        "reference_mask_ap": 0.8,
+        "final_mask_ap": 0.8,
+        "reported_drop_points": None,
+    }
+    assert max_drop_met(unmeasured, 1.0, DropType.ABSOLUTE) is None

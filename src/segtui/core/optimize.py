@@ -15,6 +15,7 @@ from segtui.core.models import LoadedModel, import_model, load_registered
 from segtui.core.optimize_settings import OptimizeSettings
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
 from segtui.core.quantize import (
+    AccuracyAwareRecord,
     QuantizeOutcome,
     ReferenceMetric,
     ValidationItem,
@@ -57,6 +58,22 @@ class OptimizationRecord(_OptimizationBase, total=False):
     reference_mask_ap: float | None
     final_mask_ap: float | None
     reported_drop_points: float | None
+    #: Whether the returned model kept the drop within `max_drop` on the validation images
+    #: (None when NNCF validated the full set fewer than twice).
+    max_drop_met: bool | None
+
+
+def max_drop_met(
+    accuracy: AccuracyAwareRecord, max_drop: float, drop_type: DropType
+) -> bool | None:
+    """Whether AccuracyAware's returned model is within `max_drop` (points, or % when relative)."""
+    reference, final = accuracy["reference_mask_ap"], accuracy["final_mask_ap"]
+    if reference is None or final is None or accuracy["reported_drop_points"] is None:
+        return None
+    drop = (reference - final) * 100
+    if drop_type == DropType.RELATIVE:
+        drop = drop / reference if reference > 0 else 0.0
+    return bool(drop <= max_drop + 1e-9)
 
 
 class OptimizeJobResult(TypedDict):
@@ -141,6 +158,7 @@ def _record(
             record["reference_mask_ap"] = accuracy["reference_mask_ap"]
             record["final_mask_ap"] = accuracy["final_mask_ap"]
             record["reported_drop_points"] = accuracy["reported_drop_points"]
+            record["max_drop_met"] = max_drop_met(accuracy, settings.max_drop, settings.drop_type)
     return record
 
 

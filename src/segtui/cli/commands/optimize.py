@@ -28,7 +28,7 @@ def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
         result: dict[str, Any] = dict(final.result or {})
         child = result.get("child_project_id")
         opt = result.get("optimization") or {}
-        if opt.get("achieved") is False:
+        if opt.get("max_drop_met") is False:
             out.warn(
                 f"AccuracyAware could not keep the drop within {settings.max_drop} "
                 f"({opt.get('reported_drop_points')} points on the validation images); "
