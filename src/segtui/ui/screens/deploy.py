@@ -16,6 +16,7 @@ from textual.worker import get_current_worker
 
 from segtui.core.deploy import DeployResult, default_package_path, plan_deployment, write_deployment
 from segtui.core.errors import SegtuiError
+from segtui.core.settings import DEPLOY
 from segtui.core.workspace import Workspace
 
 CONTENTS = (
@@ -54,8 +55,8 @@ class DeployScreen(ModalScreen[None]):
             yield Static(CONTENTS, id="deploy-contents")
             yield Input(str(self._default), id="deploy-out", placeholder="path of the .tar.gz")
             yield Checkbox(
-                "Include the parent model (infer.py --parent runs it)",
-                value=False,
+                f"{DEPLOY.with_parent.label} (infer.py --parent runs it)",
+                value=DEPLOY.with_parent.default,
                 id="deploy-parent",
                 disabled=not self._has_parent,
             )
