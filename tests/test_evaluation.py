@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
-from segtui.core.evaluation import category_mapping, evaluate_coco, predictions_as_ground_truth
+from segtui.core.evaluation import (
+    category_mapping,
+    evaluate_coco,
+    evaluate_coco_by_image,
+    predictions_as_ground_truth,
+)
 from segtui.core.predictions import ImagePrediction, Instance, decode_mask, encode_mask
 
 
@@ -25,7 +32,7 @@ def _instance(mask: np.ndarray, class_id: int = 0, score: float = 0.9) -> Instan
     )
 
 
-def _gt(masks: list[np.ndarray], first_id: int = 1) -> dict:
+def _gt(masks: list[np.ndarray], first_id: int = 1) -> dict[str, Any]:
     h, w = masks[0].shape
     anns = []
     for n, m in enumerate(masks):
@@ -142,3 +149,23 @@ def test_polygon_ground_truth_without_area_is_evaluated() -> None:
         truth, [ImagePrediction("a.png", 64, 64, [_instance(mask)])], {"a.png": 1}
     )
     assert metrics.mask_ap > 0.99 and metrics.box_ap > 0.99
+
+
+def test_per_image_ap_comes_from_the_same_pass_and_treats_crowds_as_coco_does() -> None:
+    masks = [_rect(64, 64, 4, 30, 4, 30), _rect(64, 64, 35, 60, 30, 62)]
+    truth = _gt(masks)
+    crowd = dict(truth["annotations"][1], id=3, category_id=2, iscrowd=1)
+    truth["annotations"].append(crowd)
+    truth["categories"].append({"id": 2, "name": "crowd"})
+    # One of the two things found (and, shifted, only at low IoU); a detection on the crowd.
+    found = _instance(_rect(64, 64, 6, 30, 4, 30), score=0.9)
+    on_crowd = _instance(masks[1], class_id=1, score=0.8)
+    scored = evaluate_coco_by_image(
+        truth, [ImagePrediction("a.png", 64, 64, [found, on_crowd])], {"a.png": 1}, by_size=False
+    )
+    per_image = scored.mask_ap_by_image
+    # A crowd-only category has nothing to recall: no AP ("n/a"), as COCO leaves it out.
+    assert set(per_image) == {(1, 1)}
+    # One image: its AP is the summary's (the crowd category does not count there either).
+    assert per_image[(1, 1)] == pytest.approx(scored.metrics.mask_ap, abs=1e-12)
+    assert 0.0 < per_image[(1, 1)] < 0.5

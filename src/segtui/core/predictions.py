@@ -1,16 +1,71 @@
-"""The one prediction type every model format decodes to, and COCO RLE helpers."""
+"""The one prediction type every model format decodes to, and COCO RLE helpers.
+
+The deployment package carries this module as it is (imports rewritten), so it
+imports only the standard library, numpy and pycocotools.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 from pycocotools import mask as mask_utils
 
-#: A COCO run-length encoding: {"size": [h, w], "counts": str}.
-Rle = dict[str, Any]
+
+class Rle(TypedDict):
+    """A COCO run-length encoding as stored and written: counts as an ASCII string."""
+
+    size: list[int]
+    counts: str
+
+
+class InstanceData(TypedDict):
+    """An `Instance` as JSON (report prediction files, deployment output)."""
+
+    class_id: int
+    score: float
+    box: list[float]
+    rle: Rle
+
+
+class ImagePredictionData(TypedDict):
+    """An `ImagePrediction` as JSON."""
+
+    image: str
+    width: int
+    height: int
+    instances: list[InstanceData]
+
+
+class CocoResult(TypedDict):
+    """One entry of a COCO results file (segm; `bbox` too unless left out)."""
+
+    image_id: int
+    category_id: int
+    score: float
+    segmentation: Rle
+    bbox: NotRequired[list[float]]
+
+
+def _pycocotools_rle(rle: Mapping[str, Any]) -> dict[str, object]:
+    """The RLE as pycocotools' C code takes it (bytes counts)."""
+    counts = rle["counts"]
+    return {
+        "size": rle["size"],
+        "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
+    }
+
+
+def as_rle(raw: Mapping[str, Any]) -> Rle:
+    """A compressed RLE from pycocotools or JSON (bytes or str counts) as an `Rle`."""
+    counts = raw["counts"]
+    return Rle(
+        size=[int(v) for v in raw["size"]],
+        counts=counts.decode("ascii") if isinstance(counts, bytes) else str(counts),
+    )
 
 
 def encode_mask(mask: npt.NDArray[Any]) -> Rle:
@@ -19,31 +74,27 @@ def encode_mask(mask: npt.NDArray[Any]) -> Rle:
         binary = mask.view(np.uint8)  # the decoders' masks: no copies on the hot path
     else:
         binary = np.asfortranarray((mask > 0).astype(np.uint8))
-    rle: Rle = mask_utils.encode(binary)
-    counts = rle["counts"]
-    rle["counts"] = counts.decode("ascii") if isinstance(counts, bytes) else counts
-    rle["size"] = [int(v) for v in rle["size"]]
-    return rle
+    return as_rle(mask_utils.encode(binary))
 
 
 def decode_mask(rle: Rle) -> npt.NDArray[np.uint8]:
     """Decode a COCO RLE to an HxW uint8 mask of 0/1."""
-    counts = rle["counts"]
-    raw = {
-        "size": rle["size"],
-        "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
-    }
-    return np.asarray(mask_utils.decode(raw), dtype=np.uint8)
+    return np.asarray(mask_utils.decode(_pycocotools_rle(rle)), dtype=np.uint8)
 
 
 def mask_area(rle: Rle) -> int:
     """Number of foreground pixels of an RLE mask."""
-    counts = rle["counts"]
-    raw = {
-        "size": rle["size"],
-        "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
-    }
-    return int(mask_utils.area(raw))
+    return int(mask_utils.area(_pycocotools_rle(rle)))
+
+
+def mask_ious(a: Sequence[Rle], b: Sequence[Rle]) -> npt.NDArray[np.float64]:
+    """|A| × |B| matrix of mask IoUs (no crowd masks)."""
+    if not a or not b:
+        return np.zeros((len(a), len(b)))
+    ious = mask_utils.iou(
+        [_pycocotools_rle(r) for r in a], [_pycocotools_rle(r) for r in b], [0] * len(b)
+    )
+    return np.asarray(ious, dtype=np.float64).reshape(len(a), len(b))
 
 
 @dataclass(frozen=True)
@@ -59,7 +110,7 @@ class Instance:
     box: tuple[float, float, float, float]
     rle: Rle
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> InstanceData:
         return {
             "class_id": self.class_id,
             "score": round(self.score, 6),
@@ -68,7 +119,7 @@ class Instance:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Instance:
+    def from_json(cls, data: InstanceData) -> Instance:
         box = data["box"]
         return cls(
             class_id=int(data["class_id"]),
@@ -91,7 +142,7 @@ class ImagePrediction:
         """Instances with score >= threshold."""
         return [inst for inst in self.instances if inst.score >= threshold]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ImagePredictionData:
         return {
             "image": self.image,
             "width": self.width,
@@ -100,7 +151,7 @@ class ImagePrediction:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ImagePrediction:
+    def from_json(cls, data: ImagePredictionData) -> ImagePrediction:
         return cls(
             image=data["image"],
             width=int(data["width"]),
@@ -111,30 +162,30 @@ class ImagePrediction:
 
 def to_coco_results(
     predictions: list[ImagePrediction],
-    image_ids: dict[str, int],
-    category_ids: list[int] | None = None,
+    image_ids: Mapping[str, int],
+    category_ids: Sequence[int] | None = None,
     *,
     with_bbox: bool = True,
-) -> list[dict[str, Any]]:
+) -> list[CocoResult]:
     """COCO results entries for `predictions`.
 
     `image_ids` maps an image path to its COCO image id; `category_ids[class_id]`
     gives the COCO category id (default class_id + 1, ids start at 1). Leave
     `with_bbox` False for segm evaluation so pycocotools uses mask areas.
     """
-    results: list[dict[str, Any]] = []
+    results: list[CocoResult] = []
     for pred in predictions:
         image_id = image_ids[pred.image]
         for inst in pred.instances:
             cat = category_ids[inst.class_id] if category_ids else inst.class_id + 1
-            x1, y1, x2, y2 = inst.box
-            entry: dict[str, Any] = {
-                "image_id": image_id,
-                "category_id": int(cat),
-                "score": float(inst.score),
-                "segmentation": inst.rle,
-            }
+            entry = CocoResult(
+                image_id=image_id,
+                category_id=int(cat),
+                score=float(inst.score),
+                segmentation=inst.rle,
+            )
             if with_bbox:
+                x1, y1, x2, y2 = inst.box
                 entry["bbox"] = [x1, y1, x2 - x1, y2 - y1]
             results.append(entry)
     return results
