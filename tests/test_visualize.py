@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from segtui.core.predictions import ImagePrediction, Instance, encode_mask
+from segtui.core.settings import VISUALIZE
 from segtui.core.visualize import (
+    DEFAULT_THRESHOLD,
     DISAGREE_ALPHA,
     DISAGREE_COLOR,
     MASK_ALPHA,
@@ -205,11 +207,12 @@ def test_from_bgr_swaps_channels() -> None:
     assert (vis.parent[..., 2] == 200).all() and (vis.parent[..., 0] == 0).all()
 
 
-def test_step_threshold_stays_on_the_grid_and_in_range() -> None:
+def test_step_threshold_stays_on_the_grid_and_in_the_schema_range() -> None:
+    assert DEFAULT_THRESHOLD == VISUALIZE.threshold.default == 0.5
     assert step_threshold(0.5, 0.05) == 0.55
     assert step_threshold(0.5, -0.05) == 0.45
-    assert step_threshold(0.98, 0.05) == 1.0
-    assert step_threshold(0.02, -0.05) == 0.0
+    assert step_threshold(0.9, 0.1) == VISUALIZE.threshold.maximum == 0.95
+    assert step_threshold(0.1, -0.1) == VISUALIZE.threshold.minimum == 0.05
     value = 0.5
     for _ in range(3):
         value = step_threshold(value, 0.05)

@@ -13,8 +13,9 @@ that only one model covers and a pixel the two give different classes both count
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -23,6 +24,7 @@ from PIL import Image
 
 from segtui.core.matching import match_instances
 from segtui.core.predictions import ImagePrediction, Instance, decode_mask
+from segtui.core.settings import VISUALIZE
 
 RGB = tuple[int, int, int]
 RgbArray = npt.NDArray[np.uint8]
@@ -35,7 +37,12 @@ MASK_ALPHA = 0.55
 DISAGREE_ALPHA = 0.85
 #: Longest side of the working resolution (the largest sharp terminal image is smaller).
 WORKING_MAX_SIDE = 1280
-DEFAULT_THRESHOLD = 0.5
+#: The confidence threshold a render starts at, and the steps of the + and - keys.
+DEFAULT_THRESHOLD: float = VISUALIZE.threshold.default
+THRESHOLD_STEP = 0.05
+
+#: What `Visualization.panel` draws: either model's masks, or both with their disagreement.
+Panel = Literal["optimized", "parent", "overlay"]
 
 # Distinct, saturated colours without magenta (reserved for disagreement).
 PALETTE: tuple[RGB, ...] = (
@@ -59,7 +66,7 @@ def class_color(class_id: int) -> RGB:
     return PALETTE[class_id % len(PALETTE)]
 
 
-def class_name(class_names: list[str], class_id: int) -> str:
+def class_name(class_names: Sequence[str], class_id: int) -> str:
     return class_names[class_id] if 0 <= class_id < len(class_names) else f"#{class_id}"
 
 
@@ -123,7 +130,7 @@ class Visualization:
         """Share of the covered pixels where the two disagree (0 when nothing is covered)."""
         return self.disagreement_pixels / self.covered_pixels if self.covered_pixels else 0.0
 
-    def panel(self, which: str) -> RgbArray:
+    def panel(self, which: Panel) -> RgbArray:
         return {"optimized": self.optimized, "parent": self.parent, "overlay": self.overlay}[which]
 
 
@@ -174,7 +181,7 @@ class ImageComparison:
         image_rgb: RgbArray,
         optimized: ImagePrediction,
         parent: ImagePrediction,
-        class_names: list[str],
+        class_names: Sequence[str],
         *,
         iou: float = 0.5,
     ) -> None:
@@ -202,7 +209,7 @@ class ImageComparison:
         image_bgr: RgbArray,
         optimized: ImagePrediction,
         parent: ImagePrediction,
-        class_names: list[str],
+        class_names: Sequence[str],
         *,
         iou: float = 0.5,
     ) -> ImageComparison:
@@ -350,8 +357,11 @@ class ImageComparison:
 
 
 def step_threshold(threshold: float, delta: float) -> float:
-    """`threshold + delta` on the 0.05 grid, kept in [0, 1]."""
-    return float(min(1.0, max(0.0, round((threshold + delta) * 20) / 20)))
+    """`threshold + delta` on the 0.05 grid, kept in the VISUALIZE schema's range."""
+    field = VISUALIZE.threshold
+    low = 0.0 if field.minimum is None else field.minimum
+    high = 1.0 if field.maximum is None else field.maximum
+    return float(min(high, max(low, round((threshold + delta) * 20) / 20)))
 
 
 def summary_line(vis: Visualization) -> str:
@@ -362,15 +372,3 @@ def summary_line(vis: Visualization) -> str:
         f"A {len(a)} · B {len(b)} instances at score ≥ {vis.threshold:.2f} · "
         f"{unmatched} without a match · {vis.disagreement_share * 100:.1f} % of masked pixels differ"
     )
-
-
-def describe(vis: Visualization) -> dict[str, Any]:
-    """A JSON-able digest of a render (for logs and the CLI)."""
-    return {
-        "threshold": vis.threshold,
-        "size": list(vis.size),
-        "optimized": [e.text() for e in vis.optimized_legend],
-        "parent": [e.text() for e in vis.parent_legend],
-        "disagreement_pixels": vis.disagreement_pixels,
-        "covered_pixels": vis.covered_pixels,
-    }
