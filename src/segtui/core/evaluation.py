@@ -5,8 +5,8 @@ silently yields AP 0); `loadRes([])` raises, so empty results score 0 without
 calling it; RLE needs Fortran-ordered uint8 (see predictions.encode_mask); and
 segm results carry no `bbox`, so that area ranges use the mask areas.
 
-COCO files and the ground truth handed to pycocotools stay plain JSON dicts
-(`dict[str, Any]`): that is the edge where segtui meets the COCO format.
+COCO files and the ground truth handed to pycocotools stay plain JSON (`CocoJson`):
+that is the edge where segtui meets the COCO format.
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ from segtui.core.predictions import (
 
 #: (COCO image id, COCO category id)
 ImageCategory = tuple[int, int]
+#: A COCO instances file as JSON ("images", "annotations", "categories"): what COCO files
+#: hold and pycocotools reads, so its inner shape is pycocotools' to check, not ours.
+CocoJson = dict[str, Any]
 
 
 class CocoMetricsData(TypedDict):
@@ -304,7 +307,7 @@ def _segmentation_area(segmentation: Any, size: tuple[int, int]) -> float:
     return float(mask_utils.area(mask_utils.merge(rles) if isinstance(rles, list) else rles))
 
 
-def _normalised(dataset: Mapping[str, Any]) -> dict[str, Any]:
+def _normalised(dataset: Mapping[str, Any]) -> CocoJson:
     """Annotation ids from 1, iscrowd present, and the keys pycocotools' loadRes expects."""
     sizes = {int(im["id"]): (int(im["height"]), int(im["width"])) for im in dataset["images"]}
     annotations = []
@@ -328,7 +331,7 @@ def predictions_as_ground_truth(
     image_ids: Mapping[str, int],
     num_classes: int,
     score_threshold: float,
-) -> dict[str, Any]:
+) -> CocoJson:
     """A COCO ground-truth dict made of a reference model's predictions (score >= threshold).
 
     Used where a dataset has no annotations: the parent model's predictions
@@ -357,9 +360,9 @@ def predictions_as_ground_truth(
     return {"images": images, "annotations": annotations, "categories": categories}
 
 
-def load_annotations(path: Path) -> dict[str, Any]:
+def load_annotations(path: Path) -> CocoJson:
     """A COCO annotations file as its JSON."""
-    data: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+    data: CocoJson = json.loads(Path(path).read_text(encoding="utf-8"))
     return data
 
 
