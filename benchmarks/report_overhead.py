@@ -20,6 +20,7 @@ from segtui.core.datasets import image_path
 from segtui.core.inference import run_inference
 from segtui.core.models import load_registered
 from segtui.core.report import ReportSettings, create_report
+from segtui.core.types import ReportType
 
 
 def main() -> None:
@@ -34,7 +35,7 @@ def main() -> None:
     reports, direct = [], []
     for round_ in range(args.rounds):
         start = time.perf_counter()
-        create_report(ws, child.id, ReportSettings(type="parent"))
+        create_report(ws, child.id, ReportSettings(type=ReportType.PARENT))
         reports.append(time.perf_counter() - start)
         start = time.perf_counter()
         for project in (child, parent):

@@ -5,27 +5,34 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 from tiny_models import Det, build_omz_maskrcnn
 
-from segtui.core.evaluation import evaluate_coco, predictions_as_ground_truth
-from segtui.core.matching import compare_predictions
+from segtui.core.errors import SegtuiError
+from segtui.core.evaluation import CocoMetrics, CocoMetricsData, evaluate_coco
 from segtui.core.models import import_model
 from segtui.core.predictions import ImagePrediction, Instance, decode_mask, encode_mask
 from segtui.core.projects import create_project_from_paths
 from segtui.core.report import (
+    ReportData,
     ReportSettings,
+    ReportSummary,
     annotations_as_predictions,
+    compare_with_parent,
     create_report,
     export_report,
     markdown_summary,
+    mask_ap_drop,
+    report_data,
     report_predictions,
 )
+from segtui.core.settings import REPORT, SettingError
+from segtui.core.types import Precision, ReportType
 from segtui.core.workspace import Workspace
 
 H, W = 40, 60
@@ -38,7 +45,7 @@ def _inst(y0: int, y1: int, x0: int, x1: int, cls: int, score: float) -> Instanc
     return Instance(cls, score, (float(x0), float(y0), float(x1), float(y1)), encode_mask(mask))
 
 
-def _report_data() -> dict[str, Any]:
+def _report_data() -> ReportData:
     """A parent-type report: one image agrees, one differs (a miss and an extra), one is empty."""
     a = [
         ImagePrediction(
@@ -54,17 +61,18 @@ def _report_data() -> dict[str, Any]:
         ImagePrediction("y.png", W, H, [_inst(10, 30, 20, 50, 0, 0.85)]),
         ImagePrediction("z.png", W, H, []),
     ]
-    tables = compare_predictions(a, b, CLASSES, threshold=0.1, iou=0.5)
     ids = {"x.png": 1, "y.png": 2, "z.png": 3}
-    metrics = evaluate_coco(predictions_as_ground_truth(b, ids, 3, 0.1), a, ids)
-    summary = {
-        "type": "parent",
+    tables, metrics = compare_with_parent(a, b, CLASSES, ids, threshold=0.1, iou=0.5)
+    summary: ReportSummary = {
+        "type": ReportType.PARENT,
         "threshold": 0.1,
         "iou": 0.5,
         "precision": "f32",
+        "requested_precision": "f32",
         "device": "CPU",
         "project_id": 2,
         "parent_project_id": 1,
+        "inference_seconds": 1.0,
         "a_vs_b": metrics.to_json(),
         "totals": tables["totals"],
     }
@@ -116,14 +124,34 @@ def test_markdown_summary_holds_the_ap_figures_and_totals() -> None:
     assert "inference precision f32" in text
 
 
+def _metrics(mask_ap: float, mask_ap50: float, box_ap: float, box_ap50: float) -> CocoMetricsData:
+    """COCO metrics JSON with these figures (the others -1, as without ground truth)."""
+    return CocoMetrics(
+        box_ap=box_ap,
+        box_ap50=box_ap50,
+        box_ap75=-1.0,
+        mask_ap=mask_ap,
+        mask_ap50=mask_ap50,
+        mask_ap75=-1.0,
+        mask_ap_small=-1.0,
+        mask_ap_medium=-1.0,
+        mask_ap_large=-1.0,
+        images=2,
+        ground_truth=3,
+        detections=3,
+    ).to_json()
+
+
 def test_markdown_summary_of_an_annotations_report_shows_both_models_and_the_drop() -> None:
-    parent = {"mask_ap": 0.7171, "mask_ap50": 0.95, "box_ap": 0.75, "box_ap50": 0.97}
-    optimized = {"mask_ap": 0.7101, "mask_ap50": 0.94, "box_ap": 0.74, "box_ap50": 0.96}
-    summary = {
-        "type": "annotations",
+    parent = _metrics(mask_ap=0.7171, mask_ap50=0.95, box_ap=0.75, box_ap50=0.97)
+    optimized = _metrics(mask_ap=0.7101, mask_ap50=0.94, box_ap=0.74, box_ap50=0.96)
+    summary: ReportSummary = {
+        "type": ReportType.ANNOTATIONS,
         "threshold": 0.1,
         "iou": 0.5,
         "precision": "f32",
+        "requested_precision": "f32",
+        "inference_seconds": 1.0,
         "device": "CPU",
         "project_id": 2,
         "parent_project_id": 1,
@@ -145,6 +173,7 @@ def test_markdown_summary_of_an_annotations_report_shows_both_models_and_the_dro
     assert "| optimized | 0.7101 | 0.9400 | 0.7400 | 0.9600 |" in text
     assert "Mask AP drop: 0.70 points; box AP drop: 1.00 points." in text
     assert "B (annotations) 3" in text
+    assert mask_ap_drop(summary) == 0.7
 
 
 def test_annotations_as_predictions_reads_polygons_and_both_rle_forms() -> None:
@@ -266,10 +295,16 @@ def test_evaluate_coco_against_annotations_with_ids_from_zero_and_an_image_witho
 # -- a real report on tiny models --------------------------------------------------
 
 
-def _projects(ws: Workspace, images: Path, tmp: Path, child_dets: tuple[Det, ...]) -> int:
-    parent_xml = build_omz_maskrcnn(tmp / "parent" / "model.xml", labels=CLASSES)
+def _projects(
+    ws: Workspace,
+    images: Path,
+    tmp: Path,
+    child_dets: tuple[Det, ...],
+    labels: Sequence[str] = tuple(CLASSES),
+) -> int:
+    parent_xml = build_omz_maskrcnn(tmp / "parent" / "model.xml", labels=labels)
     child_xml = build_omz_maskrcnn(
-        tmp / "child" / "model.xml", detections=child_dets, labels=CLASSES
+        tmp / "child" / "model.xml", detections=child_dets, labels=labels
     )
     parent = create_project_from_paths(ws, model_path=parent_xml, dataset_path=images, name="Tiny")
     child_model = import_model(
@@ -298,9 +333,12 @@ def test_create_report_on_tiny_models_stores_rows_predictions_and_replaces_the_o
     )
     stages: list[str] = []
     out = create_report(
-        workspace, child_id, ReportSettings(type="parent"), progress=lambda f, s: stages.append(s)
+        workspace,
+        child_id,
+        ReportSettings(type=ReportType.PARENT),
+        progress=lambda f, s: stages.append(s),
     )
-    data = workspace.result(out["result_id"]).data
+    data = report_data(workspace.result(out["result_id"]))
     totals = data["totals"]
     assert totals["images"] == 3 and totals["images_differ"] == 3
     assert totals["a"] == 3 and totals["b"] == 6 and totals["matches"] == 3
@@ -323,8 +361,85 @@ def test_create_report_on_tiny_models_stores_rows_predictions_and_replaces_the_o
     )
     assert all(len(p.above(0.1)) == 2 for p in parent)
     # Running it again replaces the stored report and its prediction files.
-    again = create_report(workspace, child_id, ReportSettings(type="parent"))
+    again = create_report(workspace, child_id, ReportSettings())
     assert [r.id for r in workspace.results(child_id, "report:parent")] == [again["result_id"]]
     assert not (workspace.root / "reports" / str(out["result_id"])).exists()
-    md = markdown_summary(workspace.result(again["result_id"]).data["summary"])
+    md = markdown_summary(report_data(workspace.result(again["result_id"]))["summary"])
     assert f"{summary['a_vs_b']['mask_ap']:.4f}" in md
+    assert mask_ap_drop(summary) == round((1 - summary["a_vs_b"]["mask_ap"]) * 100, 4)
+
+
+def test_create_report_on_annotations_scores_both_models_and_rows_against_the_annotations(
+    workspace: Workspace, coco_dataset: Path, tmp_path: Path
+) -> None:
+    # The annotations hold one "box" per image; the child only ever finds a "disc".
+    child_id = _projects(
+        workspace,
+        coco_dataset,
+        tmp_path,
+        (Det(1, 0.8, (48.0, 16.0, 80.0, 48.0), "full"),),
+        labels=("box", "disc"),
+    )
+    settings = ReportSettings(type=ReportType.ANNOTATIONS, threshold=0.2, iou=0.6)
+    out = create_report(workspace, child_id, settings)
+    record = workspace.result(out["result_id"])
+    assert record.kind == "report:annotations"
+    data = report_data(record)
+    summary = data["summary"]
+    assert summary["type"] is ReportType.ANNOTATIONS
+    assert (summary["threshold"], summary["iou"], summary["requested_precision"]) == (
+        0.2,
+        0.6,
+        "f32",
+    )
+    assert summary["optimized"]["mask_ap"] == 0.0 and summary["optimized"]["ground_truth"] == 2
+    assert summary["mask_ap_drop"] == round(summary["parent"]["mask_ap"] * 100, 4)
+    assert mask_ap_drop(summary) == summary["mask_ap_drop"]
+    assert data["totals"] == summary["totals"]
+    assert summary["totals"]["a"] == 2 and summary["totals"]["b"] == 2
+    assert summary["totals"]["matches"] == 0 and summary["totals"]["images_differ"] == 2
+    rows = {(r["image"], r["class"]): r for r in data["advanced"]}
+    assert set(rows) == {(im, c) for im in ("x.png", "y.png") for c in ("box", "disc")}
+    for image in ("x.png", "y.png"):
+        missed, extra = rows[(image, "box")], rows[(image, "disc")]
+        assert (missed["a"], missed["b"], missed["precision"], missed["ap"]) == (0, 1, None, 0.0)
+        assert (extra["a"], extra["b"], extra["precision"], extra["ap"]) == (1, 0, 0.0, None)
+
+
+def test_report_settings_take_defaults_and_ranges_from_the_schema() -> None:
+    settings = ReportSettings()
+    assert settings.type is REPORT.type.default is ReportType.PARENT
+    assert (settings.threshold, settings.iou) == (REPORT.threshold.default, REPORT.iou.default)
+    assert settings.precision is REPORT.precision.default
+    converted = ReportSettings.from_values(
+        {"type": "annotations", "threshold": 0.3, "precision": "default", "max_drop": 1.0}
+    )
+    assert converted.type is ReportType.ANNOTATIONS and converted.precision is Precision.DEFAULT
+    assert converted.values() == {
+        "type": "annotations",
+        "threshold": 0.3,
+        "iou": 0.5,
+        "precision": "default",
+    }
+    assert converted.result_kind == "report:annotations"
+    with pytest.raises(SettingError) as refused:
+        ReportSettings(threshold=1.5)
+    assert refused.value.field == "threshold" and "0–1" in refused.value.message
+    with pytest.raises(SettingError) as refused:
+        ReportSettings.from_values({"iou": 0.01, "type": "nonsense"})
+    assert "IoU" in refused.value.message and "nonsense" in refused.value.message
+
+
+def test_report_data_reads_a_stored_report_typed_and_refuses_other_results(
+    workspace: Workspace, image_folder: Path, tmp_path: Path
+) -> None:
+    child_id = _projects(workspace, image_folder, tmp_path, ())
+    stored = json.loads(json.dumps(_report_data()))  # as the database hands it back
+    assert stored["summary"]["type"] == "parent" and type(stored["summary"]["type"]) is str
+    record = workspace.add_result(project_id=child_id, kind="report:parent", data=stored)
+    data = report_data(record)
+    assert data["summary"]["type"] is ReportType.PARENT
+    assert data["basic"] == stored["basic"] and data["advanced"] == stored["advanced"]
+    other = workspace.add_result(project_id=child_id, kind="benchmark", data={"fps": 1.0})
+    with pytest.raises(SegtuiError, match="not a readable report"):
+        report_data(other)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pytest
@@ -15,13 +16,27 @@ from textual.widgets import DataTable, Input, Label, RadioButton, Static
 
 from segtui.core import jobs
 from segtui.core.datasets import import_dataset
-from segtui.core.evaluation import evaluate_coco, predictions_as_ground_truth
-from segtui.core.matching import compare_predictions
+from segtui.core.matching import AdvancedRow, BasicRow
 from segtui.core.predictions import ImagePrediction, Instance, encode_mask
+from segtui.core.report import ReportSummary, compare_with_parent
+from segtui.core.settings import REPORT, ReportSchema
+from segtui.core.types import JobKind, ReportType
 from segtui.core.workspace import JobRecord, ProjectRecord, ResultRecord, Workspace
 from segtui.ui.app import SegtuiApp
-from segtui.ui.screens.report import ReportScreen, cell_text, filter_rows, sort_rows
+from segtui.ui.screens.report import ReportScreen
 from segtui.ui.screens.visualize import VisualizeScreen
+from segtui.ui.widgets.report_table import (
+    ReportTable,
+    advanced_cells,
+    basic_cells,
+    cell_text,
+    filter_advanced,
+    filter_basic,
+)
+from segtui.ui.widgets.table import Cell
+
+if TYPE_CHECKING:
+    from segtui.core.records import ModelAnalysis
 
 SnapCompare = Callable[..., bool]
 CLASSES = ["person", "car", "dog"]
@@ -51,7 +66,7 @@ def _model(ws: Workspace, tmp: Path, name: str, parent_id: int | None = None) ->
         staged_dir=staged,
         xml_name="model.xml",
         checksum=name,
-        analysis={},
+        analysis=cast("ModelAnalysis", {}),  # no graph: the report never loads the model
         class_names=CLASSES,
         optimized_from=parent_id,
         optimization=None if parent_id is None else {"method": "INT8"},
@@ -101,11 +116,10 @@ def store_report(ws: Workspace, images: Path, tmp: Path) -> StoredReport:
         ),
         ImagePrediction("sub/c.bmp", 32, 32, [_inst(32, 32, 2, 20, 2, 20, 1, 0.6)]),
     ]
-    tables = compare_predictions(a, b, CLASSES, threshold=0.1, iou=0.5)
     ids = {p.image: n for n, p in enumerate(a, start=1)}
-    truth = predictions_as_ground_truth(b, ids, len(CLASSES), 0.1)
-    summary: dict[str, Any] = {
-        "type": "parent",
+    tables, a_vs_b = compare_with_parent(a, b, CLASSES, ids, threshold=0.1, iou=0.5)
+    summary: ReportSummary = {
+        "type": ReportType.PARENT,
         "threshold": 0.1,
         "iou": 0.5,
         "precision": "f32",
@@ -113,7 +127,8 @@ def store_report(ws: Workspace, images: Path, tmp: Path) -> StoredReport:
         "device": "CPU",
         "project_id": child.id,
         "parent_project_id": parent.id,
-        "a_vs_b": evaluate_coco(truth, a, ids).to_json(),
+        "inference_seconds": 0.5,
+        "a_vs_b": a_vs_b.to_json(),
         "totals": tables["totals"],
     }
     result = ws.add_result(
@@ -136,7 +151,11 @@ def _column_labels(table: DataTable[Any]) -> list[str]:
 
 
 def _rows(table: DataTable[Any]) -> list[list[str]]:
-    return [[str(v) for v in table.get_row_at(i)] for i in range(table.row_count)]
+    """The table's text, row by row, as shown."""
+    return [
+        [v.text if isinstance(v, Cell) else str(v) for v in table.get_row_at(i)]
+        for i in range(table.row_count)
+    ]
 
 
 async def _open_report(app: SegtuiApp, project_id: int, pilot: Any) -> ReportScreen:
@@ -149,26 +168,51 @@ async def _open_report(app: SegtuiApp, project_id: int, pilot: Any) -> ReportScr
 # -- pure table logic ----------------------------------------------------------
 
 
-def test_sort_puts_na_last_in_both_directions_and_sorts_numbers_as_numbers() -> None:
-    rows = [{"ap": 0.5}, {"ap": None}, {"ap": 10.0}, {"ap": 2.0}]
-    assert [r["ap"] for r in sort_rows(rows, "ap", False)] == [0.5, 2.0, 10.0, None]
-    assert [r["ap"] for r in sort_rows(rows, "ap", True)] == [10.0, 2.0, 0.5, None]
-    assert sort_rows(rows, None, True) == rows
+def test_cells_show_na_and_sort_figures_as_numbers_with_na_last() -> None:
     assert cell_text(None) == "n/a" and cell_text(0.33333) == "0.3333" and cell_text(3) == "3"
+    row: AdvancedRow = {
+        "image": "x.png",
+        "class_id": 2,
+        "class": "dog",
+        "a": 10,
+        "b": 2,
+        "matches": 0,
+        "precision": 0.0,
+        "ap": None,
+        "differs": True,
+    }
+    cells = advanced_cells(row)
+    assert [c.text for c in cells] == ["x.png", "dog", "10", "2", "0", "0", "n/a"]
+    assert [c.numeric for c in cells] == [False, False, True, True, True, True, True]
+    # 10 sorts after 2 (a number, not text); n/a has no value, so the table puts it last.
+    assert cells[2].sort_key > cells[3].sort_key and cells[6].value is None
+    basic = basic_cells({"image": "x.png", "a": 1, "b": 0, "matches": 0, "differs": True})
+    assert [c.text for c in basic] == ["x.png", "1", "0", "0"]
 
 
 def test_filter_by_class_and_difference() -> None:
-    basic = [{"image": "x", "differs": True}, {"image": "y", "differs": False}]
-    advanced = [
-        {"image": "x", "class": "car", "differs": False},
-        {"image": "y", "class": "dog", "differs": False},
+    basic: list[BasicRow] = [
+        {"image": "x", "a": 1, "b": 0, "matches": 0, "differs": True},
+        {"image": "y", "a": 1, "b": 1, "matches": 1, "differs": False},
     ]
-    assert filter_rows(basic, class_name=None, differs_only=True) == basic[:1]
-    assert (
-        filter_rows(basic, class_name="dog", differs_only=False, images_with_class={"y"})
-        == basic[1:]
-    )
-    assert filter_rows(advanced, class_name="car", differs_only=False) == advanced[:1]
+    advanced: list[AdvancedRow] = [
+        {
+            "image": image,
+            "class_id": n,
+            "class": name,
+            "a": 1,
+            "b": 1,
+            "matches": 1,
+            "precision": 1.0,
+            "ap": 1.0,
+            "differs": False,
+        }
+        for n, (image, name) in enumerate((("x", "car"), ("y", "dog")))
+    ]
+    assert filter_basic(basic, differs_only=True) == basic[:1]
+    assert filter_basic(basic, differs_only=False, images={"y"}) == basic[1:]
+    assert filter_advanced(advanced, differs_only=False, class_name="car") == advanced[:1]
+    assert filter_advanced(advanced, differs_only=True) == []
 
 
 # -- the report screen -----------------------------------------------------------
@@ -222,25 +266,39 @@ async def test_sort_by_matches_then_reverse_and_header_click(
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await _open_report(app, stored.child.id, pilot)
         table = screen.query_one("#report-table", DataTable)
+        assert isinstance(table, ReportTable)
+        status = screen.query_one("#table-status", Static)
         for _ in range(4):  # Image, A, B, Matches
             await pilot.press("o")
-        assert screen.view.sort_key == "matches"
+        assert table.sorted_by == ("matches", False)
         assert [r[0] for r in _rows(table)] == ["b.jpg", "sub/c.bmp", "a.png"]
-        assert "Matches ↑" in _column_labels(table)
+        labels = _column_labels(table)
+        assert labels[3].startswith("Matches ") and labels[:3] == [
+            "Image",
+            "A. optimized detections",
+            "B. parent detections",
+        ]  # only the sorted column carries the direction
+        assert "sorted by Matches ↑" in str(status.content)
         await pilot.press("r")
         assert [r[0] for r in _rows(table)] == ["a.png", "sub/c.bmp", "b.jpg"]
-        assert "sorted by Matches ↓" in str(screen.query_one("#table-status", Static).content)
-        # Advanced mode; a header click sorts by precision: numbers descending, n/a last.
+        assert "sorted by Matches ↓" in str(status.content)
+        # Advanced mode keeps the sort; a header click sorts by precision: numbers descending, n/a last.
         await pilot.press("t")
-        assert screen.view.sort_key == "matches"
+        assert table.sorted_by == ("matches", True)
         column = table.ordered_columns[5]
         table.post_message(DataTable.HeaderSelected(table, column.key, 5, column.label))
         await pilot.pause()
-        assert screen.view.sort_key == "precision" and screen.view.descending
+        assert table.sorted_by == ("precision", True)
         assert [r[5] for r in _rows(table)] == ["1", "1", "1", "0", "n/a"]
+        assert "sorted by Predicted class precision ↓" in str(status.content)
         table.post_message(DataTable.HeaderSelected(table, column.key, 5, column.label))
         await pilot.pause()
         assert [r[5] for r in _rows(table)] == ["0", "1", "1", "1", "n/a"]
+        # After the last column: the report's own order again.
+        for _ in range(2):  # AP, then none
+            await pilot.press("o")
+        assert table.sorted_by is None and "sorted" not in str(status.content)
+        assert [r[:2] for r in _rows(table)][:2] == [["a.png", "person"], ["a.png", "car"]]
 
 
 async def test_filter_differs_and_class(workspace: Workspace, stored: StoredReport) -> None:
@@ -305,7 +363,7 @@ async def test_create_report_follows_the_job_and_loads_the_new_report(
         data["basic"] = data["basic"][:1]
         new = ws.add_result(project_id=stored.child.id, kind="report:parent", data=data)
         ws.delete_result(old.id)
-        job = ws.add_job(kind=kind, project_id=project_id, params=params)
+        job = ws.add_job(kind=JobKind(kind), project_id=project_id, params=params)
         ws.update_job(job.id, state="done", progress=1.0, result={"result_id": new.id})
         return ws.job(job.id)
 
@@ -654,3 +712,32 @@ def test_visualize_snapshot(
 
     app = SegtuiApp(workspace, register_sample=False)
     assert snap_compare(app, run_before=open_visualize, terminal_size=(80, 24))
+
+
+async def test_the_form_takes_its_defaults_and_checks_from_the_report_schema(
+    workspace: Workspace, stored: StoredReport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A changed schema default shows in the form of a project without a stored report.
+    monkeypatch.setattr(
+        ReportSchema, "threshold", dataclasses.replace(REPORT.threshold, default=0.25)
+    )
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await _open_report(app, stored.parent.id, pilot)
+        threshold = screen.query_one("#report-threshold", Input)
+        assert threshold.value == "0.25"
+        assert screen.query_one("#report-iou", Input).value == REPORT.iou.default_text == "0.5"
+        assert [b.id for b in screen.query(RadioButton)] == [
+            f"type-{choice}" for choice in REPORT.type.choices
+        ]
+        # As-you-type checks are the schema's: its message, its range.
+        threshold.value = "1.5"
+        await pilot.pause()
+        assert threshold.has_class("-invalid")
+        result = threshold.validate(threshold.value)
+        assert result is not None and result.failure_descriptions == [
+            "Score threshold 1.5 is out of range: use 0–1."
+        ]
+        threshold.value = "0.3"
+        await pilot.pause()
+        assert not threshold.has_class("-invalid")

@@ -1,40 +1,65 @@
-"""Matching of two sets of instances, and COCO-style AP on one image and class.
+"""Matching of two sets of instances, and the report's tables built from it.
 
 Matching (the accuracy report's "matches"): class-aware, greedy in
 descending score of A, mask IoU (pycocotools RLE) >= the IoU threshold, each
 B matched at most once, each A to the B it overlaps most among those left.
+
+The tables' per-image, per-class AP is not computed here: it comes from the
+COCOeval pass that scores A against B (`evaluation.evaluate_coco_by_image`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TypedDict
 
-import numpy as np
-import numpy.typing as npt
-from pycocotools import mask as mask_utils
+from segtui.core.predictions import ImagePrediction, Instance, mask_ious
 
-from segtui.core.predictions import ImagePrediction, Instance, Rle
-
-COCO_IOUS = np.linspace(0.5, 0.95, 10)
-RECALL_POINTS = np.linspace(0.0, 1.0, 101)
+#: (image path, model class id)
+ImageClass = tuple[str, int]
 
 
-def _raw(rle: Rle) -> Rle:
-    counts = rle["counts"]
-    return {
-        "size": rle["size"],
-        "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
-    }
+class BasicRow(TypedDict):
+    """One image that has an A or a B instance."""
+
+    image: str
+    a: int
+    b: int
+    matches: int
+    differs: bool
 
 
-def mask_ious(a: Sequence[Instance], b: Sequence[Instance]) -> npt.NDArray[np.float64]:
-    """|A| × |B| matrix of mask IoUs."""
-    if not a or not b:
-        return np.zeros((len(a), len(b)))
-    ious = mask_utils.iou([_raw(i.rle) for i in a], [_raw(j.rle) for j in b], [0] * len(b))
-    return np.asarray(ious, dtype=np.float64).reshape(len(a), len(b))
+#: One image and class present in A or B; "class" is the class name, a Python keyword.
+AdvancedRow = TypedDict(
+    "AdvancedRow",
+    {
+        "image": str,
+        "class_id": int,
+        "class": str,
+        "a": int,
+        "b": int,
+        "matches": int,
+        "precision": float | None,  # matches / A; None ("n/a") when A has none
+        "ap": float | None,  # AP of A against B; None ("n/a") when B has none
+        "differs": bool,
+    },
+)
+
+
+class ReportTotals(TypedDict):
+    images: int
+    images_without_instances: int
+    a: int
+    b: int
+    matches: int
+    images_differ: int
+
+
+class ReportTables(TypedDict):
+    basic: list[BasicRow]
+    advanced: list[AdvancedRow]
+    totals: ReportTotals
 
 
 def match_instances(
@@ -42,7 +67,7 @@ def match_instances(
 ) -> list[tuple[int, int, float]]:
     """Greedy class-aware matches as (index in a, index in b, IoU)."""
     order = sorted(range(len(a)), key=lambda i: -a[i].score)
-    ious = mask_ious(a, b)
+    ious = mask_ious([i.rle for i in a], [j.rle for j in b])
     taken: set[int] = set()
     matches = []
     for i in order:
@@ -58,65 +83,61 @@ def match_instances(
     return matches
 
 
-def image_class_ap(a: Sequence[Instance], b: Sequence[Instance]) -> float | None:
-    """COCO-style mask AP (IoU .50:.05:.95, 101-point) of A against B, one image, one class.
-
-    None ("n/a") when B is empty. Follows COCOeval's matching: detections in
-    descending score, each to the best-IoU ground truth still free at that threshold.
-    """
-    if not b:
-        return None
-    if not a:
-        return 0.0
-    order = sorted(range(len(a)), key=lambda i: -a[i].score)
-    ious = mask_ious([a[i] for i in order], b)
-    aps = []
-    for threshold in COCO_IOUS:
-        taken = np.zeros(len(b), bool)
-        tp = np.zeros(len(order), bool)
-        for d in range(len(order)):
-            best, best_iou = -1, min(threshold, 1 - 1e-10)
-            for g in range(len(b)):
-                if not taken[g] and ious[d, g] >= best_iou:
-                    best, best_iou = g, ious[d, g]
-            if best >= 0:
-                taken[best] = True
-                tp[d] = True
-        tps = np.cumsum(tp)
-        fps = np.cumsum(~tp)
-        recall = tps / len(b)
-        precision = tps / np.maximum(tps + fps, np.finfo(float).eps)
-        # Make precision monotonically decreasing, then sample at 101 recall points.
-        for k in range(len(precision) - 1, 0, -1):
-            precision[k - 1] = max(precision[k - 1], precision[k])
-        sampled = np.zeros(len(RECALL_POINTS))
-        idx = np.searchsorted(recall, RECALL_POINTS, side="left")
-        for r, k in enumerate(idx):
-            if k < len(precision):
-                sampled[r] = precision[k]
-        aps.append(sampled.mean())
-    return float(np.mean(aps))
+def _advanced_rows(
+    image: str,
+    a: list[Instance],
+    b: list[Instance],
+    matched_a: set[int],
+    class_names: Sequence[str],
+    class_aps: Mapping[ImageClass, float],
+) -> list[AdvancedRow]:
+    by_class_a: dict[int, int] = defaultdict(int)
+    by_class_b: dict[int, int] = defaultdict(int)
+    matches_by_class: dict[int, int] = defaultdict(int)
+    for i, inst in enumerate(a):
+        by_class_a[inst.class_id] += 1
+        matches_by_class[inst.class_id] += int(i in matched_a)
+    for inst in b:
+        by_class_b[inst.class_id] += 1
+    rows: list[AdvancedRow] = []
+    for cls in sorted(set(by_class_a) | set(by_class_b)):
+        ca, cb, cm = by_class_a[cls], by_class_b[cls], matches_by_class[cls]
+        ap = class_aps.get((image, cls))
+        rows.append(
+            {
+                "image": image,
+                "class_id": cls,
+                "class": class_names[cls] if 0 <= cls < len(class_names) else str(cls),
+                "a": ca,
+                "b": cb,
+                "matches": cm,
+                "precision": None if ca == 0 else round(cm / ca, 4),
+                "ap": None if ap is None else round(ap, 4),
+                "differs": not (cm == ca == cb),
+            }
+        )
+    return rows
 
 
 def compare_predictions(
     a_preds: list[ImagePrediction],
     b_preds: list[ImagePrediction],
-    class_names: list[str],
+    class_names: Sequence[str],
     *,
     threshold: float,
     iou: float,
-) -> dict[str, Any]:
-    """Basic and advanced rows and totals for A against B, image by image (same image order)."""
+    class_aps: Mapping[ImageClass, float],
+) -> ReportTables:
+    """Basic and advanced rows and totals for A against B, image by image (A's image order).
+
+    `class_aps` holds the AP of A against B for each image and class where B has instances.
+    """
     b_by_image = {p.image: p for p in b_preds}
-    basic, advanced = [], []
-    totals = {
-        "images": len(a_preds),
-        "images_without_instances": 0,
-        "a": 0,
-        "b": 0,
-        "matches": 0,
-        "images_differ": 0,
-    }
+    basic: list[BasicRow] = []
+    advanced: list[AdvancedRow] = []
+    totals = ReportTotals(
+        images=len(a_preds), images_without_instances=0, a=0, b=0, matches=0, images_differ=0
+    )
     for a_pred in a_preds:
         b_pred = b_by_image.get(a_pred.image)
         a = a_pred.above(threshold)
@@ -140,29 +161,5 @@ def compare_predictions(
             }
         )
         matched_a = {i for i, _, _ in matches}
-        by_class_a: dict[int, list[Instance]] = defaultdict(list)
-        by_class_b: dict[int, list[Instance]] = defaultdict(list)
-        matches_by_class: dict[int, int] = defaultdict(int)
-        for i, inst in enumerate(a):
-            by_class_a[inst.class_id].append(inst)
-            if i in matched_a:
-                matches_by_class[inst.class_id] += 1
-        for inst in b:
-            by_class_b[inst.class_id].append(inst)
-        for cls in sorted(set(by_class_a) | set(by_class_b)):
-            ca, cb, cm = len(by_class_a[cls]), len(by_class_b[cls]), matches_by_class[cls]
-            ap = image_class_ap(by_class_a[cls], by_class_b[cls])
-            advanced.append(
-                {
-                    "image": a_pred.image,
-                    "class_id": cls,
-                    "class": class_names[cls] if 0 <= cls < len(class_names) else str(cls),
-                    "a": ca,
-                    "b": cb,
-                    "matches": cm,
-                    "precision": None if ca == 0 else round(cm / ca, 4),
-                    "ap": None if ap is None else round(ap, 4),
-                    "differs": not (cm == ca == cb),
-                }
-            )
+        advanced += _advanced_rows(a_pred.image, a, b, matched_a, class_names, class_aps)
     return {"basic": basic, "advanced": advanced, "totals": totals}

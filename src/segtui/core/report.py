@@ -9,58 +9,154 @@ Two types:
 Basic rows: one per image that has an A or a B instance. Advanced rows: one
 per image and class present in A or B (a class the optimized model missed
 entirely still gets a row, with precision "n/a"). Images with neither count
-in the totals only.
+in the totals only. The advanced rows' AP is COCOeval's own matching, taken per
+image and class from the pass that scores A against B.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
-from segtui.core.datasets import image_path
+from pycocotools import mask as mask_utils
+
+from segtui.core.accuracy import ProjectPredictions, predict_project
 from segtui.core.errors import SegtuiError
 from segtui.core.evaluation import (
-    category_mapping,
+    CocoMetrics,
+    CocoMetricsData,
+    ImageCategory,
     evaluate_coco,
+    evaluate_coco_by_image,
     load_annotations,
+    mask_ap_by_image,
     predictions_as_ground_truth,
 )
-from segtui.core.inference import run_inference
-from segtui.core.matching import compare_predictions
-from segtui.core.models import load_registered
-from segtui.core.predictions import ImagePrediction, Instance
+from segtui.core.matching import (
+    AdvancedRow,
+    BasicRow,
+    ImageClass,
+    ReportTables,
+    ReportTotals,
+    compare_predictions,
+)
+from segtui.core.predictions import ImagePrediction, Instance, as_rle
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
-from segtui.core.workspace import Workspace, atomic_write_text
+from segtui.core.settings import REPORT, checked
+from segtui.core.types import Precision, ReportType, ResultKind
+from segtui.core.workspace import (
+    DatasetRecord,
+    ProjectRecord,
+    ResultRecord,
+    Workspace,
+    atomic_write_text,
+)
 
-REPORT_TYPES = ("parent", "annotations")
+#: Both models predict down to this score (or the report's threshold, if lower).
+PREDICTION_FLOOR = 0.05
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReportSettings:
-    type: str = "parent"
-    threshold: float = 0.1
-    iou: float = 0.5
-    precision: str = "f32"
+    """How a report is made; defaults and ranges are the REPORT schema's, checked on creation."""
+
+    type: ReportType = REPORT.type.default
+    threshold: float = REPORT.threshold.default
+    iou: float = REPORT.iou.default
+    precision: Precision = REPORT.precision.default
+
+    def __post_init__(self) -> None:
+        # Raises a SettingError naming every refused value; converts choice strings to enums.
+        for name, value in checked(REPORT, asdict(self)).items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, object]) -> ReportSettings:
+        """From job params or parsed options: the schema's names, the rest left out."""
+        names = {field.name for field in REPORT}
+        return cls(**checked(REPORT, {k: v for k, v in values.items() if k in names}))
+
+    def values(self) -> dict[str, object]:
+        """The job params (JSON: the enums are their strings)."""
+        return asdict(self)
+
+    @property
+    def result_kind(self) -> ResultKind:
+        return ResultKind(f"report:{self.type}")
+
+
+class ReportSummary(TypedDict):
+    """A report's headline: how it was made, its AP figures and totals."""
+
+    type: ReportType
+    threshold: float
+    iou: float
+    precision: str  # what the device ran at
+    requested_precision: str
+    device: str
+    project_id: int
+    parent_project_id: int
+    inference_seconds: float
+    #: "parent" reports: COCO AP of A against B.
+    a_vs_b: NotRequired[CocoMetricsData]
+    #: "annotations" reports: COCO AP of each model, and the drops in points.
+    optimized: NotRequired[CocoMetricsData]
+    parent: NotRequired[CocoMetricsData]
+    mask_ap_drop: NotRequired[float]
+    box_ap_drop: NotRequired[float]
+    totals: ReportTotals
+
+
+class ReportData(TypedDict):
+    """A stored report: the data of a "report:parent" or "report:annotations" result."""
+
+    summary: ReportSummary
+    basic: list[BasicRow]
+    advanced: list[AdvancedRow]
+    totals: ReportTotals
+
+
+class ReportOutcome(TypedDict):
+    """A report job's result."""
+
+    result_id: int
+    summary: ReportSummary
+
+
+def report_data(record: ResultRecord) -> ReportData:
+    """A stored report read back typed (its type as a ReportType)."""
+    data = record.data
+    if not all(key in data for key in ("summary", "basic", "advanced")):
+        raise SegtuiError(
+            f"Result {record.id} is not a readable report.", "Create the report again."
+        )
+    summary = dict(data["summary"])
+    summary["type"] = ReportType(summary.get("type", record.kind.removeprefix("report:")))
+    return cast(ReportData, {**data, "summary": summary})
+
+
+def _class_of_category(category_ids: Sequence[int] | None, num_classes: int) -> dict[int, int]:
+    """COCO category id -> model class id (the annotations' other categories are class -1)."""
+    if category_ids:
+        return {cid: n for n, cid in enumerate(category_ids)}
+    return {n + 1: n for n in range(num_classes)}
 
 
 def annotations_as_predictions(
-    truth: dict[str, Any],
-    images: list[tuple[str, int]],
-    category_ids: list[int] | None,
+    truth: Mapping[str, Any],
+    images: Sequence[tuple[str, int]],
+    category_ids: Sequence[int] | None,
     num_classes: int,
 ) -> list[ImagePrediction]:
     """The annotations in prediction form (score 1), so they can stand as B in the tables."""
-    from pycocotools import mask as mask_utils
-
-    to_class = (
-        {cid: i for i, cid in enumerate(category_ids)}
-        if category_ids
-        else {i + 1: i for i in range(num_classes)}
-    )
+    to_class = _class_of_category(category_ids, num_classes)
     info = {int(im["id"]): im for im in truth["images"]}
     by_image: dict[int, list[Instance]] = defaultdict(list)
     for ann in truth["annotations"]:
@@ -68,16 +164,12 @@ def annotations_as_predictions(
         h, w = int(im["height"]), int(im["width"])
         seg = ann["segmentation"]
         if isinstance(seg, list):
-            rle = mask_utils.merge(mask_utils.frPyObjects(seg, h, w))
+            raw = mask_utils.merge(mask_utils.frPyObjects(seg, h, w))
         elif isinstance(seg.get("counts"), list):
-            rle = mask_utils.frPyObjects(seg, h, w)
+            raw = mask_utils.frPyObjects(seg, h, w)
         else:
-            rle = dict(seg)
-        counts = rle["counts"]
-        rle = {
-            "size": [h, w],
-            "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
-        }
+            raw = seg
+        rle = as_rle({"size": [h, w], "counts": raw["counts"]})
         x, y, bw, bh = ann.get("bbox", [0, 0, 0, 0])
         cls = to_class.get(int(ann["category_id"]), -1)
         by_image[int(ann["image_id"])].append(Instance(cls, 1.0, (x, y, x + bw, y + bh), rle))
@@ -89,6 +181,182 @@ def annotations_as_predictions(
     ]
 
 
+def _by_image_class(
+    aps: Mapping[ImageCategory, float],
+    image_ids: Mapping[str, int],
+    to_class: Mapping[int, int],
+) -> dict[ImageClass, float]:
+    names = {image_id: name for name, image_id in image_ids.items()}
+    return {
+        (names[image_id], to_class.get(category, -1)): ap
+        for (image_id, category), ap in aps.items()
+        if image_id in names
+    }
+
+
+def _above(predictions: list[ImagePrediction], threshold: float) -> list[ImagePrediction]:
+    return [ImagePrediction(p.image, p.width, p.height, p.above(threshold)) for p in predictions]
+
+
+def compare_with_parent(
+    optimized: list[ImagePrediction],
+    parent: list[ImagePrediction],
+    class_names: Sequence[str],
+    image_ids: Mapping[str, int],
+    *,
+    threshold: float,
+    iou: float,
+) -> tuple[ReportTables, CocoMetrics]:
+    """The tables and the COCO AP of A against B = the parent's predictions above `threshold`.
+
+    One COCOeval pass gives both the summary AP and each row's per-image, per-class AP.
+    """
+    truth = predictions_as_ground_truth(parent, image_ids, len(class_names), threshold)
+    scored = evaluate_coco_by_image(truth, _above(optimized, threshold), image_ids, by_size=False)
+    to_class = _class_of_category(None, len(class_names))
+    class_aps = _by_image_class(scored.mask_ap_by_image, image_ids, to_class)
+    tables = compare_predictions(
+        optimized, parent, class_names, threshold=threshold, iou=iou, class_aps=class_aps
+    )
+    return tables, scored.metrics
+
+
+def compare_with_annotations(
+    optimized: ProjectPredictions,
+    parent: ProjectPredictions,
+    truth: Mapping[str, Any],
+    *,
+    threshold: float,
+    iou: float,
+) -> tuple[ReportTables, CocoMetrics, CocoMetrics]:
+    """The tables (B = the annotations) and the COCO AP of each model on the annotations."""
+    ids, categories = optimized.image_ids, optimized.category_ids
+    classes = optimized.model.class_names
+    truth_predictions = annotations_as_predictions(
+        truth, [(im.path, ids[im.path]) for im in optimized.images], categories, len(classes)
+    )
+    # The rows count A above the threshold, so their AP scores A above it too; the
+    # summary's AP is COCO's usual, over all of each model's predictions.
+    aps = mask_ap_by_image(truth, _above(optimized.predictions, threshold), ids, categories)
+    class_aps = _by_image_class(aps, ids, _class_of_category(categories, len(classes)))
+    tables = compare_predictions(
+        optimized.predictions,
+        truth_predictions,
+        classes,
+        threshold=threshold,
+        iou=iou,
+        class_aps=class_aps,
+    )
+    optimized_m = evaluate_coco(truth, optimized.predictions, ids, categories, by_size=False)
+    parent_m = evaluate_coco(truth, parent.predictions, ids, categories, by_size=False)
+    return tables, optimized_m, parent_m
+
+
+def _report_projects(
+    ws: Workspace, project_id: int, settings: ReportSettings
+) -> tuple[ProjectRecord, ProjectRecord, DatasetRecord]:
+    """The optimized project, its parent and its dataset, or why no report can be made."""
+    project = ws.project(project_id)
+    if project.parent_id is None:
+        raise SegtuiError(
+            f"Project {project.name!r} is not an optimized project: it has no parent to compare with.",
+            "Open the optimized (child) project, or optimize this one first.",
+        )
+    dataset = ws.dataset(project.dataset_id)
+    if settings.type == ReportType.ANNOTATIONS and not dataset.annotated:
+        raise SegtuiError(
+            f"Dataset {dataset.name!r} has no annotations.", "Use --type parent, which needs none."
+        )
+    return project, ws.project(project.parent_id), dataset
+
+
+def _predict_both(
+    ws: Workspace,
+    project: ProjectRecord,
+    parent: ProjectRecord,
+    settings: ReportSettings,
+    progress: ProgressCallback,
+    cancel: CancelToken | None,
+) -> tuple[ProjectPredictions, ProjectPredictions]:
+    """Both models over the optimized project's dataset, on its device."""
+    runs = []
+    for n, (key, model_id) in enumerate(
+        (("optimized", project.model_id), ("parent", parent.model_id))
+    ):
+
+        def stage(fraction: float, text: str, n: int = n, key: str = key) -> None:
+            progress(0.47 * (n + fraction), f"{key} model: {text}")
+
+        runs.append(
+            predict_project(
+                ws,
+                project.id,
+                model_id=model_id,
+                precision=settings.precision,
+                threshold=min(settings.threshold, PREDICTION_FLOOR),
+                progress=stage,
+                cancel=cancel,
+            )
+        )
+    return runs[0], runs[1]
+
+
+class _Figures(TypedDict, total=False):
+    """The AP part of a summary: a_vs_b ("parent"), or each model's AP and the drops."""
+
+    a_vs_b: CocoMetricsData
+    optimized: CocoMetricsData
+    parent: CocoMetricsData
+    mask_ap_drop: float
+    box_ap_drop: float
+
+
+def _summary(
+    settings: ReportSettings,
+    optimized: ProjectPredictions,
+    parent: ProjectPredictions,
+    inference_s: float,
+    figures: _Figures,
+    totals: ReportTotals,
+) -> ReportSummary:
+    return {
+        "type": settings.type,
+        "threshold": settings.threshold,
+        "iou": settings.iou,
+        "precision": optimized.precision,
+        "requested_precision": settings.precision,
+        "device": optimized.project.device,
+        "project_id": optimized.project.id,
+        "parent_project_id": parent.project.id,
+        "inference_seconds": round(inference_s, 3),
+        **figures,
+        "totals": totals,
+    }
+
+
+def _store(
+    ws: Workspace,
+    kind: ResultKind,
+    data: ReportData,
+    optimized: ProjectPredictions,
+    parent: ProjectPredictions,
+) -> ResultRecord:
+    """Store the report and its predictions; the older report of its type goes once it is complete."""
+    project_id = optimized.project.id
+    previous = ws.results(project_id, kind)
+    record = ws.add_result(project_id=project_id, kind=kind, data=dict(data))
+    folder = ws.root / "reports" / str(record.id)
+    try:
+        for name, run in (("optimized.json", optimized), ("parent.json", parent)):
+            atomic_write_text(folder / name, json.dumps([p.to_json() for p in run.predictions]))
+    except BaseException:
+        ws.delete_result(record.id)
+        raise
+    for old in previous:
+        ws.delete_result(old.id)
+    return record
+
+
 def create_report(
     ws: Workspace,
     project_id: int,
@@ -96,100 +364,42 @@ def create_report(
     *,
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
-) -> dict[str, Any]:
+) -> ReportOutcome:
     """Run both models on every image and build the report; stored, replacing an older one of the type."""
-    if settings.type not in REPORT_TYPES:
-        raise SegtuiError(f"Unknown report type {settings.type!r}.", "Use parent or annotations.")
-    project = ws.project(project_id)
-    if project.parent_id is None:
-        raise SegtuiError(
-            f"Project {project.name!r} is not an optimized project: it has no parent to compare with.",
-            "Open the optimized (child) project, or optimize this one first.",
-        )
-    parent = ws.project(project.parent_id)
-    dataset = ws.dataset(project.dataset_id)
-    if settings.type == "annotations" and not dataset.annotated:
-        raise SegtuiError(
-            f"Dataset {dataset.name!r} has no annotations.", "Use --type parent, which needs none."
-        )
-    model, parent_model = ws.model(project.model_id), ws.model(parent.model_id)
-    images = ws.dataset_images(dataset.id)
-    pairs = [(im.path, image_path(dataset, im)) for im in images]
+    project, parent_project, dataset = _report_projects(ws, project_id, settings)
     started = time.perf_counter()
-    runs = {}
-    for n, (key, model_record) in enumerate((("optimized", model), ("parent", parent_model))):
-        loaded = load_registered(model_record)
-
-        def stage(fraction: float, text: str, n: int = n, key: str = key) -> None:
-            progress(0.47 * (n + fraction), f"{key} model: {text}")
-
-        runs[key] = run_inference(
-            loaded.model,
-            loaded.adapter,
-            pairs,
-            device=project.device,
-            precision=settings.precision,
-            score_threshold=min(settings.threshold, 0.05),
-            progress=stage,
-            cancel=cancel,
-        )
+    optimized, parent = _predict_both(ws, project, parent_project, settings, progress, cancel)
     inference_s = time.perf_counter() - started
     progress(0.95, "Matching predictions")
-    a_preds, parent_preds = runs["optimized"].predictions, runs["parent"].predictions
-    ids = {im.path: int(im.coco_id or im.idx + 1) for im in images}
-    classes = model.class_names
-    summary: dict[str, Any] = {
-        "type": settings.type,
-        "threshold": settings.threshold,
-        "iou": settings.iou,
-        "precision": runs["optimized"].precision,
-        "requested_precision": settings.precision,
-        "device": project.device,
-        "project_id": project.id,
-        "parent_project_id": parent.id,
-        "inference_seconds": round(inference_s, 3),
-    }
-    if settings.type == "parent":
-        tables = compare_predictions(
-            a_preds, parent_preds, classes, threshold=settings.threshold, iou=settings.iou
+    figures: _Figures
+    if settings.type == ReportType.PARENT:
+        tables, a_vs_b = compare_with_parent(
+            optimized.predictions,
+            parent.predictions,
+            optimized.model.class_names,
+            optimized.image_ids,
+            threshold=settings.threshold,
+            iou=settings.iou,
         )
-        truth = predictions_as_ground_truth(parent_preds, ids, len(classes), settings.threshold)
-        a_above = [
-            ImagePrediction(p.image, p.width, p.height, p.above(settings.threshold))
-            for p in a_preds
-        ]
-        metrics = evaluate_coco(truth, a_above, ids, by_size=False)
-        summary["a_vs_b"] = metrics.to_json()
+        figures = {"a_vs_b": a_vs_b.to_json()}
     else:
-        assert dataset.annotations is not None
-        truth = load_annotations(dataset.annotations)
-        categories = category_mapping(classes, dataset.analysis)
-        gt_preds = annotations_as_predictions(
-            truth, [(im.path, ids[im.path]) for im in images], categories, len(classes)
+        assert dataset.annotations is not None  # an annotated dataset has its file
+        tables, optimized_m, parent_m = compare_with_annotations(
+            optimized,
+            parent,
+            load_annotations(dataset.annotations),
+            threshold=settings.threshold,
+            iou=settings.iou,
         )
-        tables = compare_predictions(
-            a_preds, gt_preds, classes, threshold=settings.threshold, iou=settings.iou
-        )
-        optimized_m = evaluate_coco(truth, a_preds, ids, categories, by_size=False)
-        parent_m = evaluate_coco(truth, parent_preds, ids, categories, by_size=False)
-        summary["optimized"] = optimized_m.to_json()
-        summary["parent"] = parent_m.to_json()
-        summary["mask_ap_drop"] = round((parent_m.mask_ap - optimized_m.mask_ap) * 100, 4)
-        summary["box_ap_drop"] = round((parent_m.box_ap - optimized_m.box_ap) * 100, 4)
-    summary["totals"] = tables["totals"]
-    kind = f"report:{settings.type}"
-    previous = ws.results(project.id, kind)
-    record = ws.add_result(project_id=project.id, kind=kind, data={"summary": summary, **tables})
-    folder = ws.root / "reports" / str(record.id)
-    try:
-        atomic_write_text(folder / "optimized.json", json.dumps([p.to_json() for p in a_preds]))
-        atomic_write_text(folder / "parent.json", json.dumps([p.to_json() for p in parent_preds]))
-    except BaseException:
-        ws.delete_result(record.id)
-        raise
-    # Replace the older report of this type only once the new one is complete.
-    for old in previous:
-        ws.delete_result(old.id)
+        figures = {
+            "optimized": optimized_m.to_json(),
+            "parent": parent_m.to_json(),
+            "mask_ap_drop": round((parent_m.mask_ap - optimized_m.mask_ap) * 100, 4),
+            "box_ap_drop": round((parent_m.box_ap - optimized_m.box_ap) * 100, 4),
+        }
+    summary = _summary(settings, optimized, parent, inference_s, figures, tables["totals"])
+    data: ReportData = {"summary": summary, **tables}
+    record = _store(ws, settings.result_kind, data, optimized, parent)
     progress(1.0, "Done")
     return {"result_id": record.id, "summary": summary}
 
@@ -206,23 +416,26 @@ def report_predictions(
     return load("optimized.json"), load("parent.json")
 
 
-def export_report(data: dict[str, Any], out: Path) -> list[Path]:
-    """Write a report as CSV (basic and advanced), JSON and a Markdown summary next to `out`."""
-    import csv
-    import io
+def _na(value: float | None) -> float | str:
+    return "n/a" if value is None else value
 
+
+def export_report(data: ReportData, out: Path) -> list[Path]:
+    """Write a report as CSV (basic and advanced), JSON and a Markdown summary next to `out`."""
     out.parent.mkdir(parents=True, exist_ok=True)
     base = out.with_suffix("")
+    basic: list[Sequence[object]] = [("image", "a", "b", "matches")]
+    basic += [(r["image"], r["a"], r["b"], r["matches"]) for r in data["basic"]]
+    advanced: list[Sequence[object]] = [("image", "class", "a", "b", "matches", "precision", "ap")]
+    advanced += [
+        (r["image"], r["class"], r["a"], r["b"], r["matches"], _na(r["precision"]), _na(r["ap"]))
+        for r in data["advanced"]
+    ]
+    tables = {"basic": basic, "advanced": advanced}
     written = []
-    for mode, columns in (
-        ("basic", ["image", "a", "b", "matches"]),
-        ("advanced", ["image", "class", "a", "b", "matches", "precision", "ap"]),
-    ):
+    for mode, rows in tables.items():
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(columns)
-        for row in data[mode]:
-            writer.writerow(["n/a" if row[c] is None else row[c] for c in columns])
+        csv.writer(buffer).writerows(rows)
         path = base.with_name(f"{base.name}_{mode}.csv")
         atomic_write_text(path, buffer.getvalue())
         written.append(path)
@@ -233,32 +446,38 @@ def export_report(data: dict[str, Any], out: Path) -> list[Path]:
     return [*written, json_path, md_path]
 
 
-def markdown_summary(summary: dict[str, Any]) -> str:
+def markdown_summary(summary: ReportSummary) -> str:
+    """The report's summary as Markdown (the CLI prints it; exports write it)."""
     t = summary["totals"]
+    on_parent = summary["type"] == ReportType.PARENT
     lines = [
-        f"# Accuracy report ({'optimized vs parent predictions' if summary['type'] == 'parent' else 'on annotations'})",
+        f"# Accuracy report ({'optimized vs parent predictions' if on_parent else 'on annotations'})",
         "",
         f"- project {summary['project_id']} (parent {summary['parent_project_id']}), {summary['device']}, "
         f"inference precision {summary['precision']}",
         f"- score threshold {summary['threshold']}, match IoU {summary['iou']}",
         f"- images {t['images']} ({t['images_without_instances']} without instances, {t['images_differ']} where A ≠ B)",
-        f"- A (optimized) {t['a']}, B ({'parent' if summary['type'] == 'parent' else 'annotations'}) {t['b']}, matches {t['matches']}",
+        f"- A (optimized) {t['a']}, B ({'parent' if on_parent else 'annotations'}) {t['b']}, matches {t['matches']}",
     ]
-    if summary["type"] == "parent":
+    if on_parent:
         m = summary["a_vs_b"]
         lines.append(f"- mask AP of A against B: {m['mask_ap']:.4f}; box AP: {m['box_ap']:.4f}")
-    else:
-        lines += [
-            "",
-            "| model | mask AP | mask AP50 | box AP | box AP50 |",
-            "|---|---|---|---|---|",
-        ]
-        for key in ("parent", "optimized"):
-            m = summary[key]
-            lines.append(
-                f"| {key} | {m['mask_ap']:.4f} | {m['mask_ap50']:.4f} | {m['box_ap']:.4f} | {m['box_ap50']:.4f} |"
-            )
+        return "\n".join(lines) + "\n"
+    lines += ["", "| model | mask AP | mask AP50 | box AP | box AP50 |", "|---|---|---|---|---|"]
+    for key, m in (("parent", summary["parent"]), ("optimized", summary["optimized"])):
         lines.append(
-            f"\nMask AP drop: {summary['mask_ap_drop']:.2f} points; box AP drop: {summary['box_ap_drop']:.2f} points."
+            f"| {key} | {m['mask_ap']:.4f} | {m['mask_ap50']:.4f} | {m['box_ap']:.4f} | {m['box_ap50']:.4f} |"
         )
+    lines.append(
+        f"\nMask AP drop: {summary.get('mask_ap_drop', 0.0):.2f} points; "
+        f"box AP drop: {summary.get('box_ap_drop', 0.0):.2f} points."
+    )
     return "\n".join(lines) + "\n"
+
+
+def mask_ap_drop(summary: ReportSummary) -> float:
+    """The mask AP drop a report shows, in points: parent − optimized on annotations; against
+    the parent's predictions, how far the AP of A against B is from a perfect 1."""
+    if summary["type"] == ReportType.ANNOTATIONS:
+        return summary["mask_ap_drop"]
+    return round((1 - summary["a_vs_b"]["mask_ap"]) * 100, 4)

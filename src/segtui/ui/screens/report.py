@@ -6,148 +6,89 @@ datasets only). The report runs as a background job (segtui.core.jobs); the
 stored rows are shown in basic (one row per image) or advanced (one row per
 image and class) mode, sorted by any column, filtered by class and by
 "images where A ≠ B". Enter or v opens Visualize on the row's image.
+
+The form's fields (type, threshold, IoU) are built from the REPORT settings
+schema: their initial text, choices and checks are the schema's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import (
-    DataTable,
-    Footer,
-    Header,
-    Input,
-    Label,
-    RadioButton,
-    RadioSet,
-    Static,
-)
+from textual.validation import ValidationResult, Validator
+from textual.widgets import Footer, Header, Input, Label, RadioButton, RadioSet, Static
 
 from segtui.core import jobs
 from segtui.core.errors import SegtuiError
-from segtui.core.report import export_report
+from segtui.core.evaluation import CocoMetricsData
+from segtui.core.report import ReportData, ReportSettings, export_report, report_data
+from segtui.core.settings import REPORT, SettingError, SettingField
+from segtui.core.types import JobKind, JobState, ReportType, ResultKind
 from segtui.core.workspace import ResultRecord
 from segtui.ui.screens.base import SegtuiScreen
 from segtui.ui.styles import css_path
 from segtui.ui.widgets.job_monitor import JobMonitor
-
-Row = dict[str, Any]
+from segtui.ui.widgets.report_table import (
+    ReportTable,
+    TableView,
+    advanced_cells,
+    basic_cells,
+    columns_for,
+    filter_advanced,
+    filter_basic,
+)
+from segtui.ui.widgets.table import Cell
 
 REPORT_TYPE_LABELS = {
-    "parent": "Comparison of optimized and parent model predictions",
-    "annotations": "Accuracy evaluation on validation dataset",
+    ReportType.PARENT: "Comparison of optimized and parent model predictions",
+    ReportType.ANNOTATIONS: "Accuracy evaluation on validation dataset",
+}
+#: The report type's radio button: a short label for the one-line form.
+REPORT_TYPE_BUTTONS = {
+    ReportType.PARENT: "Optimized vs parent",
+    ReportType.ANNOTATIONS: "On annotations",
 }
 NARROW_WIDTH = 100
-NUMERIC_COLUMNS = frozenset({"a", "b", "matches", "precision", "ap"})
 
 
-def columns_for(mode: str, report_type: str, *, narrow: bool = False) -> list[tuple[str, str]]:
-    """(row key, column label) of the table in `mode` ("basic" or "advanced").
-
-    `narrow` shortens the long advanced labels so that the table fits 80 columns.
-    """
-    b_label = "B. parent" if report_type == "parent" else "B. annotations"
-    if mode == "basic":
-        return [
-            ("image", "Image"),
-            ("a", "A. optimized detections"),
-            ("b", f"{b_label} detections"),
-            ("matches", "Matches"),
-        ]
-    return [
-        ("image", "Image"),
-        ("class", "Class"),
-        ("a", "A"),
-        ("b", "B"),
-        ("matches", "Matches"),
-        ("precision", "Precision" if narrow else "Predicted class precision"),
-        ("ap", "AP" if narrow else "Predicted class AP"),
-    ]
+def _ap(metrics: CocoMetricsData | None, key: Literal["mask_ap", "box_ap"]) -> float:
+    return 0.0 if metrics is None else float(metrics.get(key, 0.0))
 
 
-def cell_text(value: Any) -> str:
-    """A table cell: "n/a" for None, numbers without noise."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def sort_rows(rows: Sequence[Row], key: str | None, descending: bool) -> list[Row]:
-    """Rows sorted by `key` (numbers as numbers, text case-blind); None ("n/a") always last."""
-    if key is None:
-        return list(rows)
-    present = [r for r in rows if r.get(key) is not None]
-    missing = [r for r in rows if r.get(key) is None]
-
-    def sort_key(row: Row) -> Any:
-        value = row[key]
-        if key in NUMERIC_COLUMNS:
-            return float(value)
-        return str(value).casefold()
-
-    # Python's sort is stable: equal values keep the report's order.
-    return sorted(present, key=sort_key, reverse=descending) + missing
-
-
-def filter_rows(
-    rows: Sequence[Row],
-    *,
-    class_name: str | None,
-    differs_only: bool,
-    images_with_class: set[str] | None = None,
-) -> list[Row]:
-    """Rows of one class (advanced rows by their class, basic rows by the images that have it)."""
-    out = []
-    for row in rows:
-        if differs_only and not row.get("differs"):
-            continue
-        if class_name is not None:
-            if "class" in row:
-                if row["class"] != class_name:
-                    continue
-            elif images_with_class is not None and row["image"] not in images_with_class:
-                continue
-        out.append(row)
-    return out
-
-
-def summary_text(data: dict[str, Any]) -> Text:
+def summary_text(data: ReportData) -> Text:
     """The report's headline figures (mask and box AP, totals, precision) for the summary box."""
     summary = data["summary"]
-    totals = data.get("totals") or summary.get("totals") or {}
+    totals = data.get("totals") or summary.get("totals")
     text = Text()
-    if summary.get("type") == "annotations":
-        parent, optimized = summary.get("parent", {}), summary.get("optimized", {})
+    if summary.get("type") == ReportType.ANNOTATIONS:
+        parent, optimized = summary.get("parent"), summary.get("optimized")
         text.append("Mask AP ", "bold")
         text.append(
-            f"parent {parent.get('mask_ap', 0):.4f} → optimized {optimized.get('mask_ap', 0):.4f}"
+            f"parent {_ap(parent, 'mask_ap'):.4f} → optimized {_ap(optimized, 'mask_ap'):.4f}"
         )
         text.append(f" (drop {summary.get('mask_ap_drop', 0):.2f} pts)", "bold")
         text.append("   Box AP ", "bold")
-        text.append(f"{parent.get('box_ap', 0):.4f} → {optimized.get('box_ap', 0):.4f}")
+        text.append(f"{_ap(parent, 'box_ap'):.4f} → {_ap(optimized, 'box_ap'):.4f}")
         text.append(f" (drop {summary.get('box_ap_drop', 0):.2f} pts)\n", "bold")
         b_name = "annotations"
     else:
-        metrics = summary.get("a_vs_b", {})
+        metrics = summary.get("a_vs_b")
         text.append("Mask AP of A against B ", "bold")
-        text.append(f"{metrics.get('mask_ap', 0):.4f}")
+        text.append(f"{_ap(metrics, 'mask_ap'):.4f}")
         text.append("   Box AP ", "bold")
-        text.append(f"{metrics.get('box_ap', 0):.4f}\n")
+        text.append(f"{_ap(metrics, 'box_ap'):.4f}\n")
         b_name = "parent"
+    count = {} if totals is None else totals
     text.append(
-        f"A (optimized) {totals.get('a', 0)} · B ({b_name}) {totals.get('b', 0)} · "
-        f"matches {totals.get('matches', 0)} · images {totals.get('images', 0)}, "
+        f"A (optimized) {count.get('a', 0)} · B ({b_name}) {count.get('b', 0)} · "
+        f"matches {count.get('matches', 0)} · images {count.get('images', 0)}, "
     )
-    text.append(f"{totals.get('images_differ', 0)} where A ≠ B", "bold")
-    text.append(f", {totals.get('images_without_instances', 0)} without instances\n")
+    text.append(f"{count.get('images_differ', 0)} where A ≠ B", "bold")
+    text.append(f", {count.get('images_without_instances', 0)} without instances\n")
     text.append(
         f"Inference precision {summary.get('precision', '?')} · {summary.get('device', '?')} · "
         f"score ≥ {summary.get('threshold', '?')} · match IoU ≥ {summary.get('iou', '?')}",
@@ -156,39 +97,30 @@ def summary_text(data: dict[str, Any]) -> Text:
     return text
 
 
-@dataclass
-class TableView:
-    """How the report table is shown: mode, sort, filters."""
+class SchemaValidator(Validator):
+    """An Input check by a settings field: what `field.parse` refuses, and why."""
 
-    mode: str = "basic"
-    sort_key: str | None = None
-    descending: bool = False
-    class_name: str | None = None
-    differs_only: bool = False
+    def __init__(self, field: SettingField[Any]) -> None:
+        super().__init__()
+        self.field = field
 
-    def describe(self, shown: int, total: int, columns: list[tuple[str, str]]) -> str:
-        parts = [f"{self.mode.capitalize()} mode", f"{shown} of {total} rows"]
-        if self.sort_key is not None:
-            label = dict(columns).get(self.sort_key, self.sort_key)
-            parts.append(f"sorted by {label} {'↓' if self.descending else '↑'}")
-        parts.append(f"class: {self.class_name or 'all'}")
-        if self.differs_only:
-            parts.append("only where A ≠ B")
-        return " · ".join(parts)
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            self.field.parse(value)
+        except SettingError as exc:
+            return self.failure(exc.message)
+        return self.success()
 
 
-def _parse_fraction(text: str, name: str, *, low: float, high: float) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise SegtuiError(
-            f"{name} {text!r} is not a number.", f"Enter a value from {low} to {high}."
-        ) from None
-    if not low <= value <= high:
-        raise SegtuiError(
-            f"{name} {value} is out of range.", f"Enter a value from {low} to {high}."
-        )
-    return value
+def _field_input(field: SettingField[Any], widget_id: str) -> Input:
+    return Input(
+        field.default_text,
+        id=widget_id,
+        type="number",
+        compact=True,
+        validators=[SchemaValidator(field)],
+        tooltip=f"{field.help.capitalize()} ({field.range_text()}).",
+    )
 
 
 class ReportScreen(SegtuiScreen):
@@ -259,10 +191,13 @@ class ReportScreen(SegtuiScreen):
     def __init__(self, project_id: int) -> None:
         super().__init__()
         self.project_id = project_id
-        self.report_type = "parent"
+        self.report_type: ReportType = REPORT.type.default
         self.report: ResultRecord | None = None
+        self.data: ReportData | None = None
         self.view = TableView()
-        self.shown_rows: list[Row] = []
+        #: The image of each row the table shows (the current mode's, filtered), by row key.
+        self.row_images: dict[str, str] = {}
+        self._total_rows = 0
         self.annotated = False
         self.optimized_project = False
         self.job_id: int | None = None
@@ -275,32 +210,27 @@ class ReportScreen(SegtuiScreen):
         with Vertical(id="report-create"):
             with Horizontal(id="report-controls"):
                 with RadioSet(id="report-type", compact=True):
-                    yield RadioButton(
-                        "Optimized vs parent", value=True, id="type-parent", compact=True
-                    )
-                    yield RadioButton("On annotations", id="type-annotations", compact=True)
+                    for choice in REPORT.type.choices:
+                        yield RadioButton(
+                            REPORT_TYPE_BUTTONS[ReportType(choice)],
+                            value=choice == REPORT.type.default,
+                            id=f"type-{choice}",
+                            compact=True,
+                        )
                 yield Label("Threshold", classes="field-label")
-                yield Input(
-                    "0.1",
-                    id="report-threshold",
-                    type="number",
-                    compact=True,
-                    tooltip="Score threshold for A and B alike (0 to 1).",
-                )
+                yield _field_input(REPORT.threshold, "report-threshold")
                 yield Label("IoU", classes="field-label")
-                yield Input(
-                    "0.5",
-                    id="report-iou",
-                    type="number",
-                    compact=True,
-                    tooltip="Mask IoU at which an A instance matches a B instance.",
-                )
+                yield _field_input(REPORT.iou, "report-iou")
             yield Static(id="report-note")
         yield Vertical(id="job-area")
         yield Static("No report yet: press s to create one.", id="report-summary")
         yield Static(id="table-status")
-        yield DataTable[str](id="report-table", cursor_type="row", zebra_stripes=True)
+        yield ReportTable(id="report-table")
         yield Footer(compact=True)
+
+    @property
+    def table(self) -> ReportTable:
+        return self.query_one("#report-table", ReportTable)
 
     def on_mount(self) -> None:
         ws = self.segtui.workspace
@@ -312,18 +242,14 @@ class ReportScreen(SegtuiScreen):
         self.sub_title = project.name
         annotations_button = self.query_one("#type-annotations", RadioButton)
         annotations_button.disabled = not self.annotated
-        stored = [
-            r
-            for kind in ("report:parent", "report:annotations")
-            for r in ws.results(project.id, kind)
-        ]
+        stored = [r for t in ReportType for r in ws.results(project.id, _result_kind(t))]
         if stored:
             latest = max(stored, key=lambda r: (r.created_at, r.id))
-            self._select_type(latest.kind.split(":", 1)[1])
+            self._select_type(ReportType(latest.kind.removeprefix("report:")))
         self.query_one("#report-note", Static).update(self._note_text(dataset.name))
         self.load_report()
-        self.query_one("#report-table", DataTable).focus()
-        active = [j for j in ws.jobs(project.id) if j.kind == "report" and j.active]
+        self.table.focus()
+        active = [j for j in ws.jobs(project.id) if j.kind == JobKind.REPORT and j.active]
         if active:
             self._follow(active[-1].id)
 
@@ -345,14 +271,14 @@ class ReportScreen(SegtuiScreen):
 
     # -- state -------------------------------------------------------------------
 
-    def _select_type(self, report_type: str) -> None:
+    def _select_type(self, report_type: ReportType) -> None:
         self.report_type = report_type
         button = self.query_one(f"#type-{report_type}", RadioButton)
         if not button.value:
             button.value = True
 
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
-        chosen = (event.pressed.id or "type-parent").removeprefix("type-")
+        chosen = ReportType((event.pressed.id or "type-parent").removeprefix("type-"))
         if chosen == self.report_type:
             return
         self.report_type = chosen
@@ -368,20 +294,29 @@ class ReportScreen(SegtuiScreen):
         if result_id is not None:
             self.report = ws.result(result_id)
         else:
-            stored = ws.results(self.project_id, f"report:{self.report_type}")
+            stored = ws.results(self.project_id, _result_kind(self.report_type))
             self.report = stored[-1] if stored else None
+        self.data = None
         summary = self.query_one("#report-summary", Static)
-        if self.report is None:
+        if self.report is not None:
+            try:
+                self.data = report_data(self.report)
+            except SegtuiError as exc:
+                self.notify(f"{exc.message}\n{exc.hint}".strip(), severity="error")
+        if self.data is None:
             label = REPORT_TYPE_LABELS[self.report_type].lower()
             summary.update(f"No report of this type yet ({label}): press s to create one.")
         else:
-            summary.update(summary_text(self.report.data))
-            threshold = self.report.data["summary"].get("threshold")
-            iou = self.report.data["summary"].get("iou")
-            if threshold is not None:
-                self.query_one("#report-threshold", Input).value = str(threshold)
-            if iou is not None:
-                self.query_one("#report-iou", Input).value = str(iou)
+            summary.update(summary_text(self.data))
+            # The form shows the settings the report was made with.
+            made_with = self.data["summary"]
+            for field, widget_id in (
+                (REPORT.threshold, "#report-threshold"),
+                (REPORT.iou, "#report-iou"),
+            ):
+                value = made_with.get(field.name)
+                if value is not None:
+                    self.query_one(widget_id, Input).value = field.format(value)
         if self.view.class_name is not None and self.view.class_name not in self.class_names():
             self.view.class_name = None
         self.refresh_table()
@@ -389,9 +324,9 @@ class ReportScreen(SegtuiScreen):
 
     def class_names(self) -> list[str]:
         """The classes that appear in the report's advanced rows, sorted."""
-        if self.report is None:
+        if self.data is None:
             return []
-        return sorted({str(r["class"]) for r in self.report.data.get("advanced", [])})
+        return sorted({row["class"] for row in self.data["advanced"]})
 
     def columns(self) -> list[tuple[str, str]]:
         return columns_for(self.view.mode, self.report_type, narrow=self._narrow)
@@ -405,45 +340,51 @@ class ReportScreen(SegtuiScreen):
             self._was_narrow = self._narrow
             self.refresh_table()
 
+    def _rows(self) -> tuple[list[tuple[str, str, list[Cell]]], int]:
+        """(row key, image, cells) of the rows that pass the filters, and the mode's row count."""
+        if self.data is None:
+            return [], 0
+        differs_only, name = self.view.differs_only, self.view.class_name
+        if self.view.mode == "advanced":
+            advanced = self.data["advanced"]
+            kept = filter_advanced(advanced, differs_only=differs_only, class_name=name)
+            return [(str(n), r["image"], advanced_cells(r)) for n, r in enumerate(kept)], len(
+                advanced
+            )
+        images = None
+        if name is not None:
+            images = {r["image"] for r in self.data["advanced"] if r["class"] == name}
+        basic = self.data["basic"]
+        kept_basic = filter_basic(basic, differs_only=differs_only, images=images)
+        return [(str(n), r["image"], basic_cells(r)) for n, r in enumerate(kept_basic)], len(basic)
+
     def refresh_table(self) -> None:
-        table = self.query_one("#report-table", DataTable)
-        cursor_row = table.cursor_row
-        table.clear(columns=True)
-        columns = self.columns()
-        arrow = " ↓" if self.view.descending else " ↑"
-        for key, label in columns:
-            table.add_column(label + (arrow if key == self.view.sort_key else ""), key=key)
-        all_rows: list[Row] = list(self.report.data.get(self.view.mode, [])) if self.report else []
-        with_class = None
-        if self.view.class_name is not None and self.report is not None:
-            with_class = {
-                str(r["image"])
-                for r in self.report.data.get("advanced", [])
-                if r["class"] == self.view.class_name
-            }
-        rows = filter_rows(
-            all_rows,
-            class_name=self.view.class_name,
-            differs_only=self.view.differs_only,
-            images_with_class=with_class,
+        rows, self._total_rows = self._rows()
+        self.row_images = {key: image for key, image, _ in rows}
+        self.table.set_columns(self.columns())
+        self.table.set_rows([(key, cells) for key, _, cells in rows])
+        self._update_status()
+
+    def _update_status(self) -> None:
+        status = self.view.describe(
+            len(self.row_images), self._total_rows, self.columns(), self.table.sorted_by
         )
-        self.shown_rows = sort_rows(rows, self.view.sort_key, self.view.descending)
-        for n, row in enumerate(self.shown_rows):
-            table.add_row(*(cell_text(row.get(key)) for key, _ in columns), key=str(n))
-        if self.shown_rows:
-            table.move_cursor(row=min(max(cursor_row, 0), len(self.shown_rows) - 1))
         self.query_one("#table-status", Static).update(
-            self.view.describe(len(self.shown_rows), len(all_rows), columns)
-            + ("" if self.report else " · no report")
+            status + ("" if self.data else " · no report")
         )
+
+    def on_report_table_sorted(self, event: ReportTable.Sorted) -> None:
+        self._update_status()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "create_report":
             return self.optimized_project and self.job_id is None
         if action in ("toggle_mode", "cycle_sort", "reverse_sort", "cycle_class", "toggle_differs"):
-            return self.report is not None
-        if action in ("export", "visualize"):
-            return self.report is not None if action == "export" else bool(self.shown_rows)
+            return self.data is not None
+        if action == "export":
+            return self.data is not None
+        if action == "visualize":
+            return bool(self.row_images)
         return True
 
     # -- actions -----------------------------------------------------------------
@@ -453,29 +394,21 @@ class ReportScreen(SegtuiScreen):
 
     def action_toggle_mode(self) -> None:
         self.view.mode = "advanced" if self.view.mode == "basic" else "basic"
-        if self.view.sort_key not in dict(self.columns()):
-            self.view.sort_key = None
         self.refresh_table()
 
     def action_cycle_sort(self) -> None:
-        keys: list[str | None] = [key for key, _ in self.columns()]
-        keys.append(None)
-        position = keys.index(self.view.sort_key) if self.view.sort_key in keys else -1
-        self.view.sort_key = keys[(position + 1) % len(keys)]
-        self.refresh_table()
+        """The next column in the current direction (ascending to start); report order after the last."""
+        keys = [key for key, _ in self.columns()]
+        current = self.table.sorted_by
+        position = keys.index(current[0]) if current and current[0] in keys else -1
+        if position + 1 < len(keys):
+            self.table.show_sorted(keys[position + 1], current[1] if current else False)
+        else:
+            self.table.clear_sort()
 
     def action_reverse_sort(self) -> None:
-        self.view.descending = not self.view.descending
-        self.refresh_table()
-
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        key = str(event.column_key.value)
-        if key == self.view.sort_key:
-            self.view.descending = not self.view.descending
-        else:
-            self.view.sort_key = key
-            self.view.descending = key in NUMERIC_COLUMNS
-        self.refresh_table()
+        if self.table.sorted_by is not None:
+            self.table.sort_by(self.table.sorted_by[0])
 
     def action_cycle_class(self) -> None:
         names: list[str | None] = [None, *self.class_names()]
@@ -488,16 +421,12 @@ class ReportScreen(SegtuiScreen):
         self.refresh_table()
 
     def action_export(self) -> None:
-        if self.report is None:
+        if self.report is None or self.data is None:
             return
         ws = self.segtui.workspace
-        base = (
-            ws.root
-            / "reports"
-            / f"project{self.project_id}-{self.report_type}-report{self.report.id}"
-        )
+        name = f"project{self.project_id}-{self.report_type}-report{self.report.id}"
         try:
-            written = export_report(self.report.data, base)
+            written = export_report(self.data, ws.root / "reports" / name)
         except OSError as exc:
             self.notify(f"Could not write the export: {exc}", severity="error", timeout=8)
             return
@@ -505,42 +434,49 @@ class ReportScreen(SegtuiScreen):
         self.notify(listing, title="Report exported (all rows)", timeout=12)
 
     def action_visualize(self) -> None:
-        table = self.query_one("#report-table", DataTable)
-        if not self.shown_rows or self.report is None:
-            return
-        self._open_visualize(min(max(table.cursor_row, 0), len(self.shown_rows) - 1))
+        keys = self.table.row_keys
+        if keys and self.report is not None:
+            self._open_visualize(keys[min(max(self.table.cursor_row, 0), len(keys) - 1)])
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_data_table_row_selected(self, event: ReportTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self._open_visualize(int(event.row_key.value))
+            self._open_visualize(event.row_key.value)
 
-    def _open_visualize(self, index: int) -> None:
+    def _open_visualize(self, row_key: str) -> None:
         from segtui.ui.screens.visualize import VisualizeScreen
 
         assert self.report is not None
-        order = list(dict.fromkeys(str(row["image"]) for row in self.shown_rows))
-        image = str(self.shown_rows[index]["image"])
-        self.app.push_screen(VisualizeScreen(self.project_id, self.report.id, image, images=order))
+        # Visualize steps through the images in the table's order, as sorted now.
+        order = list(dict.fromkeys(self.row_images[key] for key in self.table.row_keys))
+        self.app.push_screen(
+            VisualizeScreen(self.project_id, self.report.id, self.row_images[row_key], images=order)
+        )
 
     # -- the report job ------------------------------------------------------------
 
+    def _form_settings(self) -> ReportSettings | None:
+        """The settings in the form, or None after saying what is wrong."""
+        try:
+            return ReportSettings(
+                type=self.report_type,
+                threshold=REPORT.threshold.parse(self.query_one("#report-threshold", Input).value),
+                iou=REPORT.iou.parse(self.query_one("#report-iou", Input).value),
+            )
+        except SettingError as exc:
+            self.notify(f"{exc.message}\n{exc.hint}".strip(), severity="error")
+            return None
+
     def action_create_report(self) -> None:
-        if self.report_type == "annotations" and not self.annotated:
+        if self.report_type == ReportType.ANNOTATIONS and not self.annotated:
             self.notify("This project's dataset is not annotated.", severity="warning")
             return
-        try:
-            threshold = _parse_fraction(
-                self.query_one("#report-threshold", Input).value, "Threshold", low=0.0, high=1.0
-            )
-            iou = _parse_fraction(
-                self.query_one("#report-iou", Input).value, "IoU", low=0.05, high=1.0
-            )
-        except SegtuiError as exc:
-            self.notify(f"{exc.message}\n{exc.hint or ''}".strip(), severity="error")
+        settings = self._form_settings()
+        if settings is None:
             return
-        params = {"type": self.report_type, "threshold": threshold, "iou": iou, "precision": "f32"}
         try:
-            job = jobs.submit(self.segtui.workspace, "report", self.project_id, params)
+            job = jobs.submit(
+                self.segtui.workspace, JobKind.REPORT, self.project_id, settings.values()
+            )
         except SegtuiError as exc:
             self.notify(exc.message, severity="error")
             return
@@ -561,15 +497,14 @@ class ReportScreen(SegtuiScreen):
         job = event.job
         self.job_id = None
         self.refresh_bindings()
-        if job.state == "done":
+        if job.state == JobState.DONE:
             result_id = (job.result or {}).get("result_id")
-            report_type = str(job.params.get("type", self.report_type))
-            self._select_type(report_type)
+            self._select_type(ReportType(str(job.params.get("type", self.report_type))))
             self.load_report(int(result_id) if result_id is not None else None)
             event.monitor.remove()
             self.notify("Accuracy report ready.", timeout=4)
-            self.query_one("#report-table", DataTable).focus()
-        elif job.state == "cancelled":
+            self.table.focus()
+        elif job.state == JobState.CANCELLED:
             event.monitor.remove()
             self.notify("Report cancelled; the previous report is kept.", timeout=4)
         else:
@@ -579,3 +514,7 @@ class ReportScreen(SegtuiScreen):
                 severity="error",
                 timeout=10,
             )
+
+
+def _result_kind(report_type: ReportType) -> ResultKind:
+    return ResultKind(f"report:{report_type}")

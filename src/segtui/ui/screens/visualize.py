@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from PIL import Image
 from rich.text import Text
@@ -35,11 +35,14 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from segtui.core.datasets import ImageReadError, image_path, load_image
 from segtui.core.errors import SegtuiError
 from segtui.core.predictions import ImagePrediction
-from segtui.core.report import report_predictions
+from segtui.core.report import report_data, report_predictions
+from segtui.core.settings import REPORT
 from segtui.core.visualize import (
     DEFAULT_THRESHOLD,
+    THRESHOLD_STEP,
     ImageComparison,
     LegendEntry,
+    Panel,
     Visualization,
     blank_image,
     half_block_size,
@@ -54,8 +57,8 @@ from segtui.ui.styles import css_path
 LOAD_GROUP = "visualize-load"
 IMAGE_GROUP = "visualize-image"
 RENDER_GROUP = "visualize-render"
-THRESHOLD_STEP = 0.05
-PANELS = ("optimized", "parent", "overlay")
+#: Side by side (A and B), or one overlay of both.
+ViewMode = Literal["side-by-side", "overlay"]
 
 
 @dataclass
@@ -91,13 +94,13 @@ def load_report_images(root: Path, project_id: int, result_id: int) -> ReportIma
             ) from exc
         paths = {im.path: image_path(dataset, im) for im in ws.dataset_images(dataset.id)}
         class_names = ws.model(project.model_id).class_names
-    summary = result.data.get("summary", {})
+    summary = report_data(result)["summary"]
     return ReportImages(
         optimized={p.image: p for p in optimized},
         parent={p.image: p for p in parent},
         paths=paths,
         class_names=list(class_names),
-        iou=float(summary.get("iou", 0.5)),
+        iou=float(summary.get("iou", REPORT.iou.default)),
     )
 
 
@@ -243,7 +246,7 @@ class VisualizeScreen(SegtuiScreen):
             "Threshold",
             key_display="+/-",
             id="visualize.threshold_up",
-            tooltip="Raise (+) or lower (-) the confidence threshold by 0.05.",
+            tooltip=f"Raise (+) or lower (-) the confidence threshold by {THRESHOLD_STEP:g}.",
         ),
         Binding(
             "minus",
@@ -251,7 +254,7 @@ class VisualizeScreen(SegtuiScreen):
             "Lower threshold",
             show=False,
             id="visualize.threshold_down",
-            tooltip="Lower the confidence threshold by 0.05.",
+            tooltip=f"Lower the confidence threshold by {THRESHOLD_STEP:g}.",
         ),
         Binding(
             "m",
@@ -295,7 +298,7 @@ class VisualizeScreen(SegtuiScreen):
         if image_name not in self.images:
             self.images.insert(0, image_name)
         self.threshold = DEFAULT_THRESHOLD
-        self.mode = "side-by-side"
+        self.mode: ViewMode = "side-by-side"
         self.highlight = True
         self.report: ReportImages | None = None
         self.prepared: PreparedImage | None = None
@@ -360,9 +363,9 @@ class VisualizeScreen(SegtuiScreen):
         prepared: PreparedImage,
         threshold: float,
         highlight: bool,
-        cells: dict[str, tuple[int, int]],
+        cells: dict[Panel, tuple[int, int]],
         sharp: bool,
-    ) -> tuple[PreparedImage, Visualization, dict[str, Pixels | Image.Image]]:
+    ) -> tuple[PreparedImage, Visualization, dict[Panel, Pixels | Image.Image]]:
         comparison = prepared.comparison
         width, height = comparison.working_size
         columns = min(c for c, _ in cells.values())
@@ -370,7 +373,7 @@ class VisualizeScreen(SegtuiScreen):
         # Terminal graphics get every pixel of the working resolution; half blocks two per cell.
         size = None if sharp else half_block_size(width, height, columns, rows)
         vis = comparison.render(threshold, size, highlight=highlight)
-        images: dict[str, Pixels | Image.Image] = {}
+        images: dict[Panel, Pixels | Image.Image] = {}
         for panel in cells:
             if get_current_worker().is_cancelled:
                 break
@@ -418,8 +421,10 @@ class VisualizeScreen(SegtuiScreen):
             self._render_timer.stop()
         self._render_timer = self.set_timer(max(delay, 0.01), self._render_now)
 
-    def _panel_cells(self) -> dict[str, tuple[int, int]]:
-        panels = ("overlay",) if self.mode == "overlay" else ("optimized", "parent")
+    def _panel_cells(self) -> dict[Panel, tuple[int, int]]:
+        panels: tuple[Panel, ...] = (
+            ("overlay",) if self.mode == "overlay" else ("optimized", "parent")
+        )
         sizes = [self.query_one(f"#area-{panel}", PanelArea).content_size for panel in panels]
         # The side-by-side panels share one size (the smaller), so the images stay level.
         columns = max(4, min(size.width for size in sizes))
@@ -432,7 +437,7 @@ class VisualizeScreen(SegtuiScreen):
             return
         self.draw(self.prepared, self.threshold, self.highlight, self._panel_cells(), self.sharp)
 
-    def _show(self, vis: Visualization, images: dict[str, Pixels | Image.Image]) -> None:
+    def _show(self, vis: Visualization, images: dict[Panel, Pixels | Image.Image]) -> None:
         self.last = vis
         cells = self._panel_cells()
         for panel, image in images.items():
