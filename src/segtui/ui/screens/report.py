@@ -379,9 +379,14 @@ class ReportScreen(SegtuiScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "create_report":
             return self.optimized_project and self.job_id is None
-        if action in ("toggle_mode", "cycle_sort", "reverse_sort", "cycle_class", "toggle_differs"):
-            return self.data is not None
-        if action == "export":
+        if action in (
+            "toggle_mode",
+            "cycle_sort",
+            "reverse_sort",
+            "cycle_class",
+            "toggle_differs",
+            "export",
+        ):
             return self.data is not None
         if action == "visualize":
             return bool(self.row_images)
