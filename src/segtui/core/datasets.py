@@ -173,6 +173,73 @@ def _find_images_dir(ann_path: Path, file_names: list[str]) -> Path:
     return best
 
 
+def _read_coco(ann_path: Path) -> dict[str, Any]:
+    """The COCO file's JSON, with its three lists present (else a message naming what is wrong)."""
+    try:
+        data = json.loads(ann_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise DatasetImportError(f"No such file: {ann_path}.") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetImportError(f"{ann_path.name} is not valid JSON ({exc}).") from exc
+    if not isinstance(data, dict) or not all(
+        k in data for k in ("images", "annotations", "categories")
+    ):
+        raise DatasetImportError(
+            f"{ann_path.name} is not a COCO instances file: it needs 'images', 'annotations' and 'categories'.",
+        )
+    if not data["images"]:
+        raise DatasetImportError(
+            f"{ann_path.name} lists no images.", "Use a COCO file with images."
+        )
+    return data
+
+
+def _checked_annotations(
+    ann_path: Path, data: dict[str, Any], image_ids: set[int], cat_ids: set[int]
+) -> list[dict[str, Any]]:
+    """Annotations whose references hold, renumbered from 1 (id 0 yields AP 0 in pycocotools)."""
+    annotations: list[dict[str, Any]] = []
+    for n, ann in enumerate(data["annotations"], start=1):
+        if int(ann.get("image_id", -1)) not in image_ids:
+            raise DatasetImportError(
+                f"{ann_path.name}: annotation {ann.get('id')} refers to image id {ann.get('image_id')}, "
+                "which is not in 'images'."
+            )
+        if int(ann.get("category_id", -1)) not in cat_ids:
+            raise DatasetImportError(
+                f"{ann_path.name}: annotation {ann.get('id')} has category {ann.get('category_id')}, "
+                "which is not in 'categories'."
+            )
+        if "segmentation" not in ann:
+            raise DatasetImportError(
+                f"{ann_path.name}: annotation {ann.get('id')} has no segmentation.",
+                "segtui needs instance masks (polygons or RLE).",
+            )
+        annotations.append(dict(ann, id=n, iscrowd=int(ann.get("iscrowd", 0))))
+    return annotations
+
+
+def _coco_analysis(
+    ann_path: Path,
+    categories: list[dict[str, Any]],
+    annotations: list[dict[str, Any]],
+    images: list[DatasetImage],
+) -> DatasetAnalysis:
+    """The dataset's analysis with its classes and instance counts per class."""
+    names = {int(c["id"]): str(c.get("name", c["id"])) for c in categories}
+    instance_counts: dict[str, int] = {}
+    for ann in annotations:
+        key = names[int(ann["category_id"])]
+        instance_counts[key] = instance_counts.get(key, 0) + 1
+    analysis = _analysis(images, [], annotated=True)
+    analysis["classes"] = [names[c] for c in sorted(names)]
+    analysis["category_ids"] = sorted(names)
+    analysis["instance_counts"] = instance_counts
+    analysis["annotation_count"] = len(annotations)
+    analysis["source_annotations"] = str(ann_path)
+    return analysis
+
+
 def import_coco(
     ws: Workspace,
     ann_path: Path,
@@ -189,23 +256,8 @@ def import_coco(
     silently yields AP 0 in pycocotools) and areas filled from the masks.
     """
     ann_path = Path(ann_path).resolve()
-    try:
-        data = json.loads(ann_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise DatasetImportError(f"No such file: {ann_path}.") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DatasetImportError(f"{ann_path.name} is not valid JSON ({exc}).") from exc
-    if not isinstance(data, dict) or not all(
-        k in data for k in ("images", "annotations", "categories")
-    ):
-        raise DatasetImportError(
-            f"{ann_path.name} is not a COCO instances file: it needs 'images', 'annotations' and 'categories'.",
-        )
+    data = _read_coco(ann_path)
     images = data["images"]
-    if not images:
-        raise DatasetImportError(
-            f"{ann_path.name} lists no images.", "Use a COCO file with images."
-        )
     try:
         file_names = [str(im["file_name"]) for im in images]
         image_ids = [int(im["id"]) for im in images]
@@ -224,25 +276,7 @@ def import_coco(
             f"e.g. {', '.join(missing[:3])}.",
             "Pass the image folder with --images (or fix the file_name entries).",
         )
-    known_ids = set(image_ids)
-    annotations: list[dict[str, Any]] = []
-    for n, ann in enumerate(data["annotations"], start=1):
-        if int(ann.get("image_id", -1)) not in known_ids:
-            raise DatasetImportError(
-                f"{ann_path.name}: annotation {ann.get('id')} refers to image id {ann.get('image_id')}, "
-                "which is not in 'images'."
-            )
-        if int(ann.get("category_id", -1)) not in cat_ids:
-            raise DatasetImportError(
-                f"{ann_path.name}: annotation {ann.get('id')} has category {ann.get('category_id')}, "
-                "which is not in 'categories'."
-            )
-        if "segmentation" not in ann:
-            raise DatasetImportError(
-                f"{ann_path.name}: annotation {ann.get('id')} has no segmentation.",
-                "segtui needs instance masks (polygons or RLE).",
-            )
-        annotations.append(dict(ann, id=n, iscrowd=int(ann.get("iscrowd", 0))))
+    annotations = _checked_annotations(ann_path, data, set(image_ids), cat_ids)
     scan = scan_images(root, file_names, progress=progress, cancel=cancel)
     if scan.skipped:
         raise DatasetImportError(
@@ -256,37 +290,38 @@ def import_coco(
         for img in scan.images
     ]
     sizes_by_id = {d.coco_id: (d.width, d.height) for d in dataset_images}
-    normalised_images = [
-        dict(im, width=sizes_by_id[int(im["id"])][0], height=sizes_by_id[int(im["id"])][1])
-        for im in images
-    ]
     normalised = {
         "info": data.get("info", {}),
-        "images": normalised_images,
+        "images": [
+            dict(im, width=sizes_by_id[int(im["id"])][0], height=sizes_by_id[int(im["id"])][1])
+            for im in images
+        ],
         "annotations": annotations,
         "categories": sorted(data["categories"], key=lambda c: int(c["id"])),
     }
-    instance_counts: dict[str, int] = {}
-    names = {int(c["id"]): str(c.get("name", c["id"])) for c in data["categories"]}
-    for ann in annotations:
-        key = names[int(ann["category_id"])]
-        instance_counts[key] = instance_counts.get(key, 0) + 1
-    analysis = _analysis(dataset_images, [], annotated=True)
-    analysis["classes"] = [names[c] for c in sorted(names)]
-    analysis["category_ids"] = sorted(names)
-    analysis["instance_counts"] = instance_counts
-    analysis["annotation_count"] = len(annotations)
-    analysis["source_annotations"] = str(ann_path)
+    analysis = _coco_analysis(ann_path, data["categories"], annotations, dataset_images)
+    return _register_coco(ws, name or ann_path.stem, root, analysis, dataset_images, normalised)
+
+
+def _register_coco(
+    ws: Workspace,
+    name: str,
+    root: Path,
+    analysis: DatasetAnalysis,
+    images: list[DatasetImage],
+    normalised: dict[str, Any],
+) -> DatasetRecord:
+    """Stage the normalised annotations and register the dataset with them."""
     staged = ws.staging_dir()
     staged_file = staged / "annotations.json"
     atomic_write_text(staged_file, json.dumps(normalised))
     try:
         return ws.add_dataset(
-            name=name or ann_path.stem,
+            name=name,
             kind=DatasetKind.COCO,
             root=root,
             analysis=analysis,
-            images=dataset_images,
+            images=images,
             annotations_file=staged_file,
         )
     finally:

@@ -211,6 +211,30 @@ def _numel(shape: Any, bound: int = 1000) -> int:
     return total
 
 
+#: The layers whose multiply-adds are counted as the model's GFLOPs.
+COMPUTE_FLOP_TYPES = ("Convolution", "GroupConvolution", "ConvolutionBackpropData", "MatMul")
+
+
+def _compute_flops(op: Any, type_name: str) -> tuple[int, bool]:
+    """FLOPs of one compute layer (2 per multiply-add), and whether its output is dynamic."""
+    out_shape = op.get_output_partial_shape(0)
+    dynamic = not out_shape.is_static
+    w_shape = op.get_input_partial_shape(1)
+    if w_shape.rank.is_dynamic or out_shape.rank.is_dynamic:
+        return 0, dynamic
+    w = [_static_len(d, 100000) for d in w_shape]
+    if type_name == "Convolution":
+        return 2 * _numel(out_shape) * _prod(w[1:]), dynamic
+    if type_name == "GroupConvolution":
+        return 2 * _numel(out_shape) * _prod(w[2:]), dynamic
+    if type_name == "ConvolutionBackpropData":
+        return 2 * _numel(op.get_input_partial_shape(0)) * _prod(w[1:]), dynamic
+    a_shape = op.get_input_partial_shape(0)
+    transpose_a = bool(op.get_attributes().get("transpose_a", False))
+    k_dim = a_shape[-2] if transpose_a else a_shape[-1]
+    return 2 * _numel(out_shape) * _static_len(k_dim, 100000), dynamic
+
+
 def analyze_model(model: ov.Model, adapter: FormatAdapter, ir_version: str) -> ModelAnalysis:
     """Inputs/outputs, GFLOPs and parameters from the graph, weight precisions, opset, format."""
     flops = 0
@@ -235,31 +259,10 @@ def analyze_model(model: ov.Model, adapter: FormatAdapter, ir_version: str) -> M
                 params += count
                 weight_types[etype] += count
             continue
-        if type_name not in (
-            "Convolution",
-            "GroupConvolution",
-            "ConvolutionBackpropData",
-            "MatMul",
-        ):
-            continue
-        out_shape = op.get_output_partial_shape(0)
-        if not out_shape.is_static:
-            dynamic_compute = True
-        w_shape = op.get_input_partial_shape(1)
-        if w_shape.rank.is_dynamic or out_shape.rank.is_dynamic:
-            continue
-        w = [_static_len(d, 100000) for d in w_shape]
-        if type_name == "Convolution":
-            flops += 2 * _numel(out_shape) * _prod(w[1:])
-        elif type_name == "GroupConvolution":
-            flops += 2 * _numel(out_shape) * _prod(w[2:])
-        elif type_name == "ConvolutionBackpropData":
-            flops += 2 * _numel(op.get_input_partial_shape(0)) * _prod(w[1:])
-        else:
-            a_shape = op.get_input_partial_shape(0)
-            transpose_a = bool(op.get_attributes().get("transpose_a", False))
-            k_dim = a_shape[-2] if transpose_a else a_shape[-1]
-            flops += 2 * _numel(out_shape) * _static_len(k_dim, 100000)
+        if type_name in COMPUTE_FLOP_TYPES:
+            op_flops, dynamic = _compute_flops(op, type_name)
+            flops += op_flops
+            dynamic_compute = dynamic_compute or dynamic
     total_weights = sum(weight_types.values()) or 1
     return {
         "format_id": adapter.format_id,
