@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -129,8 +131,11 @@ def test_coco_referencing_missing_images_is_refused(
     ],
 )
 def test_coco_bad_references_are_refused(
-    workspace: Workspace, coco_dataset: Path, mutate, match
-) -> None:  # type: ignore[no-untyped-def]
+    workspace: Workspace,
+    coco_dataset: Path,
+    mutate: Callable[[dict[str, Any]], object],
+    match: str,
+) -> None:
     data = json.loads(coco_dataset.read_text())
     mutate(data)
     coco_dataset.write_text(json.dumps(data))

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from segtui.core.accuracy import evaluate_project
+from segtui.core.evaluation import CocoMetricsData
 from segtui.core.inference import compile_model
 from segtui.core.models import load_registered
 from segtui.core.optimize import OptimizeSettings, optimize_project
@@ -33,14 +34,14 @@ def sample_ws(
 
 
 @pytest.fixture(scope="module")
-def parent_metrics(sample_ws: tuple[Workspace, SampleProjects]) -> dict[str, float]:
+def parent_metrics(sample_ws: tuple[Workspace, SampleProjects]) -> CocoMetricsData:
     """The sample parent's COCO metrics at f32 (evaluated once: ~25 s on 2 cores)."""
     ws, projects = sample_ws
-    return dict(evaluate_project(ws, projects.annotated.id)["metrics"])
+    return evaluate_project(ws, projects.annotated.id)["metrics"]
 
 
 def test_default_int8_runs_compute_in_int8_and_keeps_mask_ap(
-    sample_ws: tuple[Workspace, SampleProjects], parent_metrics: dict[str, float], tmp_path: Path
+    sample_ws: tuple[Workspace, SampleProjects], parent_metrics: CocoMetricsData, tmp_path: Path
 ) -> None:
     ws, projects = sample_ws
     parent = projects.annotated
@@ -66,7 +67,7 @@ def test_default_int8_runs_compute_in_int8_and_keeps_mask_ap(
 
 
 def test_without_the_automatic_ignored_scope_the_masks_collapse(
-    sample_ws: tuple[Workspace, SampleProjects], parent_metrics: dict[str, float], tmp_path: Path
+    sample_ws: tuple[Workspace, SampleProjects], parent_metrics: CocoMetricsData, tmp_path: Path
 ) -> None:
     ws, projects = sample_ws
     parent = projects.annotated
