@@ -73,7 +73,24 @@ def test_create_project_predict_writes_coco_results(
     assert by_file["b.jpg"]["bbox"] == pytest.approx([10.0, 15.0, 20.0, 30.0], abs=1e-3)
     assert all(e["category_id"] == 2 and e["score"] == pytest.approx(0.9) for e in entries)
     code, out, _ = run(capsys, "list", "--workspace", ws)
-    assert code == 0 and "model" in out and " 3 " in out
+    header, rule, row = out.splitlines()
+    assert code == 0 and header.split() == [
+        "id",
+        "name",
+        "model",
+        "dataset",
+        "images",
+        "device",
+        "parent",
+        "status",
+    ]
+    assert set(rule.strip()) == {"─"}
+    assert row.split()[0] == str(project_id) and " 3 " in row and "CPU" in row
+    assert row.split()[-1] == "ready"
+    code, out, _ = run(capsys, "list", "--workspace", ws, "--json")
+    (listed,) = json.loads(out)
+    assert listed["id"] == project_id and listed["images"] == 3 and listed["status"] == "ready"
+    assert listed["format_id"] == "omz-maskrcnn" and listed["parent_id"] is None
 
 
 def test_failures_exit_non_zero_with_one_line(

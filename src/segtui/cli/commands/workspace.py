@@ -9,7 +9,7 @@ from typing import Any
 
 from segtui.cli.common import numeric_id, open_workspace, resolve_project
 from segtui.cli.output import EXIT_OK, CliError, Output, table
-from segtui.core.workspace import DatasetRecord, ModelRecord
+from segtui.core.workspace import DatasetRecord, ModelRecord, Workspace
 
 LIST_CHOICES = ("projects", "models", "datasets", "jobs", "devices")
 
@@ -166,45 +166,44 @@ def cmd_create_project(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def _list_projects(ws: Any, out: Output) -> None:
-    from segtui.core.projects import project_status
+def _list_projects(ws: Workspace, out: Output) -> None:
+    from segtui.core.projects import project_rows
 
-    data, rows = [], []
-    for p in ws.projects():
-        model, dataset = ws.model(p.model_id), ws.dataset(p.dataset_id)
-        status = project_status(ws, p)
-        data.append(
-            {
-                "id": p.id,
-                "name": p.name,
-                "model_id": model.id,
-                "model": model.name,
-                "format_id": model.format_id,
-                "dataset_id": dataset.id,
-                "dataset": dataset.name,
-                "images": dataset.image_count,
-                "device": p.device,
-                "parent_id": p.parent_id,
-                "status": status,
-            }
-        )
-        rows.append(
-            [
-                str(p.id),
-                p.name,
-                model.name,
-                dataset.name,
-                str(dataset.image_count),
-                p.device,
-                str(p.parent_id or ""),
-                status,
-            ]
-        )
+    rows = project_rows(ws)
     if not rows:
-        out.result(data, "No projects yet. Create one with `segtui create-project MODEL DATASET`.")
+        out.result([], "No projects yet. Create one with `segtui create-project MODEL DATASET`.")
         return
+    data = [
+        {
+            "id": p.id,
+            "name": p.name,
+            "model_id": p.model_id,
+            "model": p.model_name,
+            "format_id": p.format_id,
+            "dataset_id": p.dataset_id,
+            "dataset": p.dataset_name,
+            "images": p.image_count,
+            "device": p.device,
+            "parent_id": p.parent_id,
+            "status": p.status,
+        }
+        for p in rows
+    ]
+    cells = [
+        [
+            str(p.id),
+            "  " * p.depth + p.name,
+            p.model_name,
+            p.dataset_name,
+            str(p.image_count),
+            p.device,
+            str(p.parent_id or ""),
+            p.status,
+        ]
+        for p in rows
+    ]
     headers = ["id", "name", "model", "dataset", "images", "device", "parent", "status"]
-    out.result(data, table(rows, headers))
+    out.result(data, table(cells, headers))
 
 
 def cmd_list(args: argparse.Namespace, out: Output) -> int:
