@@ -10,16 +10,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from textual.app import ComposeResult
 from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static, TabbedContent
+from textual.screen import Screen
+from textual.widgets import DataTable, Label, ProgressBar, Static, TabbedContent
 from tiny_models import build_omz_maskrcnn
 
 from segtui.core.models import import_model
 from segtui.core.projects import create_project_from_paths
 from segtui.core.types import JobKind, JobState
-from segtui.core.workspace import ProjectRecord, Workspace
+from segtui.core.workspace import JobRecord, ProjectRecord, Workspace
 from segtui.ui import app as app_module
 from segtui.ui import messages
 from segtui.ui.app import SegtuiApp
@@ -29,6 +31,7 @@ from segtui.ui.screens.create_project import CreateProjectScreen
 from segtui.ui.screens.help import HelpScreen
 from segtui.ui.screens.project import ProjectScreen
 from segtui.ui.screens.start import StartScreen
+from segtui.ui.widgets.job_monitor import JobMonitor
 from segtui.ui.widgets.property_table import PropertyTable
 
 
@@ -378,3 +381,68 @@ def test_job_changed_coalesces_per_job_and_never_swallows_an_end(workspace: Work
     assert not older.can_replace(messages.JobChanged(second))
     assert not older.can_replace(messages.JobFinished(first))
     assert not messages.JobFinished(first).can_replace(newer)
+
+
+async def test_a_page_under_another_screen_catches_up_when_it_is_back_on_top(
+    workspace: Workspace, parent_and_child: tuple[ProjectRecord, ProjectRecord]
+) -> None:
+    parent, _child = parent_and_child
+    job = workspace.add_job(kind=JobKind.BENCHMARK, project_id=parent.id, params={})
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await start_loaded(pilot)
+        await pilot.press("enter")
+        page = await page_loaded(pilot, parent.id)
+        await pilot.press("3")
+        jobs = page.query_one("#jobs-table", DataTable)
+        await until(pilot, lambda: jobs.row_count == 1)
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        workspace.update_job(job.id, state=JobState.RUNNING, progress=0.7, stage="Measuring")
+        await pilot.pause(1.0)  # a few watcher passes
+        # Under the help screen the page does not follow (it would make the help repaint).
+        assert jobs.get_row_at(0)[2] == "queued"
+        await pilot.press("escape")
+        await until(pilot, lambda: jobs.get_row_at(0)[2] == "running")
+        assert jobs.get_row_at(0)[3:5] == ["70%", "Measuring"]
+
+
+class MonitorScreen(Screen[None]):
+    def __init__(self, job_id: int) -> None:
+        super().__init__()
+        self.monitor = JobMonitor(job_id)
+        self.finished: list[JobRecord] = []
+
+    def compose(self) -> ComposeResult:
+        yield self.monitor
+
+    def on_job_monitor_finished(self, event: JobMonitor.Finished) -> None:
+        self.finished.append(event.job)
+
+
+async def test_a_job_monitor_under_another_screen_repaints_when_it_is_back(
+    workspace: Workspace,
+) -> None:
+    job = workspace.add_job(kind=JobKind.SWEEP, project_id=None, params={})
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = MonitorScreen(job.id)
+        await app.push_screen(screen)
+        monitor = screen.monitor
+        await until(pilot, lambda: monitor.job is not None)
+        bar = monitor.query_one(ProgressBar)
+        stage = monitor.query_one("#job-stage", Label)
+        assert str(stage.content) == "sweep · queued behind another job"
+        await pilot.press("f1")
+        workspace.update_job(job.id, state=JobState.RUNNING, progress=0.25, stage="Cell 1")
+        await until(pilot, lambda: monitor.job is not None and monitor.job.progress == 0.25)
+        assert bar.progress == 0 and "queued" in str(stage.content)  # kept, not painted
+        await pilot.press("escape")
+        await until(pilot, lambda: bar.progress == 0.25)
+        assert str(stage.content) == "sweep · Cell 1 · estimating…"
+        # Its end is never held back: the page under may have to act on it.
+        await pilot.press("f1")
+        workspace.update_job(job.id, state=JobState.DONE, progress=1.0)
+        await until(pilot, lambda: bool(screen.finished))
+        assert [j.state for j in screen.finished] == [JobState.DONE]
+        assert monitor.has_class("-done") and isinstance(app.screen, HelpScreen)

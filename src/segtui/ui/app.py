@@ -50,13 +50,15 @@ class SegtuiApp(App[None]):
 
     @property
     def devices(self) -> list[str]:
-        """The devices OpenVINO offers here (asked once: creating the Core is slow)."""
+        """The devices OpenVINO offers here (asked once, in a worker at start: the Core is slow)."""
         if self._devices is None:
             self._devices = available_devices()
         return self._devices
 
     def on_mount(self) -> None:
         self.job_watcher.start()
+        self.screen_change_signal.subscribe(self, self.job_watcher.screen_shown)
+        self.find_devices()
         self.push_screen(StartScreen())
         if self.startup_notice:
             self.notify(self.startup_notice, severity="warning", timeout=10)
@@ -143,6 +145,11 @@ class SegtuiApp(App[None]):
         # SQLite connections belong to one thread: this worker opens its own.
         with Workspace(workspace_root) as ws:
             return ensure_sample(ws)
+
+    @work(thread=True, exit_on_error=False, group="devices", description="Find the devices")
+    def find_devices(self) -> None:
+        devices = available_devices()
+        self._devices = devices
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The app's own workers; screens pass their failures to `report_worker_failure`."""

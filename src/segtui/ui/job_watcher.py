@@ -21,6 +21,12 @@ How the news travels:
    pass (woken at once) and sends them whatever their state, ended ones included. It
    unsubscribes on unmount; subscribers are held weakly, so a forgotten one goes away
    with its widget.
+4. Only the top screen repaints for a job. A screen under another one that handles
+   a message makes Textual repaint the screen on top, so the project list and the
+   project page follow the jobs only while they are on top (they read the workspace
+   again when they come back), and a JobMonitor under another screen keeps its job
+   without repainting. When a screen comes back on top the app calls `screen_shown`,
+   and the watcher sends its followers the current state of their jobs.
 
 A plain thread, not a Textual worker: a worker that never ends would make
 `app.workers.wait_for_complete()` wait forever. The app starts it on mount and
@@ -32,10 +38,13 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
+from collections.abc import Iterable
 from pathlib import Path
 
 from textual.dom import DOMNode
 from textual.message_pump import MessagePump
+from textual.screen import Screen
+from textual.widget import Widget
 
 from segtui.core import jobs
 from segtui.core.records import JobRecord
@@ -54,8 +63,10 @@ class JobWatcher:
         self._app = app
         self._root = Path(workspace_root)
         self._interval = interval
-        # Touched on the event loop only.
-        self._subscribers: weakref.WeakSet[MessagePump] = weakref.WeakSet()
+        # Touched on the event loop only: each subscriber and the jobs it follows.
+        self._subscribers: weakref.WeakKeyDictionary[MessagePump, tuple[int, ...]] = (
+            weakref.WeakKeyDictionary()
+        )
         # Shared with the thread.
         self._lock = threading.Lock()
         self._requested: set[int] = set()
@@ -85,14 +96,28 @@ class JobWatcher:
 
     def subscribe(self, node: MessagePump, *job_ids: int) -> None:
         """Send `node` every JobChanged/JobFinished, and the current state of `job_ids` now."""
-        self._subscribers.add(node)
-        if job_ids:
-            with self._lock:
-                self._requested.update(job_ids)
-            self._wake.set()
+        self._subscribers[node] = job_ids
+        self.request(job_ids)
 
     def unsubscribe(self, node: MessagePump) -> None:
-        self._subscribers.discard(node)
+        self._subscribers.pop(node, None)
+
+    def request(self, job_ids: Iterable[int]) -> None:
+        """Send the current state of `job_ids` on the next pass (now), whether they changed or not."""
+        ids = set(job_ids)
+        if ids:
+            with self._lock:
+                self._requested |= ids
+            self._wake.set()
+
+    def screen_shown(self, screen: Screen[object]) -> None:
+        """`screen` is on top again: bring its followers up to date."""
+        self.request(
+            job_id
+            for node, job_ids in list(self._subscribers.items())
+            if isinstance(node, Widget) and node.is_attached and node.screen is screen
+            for job_id in job_ids
+        )
 
     def publish(self, message: messages.JobChanged | messages.JobFinished) -> None:
         """Post a copy of `message` (which came from the thread) to every subscriber."""

@@ -9,20 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static, TabbedContent, TabPane
-from textual.worker import Worker, WorkerState
 
 from segtui.core.benchmark import StoredBenchmark
+from segtui.core.errors import SegtuiError
 from segtui.core.performance import best_throughput
 from segtui.core.projects import ProjectDetails, project_details, project_jobs
 from segtui.core.records import DatasetRecord, JobRecord, ModelRecord
@@ -350,17 +347,12 @@ class ProjectScreen(SegtuiScreen):
         ),
     ]
 
-    class Loaded(Message):
-        """The page's data, read in a worker."""
-
-        def __init__(self, page: ProjectPage) -> None:
-            super().__init__()
-            self.page = page
-
     def __init__(self, project_id: int) -> None:
         super().__init__()
         self.project_id = project_id
         self.page: ProjectPage | None = None
+        #: Job changes came while the Jobs tab was hidden: read them when it is shown.
+        self._jobs_stale = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -389,40 +381,39 @@ class ProjectScreen(SegtuiScreen):
         for label in JOB_COLUMNS:
             jobs.add_column(label, key=label.lower())
         self.query_one("#model-info", PropertyTable).focus()
-        watcher_of(self).subscribe(self)
         self.reload()
 
     def on_unmount(self) -> None:
         unsubscribe(self)
 
     def on_screen_resume(self) -> None:
+        # Follow the jobs only while on top (see segtui.ui.job_watcher), and catch up now.
+        watcher_of(self).subscribe(self)
         self.reload()
+
+    def on_screen_suspend(self) -> None:
+        unsubscribe(self)
 
     def reload(self) -> None:
         """Read the project again (in a worker); the page updates when it has it."""
-        self._load(self.segtui.workspace.root)
+        project_id = self.project_id
+        self.tasks.run(
+            lambda ws: load_page(ws, project_id),
+            self.show_page,
+            group="project-load",
+            description="Load the project",
+            refused=self._refused,
+        )
 
-    @work(
-        thread=True,
-        exclusive=True,
-        exit_on_error=False,
-        group="project-load",
-        description="Load the project",
-    )
-    def _load(self, root: Path) -> None:
-        with Workspace(root) as ws:
-            page = load_page(ws, self.project_id)
-        self.post_message(self.Loaded(page))
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state != WorkerState.ERROR:
-            return
-        self.segtui.report_worker_failure(event.worker)
+    def _refused(self, error: SegtuiError) -> None:
+        self.notify(error.message, severity="error")
         if self.page is None and self.app.screen is self and len(self.app.screen_stack) > 1:
             self.app.pop_screen()  # nothing to show (e.g. the project is gone)
 
-    def on_project_screen_loaded(self, event: Loaded) -> None:
-        self.page = page = event.page
+    def show_page(self, page: ProjectPage) -> None:
+        if page == self.page:
+            return  # unchanged (e.g. back from help): nothing to repaint
+        self.page = page
         project, model, dataset = page.details.project, page.details.model, page.details.dataset
         self.title = f"Project #{project.id}"
         self.sub_title = project.name
@@ -462,20 +453,33 @@ class ProjectScreen(SegtuiScreen):
     def on_job_changed(self, event: messages.JobChanged) -> None:
         """A job of this page moved on: its row in place, or the whole page for a new job."""
         job, page = event.job, self.page
-        if page is None or not page.shows(job):
+        if page is None or not page.shows(job) or self.app.screen is not self:
+            # Under another screen it is read again when it comes back (on_screen_resume);
+            # until then a change here would only make the screen above repaint.
             return
+        status = f"{job.kind} {job.state}"
+        cell = self.query_one("#cell-status", Static)
+        if page.is_newest(job) and str(cell.content) != status:
+            cell.update(Text(status))
         table = self.query_one("#jobs-table", DataTable)
         if str(job.id) not in table.rows:
             self.reload()
-            return
-        for column, text in zip(JOB_COLUMNS, job_cells(job), strict=True):
-            table.update_cell(str(job.id), column.lower(), text)
-        if page.is_newest(job):
-            self.query_one("#cell-status", Static).update(Text(f"{job.kind} {job.state}"))
+        elif self.query_one("#tabs", TabbedContent).active != "jobs":
+            self._jobs_stale = True  # repainting a hidden table costs as much as a shown one
+        else:
+            shown = table.get_row(str(job.id))
+            for column, old, text in zip(JOB_COLUMNS, shown, job_cells(job), strict=True):
+                if old != text:  # each cell repaints: only those that moved
+                    table.update_cell(str(job.id), column.lower(), text)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "jobs" and self._jobs_stale:
+            self._jobs_stale = False
+            self.reload()
 
     def on_job_finished(self, event: messages.JobFinished) -> None:
         # Its status, throughput or optimized children may have changed.
-        if self.page is not None and self.page.shows(event.job):
+        if self.page is not None and self.page.shows(event.job) and self.app.screen is self:
             self.reload()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

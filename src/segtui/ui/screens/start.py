@@ -7,19 +7,14 @@ state is read again.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
-from textual.worker import Worker, WorkerState
 
 from segtui.core.projects import project_rows
 from segtui.core.records import JobRecord, ProjectRow
-from segtui.core.workspace import Workspace
 from segtui.ui import messages
 from segtui.ui.job_watcher import unsubscribe, watcher_of
 from segtui.ui.screens.base import SegtuiScreen
@@ -81,13 +76,6 @@ class StartScreen(SegtuiScreen):
         Binding("q", "app.quit", "Quit", id="start.quit", tooltip="Quit segtui."),
     ]
 
-    class Loaded(Message):
-        """The project rows, read in a worker."""
-
-        def __init__(self, rows: list[ProjectRow]) -> None:
-            super().__init__()
-            self.rows = rows
-
     def __init__(self) -> None:
         super().__init__()
         self.rows: dict[int, ProjectRow] = {}
@@ -107,14 +95,18 @@ class StartScreen(SegtuiScreen):
         # Hidden until the first rows arrive: the empty text must not flash by.
         table.display = False
         self.query_one("#empty", Static).display = False
-        watcher_of(self).subscribe(self)
         self.reload()
 
     def on_unmount(self) -> None:
         unsubscribe(self)
 
     def on_screen_resume(self) -> None:
+        # Follow the jobs only while on top (see segtui.ui.job_watcher), and catch up now.
+        watcher_of(self).subscribe(self)
         self.reload()
+
+    def on_screen_suspend(self) -> None:
+        unsubscribe(self)
 
     def action_refresh(self) -> None:
         self.reload()
@@ -122,28 +114,15 @@ class StartScreen(SegtuiScreen):
 
     def reload(self) -> None:
         """Read the projects again (in a worker), keeping the cursor on the same project."""
-        self._load(self.segtui.workspace.root)
+        self.tasks.run(
+            project_rows, self.show_rows, group="projects-load", description="Load the projects"
+        )
 
-    @work(
-        thread=True,
-        exclusive=True,
-        exit_on_error=False,
-        group="projects-load",
-        description="Load the projects",
-    )
-    def _load(self, root: Path) -> None:
-        with Workspace(root) as ws:
-            rows = project_rows(ws)
-        self.post_message(self.Loaded(rows))
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:
-            self.segtui.report_worker_failure(event.worker)
-
-    def on_start_screen_loaded(self, event: Loaded) -> None:
+    def show_rows(self, rows: list[ProjectRow]) -> None:
+        if self.loaded and rows == list(self.rows.values()):
+            return  # unchanged (e.g. back from help): nothing to repaint
         table = self.query_one("#projects", DataTable)
         selected = self.selected_project_id
-        rows = event.rows
         self.rows = {row.id: row for row in rows}
         self.loaded = True
         table.clear()
@@ -166,6 +145,8 @@ class StartScreen(SegtuiScreen):
         self._job_moved(event.job)
 
     def _job_moved(self, job: JobRecord) -> None:
+        if self.app.screen is not self:
+            return  # read again when it comes back (on_screen_resume)
         row = self.rows.get(job.project_id) if job.project_id is not None else None
         if row is not None and status_moved(row, job):
             self.reload()

@@ -74,11 +74,15 @@ class JobMonitor(Vertical, can_focus=True):
     JobMonitor:focus { border: round $accent; }
     JobMonitor > .job-title { text-style: bold; }
     JobMonitor > ProgressBar { width: 1fr; }
+    JobMonitor > #job-stage { width: 1fr; }
+    /* While it runs the line changes a few times a second: one line, repainted in place. */
+    JobMonitor.-running > #job-stage { text-wrap: nowrap; text-overflow: ellipsis; }
     JobMonitor.-failed { border: round $error; }
     JobMonitor.-done { border: round $success; }
     """
 
-    job: reactive[JobRecord | None] = reactive(None, always_update=True)
+    # The children repaint themselves (watch_job); the frame need not.
+    job: reactive[JobRecord | None] = reactive(None, always_update=True, repaint=False)
 
     class Finished(Message):
         """The job reached done, failed, cancelled or interrupted."""
@@ -92,6 +96,8 @@ class JobMonitor(Vertical, can_focus=True):
         super().__init__(id=id, classes=classes)
         self.job_id = job_id
         self._ended = False
+        #: The state the title, classes and line height were laid out for.
+        self._painted_state: JobState | None = None
 
     @property
     def workspace(self) -> Workspace:
@@ -110,8 +116,14 @@ class JobMonitor(Vertical, can_focus=True):
         unsubscribe(self)
 
     def on_job_changed(self, event: messages.JobChanged) -> None:
-        if event.job.id == self.job_id and not self._ended:
+        if event.job.id != self.job_id or self._ended:
+            return
+        if self.screen is self.app.screen:
             self.job = event.job
+        else:
+            # Under another screen: keep the job, repaint when this screen is back on top
+            # (a repaint here would make the screen on top repaint as well).
+            self.set_reactive(JobMonitor.job, event.job)
 
     def on_job_finished(self, event: messages.JobFinished) -> None:
         if event.job.id != self.job_id or self._ended:
@@ -123,9 +135,17 @@ class JobMonitor(Vertical, can_focus=True):
     def watch_job(self, job: JobRecord | None) -> None:
         if job is None:
             return
-        self.query_one(".job-title", Label).update(f"Job {job.id}: {job.kind} — {job.state}")
         self.query_one(ProgressBar).update(progress=job.progress)
-        self.query_one("#job-stage", Label).update(job_line(job))
+        stage = self.query_one("#job-stage", Label)
+        if job.state == self._painted_state:
+            # Progress only: the same one line, so no layout of the whole screen (which a
+            # busy page pays for several times a second otherwise).
+            stage.update(job_line(job), layout=False)
+            return
+        self._painted_state = job.state
+        self.query_one(".job-title", Label).update(f"Job {job.id}: {job.kind} — {job.state}")
+        stage.update(job_line(job))
+        self.set_class(job.state == JobState.RUNNING, "-running")
         self.set_class(job.state in (JobState.FAILED, JobState.INTERRUPTED), "-failed")
         self.set_class(job.state == JobState.DONE, "-done")
 
