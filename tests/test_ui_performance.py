@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pilot_wait import settle
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.screen import Screen
@@ -26,6 +28,9 @@ from segtui.core.settings import BENCHMARK, SWEEP
 from segtui.core.types import Hint, Precision
 from segtui.core.workspace import ProjectRecord, Workspace
 from segtui.ui.app import SegtuiApp
+from segtui.ui.screens import compare as compare_screen
+from segtui.ui.screens import configs as configs_screen
+from segtui.ui.screens import performance as performance_screen
 from segtui.ui.screens.compare import CompareScreen
 from segtui.ui.screens.configs import ConfigsScreen
 from segtui.ui.screens.performance import PerformanceScreen
@@ -161,7 +166,7 @@ async def test_compare_shows_both_throughputs_and_the_ratios(
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await app.push_screen(CompareScreen(child.id, parent.id))
-        await pilot.pause()
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, CompareScreen)
         figures = table_text(screen.query_one("#compare-figures", SortableTable))
@@ -183,7 +188,7 @@ async def test_compare_shows_both_throughputs_and_the_ratios(
         assert ["If", "329.000", "419.000", "90.000", "0.79×"] in deltas
 
         await pilot.press("x")
-        await pilot.pause()
+        await settle(pilot)
         assert (screen.a_project_id, screen.b_project_id) == (parent.id, child.id)
         ratio = text_of(screen, "#compare-ratio")
         assert "8.00 FPS at bf16" in ratio
@@ -200,7 +205,7 @@ async def test_compare_says_which_side_needs_a_benchmark(
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.push_screen(CompareScreen(child.id, parent.id))
-        await pilot.pause()
+        await settle(pilot)
         screen = app.screen
         message = text_of(screen, "#compare-missing")
         assert "No benchmark yet for A: press a to run one." in message
@@ -215,7 +220,7 @@ async def test_performance_screen_tables_and_sorting(
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await app.push_screen(PerformanceScreen(child.id))
-        await pilot.pause()
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, PerformanceScreen)
         results = table_text(screen.query_one("#perf-results", SortableTable))
@@ -286,7 +291,7 @@ async def test_performance_screen_shows_the_run_under_the_cursor(
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.push_screen(PerformanceScreen(parent.id))
-        await pilot.pause()
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, PerformanceScreen)
         assert "best 8.00 FPS, 125.00 ms median, at bf16" in text_of(screen, "#perf-title")
@@ -307,14 +312,14 @@ async def test_benchmark_key_runs_a_job_and_refreshes(
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await app.push_screen(PerformanceScreen(parent.id))
-        await pilot.pause()
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, PerformanceScreen)
         assert "Not benchmarked yet" in text_of(screen, "#perf-empty")
         screen.query_one("#perf-duration", Input).value = "0.5"
         screen.query_one("#perf-results", SortableTable).focus()
         await pilot.press("b")
-        await pilot.pause()
+        await settle(pilot)
         assert screen.query(JobMonitor)
         for _ in range(300):
             await pilot.pause(0.1)
@@ -357,7 +362,7 @@ async def test_configs_screen_estimate_and_sweet_spot(
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await app.push_screen(ConfigsScreen(parent.id))
-        await pilot.pause()
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, ConfigsScreen)
         # Stored results are shown at once; with no threshold the sweet spot is the fastest.
@@ -476,7 +481,7 @@ async def test_forms_follow_the_settings_schemas(
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await app.push_screen(PerformanceScreen(parent.id))
-        await pilot.pause()
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, PerformanceScreen)
         duration = screen.query_one("#perf-duration", Input)
@@ -500,9 +505,73 @@ async def test_forms_follow_the_settings_schemas(
         assert not duration.has_class("-invalid")
 
         await app.push_screen(ConfigsScreen(parent.id))
-        await pilot.pause()
+        await settle(pilot)
         assert app.screen.query_one("#configs-streams", Input).value == "1,2,4"
         assert "Estimated time: 21 s (3 cells" in text_of(app.screen, "#configs-estimate")
+
+
+async def test_the_screens_read_in_threads_and_say_loading_meanwhile(
+    workspace: Workspace,
+    measured: tuple[ProjectRecord, ProjectRecord],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The event loop draws "Loading…" while a read is held in its thread, then the figures."""
+    parent, child = measured
+    workspace.add_result(project_id=parent.id, kind="sweep", data=dict(STORED_SWEEP))
+    release = threading.Event()
+    readers: list[int] = []
+
+    def held(read: Callable[[Workspace, int], Any]) -> Callable[[Workspace, int], Any]:
+        def held_read(ws: Workspace, project_id: int) -> Any:
+            readers.append(threading.get_ident())
+            release.wait(10)
+            return read(ws, project_id)
+
+        return held_read
+
+    for module, name in (
+        (performance_screen, "latest_benchmarks"),
+        (compare_screen, "latest_benchmarks"),
+        (configs_screen, "latest_sweep"),
+    ):
+        monkeypatch.setattr(module, name, held(getattr(module, name)))
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        try:
+            await app.push_screen(PerformanceScreen(child.id))
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, PerformanceScreen)
+            assert text_of(screen, "#perf-empty") == "Loading the benchmarks…"
+            assert not screen.query_one("#perf-results").display and screen.runs == {}
+            release.set()
+            await settle(pilot)
+            assert list(screen.runs) == ["bf16"] and not screen.query_one("#perf-empty").display
+
+            release.clear()
+            await app.push_screen(CompareScreen(child.id, parent.id))
+            await pilot.pause()
+            compare = app.screen
+            assert text_of(compare, "#compare-missing") == "Loading the benchmarks…"
+            assert not compare.query_one("#compare-body").display
+            release.set()
+            await settle(pilot)
+            assert compare.query_one("#compare-body").display
+            assert "11.08 FPS at bf16" in text_of(compare, "#compare-ratio")
+
+            release.clear()
+            await app.push_screen(ConfigsScreen(parent.id))
+            await pilot.pause()
+            configs = app.screen
+            assert text_of(configs, "#configs-sweet") == "Loading the stored sweep…"
+            release.set()
+            await settle(pilot)
+            assert "1 cell(s) failed" in text_of(configs, "#configs-sweet")
+        finally:
+            release.set()
+    # Performance (opened, then back on top twice), Compare (both sides), Configs.
+    assert len(readers) >= 4
+    assert threading.get_ident() not in readers
 
 
 def test_compare_snapshot(
@@ -512,7 +581,7 @@ def test_compare_snapshot(
 
     async def open_compare(pilot: Pilot[None]) -> None:
         await pilot.app.push_screen(CompareScreen(child.id, parent.id))
-        await pilot.pause()
+        await settle(pilot)
 
     app = SegtuiApp(workspace, register_sample=False)
     assert snap_compare(app, terminal_size=(120, 36), run_before=open_compare)

@@ -4,12 +4,15 @@ Throughput and latency of every precision measured on each side, the ratios of
 A's best run against each of B's precisions (so "vs f32" and "vs bf16" are both
 there when measured), the runtime-precision distribution side by side, and the
 per-layer-type time deltas. A side without a benchmark says so, with the key
-that runs one.
+that runs one. Both sides are read in a thread worker (`ComparePage`), never on
+the event loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 
 from rich.text import Text
@@ -20,7 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, Static
 
 from segtui.core import jobs
-from segtui.core.benchmark import BenchmarkRun, BenchmarkSettings
+from segtui.core.benchmark import BenchmarkRun, BenchmarkSettings, StoredBenchmark
 from segtui.core.errors import SegtuiError
 from segtui.core.performance import (
     Comparison,
@@ -29,13 +32,13 @@ from segtui.core.performance import (
     latest_benchmarks,
     requested_precisions,
 )
-from segtui.core.records import JobRecord
+from segtui.core.records import JobRecord, ProjectRecord
 from segtui.core.runtime_graph import RuntimeProfile
 from segtui.core.types import JobKind, Precision
 from segtui.core.workspace import Workspace
 from segtui.ui.commands import ScreenKeyCommands
 from segtui.ui.screens.base import SegtuiScreen
-from segtui.ui.screens.performance import fps_text, submit_benchmark
+from segtui.ui.screens.performance import fps_text, queue_benchmark
 from segtui.ui.styles import css_path
 from segtui.ui.widgets.job_monitor import JobMonitor
 from segtui.ui.widgets.job_queue import JobQueue, finished_notice
@@ -85,7 +88,7 @@ def figure_rows(
     return rows
 
 
-def ratio_text(comparison: Comparison, b_requested: set[str]) -> Text:
+def ratio_text(comparison: Comparison, b_requested: Collection[str]) -> Text:
     """A's best run against each precision B was measured at: throughput and latency ratios.
 
     `b_requested` is every precision B was ever asked to run at ("f32", "default"),
@@ -169,14 +172,75 @@ def delta_rows(deltas: list[LayerDelta]) -> list[Row]:
     return rows
 
 
-def side_text(ws: Workspace, side: str, project_id: int) -> Text:
+@dataclass(frozen=True)
+class Side:
+    """One side of the comparison: the project, whether its model is INT8, its newest runs."""
+
+    project: ProjectRecord
+    int8: bool
+    runs: dict[str, StoredBenchmark]
+
+
+@dataclass(frozen=True)
+class ComparePage:
+    """Both sides and their comparison, read in one go in a thread."""
+
+    a: Side
+    b: Side
+    #: None while a side has no benchmark, or when `problem` says why not.
+    comparison: Comparison | None
+    problem: str | None
+    #: Every precision B was asked to run at ("f32", "default").
+    b_requested: frozenset[str]
+    #: A benchmark of A or B queued or running (followed when the screen opens).
+    running: JobRecord | None
+
+
+def read_side(ws: Workspace, project_id: int) -> Side:
     project = ws.project(project_id)
-    model = ws.model(project.model_id)
-    kind = "INT8" if model.analysis.get("int8") else "FP"
+    int8 = bool(ws.model(project.model_id).analysis.get("int8"))
+    return Side(project, int8, latest_benchmarks(ws, project_id))
+
+
+def load_comparison(ws: Workspace, a_id: int, b_id: int) -> ComparePage:
+    a, b = read_side(ws, a_id), read_side(ws, b_id)
+    comparison: Comparison | None = None
+    problem = None
+    if a.runs and b.runs:
+        try:
+            comparison = compare_projects(ws, a_id, b_id)
+        except SegtuiError as exc:
+            problem = str(exc)
+    running = [job for pid in (a_id, b_id) if (job := jobs.active_job(ws, pid, JobKind.BENCHMARK))]
+    return ComparePage(
+        a,
+        b,
+        comparison,
+        problem,
+        frozenset(requested_precisions(ws, b_id)),
+        running[0] if running else None,
+    )
+
+
+def side_text(label: str, side: Side) -> Text:
+    project = side.project
     text = Text()
-    text.append(f"{side}: ", style="bold")
-    text.append(f"#{project.id} {project.name} ({kind}, {project.device})")
+    text.append(f"{label}: ", style="bold")
+    text.append(f"#{project.id} {project.name} ({'INT8' if side.int8 else 'FP'}, {project.device})")
     return text
+
+
+def missing_text(page: ComparePage) -> str:
+    """Why nothing is compared: the sides without a benchmark (and the keys), or the problem."""
+    lacking = [
+        f"No benchmark yet for {label}: press {key} to run one."
+        for label, key, side in (
+            ("A", "a", page.a),
+            ("B", "b (and d for the default precision)", page.b),
+        )
+        if not side.runs
+    ]
+    return "\n".join(lacking) if lacking else page.problem or ""
 
 
 class CompareScreen(SegtuiScreen):
@@ -219,6 +283,7 @@ class CompareScreen(SegtuiScreen):
         super().__init__()
         self.a_project_id = a_project_id
         self.b_project_id = b_project_id
+        self.page: ComparePage | None = None
         self.comparison: Comparison | None = None
 
     def compose(self) -> ComposeResult:
@@ -226,7 +291,7 @@ class CompareScreen(SegtuiScreen):
         with Vertical(id="compare-sides"):
             yield Static(id="compare-a")
             yield Static(id="compare-b")
-        yield Static(id="compare-missing", classes="empty")
+        yield Static("Loading the benchmarks…", id="compare-missing", classes="empty")
         with VerticalScroll(id="compare-body"):
             yield Static(id="compare-ratio")
             yield Label("Throughput and latency", classes="section")
@@ -241,55 +306,39 @@ class CompareScreen(SegtuiScreen):
     def on_mount(self) -> None:
         self.query_one("#compare-precisions", SortableTable).set_columns(precision_columns())
         self.query_one("#compare-deltas", SortableTable).set_columns(DELTA_COLUMNS)
+        self.query_one("#compare-body").display = False  # until the benchmarks are in
         self.reload()
         self.query_one("#compare-figures", SortableTable).focus()
-        ws = self.segtui.workspace
-        for project_id in (self.a_project_id, self.b_project_id):
-            running = jobs.active_job(ws, project_id, JobKind.BENCHMARK)
-            if running is not None:
-                self.follow(running)
-                break
 
     def reload(self) -> None:
-        ws = self.segtui.workspace
-        self.sub_title = f"A #{self.a_project_id} vs B #{self.b_project_id}"
-        self.query_one("#compare-a", Static).update(side_text(ws, "A", self.a_project_id))
-        self.query_one("#compare-b", Static).update(side_text(ws, "B", self.b_project_id))
-        a_runs = latest_benchmarks(ws, self.a_project_id)
-        b_runs = latest_benchmarks(ws, self.b_project_id)
+        """Read both sides again (in a thread); the screen updates when they are in."""
+        a_id, b_id = self.a_project_id, self.b_project_id
+        self.sub_title = f"A #{a_id} vs B #{b_id}"
+        self.tasks.run(
+            lambda ws: load_comparison(ws, a_id, b_id),
+            self.show_page,
+            group="compare-load",
+            description="Load the benchmarks",
+        )
+
+    def show_page(self, page: ComparePage) -> None:
+        first = self.page is None
+        self.page = page
+        self.comparison = comparison = page.comparison
+        self.query_one("#compare-a", Static).update(side_text("A", page.a))
+        self.query_one("#compare-b", Static).update(side_text("B", page.b))
         missing = self.query_one("#compare-missing", Static)
-        body = self.query_one("#compare-body", VerticalScroll)
-        lacking = [
-            (side, key)
-            for side, key, runs in (
-                ("A", "a", a_runs),
-                ("B", "b (and d for the default precision)", b_runs),
-            )
-            if not runs
-        ]
-        if lacking:
-            self.comparison = None
-            missing.update(
-                "\n".join(
-                    f"No benchmark yet for {side}: press {key} to run one." for side, key in lacking
-                )
-            )
-        else:
-            try:
-                self.comparison = compare_projects(ws, self.a_project_id, self.b_project_id)
-            except SegtuiError as exc:
-                self.comparison = None
-                missing.update(str(exc))
-        missing.display = self.comparison is None
-        body.display = self.comparison is not None
-        if self.comparison is None:
+        missing.update(missing_text(page))
+        missing.display = comparison is None
+        self.query_one("#compare-body", VerticalScroll).display = comparison is not None
+        if first and page.running is not None:
+            self.follow(page.running)
+        if comparison is None:
             return
-        comparison = self.comparison
-        b_requested = requested_precisions(ws, self.b_project_id)
-        self.query_one("#compare-ratio", Static).update(ratio_text(comparison, b_requested))
+        self.query_one("#compare-ratio", Static).update(ratio_text(comparison, page.b_requested))
         figures = self.query_one("#compare-figures", SortableTable)
-        figures.set_columns(side_columns(a_runs, b_runs))
-        figures.set_rows(figure_rows(a_runs, b_runs))
+        figures.set_columns(side_columns(page.a.runs, page.b.runs))
+        figures.set_rows(figure_rows(page.a.runs, page.b.runs))
         self.query_one("#compare-precisions", SortableTable).set_rows(
             precision_rows(comparison["a_best"]["runtime"], comparison["b_best"]["runtime"])
         )
@@ -303,13 +352,15 @@ class CompareScreen(SegtuiScreen):
 
     def action_benchmark(self, side: str, precision: str) -> None:
         project_id = self.a_project_id if side == "a" else self.b_project_id
-        try:
-            job = submit_benchmark(
-                self.segtui.workspace, project_id, BenchmarkSettings(), Precision(precision)
-            )
-        except SegtuiError as exc:
-            self.notify(str(exc), title="Cannot benchmark", severity="error")
-            return
+        queue_benchmark(
+            self,
+            project_id,
+            BenchmarkSettings(),
+            Precision(precision),
+            partial(self._benchmark_queued, side, precision),
+        )
+
+    def _benchmark_queued(self, side: str, precision: str, job: JobRecord) -> None:
         self.notify(f"Benchmark of {side.upper()} at {precision}: job {job.id}.", timeout=3)
         self.follow(job)
 

@@ -3,13 +3,16 @@
 Each cell of the grid is a short benchmark; the estimated time is shown, and
 updated as the fields change, before anything starts. The sweep runs as a
 "sweep" job in a child process (followed with a JobMonitor) and is stored in
-the workspace, so the newest one is shown when the screen opens. The sweet spot
+the workspace, so the newest one is shown when the screen opens (read in a
+thread worker, `SweepPage`, as everything this screen reads). The sweet spot
 is the best throughput whose median latency is under the threshold the user
 types; it is marked in the table and the plot and named in a line.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -28,14 +31,16 @@ from segtui.core.errors import SegtuiError
 from segtui.core.performance import (
     CELL_OVERHEAD_S,
     SweepCell,
+    SweepData,
     SweepSettings,
     estimate_sweep_seconds,
     latest_sweep,
     sweet_spot,
 )
-from segtui.core.records import JobRecord
+from segtui.core.records import JobRecord, ProjectRecord
 from segtui.core.settings import SWEEP, SettingError, SettingField
 from segtui.core.types import JobKind
+from segtui.core.workspace import Workspace
 from segtui.ui.commands import ScreenKeyCommands
 from segtui.ui.screens.base import SegtuiScreen
 from segtui.ui.styles import css_path
@@ -190,6 +195,24 @@ def sweet_spot_text(cells: list[SweepCell], limit: float | None, best: SweepCell
     return text
 
 
+@dataclass(frozen=True)
+class SweepPage:
+    """The project, its newest stored sweep and a sweep under way, read in a thread."""
+
+    project: ProjectRecord
+    sweep: SweepData | None
+    #: A sweep of the project queued or running (followed when the screen opens).
+    running: JobRecord | None
+
+
+def load_sweep(ws: Workspace, project_id: int) -> SweepPage:
+    return SweepPage(
+        ws.project(project_id),
+        latest_sweep(ws, project_id),
+        jobs.active_job(ws, project_id, JobKind.SWEEP),
+    )
+
+
 class ConfigsScreen(SegtuiScreen):
     """A batch × streams grid of short benchmarks, throughput against latency, and the sweet spot."""
 
@@ -230,6 +253,8 @@ class ConfigsScreen(SegtuiScreen):
         self.cells: list[SweepCell] = []
         self.best: SweepCell | None = None
         self.sweep_settings: StoredBenchmarkSettings | None = None
+        #: The stored sweep has been read at least once.
+        self.loaded = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -247,13 +272,9 @@ class ConfigsScreen(SegtuiScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        project = self.segtui.workspace.project(self.project_id)
-        self.sub_title = f"#{project.id} {project.name}"
         self.update_estimate()
+        self.query_one("#configs-sweet", Static).update("Loading the stored sweep…")
         self.load_stored()
-        running = jobs.active_job(self.segtui.workspace, self.project_id, JobKind.SWEEP)
-        if running is not None:
-            self.follow(running)
         self.query_one("#configs-batches", Input).focus()
 
     # -- form -------------------------------------------------------------------------
@@ -308,12 +329,25 @@ class ConfigsScreen(SegtuiScreen):
     # -- results ------------------------------------------------------------------------
 
     def load_stored(self) -> None:
-        """The newest stored sweep of this project, if any."""
-        stored = latest_sweep(self.segtui.workspace, self.project_id)
-        if stored is not None:
-            self.cells = list(stored.get("cells") or [])
-            self.sweep_settings = stored.get("settings")
+        """Read the newest stored sweep of this project (in a thread), then show it."""
+        project_id = self.project_id
+        self.tasks.run(
+            lambda ws: load_sweep(ws, project_id),
+            self.show_stored,
+            group="configs-load",
+            description="Load the stored sweep",
+        )
+
+    def show_stored(self, page: SweepPage) -> None:
+        first = not self.loaded
+        self.loaded = True
+        self.sub_title = f"#{page.project.id} {page.project.name}"
+        if page.sweep is not None:
+            self.cells = list(page.sweep.get("cells") or [])
+            self.sweep_settings = page.sweep.get("settings")
         self.show_cells()
+        if first and page.running is not None:
+            self.follow(page.running)
 
     def show_cells(self) -> None:
         limit = self.form_limit()
@@ -390,18 +424,29 @@ class ConfigsScreen(SegtuiScreen):
     def action_start(self) -> None:
         try:
             settings = self.form_settings()
-            job = jobs.submit(
-                self.segtui.workspace, JobKind.SWEEP, self.project_id, dict(settings.job_params())
-            )
         except SegtuiError as exc:
-            self.notify(str(exc), title="Cannot start the sweep", severity="error")
+            self._cannot_start(exc)
             return
+        project_id, params = self.project_id, dict(settings.job_params())
+        self.tasks.run(
+            lambda ws: jobs.submit(ws, JobKind.SWEEP, project_id, params),
+            partial(self._sweep_queued, settings),
+            group="configs-submit",
+            description="Queue the sweep",
+            exclusive=False,  # every start queues its own job: none may be dropped
+            refused=self._cannot_start,
+        )
+
+    def _sweep_queued(self, settings: SweepSettings, job: JobRecord) -> None:
         self.notify(
             f"Sweep of {len(settings.cells)} cells: job {job.id}, "
             f"about {duration_text(estimate_sweep_seconds(settings))}.",
             timeout=4,
         )
         self.follow(job)
+
+    def _cannot_start(self, error: SegtuiError) -> None:
+        self.notify(str(error), title="Cannot start the sweep", severity="error")
 
     def follow(self, job: JobRecord) -> None:
         self.query_one("#configs-jobs", JobQueue).follow(job.id)

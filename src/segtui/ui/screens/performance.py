@@ -7,15 +7,18 @@ it never measures anything in the UI process. The per-layer tables come from
 the profile stored with each run: time by layer type, count and time by
 runtime precision, the slowest layers, and the compute layers an INT8 model
 left in floating point, with the share of the time quantization cannot touch.
+The screen reads the workspace in a thread worker (`PerformancePage`), never on the
+event loop; queuing a benchmark runs in one too.
 
-The figure formatting and `submit_benchmark` are shared with the Compare and
+The figure formatting and `queue_benchmark` are shared with the Compare and
 Configs screens.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -41,7 +44,7 @@ from segtui.core import jobs
 from segtui.core.benchmark import BenchmarkRun, BenchmarkSettings, StoredBenchmark
 from segtui.core.errors import SegtuiError
 from segtui.core.performance import latest_benchmarks, requested_precisions
-from segtui.core.records import JobRecord
+from segtui.core.records import JobRecord, ProjectRecord
 from segtui.core.runtime_graph import RuntimeProfile, SlowLayer
 from segtui.core.settings import BENCHMARK, SettingError, SettingField
 from segtui.core.types import JobKind, Precision
@@ -288,6 +291,28 @@ def submit_benchmark(
     return jobs.submit(ws, JobKind.BENCHMARK, project_id, dict(run.job_params()))
 
 
+def queue_benchmark(
+    screen: SegtuiScreen,
+    project_id: int,
+    settings: BenchmarkSettings,
+    precision: Precision,
+    then: Callable[[JobRecord], object],
+) -> None:
+    """Queue a benchmark in a thread worker: `then(job)` once queued; a refusal is notified."""
+    screen.tasks.run(
+        lambda ws: submit_benchmark(ws, project_id, settings, precision),
+        then,
+        group="benchmark-submit",
+        description="Queue a benchmark",
+        exclusive=False,  # every key press queues its own job: none may be dropped
+        refused=partial(cannot_benchmark, screen),
+    )
+
+
+def cannot_benchmark(screen: SegtuiScreen, error: SegtuiError) -> None:
+    screen.notify(str(error), title="Cannot benchmark", severity="error")
+
+
 def default_pair(ws: Workspace, project_id: int) -> tuple[int, int] | None:
     """(A, B) to compare: the project and its parent, or its newest child and itself."""
     project = ws.project(project_id)
@@ -299,7 +324,59 @@ def default_pair(ws: Workspace, project_id: int) -> tuple[int, int] | None:
     return None
 
 
+# -- what the screen shows, read off the event loop ---------------------------------------
+
+
+@dataclass(frozen=True)
+class PerformancePage:
+    """One project's benchmarks and what the keys need, read in one go in a thread."""
+
+    project: ProjectRecord
+    int8: bool
+    runs: dict[str, StoredBenchmark]
+    #: Every precision the project was asked to run at ("f32", "default").
+    requested: frozenset[str]
+    #: (A, B) for the compare key, if there is anything to compare with.
+    compare_pair: tuple[int, int] | None
+    #: A benchmark of the project queued or running (followed when the screen opens).
+    running: JobRecord | None
+
+
+def load_performance(ws: Workspace, project_id: int) -> PerformancePage:
+    project = ws.project(project_id)
+    return PerformancePage(
+        project=project,
+        int8=bool(ws.model(project.model_id).analysis.get("int8")),
+        runs=latest_benchmarks(ws, project_id),
+        requested=frozenset(requested_precisions(ws, project_id)),
+        compare_pair=default_pair(ws, project_id),
+        running=jobs.active_job(ws, project_id, JobKind.BENCHMARK),
+    )
+
+
+def title_text(page: PerformancePage) -> Text:
+    """'#3 Mask R-CNN · FP · CPU · best 8.00 FPS, 125.00 ms median, at bf16'."""
+    project = page.project
+    kind = "INT8" if page.int8 else "FP"
+    title = Text.assemble(
+        (f"#{project.id} {project.name}", "bold"), f" · {kind} · {project.device}"
+    )
+    if page.runs:
+        best = max(page.runs.values(), key=lambda r: float(r["throughput_fps"]))
+        title.append(
+            f" · best {float(best['throughput_fps']):.2f} FPS, "
+            f"{float(best['latency_median_ms']):.2f} ms median, at {best.get('precision', '?')}"
+        )
+    return title
+
+
 # -- the screen -------------------------------------------------------------------------
+
+NOT_MEASURED = (
+    "Not benchmarked yet. Press b to measure at f32, d at the default precision "
+    "(e changes hint, seconds, streams, batch)."
+)
+LOADING = "Loading the benchmarks…"
 
 
 class PerformanceScreen(SegtuiScreen):
@@ -352,6 +429,7 @@ class PerformanceScreen(SegtuiScreen):
     def __init__(self, project_id: int) -> None:
         super().__init__()
         self.project_id = project_id
+        self.page: PerformancePage | None = None
         self.runs: dict[str, StoredBenchmark] = {}
         self.selected_precision: str | None = None
 
@@ -359,9 +437,13 @@ class PerformanceScreen(SegtuiScreen):
         yield Header()
         with Vertical(id="perf-top"):
             yield Static(id="perf-title")
-            yield Static(id="perf-empty", classes="empty")
+            yield Static(LOADING, id="perf-empty", classes="empty")
             yield SortableTable(id="perf-results")
-            yield Static(id="perf-baseline", classes="muted")
+            yield Static(
+                "Baselines: b = true FP32, d = default precision (bf16 where the CPU has it).",
+                id="perf-baseline",
+                classes="muted",
+            )
             yield Static(id="perf-run", classes="muted")
             yield Static(id="perf-ceiling")
         with Horizontal(id="perf-settings"):
@@ -386,51 +468,48 @@ class PerformanceScreen(SegtuiScreen):
         self.query_one("#perf-slowest", SortableTable).set_columns(SLOWEST_COLUMNS)
         self.query_one("#perf-float", SortableTable).set_columns(FLOAT_COLUMNS)
         self.query_one("#perf-settings").display = False
+        # Until the benchmarks are in, only the loading line shows.
+        self.query_one("#perf-baseline").display = False
+        self.query_one("#perf-results").display = False
+
+    def on_screen_resume(self) -> None:
+        # Also when the screen is first shown: the first read starts here.
         self.reload()
-        running = jobs.active_job(self.segtui.workspace, self.project_id, JobKind.BENCHMARK)
-        if running is not None:
-            self.follow(running)
-        self.query_one("#perf-results", SortableTable).focus()
 
     def reload(self) -> None:
-        ws = self.segtui.workspace
-        project = ws.project(self.project_id)
-        model = ws.model(project.model_id)
-        self.sub_title = f"#{project.id} {project.name}"
-        kind = "INT8" if model.analysis.get("int8") else "FP"
-        self.runs = latest_benchmarks(ws, self.project_id)
-        title = Text.assemble(
-            (f"#{project.id} {project.name}", "bold"), f" · {kind} · {project.device}"
+        """Read the benchmarks again (in a thread); the screen updates when they are in."""
+        project_id = self.project_id
+        self.tasks.run(
+            lambda ws: load_performance(ws, project_id),
+            self.show_page,
+            group="performance-load",
+            description="Load the benchmarks",
         )
-        if self.runs:
-            best = max(self.runs.values(), key=lambda r: float(r["throughput_fps"]))
-            title.append(
-                f" · best {float(best['throughput_fps']):.2f} FPS, "
-                f"{float(best['latency_median_ms']):.2f} ms median, at {best.get('precision', '?')}"
-            )
-        self.query_one("#perf-title", Static).update(title)
-        requested = requested_precisions(ws, self.project_id)
-        baseline = self.query_one("#perf-baseline", Static)
-        baseline.display = (
-            project.parent_id is None
+
+    def show_page(self, page: PerformancePage) -> None:
+        first = self.page is None
+        self.page = page
+        self.runs = page.runs
+        self.sub_title = f"#{page.project.id} {page.project.name}"
+        self.query_one("#perf-title", Static).update(title_text(page))
+        self.query_one("#perf-baseline", Static).display = (
+            page.project.parent_id is None
             and bool(self.runs)
-            and len(requested & {"f32", "default"}) < 2
-        )
-        baseline.update(
-            "Baselines: b = true FP32, d = default precision (bf16 where the CPU has it)."
+            and len(page.requested & {"f32", "default"}) < 2
         )
         table = self.query_one("#perf-results", SortableTable)
         table.set_rows(result_rows(self.runs))
         table.display = bool(self.runs)
         empty = self.query_one("#perf-empty", Static)
         empty.display = not self.runs
-        empty.update(
-            "Not benchmarked yet. Press b to measure at f32, d at the default precision "
-            "(e changes hint, seconds, streams, batch)."
-        )
+        empty.update(NOT_MEASURED)
         if self.selected_precision not in self.runs:
             self.selected_precision = next(iter(self.runs), None)
         self.show_run(self.selected_precision)
+        if first:
+            table.focus()
+            if page.running is not None:
+                self.follow(page.running)
 
     def show_run(self, precision: str | None) -> None:
         """Fill the per-layer tables from the run at `precision`."""
@@ -481,15 +560,19 @@ class PerformanceScreen(SegtuiScreen):
 
     def action_benchmark(self, precision: str) -> None:
         try:
-            job = submit_benchmark(
-                self.segtui.workspace,
-                self.project_id,
-                self.settings_from_form(),
-                Precision(precision),
-            )
+            settings = self.settings_from_form()
         except SegtuiError as exc:
-            self.notify(str(exc), title="Cannot benchmark", severity="error")
+            cannot_benchmark(self, exc)
             return
+        queue_benchmark(
+            self,
+            self.project_id,
+            settings,
+            Precision(precision),
+            partial(self._benchmark_queued, precision),
+        )
+
+    def _benchmark_queued(self, precision: str, job: JobRecord) -> None:
         self.notify(f"Benchmark at {precision} precision: job {job.id}.", timeout=3)
         self.follow(job)
 
@@ -540,7 +623,9 @@ class PerformanceScreen(SegtuiScreen):
     def action_compare(self) -> None:
         from segtui.ui.screens.compare import CompareScreen
 
-        pair = default_pair(self.segtui.workspace, self.project_id)
+        if self.page is None:
+            return  # not read yet: the key does nothing for the moment it takes
+        pair = self.page.compare_pair
         if pair is None:
             self.notify(
                 "This project has no parent and no optimized child to compare with.", timeout=4
@@ -558,6 +643,3 @@ class PerformanceScreen(SegtuiScreen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
-
-    def on_screen_resume(self) -> None:
-        self.reload()
