@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Mapping
 
 from segtui.cli.output import CliError, Output
 from segtui.core.errors import SegtuiError
@@ -41,7 +41,7 @@ def numeric_id(text: str) -> int:
 
 
 def run_job(
-    ws: Workspace, kind: JobKind, project_id: int, params: dict[str, Any], out: Output
+    ws: Workspace, kind: JobKind, project_id: int, params: Mapping[str, object], out: Output
 ) -> JobRecord:
     """Submit a job, follow its progress on the terminal, and return its final record."""
     from segtui.core import jobs

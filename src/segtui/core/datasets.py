@@ -6,7 +6,6 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -14,7 +13,7 @@ import numpy.typing as npt
 
 from segtui.core.errors import DatasetImportError
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
-from segtui.core.records import DatasetAnalysis, SkippedFile
+from segtui.core.records import DatasetAnalysis, JsonObject, SkippedFile
 from segtui.core.types import DatasetKind
 from segtui.core.workspace import DatasetImage, DatasetRecord, Workspace, atomic_write_text
 
@@ -173,7 +172,7 @@ def _find_images_dir(ann_path: Path, file_names: list[str]) -> Path:
     return best
 
 
-def _read_coco(ann_path: Path) -> dict[str, Any]:
+def _read_coco(ann_path: Path) -> JsonObject:
     """The COCO file's JSON, with its three lists present (else a message naming what is wrong)."""
     try:
         data = json.loads(ann_path.read_text(encoding="utf-8"))
@@ -195,10 +194,10 @@ def _read_coco(ann_path: Path) -> dict[str, Any]:
 
 
 def _checked_annotations(
-    ann_path: Path, data: dict[str, Any], image_ids: set[int], cat_ids: set[int]
-) -> list[dict[str, Any]]:
+    ann_path: Path, data: JsonObject, image_ids: set[int], cat_ids: set[int]
+) -> list[JsonObject]:
     """Annotations whose references hold, renumbered from 1 (id 0 yields AP 0 in pycocotools)."""
-    annotations: list[dict[str, Any]] = []
+    annotations: list[JsonObject] = []
     for n, ann in enumerate(data["annotations"], start=1):
         if int(ann.get("image_id", -1)) not in image_ids:
             raise DatasetImportError(
@@ -221,8 +220,8 @@ def _checked_annotations(
 
 def _coco_analysis(
     ann_path: Path,
-    categories: list[dict[str, Any]],
-    annotations: list[dict[str, Any]],
+    categories: list[JsonObject],
+    annotations: list[JsonObject],
     images: list[DatasetImage],
 ) -> DatasetAnalysis:
     """The dataset's analysis with its classes and instance counts per class."""
@@ -309,7 +308,7 @@ def _register_coco(
     root: Path,
     analysis: DatasetAnalysis,
     images: list[DatasetImage],
-    normalised: dict[str, Any],
+    normalised: JsonObject,
 ) -> DatasetRecord:
     """Stage the normalised annotations and register the dataset with them."""
     staged = ws.staging_dir()

@@ -29,11 +29,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from segtui import __version__
 from segtui.core.errors import SegtuiError
-from segtui.core.records import ModelRecord, PortJson
+from segtui.core.records import JsonObject, ModelRecord, PortJson
 from segtui.core.workspace import Workspace
 
 #: The runtime's entry: the formats package; the core modules it imports come along.
@@ -183,7 +183,7 @@ class DeployResult:
     files: list[str]
     with_parent: bool
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "path": str(self.path),
             "size_bytes": self.size_bytes,

@@ -33,12 +33,13 @@ from segtui.core.predictions import (
     mask_area,
     to_coco_results,
 )
+from segtui.core.records import JsonObject
 
 #: (COCO image id, COCO category id)
 ImageCategory = tuple[int, int]
 #: A COCO instances file as JSON ("images", "annotations", "categories"): what COCO files
 #: hold and pycocotools reads, so its inner shape is pycocotools' to check, not ours.
-CocoJson = dict[str, Any]
+CocoJson = JsonObject
 
 
 class CocoMetricsData(TypedDict):

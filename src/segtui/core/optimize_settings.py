@@ -6,8 +6,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
-from typing import Any
 
+from segtui.core.records import JsonObject
 from segtui.core.settings import OPTIMIZE, checked
 from segtui.core.types import DropType, Method, Preset
 
@@ -56,7 +56,7 @@ class OptimizeSettings:
         """The settings by field name, as they are (enums, tuples)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         """The settings as a job's JSON parameters (enums as their strings, tuples as lists)."""
         return {name: _json_value(value) for name, value in asdict(self).items()}
 

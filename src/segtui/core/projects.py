@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from segtui.core.datasets import import_dataset
 from segtui.core.errors import SegtuiError
@@ -14,6 +13,7 @@ from segtui.core.progress import CancelToken, ProgressCallback, no_progress
 from segtui.core.records import (
     DatasetRecord,
     JobRecord,
+    JsonObject,
     ModelRecord,
     ProjectRecord,
     ProjectRow,
@@ -133,7 +133,7 @@ class ProjectDetails:
     children: tuple[ProjectRecord, ...]
     status: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         """The `--json` form: project, model (with its analysis) and dataset sections."""
         project, model, dataset = self.project, self.model, self.dataset
         analysis = {k: v for k, v in model.analysis.items() if k != "settings"}
@@ -180,7 +180,7 @@ def project_details(ws: Workspace, project_id: int) -> ProjectDetails:
     )
 
 
-def project_summary(ws: Workspace, project_id: int) -> dict[str, Any]:
+def project_summary(ws: Workspace, project_id: int) -> JsonObject:
     """Everything the project page and `segtui show project` display, as JSON."""
     return project_details(ws, project_id).to_json()
 

@@ -23,7 +23,7 @@ import openvino as ov
 from segtui.core import nncf_private
 from segtui.core.datasets import load_image
 from segtui.core.errors import SegtuiError
-from segtui.core.evaluation import evaluate_coco, predictions_as_ground_truth
+from segtui.core.evaluation import CocoJson, evaluate_coco, predictions_as_ground_truth
 from segtui.core.formats import FormatAdapter
 from segtui.core.ignored_scope import (
     IgnoredScopeProposal,
@@ -80,7 +80,7 @@ class ReferenceMetric:
         self,
         adapter: FormatAdapter,
         items: list[ValidationItem],
-        ground_truth: dict[str, Any],
+        ground_truth: CocoJson,
         category_ids: list[int] | None,
     ) -> None:
         self.adapter = adapter
@@ -151,7 +151,7 @@ def parent_reference(
     items: list[ValidationItem],
     num_classes: int,
     score_threshold: float = 0.5,
-) -> dict[str, Any]:
+) -> CocoJson:
     """Ground truth made of the parent model's own (f32) predictions, for a dataset without annotations."""
     from segtui.core.inference import compile_model
 

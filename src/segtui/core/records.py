@@ -101,6 +101,11 @@ class JobResult(TypedDict, total=False):
 JobParams = dict[str, object]
 
 
+#: A JSON object as read or written at an edge of the program: a COCO file, a stored
+#: result row before its owner casts it to its TypedDict, a `--json` document.
+JsonObject = dict[str, Any]
+
+
 def _loads(text: str | None) -> Any:
     # The JSON edge: the column's shape is the field's declared type.
     return None if text is None else json.loads(text)
@@ -262,7 +267,7 @@ class ResultRecord:
     job_id: int | None
     kind: str
     #: Its shape depends on `kind`; the module that writes each kind reads it back typed.
-    data: dict[str, Any]
+    data: JsonObject
     created_at: float
 
     @classmethod

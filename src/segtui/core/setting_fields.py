@@ -234,7 +234,7 @@ class Schema:
                 return candidate
         raise KeyError(f"{self.name} has no setting {name!r}")
 
-    def defaults(self) -> dict[str, Any]:
+    def defaults(self) -> dict[str, object]:
         return {f.name: f.default for f in self.fields()}
 
     def problems(self, values: Mapping[str, object]) -> dict[str, str]:
@@ -268,14 +268,3 @@ class Schema:
             " ".join(problems.values()),
             f"Allowed: {'; '.join(hints)}." if hints else "",
         )
-
-    def parse_texts(self, texts: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-        """Parse form texts by field name: (the values that parsed, the problems of the rest)."""
-        values: dict[str, Any] = {}
-        problems: dict[str, str] = {}
-        for name, text in texts.items():
-            try:
-                values[name] = self.field(name).parse(text)
-            except SettingError as exc:
-                problems[name] = exc.message
-        return values, problems

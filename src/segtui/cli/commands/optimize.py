@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from segtui.cli.common import open_workspace, resolve_project, run_job
 from segtui.cli.options import add_schema_options, schema_values
 from segtui.cli.output import EXIT_OK, Output
 from segtui.core.settings import OPTIMIZE
 from segtui.core.types import JobKind
+
+if TYPE_CHECKING:
+    from segtui.core.optimize import OptimizationRecord, OptimizeJobResult
 
 
 def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
@@ -25,9 +28,9 @@ def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
             f"{settings.subset_count(dataset.image_count)} calibration images)"
         )
         final = run_job(ws, JobKind.OPTIMIZE, project.id, settings.to_json(), out)
-        result: dict[str, Any] = dict(final.result or {})
-        child = result.get("child_project_id")
-        opt = result.get("optimization") or {}
+        result = cast("OptimizeJobResult", final.result)
+        child = result["child_project_id"]
+        opt: OptimizationRecord | dict[str, object] = result["optimization"] or {}
         if opt.get("max_drop_met") is False:
             out.warn(
                 f"AccuracyAware could not keep the drop within {settings.max_drop} "
@@ -35,8 +38,8 @@ def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
                 "the best model was kept."
             )
         out.result(
-            result | {"job_id": final.id},
-            f"Child project {child}: INT8 model {result.get('model_id')} "
+            {**result, "job_id": final.id},
+            f"Child project {child}: INT8 model {result['model_id']} "
             f"(calibration {opt.get('calibration_seconds')} s, "
             f"{opt.get('ignored_names_count')} layers kept in floating point)",
         )

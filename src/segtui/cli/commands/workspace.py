@@ -9,6 +9,7 @@ from typing import Any
 
 from segtui.cli.common import numeric_id, open_workspace, resolve_project
 from segtui.cli.output import EXIT_OK, CliError, Output, table
+from segtui.core.records import JsonObject
 from segtui.core.workspace import DatasetRecord, ModelRecord, Workspace
 
 LIST_CHOICES = ("projects", "models", "datasets", "jobs", "devices")
@@ -60,7 +61,7 @@ def model_text(record: ModelRecord) -> str:
     return "\n".join(lines)
 
 
-def model_json(record: ModelRecord) -> dict[str, Any]:
+def model_json(record: ModelRecord) -> JsonObject:
     return {
         "id": record.id,
         "name": record.name,
@@ -92,7 +93,7 @@ def dataset_text(record: DatasetRecord) -> str:
     return "\n".join(lines)
 
 
-def dataset_json(record: DatasetRecord) -> dict[str, Any]:
+def dataset_json(record: DatasetRecord) -> JsonObject:
     return {
         "id": record.id,
         "name": record.name,
