@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import write_scene
+from pilot_wait import settle
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, RadioButton, Static, Switch
 from tiny_models import build_omz_maskrcnn_conv
@@ -19,10 +21,12 @@ from segtui.core.settings import OPTIMIZE
 from segtui.core.types import DropType, Preset
 from segtui.core.workspace import ProjectRecord, Workspace
 from segtui.ui.app import SegtuiApp
+from segtui.ui.screens import optimize as optimize_screen
 from segtui.ui.screens.optimize import OptimizeCommands, OptimizeScreen
 from segtui.ui.screens.project import ProjectScreen
 from segtui.ui.widgets.job_monitor import JobMonitor
 from segtui.ui.widgets.optimize_form import (
+    OptimizeForm,
     check_max_drop,
     check_subset,
     check_validation_images,
@@ -62,13 +66,12 @@ async def _open(pilot: Pilot[None], project: ProjectRecord) -> OptimizeScreen:
     app = pilot.app
     assert isinstance(app, SegtuiApp)
     app.show_project(project.id)
-    await pilot.pause()
+    await settle(pilot)
     await pilot.press("o")
-    await pilot.pause()
+    await settle(pilot)  # the project is read, the form mounted, the graph analysed
     screen = app.screen
     assert isinstance(screen, OptimizeScreen) and screen.project_id == project.id
-    await _wait_for(pilot, lambda: screen.scope is not None, timeout=20)
-    await pilot.pause()
+    assert screen.scope is not None
     return screen
 
 
@@ -290,7 +293,7 @@ async def test_optimize_runs_the_job_and_opens_the_child_project(
         await pilot.press("tab", "tab", "5", "0")
         assert _text(screen.query_one("#subset-message", Static)) == "✓ 50 % → 2 of 4 images"
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await settle(pilot)
 
         # The pending view: the parent link, the settings, the job's monitor.
         assert not screen.query_one("#form-view").display
@@ -329,7 +332,7 @@ async def test_parent_key_during_the_job_and_the_child_on_return(
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await _open(pilot, tiny_project)
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await settle(pilot)
         [job] = workspace.jobs(tiny_project.id)
         await pilot.press("p")
         await pilot.pause()
@@ -364,7 +367,7 @@ async def test_failed_job_shows_error_and_log_and_registers_nothing(
         models = len(workspace.models())
         await pilot.press("ctrl+s")
         await _wait_for(pilot, lambda: screen.job_state == "failed", timeout=60)
-        await pilot.pause()
+        await settle(pilot)  # the log is read in a thread
 
         outcome = screen.query_one("#outcome", Static)
         assert outcome.display and "The optimization failed" in _text(outcome)
@@ -394,9 +397,9 @@ async def test_reopening_follows_the_job_under_way(
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
         app.show_project(tiny_project.id)
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("o")
-        await pilot.pause(0.5)
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, OptimizeScreen) and screen.job_id == job.id
         assert not screen.query_one("#form-view").display
@@ -413,6 +416,42 @@ async def test_reopening_follows_the_job_under_way(
         assert screen.query_one("#form-view").display and screen.check_action("start", ())
 
 
+async def test_the_page_reads_the_project_in_a_thread_and_mounts_the_form_after(
+    workspace: Workspace, tiny_project: ProjectRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    readers: list[int] = []
+    load = optimize_screen.load_optimize_page
+
+    def held_load(ws: Workspace, project_id: int) -> optimize_screen.OptimizePage:
+        readers.append(threading.get_ident())
+        release.wait(10)
+        return load(ws, project_id)
+
+    monkeypatch.setattr(optimize_screen, "load_optimize_page", held_load)
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        try:
+            screen = OptimizeScreen(tiny_project.id)
+            await app.push_screen(screen)
+            await pilot.pause()
+            # The event loop draws the page while the read is held in its thread.
+            assert _text(screen.query_one("#opt-title", Static)) == "Loading the project…"
+            assert not screen.query(OptimizeForm) and screen.scope is None
+            await pilot.press("ctrl+s")  # nothing to start yet
+            assert workspace.jobs(tiny_project.id) == []
+            release.set()
+            await settle(pilot)
+        finally:
+            release.set()
+        assert readers and threading.get_ident() not in readers
+        title = _text(screen.query_one("#opt-title", Static))
+        assert title.startswith(f"Optimize project #{tiny_project.id} Tiny conv")
+        assert "(not annotated, 4 images)" in title
+        assert screen.form.image_count == IMAGES and screen.scope is not None
+        assert screen.focused is screen.query_one("#method")
+
+
 async def test_an_int8_project_cannot_be_optimized_again(
     workspace: Workspace, tiny_project: ProjectRecord, tmp_path: Path
 ) -> None:
@@ -420,10 +459,10 @@ async def test_an_int8_project_cannot_be_optimized_again(
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
         app.show_project(child.id)
-        await pilot.pause()
+        await settle(pilot)
         screen = OptimizeScreen(child.id)
         await app.push_screen(screen)
-        await pilot.pause()
+        await settle(pilot)
         assert "already INT8" in _text(screen.query_one("#scope-summary", Static))
         await pilot.press("ctrl+s")
         error = screen.query_one("#start-error", Static)

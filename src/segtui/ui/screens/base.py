@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from textual import on
 from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -126,5 +127,8 @@ class SegtuiScreen(Screen[None]):
     def segtui(self) -> SegtuiApp:
         return segtui_app(self)
 
-    async def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+    # A decorated handler under its own name: screens keep their on_worker_state_changed
+    # for their other workers, and Textual calls both.
+    @on(Worker.StateChanged)
+    async def _hand_over_task_result(self, event: Worker.StateChanged) -> None:
         await self.tasks.handle(event)

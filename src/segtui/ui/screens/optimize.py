@@ -8,11 +8,14 @@ opens and shown before anything starts. Starting submits an "optimize" job
 JobMonitor and, when it is done, replaces itself with the new child project.
 
 The page composes two widgets: the settings form (`OptimizeForm`) and the
-submitted job (`PendingOptimization`).
+submitted job (`PendingOptimization`). The project is read in a thread worker
+(`OptimizePage`) and the form is mounted once it is in (it needs the dataset);
+queuing the job runs in a thread too.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import ClassVar
 
@@ -29,7 +32,7 @@ from segtui.core import jobs
 from segtui.core.errors import SegtuiError
 from segtui.core.ignored_scope import ScopeAnalysis, analyse_scope
 from segtui.core.types import JobKind, JobState, Method, Preset
-from segtui.core.workspace import JobRecord, ModelRecord
+from segtui.core.workspace import DatasetRecord, JobRecord, ModelRecord, ProjectRecord, Workspace
 from segtui.ui import messages
 from segtui.ui.commands import Command, CommandList
 from segtui.ui.screens.base import SegtuiScreen
@@ -38,10 +41,48 @@ from segtui.ui.widgets.job_monitor import JobMonitor
 from segtui.ui.widgets.optimize_form import METHOD_HELP, PRESET_HELP, OptimizeForm
 from segtui.ui.widgets.optimize_pending import PendingOptimization
 
+LOAD_GROUP = "optimize-load"
 SCOPE_GROUP = "optimize-scope"
+SUBMIT_GROUP = "optimize-submit"
 ALREADY_INT8 = "This project's model is already INT8: optimize its parent instead."
 #: The ended states after which the settings can be edited and the job tried again.
 RETRY_STATES = (JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED)
+
+
+@dataclass(frozen=True)
+class OptimizePage:
+    """The project to optimize, its model and dataset, read in a thread when the page opens."""
+
+    project: ProjectRecord
+    model: ModelRecord
+    dataset: DatasetRecord
+    #: An optimization of the project queued or running (followed instead of a new form).
+    running: JobRecord | None
+
+
+def load_optimize_page(ws: Workspace, project_id: int) -> OptimizePage:
+    project = ws.project(project_id)
+    return OptimizePage(
+        project,
+        ws.model(project.model_id),
+        ws.dataset(project.dataset_id),
+        jobs.active_job(ws, project_id, JobKind.OPTIMIZE),
+    )
+
+
+def title_text(page: OptimizePage) -> Text:
+    """The page's heading: the project, its model and its dataset."""
+    project, model, dataset = page.project, page.model, page.dataset
+    kind = "annotated" if dataset.annotated else "not annotated"
+    return Text.assemble(
+        (f"Optimize project #{project.id} ", "bold"),
+        (project.name, "bold"),
+        ("  INT8 calibration with NNCF\n", "dim"),
+        ("Model ", "dim"),
+        model.name,
+        ("  Dataset ", "dim"),
+        f"{dataset.name} ({kind}, {max(1, dataset.image_count)} images)",
+    )
 
 
 class OptimizeCommands(CommandList):
@@ -49,7 +90,7 @@ class OptimizeCommands(CommandList):
 
     def build(self) -> list[Command]:
         screen = self.screen
-        if not isinstance(screen, OptimizeScreen):
+        if not isinstance(screen, OptimizeScreen) or screen.page is None:
             return []
         if screen.job_id is not None:
             commands: list[Command] = [
@@ -145,8 +186,10 @@ class OptimizeScreen(SegtuiScreen):
         self.job_id: int | None = None
         self.job_state: JobState | None = None
         self.child_ready: int | None = None
-        # Read from the workspace in compose (the app is needed for that).
-        self.model: ModelRecord | None = None
+        #: The project, read in a thread when the page opens.
+        self.page: OptimizePage | None = None
+        #: A job is being queued (in a thread): a second start waits for it.
+        self.submitting = False
 
     @property
     def form(self) -> OptimizeForm:
@@ -155,34 +198,16 @@ class OptimizeScreen(SegtuiScreen):
     @property
     def scope(self) -> ScopeAnalysis | None:
         """The analysed graph, once the analysis is done."""
-        return self.form.scope
+        forms = self.query(OptimizeForm)
+        return forms.first().scope if forms else None
 
     # -- layout ----------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        ws = self.segtui.workspace
-        project = ws.project(self.project_id)
-        model = ws.model(project.model_id)
-        dataset = ws.dataset(project.dataset_id)
-        image_count = max(1, dataset.image_count)
-        self.model = model
-        self.sub_title = f"Project #{project.id} {project.name}"
-        kind = "annotated" if dataset.annotated else "not annotated"
         yield Header()
         with Vertical(id="form-view"):
-            yield Static(
-                Text.assemble(
-                    (f"Optimize project #{project.id} ", "bold"),
-                    (project.name, "bold"),
-                    ("  INT8 calibration with NNCF\n", "dim"),
-                    ("Model ", "dim"),
-                    model.name,
-                    ("  Dataset ", "dim"),
-                    f"{dataset.name} ({kind}, {image_count} images)",
-                ),
-                id="opt-title",
-            )
-            yield OptimizeForm(image_count, dataset.annotated, id="form")
+            yield Static("Loading the project…", id="opt-title")
+            # The settings form goes here once the project is read (it needs the dataset).
             with Horizontal(id="actions"):
                 yield Button("Optimize", id="start", variant="primary", compact=True)
                 yield Static("ctrl+s starts · escape goes back", id="actions-hint")
@@ -193,17 +218,30 @@ class OptimizeScreen(SegtuiScreen):
     def on_mount(self) -> None:
         self.query_one(PendingOptimization).display = False
         self.query_one("#start-error").display = False
-        model = self.model
-        assert model is not None
+        project_id = self.project_id
+        self.tasks.run(
+            lambda ws: load_optimize_page(ws, project_id),
+            self.show_page,
+            group=LOAD_GROUP,
+            description="Load the project",
+        )
+
+    async def show_page(self, page: OptimizePage) -> None:
+        """The project is read: the title, the settings form for its dataset, the graph analysis."""
+        self.page = page
+        project, model, dataset = page.project, page.model, page.dataset
+        self.sub_title = f"Project #{project.id} {project.name}"
+        self.query_one("#opt-title", Static).update(title_text(page))
+        form = OptimizeForm(dataset.image_count, dataset.annotated, id="form")
+        await self.query_one("#form-view").mount(form, before="#actions")
         if model.is_optimized and model.analysis.get("int8"):
             self.scope_error = ALREADY_INT8
-            self.form.show_scope_problem(ALREADY_INT8)
+            form.show_scope_problem(ALREADY_INT8)
         else:
             self.analyse(model)
-        running = jobs.active_job(self.segtui.workspace, self.project_id, JobKind.OPTIMIZE)
-        if running is not None:
+        if page.running is not None:
             # One optimization at a time per project: follow the one already under way.
-            self._show_pending(running)
+            self._show_pending(page.running)
         else:
             self.query_one("#method").focus()
 
@@ -220,6 +258,8 @@ class OptimizeScreen(SegtuiScreen):
         return analyse_scope(model)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == SUBMIT_GROUP and event.worker.is_finished:
+            self.submitting = False  # queued (the job is shown next) or refused: both end here
         if event.worker.group != SCOPE_GROUP:
             return
         if event.state == WorkerState.SUCCESS:
@@ -265,19 +305,23 @@ class OptimizeScreen(SegtuiScreen):
         return settings.to_json(), problems
 
     def action_start(self) -> None:
-        if self.job_id is not None:
+        if self.page is None or self.job_id is not None or self.submitting:
             return
         params, problems = self._start_problems()
         if problems:
             self._show_start_error("Cannot start yet.\n" + "\n".join(f"✗ {p}" for p in problems))
             return
         self._show_start_error(None)
-        try:
-            job = jobs.submit(self.segtui.workspace, JobKind.OPTIMIZE, self.project_id, params)
-        except SegtuiError as exc:
-            self._show_start_error(f"✗ {exc}")
-            return
-        self._show_pending(job)
+        self.submitting = True
+        project_id = self.project_id
+        self.tasks.run(
+            lambda ws: jobs.submit(ws, JobKind.OPTIMIZE, project_id, params),
+            self._show_pending,
+            group=SUBMIT_GROUP,
+            description="Queue the optimization",
+            exclusive=False,
+            refused=lambda error: self._show_start_error(f"✗ {error}"),
+        )
 
     def _show_start_error(self, text: str | None) -> None:
         error = self.query_one("#start-error", Static)
@@ -290,8 +334,8 @@ class OptimizeScreen(SegtuiScreen):
         self.query_one("#form-view").display = False
         pending = self.query_one(PendingOptimization)
         pending.display = True
-        project = self.segtui.workspace.project(self.project_id)
-        pending.follow(job, project).focus()
+        assert self.page is not None
+        pending.follow(job, self.page.project).focus()
         self.refresh_bindings()
 
     def on_job_monitor_finished(self, event: JobMonitor.Finished) -> None:

@@ -487,6 +487,8 @@ class PerformanceScreen(SegtuiScreen):
         )
 
     def show_page(self, page: PerformancePage) -> None:
+        if page == self.page:
+            return  # unchanged (e.g. back from help): nothing to repaint
         first = self.page is None
         self.page = page
         self.runs = page.runs

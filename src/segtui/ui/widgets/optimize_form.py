@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -50,6 +51,7 @@ CHOICE_LABELS: dict[str, str] = {
     Preset.MIXED: "Mixed preset",
 }
 SHORT_IDS: dict[str, str] = {Method.ACCURACY_AWARE: "aa"}
+SCOPE_COLUMNS = ("Layer", "Type", "Rule")
 #: Radio sets by id: the schema field's name and the buttons' id prefix.
 RADIO_SETS: dict[str, tuple[str, str]] = {
     "method": ("method", "method"),
@@ -273,7 +275,7 @@ class OptimizeForm(VerticalScroll):
 
     def on_mount(self) -> None:
         table = self.query_one("#scope-table", DataTable)
-        for label in ("Layer", "Type", "Rule"):
+        for label in SCOPE_COLUMNS:
             table.add_column(label, key=label.lower())
         self._update_method()
         self._update_switch_labels()
@@ -284,11 +286,20 @@ class OptimizeForm(VerticalScroll):
     def show_scope(self, scope: ScopeAnalysis) -> None:
         """The analysed graph: the proposal's names in the table, the counts above it."""
         self.scope = scope
+        rows = [
+            (name, scope.type_of.get(name, "?"), rule)
+            for rule, names in scope.proposal.by_rule.items()
+            for name in names
+        ]
         table = self.query_one("#scope-table", DataTable)
-        table.clear()
-        for rule, names in scope.proposal.by_rule.items():
-            for name in names:
-                table.add_row(name, scope.type_of.get(name, "?"), rule, key=name)
+        table.clear(columns=True)
+        # Widths from the rows themselves: DataTable measures auto widths only when it is
+        # next idle, and a repaint that comes first is cached at the headers' widths.
+        for n, label in enumerate(SCOPE_COLUMNS):
+            width = max([cell_len(label), *(cell_len(row[n]) for row in rows)])
+            table.add_column(label, key=label.lower(), width=width)
+        for row in rows:
+            table.add_row(*row, key=row[0])
         self._update_scope_enabled()
         self.check_all()
 

@@ -1,13 +1,18 @@
-"""The Optimize page once a job is submitted: its settings, its monitor, how it ended."""
+"""The Optimize page once a job is submitted: its settings, its monitor, how it ended.
+
+The end of a failed job's log is read in a thread worker, never on the event loop.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
+from textual.worker import Worker, WorkerState
 
 from segtui.core import jobs
 from segtui.core.settings import OPTIMIZE
@@ -16,6 +21,7 @@ from segtui.core.workspace import JobRecord, ProjectRecord
 from segtui.ui.widgets.job_monitor import JobMonitor
 
 LOG_TAIL_LINES = 14
+LOG_GROUP = "optimize-log"
 
 
 def settings_line(params: Mapping[str, object]) -> Text:
@@ -77,6 +83,7 @@ class PendingOptimization(VerticalScroll):
         self.query_one("#pending-settings", Static).update(settings_line(job.params))
         self.query_one("#outcome", Static).display = False
         self.query_one("#log-tail", Static).display = False
+        self.workers.cancel_group(self, LOG_GROUP)  # an older job's log must not show up here
         self.stop()
         monitor = JobMonitor(job.id, id="monitor")
         self.mount(monitor, before="#outcome")
@@ -93,10 +100,27 @@ class PendingOptimization(VerticalScroll):
         outcome.update(outcome_text(job))
         outcome.set_class(job.state != JobState.CANCELLED, "-bad")
         outcome.display = True
-        tail = jobs.log_tail(job.log_path, LOG_TAIL_LINES)
         log = self.query_one("#log-tail", Static)
-        log.update(Text(f"Log ({job.log_path}):\n{tail}" if tail else "(the job wrote no log)"))
+        log.update(Text("Reading the log…", style="dim"))
         log.display = True
+        self._read_log(job.log_path)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group=LOG_GROUP,
+        description="Read the job's log",
+    )
+    def _read_log(self, path: str | None) -> Text:
+        tail = jobs.log_tail(path, LOG_TAIL_LINES)
+        return Text(f"Log ({path}):\n{tail}" if tail else "(the job wrote no log)")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == LOG_GROUP and event.state == WorkerState.SUCCESS:
+            result = event.worker.result
+            assert isinstance(result, Text)
+            self.query_one("#log-tail", Static).update(result)
 
 
 __all__ = ["LOG_TAIL_LINES", "PendingOptimization", "outcome_text", "settings_line"]
