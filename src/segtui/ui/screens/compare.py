@@ -38,8 +38,9 @@ from segtui.core.types import JobKind, Precision
 from segtui.core.workspace import Workspace
 from segtui.ui.commands import ScreenKeyCommands
 from segtui.ui.screens.base import SegtuiScreen
-from segtui.ui.screens.performance import fps_text, queue_benchmark
+from segtui.ui.screens.performance import queue_benchmark
 from segtui.ui.styles import css_path
+from segtui.ui.widgets.benchmark_tables import fps_text
 from segtui.ui.widgets.job_monitor import JobMonitor
 from segtui.ui.widgets.job_queue import JobQueue, finished_notice
 from segtui.ui.widgets.table import Row, SortableTable, num, txt
