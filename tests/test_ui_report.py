@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pytest
+from pilot_wait import settle
 from rich_pixels import Pixels
 from textual.widgets import DataTable, Input, Label, RadioButton, Static
 
@@ -23,6 +25,7 @@ from segtui.core.settings import REPORT, ReportSchema
 from segtui.core.types import JobKind, ReportType
 from segtui.core.workspace import JobRecord, ProjectRecord, ResultRecord, Workspace
 from segtui.ui.app import SegtuiApp
+from segtui.ui.screens import report as report_screen
 from segtui.ui.screens.report import ReportScreen
 from segtui.ui.screens.visualize import VisualizeScreen
 from segtui.ui.widgets.report_table import (
@@ -161,7 +164,7 @@ def _rows(table: DataTable[Any]) -> list[list[str]]:
 async def _open_report(app: SegtuiApp, project_id: int, pilot: Any) -> ReportScreen:
     screen = ReportScreen(project_id)
     await app.push_screen(screen)
-    await pilot.pause()
+    await settle(pilot)  # the report is read in a thread
     return screen
 
 
@@ -216,6 +219,47 @@ def test_filter_by_class_and_difference() -> None:
 
 
 # -- the report screen -----------------------------------------------------------
+
+
+async def test_the_report_is_read_in_a_thread_and_the_keys_read_nothing(
+    workspace: Workspace, stored: StoredReport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    readers: list[int] = []
+    read = report_screen.read_report
+
+    def held_read(
+        ws: Workspace, project_id: int, report_type: ReportType | None, result_id: int | None
+    ) -> report_screen.LoadedReport:
+        readers.append(threading.get_ident())
+        release.wait(10)
+        return read(ws, project_id, report_type, result_id)
+
+    monkeypatch.setattr(report_screen, "read_report", held_read)
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        try:
+            screen = ReportScreen(stored.child.id)
+            await app.push_screen(screen)
+            await pilot.pause()
+            # The event loop draws the screen while the read is held in its thread.
+            summary = screen.query_one("#report-summary", Static)
+            assert str(summary.content) == "Loading the report…"
+            assert screen.table.row_count == 0
+            assert not screen.check_action("create_report", ())
+            assert not screen.check_action("toggle_mode", ())
+            release.set()
+            await settle(pilot)
+        finally:
+            release.set()
+        assert screen.table.row_count == 3 and "Mask AP of A against B" in str(summary.content)
+        assert readers and threading.get_ident() not in readers
+        # Mode, sort and filters work on what was read: no read at all.
+        reads = len(readers)
+        await pilot.press("t", "o", "r", "d", "f", "t")
+        await settle(pilot)
+        assert len(readers) == reads
+        assert screen.view.class_name == "car" and screen.view.differs_only
 
 
 async def test_report_shows_summary_and_toggles_basic_advanced(
@@ -327,6 +371,7 @@ async def test_export_writes_the_report_files(workspace: Workspace, stored: Stor
     async with app.run_test(size=(120, 36)) as pilot:
         await _open_report(app, stored.child.id, pilot)
         await pilot.press("e")
+        await settle(pilot)  # written in a thread
         base = f"project{stored.child.id}-parent-report{stored.result.id}"
         folder = workspace.root / "reports"
         names = sorted(p.name for p in folder.glob(f"{base}*"))
@@ -373,7 +418,8 @@ async def test_create_report_follows_the_job_and_loads_the_new_report(
         screen = await _open_report(app, stored.child.id, pilot)
         assert screen.query_one("#report-table", DataTable).row_count == 3
         await pilot.press("s")
-        for _ in range(20):
+        await settle(pilot)  # the job is started in a thread, then followed
+        for _ in range(50):
             await pilot.pause(0.1)
             if screen.job_id is None and screen.report and screen.report.id != stored.result.id:
                 break
@@ -502,7 +548,7 @@ def test_report_screen_snapshot(
 ) -> None:
     async def open_report(pilot: Any) -> None:
         await pilot.app.push_screen(ReportScreen(stored.child.id))
-        await pilot.pause()
+        await settle(pilot)
 
     app = SegtuiApp(workspace, register_sample=False)
     assert snap_compare(app, run_before=open_report, press=["t"], terminal_size=(120, 36))
@@ -657,7 +703,7 @@ async def test_annotated_dataset_offers_both_report_types_and_shows_the_ap_drop(
         assert _column_labels(table)[2] == "B. annotations detections" and table.row_count == 1
         assert screen.query_one("#report-threshold", Input).value == "0.2"
         screen.query_one("#type-parent", RadioButton).value = True
-        await pilot.pause()
+        await settle(pilot)
         assert screen.report_type == "parent" and table.row_count == 2
         assert "Mask AP of A against B 0.5000" in str(
             screen.query_one("#report-summary", Static).content
@@ -676,7 +722,7 @@ async def test_invalid_threshold_is_refused_before_any_job_starts(
         screen.query_one("#report-threshold", Input).value = "1.5"
         screen.query_one("#report-table", DataTable).focus()
         await pilot.press("s")
-        await pilot.pause()
+        await settle(pilot)
         assert submitted == [] and screen.job_id is None
         assert screen.query_one("#report-table", DataTable).row_count == 3  # the old report stays
 

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from segtui.ui.app import SegtuiApp
 
 T = TypeVar("T")
-_FINISHED = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
+#: The states a worker ends in.
+FINISHED_STATES = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
 
 
 def segtui_app(node: DOMNode) -> SegtuiApp:
@@ -93,7 +94,7 @@ class WorkspaceTasks:
         worker = event.worker
         # The event's state, not the worker's: a fast task may have finished before its
         # PENDING and RUNNING messages are handled.
-        if worker not in self._pending or event.state not in _FINISHED:
+        if worker not in self._pending or event.state not in FINISHED_STATES:
             return
         handoff = self._pending.pop(worker)
         if event.state == WorkerState.SUCCESS:

@@ -35,7 +35,7 @@ from segtui.core.types import JobKind, JobState, Method, Preset
 from segtui.core.workspace import DatasetRecord, JobRecord, ModelRecord, ProjectRecord, Workspace
 from segtui.ui import messages
 from segtui.ui.commands import Command, CommandList
-from segtui.ui.screens.base import SegtuiScreen
+from segtui.ui.screens.base import FINISHED_STATES, SegtuiScreen
 from segtui.ui.styles import css_path
 from segtui.ui.widgets.job_monitor import JobMonitor
 from segtui.ui.widgets.optimize_form import METHOD_HELP, PRESET_HELP, OptimizeForm
@@ -258,7 +258,7 @@ class OptimizeScreen(SegtuiScreen):
         return analyse_scope(model)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == SUBMIT_GROUP and event.worker.is_finished:
+        if event.worker.group == SUBMIT_GROUP and event.state in FINISHED_STATES:
             self.submitting = False  # queued (the job is shown next) or refused: both end here
         if event.worker.group != SCOPE_GROUP:
             return

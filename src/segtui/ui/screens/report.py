@@ -8,28 +8,33 @@ image and class) mode, sorted by any column, filtered by class and by
 "images where A ≠ B". Enter or v opens Visualize on the row's image.
 
 The form's fields (type, threshold, IoU) are built from the REPORT settings
-schema: their initial text, choices and checks are the schema's.
+schema: their initial text, choices and checks are the schema's. The stored
+report is read in a thread worker (`LoadedReport`), and so are starting the job
+and writing an export: sorting and filtering work on what was read.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Footer, Header, Input, Label, RadioButton, RadioSet, Static
+from textual.worker import Worker, WorkerState
 
 from segtui.core import jobs
 from segtui.core.errors import SegtuiError
-from segtui.core.evaluation import CocoMetricsData
 from segtui.core.report import ReportData, ReportSettings, export_report, report_data
 from segtui.core.settings import REPORT, SettingError, SettingField
 from segtui.core.types import JobKind, JobState, ReportType, ResultKind
-from segtui.core.workspace import ResultRecord
-from segtui.ui.screens.base import SegtuiScreen
+from segtui.core.workspace import JobRecord, ProjectRecord, ResultRecord, Workspace
+from segtui.ui.screens.base import FINISHED_STATES, SegtuiScreen
 from segtui.ui.styles import css_path
 from segtui.ui.widgets.job_monitor import JobMonitor
 from segtui.ui.widgets.report_table import (
@@ -40,6 +45,7 @@ from segtui.ui.widgets.report_table import (
     columns_for,
     filter_advanced,
     filter_basic,
+    summary_text,
 )
 from segtui.ui.widgets.table import Cell
 
@@ -53,48 +59,8 @@ REPORT_TYPE_BUTTONS = {
     ReportType.ANNOTATIONS: "On annotations",
 }
 NARROW_WIDTH = 100
-
-
-def _ap(metrics: CocoMetricsData | None, key: Literal["mask_ap", "box_ap"]) -> float:
-    return 0.0 if metrics is None else float(metrics.get(key, 0.0))
-
-
-def summary_text(data: ReportData) -> Text:
-    """The report's headline figures (mask and box AP, totals, precision) for the summary box."""
-    summary = data["summary"]
-    totals = data.get("totals") or summary.get("totals")
-    text = Text()
-    if summary.get("type") == ReportType.ANNOTATIONS:
-        parent, optimized = summary.get("parent"), summary.get("optimized")
-        text.append("Mask AP ", "bold")
-        text.append(
-            f"parent {_ap(parent, 'mask_ap'):.4f} → optimized {_ap(optimized, 'mask_ap'):.4f}"
-        )
-        text.append(f" (drop {summary.get('mask_ap_drop', 0):.2f} pts)", "bold")
-        text.append("   Box AP ", "bold")
-        text.append(f"{_ap(parent, 'box_ap'):.4f} → {_ap(optimized, 'box_ap'):.4f}")
-        text.append(f" (drop {summary.get('box_ap_drop', 0):.2f} pts)\n", "bold")
-        b_name = "annotations"
-    else:
-        metrics = summary.get("a_vs_b")
-        text.append("Mask AP of A against B ", "bold")
-        text.append(f"{_ap(metrics, 'mask_ap'):.4f}")
-        text.append("   Box AP ", "bold")
-        text.append(f"{_ap(metrics, 'box_ap'):.4f}\n")
-        b_name = "parent"
-    count = {} if totals is None else totals
-    text.append(
-        f"A (optimized) {count.get('a', 0)} · B ({b_name}) {count.get('b', 0)} · "
-        f"matches {count.get('matches', 0)} · images {count.get('images', 0)}, "
-    )
-    text.append(f"{count.get('images_differ', 0)} where A ≠ B", "bold")
-    text.append(f", {count.get('images_without_instances', 0)} without instances\n")
-    text.append(
-        f"Inference precision {summary.get('precision', '?')} · {summary.get('device', '?')} · "
-        f"score ≥ {summary.get('threshold', '?')} · match IoU ≥ {summary.get('iou', '?')}",
-        "dim",
-    )
-    return text
+SUBMIT_GROUP = "report-submit"
+EXPORT_GROUP = "report-export"
 
 
 class SchemaValidator(Validator):
@@ -121,6 +87,62 @@ def _field_input(field: SettingField[Any], widget_id: str) -> Input:
         validators=[SchemaValidator(field)],
         tooltip=f"{field.help.capitalize()} ({field.range_text()}).",
     )
+
+
+@dataclass(frozen=True)
+class ReportProject:
+    """The project a report screen is about, read in a thread."""
+
+    project: ProjectRecord
+    dataset_name: str
+    annotated: bool
+    #: The project's newest report job still queued or running (followed on opening).
+    active_job_id: int | None
+
+
+@dataclass(frozen=True)
+class LoadedReport:
+    """A stored report of one type, read back in a thread (or why it cannot be)."""
+
+    project: ReportProject
+    report_type: ReportType
+    record: ResultRecord | None
+    data: ReportData | None
+    #: Why the stored report cannot be read ("message\nhint").
+    problem: str | None
+
+
+def newest_report_type(ws: Workspace, project_id: int) -> ReportType:
+    """The type of the project's newest stored report (the schema's default without one)."""
+    stored = [r for t in ReportType for r in ws.results(project_id, _result_kind(t))]
+    if not stored:
+        return REPORT.type.default
+    latest = max(stored, key=lambda r: (r.created_at, r.id))
+    return ReportType(latest.kind.removeprefix("report:"))
+
+
+def read_report(
+    ws: Workspace, project_id: int, report_type: ReportType | None, result_id: int | None
+) -> LoadedReport:
+    """The project and its stored report of `report_type` (None: the newest one's type),
+    or the result `result_id`."""
+    project = ws.project(project_id)
+    dataset = ws.dataset(project.dataset_id)
+    active = jobs.active_job(ws, project_id, JobKind.REPORT)
+    about = ReportProject(project, dataset.name, dataset.annotated, active.id if active else None)
+    chosen = newest_report_type(ws, project_id) if report_type is None else report_type
+    if result_id is not None:
+        record: ResultRecord | None = ws.result(result_id)
+    else:
+        stored = ws.results(project_id, _result_kind(chosen))
+        record = stored[-1] if stored else None
+    data, problem = None, None
+    if record is not None:
+        try:
+            data = report_data(record)
+        except SegtuiError as exc:
+            problem = f"{exc.message}\n{exc.hint}".strip()
+    return LoadedReport(about, chosen, record, data, problem)
 
 
 class ReportScreen(SegtuiScreen):
@@ -200,7 +222,11 @@ class ReportScreen(SegtuiScreen):
         self._total_rows = 0
         self.annotated = False
         self.optimized_project = False
+        #: The project, read in a thread with each report.
+        self.page: ReportProject | None = None
         self.job_id: int | None = None
+        #: A report job is being started (in a thread): a second s waits for it.
+        self.submitting = False
         self._was_narrow = False
 
     # -- layout ------------------------------------------------------------------
@@ -223,7 +249,7 @@ class ReportScreen(SegtuiScreen):
                 yield _field_input(REPORT.iou, "report-iou")
             yield Static(id="report-note")
         yield Vertical(id="job-area")
-        yield Static("No report yet: press s to create one.", id="report-summary")
+        yield Static("Loading the report…", id="report-summary")
         yield Static(id="table-status")
         yield ReportTable(id="report-table")
         yield Footer(compact=True)
@@ -233,25 +259,8 @@ class ReportScreen(SegtuiScreen):
         return self.query_one("#report-table", ReportTable)
 
     def on_mount(self) -> None:
-        ws = self.segtui.workspace
-        project = ws.project(self.project_id)
-        dataset = ws.dataset(project.dataset_id)
-        self.annotated = dataset.annotated
-        self.optimized_project = project.parent_id is not None
-        self.title = f"Accuracy report · Project #{project.id}"
-        self.sub_title = project.name
-        annotations_button = self.query_one("#type-annotations", RadioButton)
-        annotations_button.disabled = not self.annotated
-        stored = [r for t in ReportType for r in ws.results(project.id, _result_kind(t))]
-        if stored:
-            latest = max(stored, key=lambda r: (r.created_at, r.id))
-            self._select_type(ReportType(latest.kind.removeprefix("report:")))
-        self.query_one("#report-note", Static).update(self._note_text(dataset.name))
-        self.load_report()
         self.table.focus()
-        active = [j for j in ws.jobs(project.id) if j.kind == JobKind.REPORT and j.active]
-        if active:
-            self._follow(active[-1].id)
+        self.load_report(newest=True)
 
     def _note_text(self, dataset_name: str) -> Text:
         text = Text()
@@ -282,27 +291,30 @@ class ReportScreen(SegtuiScreen):
         if chosen == self.report_type:
             return
         self.report_type = chosen
-        project = self.segtui.workspace.project(self.project_id)
-        self.query_one("#report-note", Static).update(
-            self._note_text(self.segtui.workspace.dataset(project.dataset_id).name)
-        )
+        if self.page is not None:
+            self.query_one("#report-note", Static).update(self._note_text(self.page.dataset_name))
         self.load_report()
 
-    def load_report(self, result_id: int | None = None) -> None:
-        """Show the stored report of the current type (or the result `result_id`)."""
-        ws = self.segtui.workspace
-        if result_id is not None:
-            self.report = ws.result(result_id)
-        else:
-            stored = ws.results(self.project_id, _result_kind(self.report_type))
-            self.report = stored[-1] if stored else None
-        self.data = None
+    def load_report(self, result_id: int | None = None, *, newest: bool = False) -> None:
+        """Read the stored report of the current type (or the result `result_id`; `newest`:
+        of the newest report's type) in a thread; the screen shows it when it is in."""
+        project_id, report_type = self.project_id, None if newest else self.report_type
+        self.tasks.run(
+            lambda ws: read_report(ws, project_id, report_type, result_id),
+            self.show_report,
+            group="report-load",
+            description="Load the report",
+        )
+
+    def show_report(self, loaded: LoadedReport) -> None:
+        first = self.page is None
+        self._show_project(loaded.project)
+        self._select_type(loaded.report_type)
+        self.query_one("#report-note", Static).update(self._note_text(loaded.project.dataset_name))
+        self.report, self.data = loaded.record, loaded.data
+        if loaded.problem:
+            self.notify(loaded.problem, severity="error")
         summary = self.query_one("#report-summary", Static)
-        if self.report is not None:
-            try:
-                self.data = report_data(self.report)
-            except SegtuiError as exc:
-                self.notify(f"{exc.message}\n{exc.hint}".strip(), severity="error")
         if self.data is None:
             label = REPORT_TYPE_LABELS[self.report_type].lower()
             summary.update(f"No report of this type yet ({label}): press s to create one.")
@@ -321,6 +333,17 @@ class ReportScreen(SegtuiScreen):
             self.view.class_name = None
         self.refresh_table()
         self.refresh_bindings()
+        if first and loaded.project.active_job_id is not None:
+            self._follow(loaded.project.active_job_id)
+
+    def _show_project(self, page: ReportProject) -> None:
+        self.page = page
+        project = page.project
+        self.annotated = page.annotated
+        self.optimized_project = project.parent_id is not None
+        self.title = f"Accuracy report · Project #{project.id}"
+        self.sub_title = project.name
+        self.query_one("#type-annotations", RadioButton).disabled = not self.annotated
 
     def class_names(self) -> list[str]:
         """The classes that appear in the report's advanced rows, sorted."""
@@ -428,15 +451,35 @@ class ReportScreen(SegtuiScreen):
     def action_export(self) -> None:
         if self.report is None or self.data is None:
             return
-        ws = self.segtui.workspace
         name = f"project{self.project_id}-{self.report_type}-report{self.report.id}"
-        try:
-            written = export_report(self.data, ws.root / "reports" / name)
-        except OSError as exc:
-            self.notify(f"Could not write the export: {exc}", severity="error", timeout=8)
+        self._export(self.data, self.segtui.workspace.root / "reports" / name)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group=EXPORT_GROUP,
+        description="Export the report",
+    )
+    def _export(self, data: ReportData, out: Path) -> list[Path]:
+        return export_report(data, out)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group == SUBMIT_GROUP and event.state in FINISHED_STATES:
+            self.submitting = False  # started (the job is followed next) or refused
+        if worker.group != EXPORT_GROUP:
             return
-        listing = "\n".join(str(p) for p in written)
-        self.notify(listing, title="Report exported (all rows)", timeout=12)
+        if event.state == WorkerState.SUCCESS and isinstance(worker.result, list):
+            listing = "\n".join(str(p) for p in worker.result)
+            self.notify(listing, title="Report exported (all rows)", timeout=12)
+        elif event.state == WorkerState.ERROR:
+            if isinstance(worker.error, OSError):
+                self.notify(
+                    f"Could not write the export: {worker.error}", severity="error", timeout=8
+                )
+            else:
+                self.segtui.report_worker_failure(worker)
 
     def action_visualize(self) -> None:
         keys = self.table.row_keys
@@ -472,19 +515,26 @@ class ReportScreen(SegtuiScreen):
             return None
 
     def action_create_report(self) -> None:
+        if self.submitting:
+            return
         if self.report_type == ReportType.ANNOTATIONS and not self.annotated:
             self.notify("This project's dataset is not annotated.", severity="warning")
             return
         settings = self._form_settings()
         if settings is None:
             return
-        try:
-            job = jobs.submit(
-                self.segtui.workspace, JobKind.REPORT, self.project_id, settings.values()
-            )
-        except SegtuiError as exc:
-            self.notify(exc.message, severity="error")
-            return
+        self.submitting = True
+        project_id, params = self.project_id, settings.values()
+        self.tasks.run(
+            lambda ws: jobs.submit(ws, JobKind.REPORT, project_id, params),
+            self._report_started,
+            group=SUBMIT_GROUP,
+            description="Start the report",
+            exclusive=False,
+            refused=lambda error: self.notify(error.message, severity="error"),
+        )
+
+    def _report_started(self, job: JobRecord) -> None:
         self.notify(f"Report job {job.id} started.", timeout=3)
         self._follow(job.id)
 

@@ -1,4 +1,5 @@
-"""The accuracy report's table: basic or advanced rows, filtered, sortable by any column.
+"""The accuracy report as the screen shows it: its headline figures, and its table of basic or
+advanced rows, filtered, sortable by any column.
 
 Built on the shared `SortableTable` (header clicks sort; the report screen's o and r
 keys pick a column and flip it). Rows are the stored report rows (`BasicRow`,
@@ -11,9 +12,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from rich.text import Text
 from textual.message import Message
 
+from segtui.core.evaluation import CocoMetricsData
 from segtui.core.matching import AdvancedRow, BasicRow
+from segtui.core.report import ReportData
 from segtui.core.types import ReportType
 from segtui.ui.widgets.table import Cell, SortableTable, txt
 
@@ -45,6 +49,48 @@ def columns_for(
         ("precision", "Precision" if narrow else "Predicted class precision"),
         ("ap", "AP" if narrow else "Predicted class AP"),
     ]
+
+
+def _ap(metrics: CocoMetricsData | None, key: Literal["mask_ap", "box_ap"]) -> float:
+    return 0.0 if metrics is None else float(metrics.get(key, 0.0))
+
+
+def summary_text(data: ReportData) -> Text:
+    """The report's headline figures (mask and box AP, totals, precision) for the summary box."""
+    summary = data["summary"]
+    totals = data.get("totals") or summary.get("totals")
+    text = Text()
+    if summary.get("type") == ReportType.ANNOTATIONS:
+        parent, optimized = summary.get("parent"), summary.get("optimized")
+        text.append("Mask AP ", "bold")
+        text.append(
+            f"parent {_ap(parent, 'mask_ap'):.4f} → optimized {_ap(optimized, 'mask_ap'):.4f}"
+        )
+        text.append(f" (drop {summary.get('mask_ap_drop', 0):.2f} pts)", "bold")
+        text.append("   Box AP ", "bold")
+        text.append(f"{_ap(parent, 'box_ap'):.4f} → {_ap(optimized, 'box_ap'):.4f}")
+        text.append(f" (drop {summary.get('box_ap_drop', 0):.2f} pts)\n", "bold")
+        b_name = "annotations"
+    else:
+        metrics = summary.get("a_vs_b")
+        text.append("Mask AP of A against B ", "bold")
+        text.append(f"{_ap(metrics, 'mask_ap'):.4f}")
+        text.append("   Box AP ", "bold")
+        text.append(f"{_ap(metrics, 'box_ap'):.4f}\n")
+        b_name = "parent"
+    count = {} if totals is None else totals
+    text.append(
+        f"A (optimized) {count.get('a', 0)} · B ({b_name}) {count.get('b', 0)} · "
+        f"matches {count.get('matches', 0)} · images {count.get('images', 0)}, "
+    )
+    text.append(f"{count.get('images_differ', 0)} where A ≠ B", "bold")
+    text.append(f", {count.get('images_without_instances', 0)} without instances\n")
+    text.append(
+        f"Inference precision {summary.get('precision', '?')} · {summary.get('device', '?')} · "
+        f"score ≥ {summary.get('threshold', '?')} · match IoU ≥ {summary.get('iou', '?')}",
+        "dim",
+    )
+    return text
 
 
 def cell_text(value: float | str | None) -> str:
