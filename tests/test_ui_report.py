@@ -732,7 +732,7 @@ def test_an_unreadable_image_is_drawn_as_grey_with_its_masks(
 ) -> None:
     from segtui.ui.screens.visualize import load_report_images, prepare_image
 
-    report = load_report_images(workspace.root, stored.child.id, stored.result.id)
+    report = load_report_images(workspace, stored.child.id, stored.result.id)
     assert report.class_names == CLASSES and report.iou == 0.5
     readable = prepare_image(report, "b.jpg")
     assert readable.unreadable is None

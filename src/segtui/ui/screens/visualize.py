@@ -7,8 +7,9 @@ step through the images in the report table's order. The image is drawn with
 half-block characters (rich-pixels), which works in every terminal and over
 SSH; where the terminal speaks the kitty graphics protocol or sixel and the
 optional `graphics` extra (textual-image) is installed, a sharp image is drawn
-instead (`prepare_terminal_graphics`, g toggles). Decoding and drawing run in
-thread workers; only the finished renderables reach the widgets.
+instead (`prepare_terminal_graphics`, g toggles). Reading the report,
+decoding and drawing run in thread workers; only the finished renderables reach
+the widgets.
 """
 
 from __future__ import annotations
@@ -79,21 +80,20 @@ class PreparedImage:
     unreadable: str | None  # why the image could not be read (the masks are drawn on grey)
 
 
-def load_report_images(root: Path, project_id: int, result_id: int) -> ReportImages:
-    """Read a report's stored predictions and its dataset's image paths (own connection: a thread)."""
-    with Workspace(root) as ws:
-        result = ws.result(result_id)
-        project = ws.project(project_id)
-        dataset = ws.dataset(project.dataset_id)
-        try:
-            optimized, parent = report_predictions(ws, result_id)
-        except (OSError, ValueError, KeyError) as exc:
-            raise SegtuiError(
-                f"The predictions of report {result_id} cannot be read ({exc}).",
-                "Create the report again (s on the report page).",
-            ) from exc
-        paths = {im.path: image_path(dataset, im) for im in ws.dataset_images(dataset.id)}
-        class_names = ws.model(project.model_id).class_names
+def load_report_images(ws: Workspace, project_id: int, result_id: int) -> ReportImages:
+    """Read a report's stored predictions and its dataset's image paths (in a thread)."""
+    result = ws.result(result_id)
+    project = ws.project(project_id)
+    dataset = ws.dataset(project.dataset_id)
+    try:
+        optimized, parent = report_predictions(ws, result_id)
+    except (OSError, ValueError, KeyError) as exc:
+        raise SegtuiError(
+            f"The predictions of report {result_id} cannot be read ({exc}).",
+            "Create the report again (s on the report page).",
+        ) from exc
+    paths = {im.path: image_path(dataset, im) for im in ws.dataset_images(dataset.id)}
+    class_names = ws.model(project.model_id).class_names
     summary = report_data(result)["summary"]
     return ReportImages(
         optimized={p.image: p for p in optimized},
@@ -327,19 +327,29 @@ class VisualizeScreen(SegtuiScreen):
         self.title = "Visualize"
         self.sub_title = self.image_name
         self._apply_mode()
-        self.load_report(self.segtui.workspace.root)
+        project_id, result_id = self.project_id, self.result_id
+        self.tasks.run(
+            lambda ws: load_report_images(ws, project_id, result_id),
+            self._report_loaded,
+            group=LOAD_GROUP,
+            description="Load the report",
+            refused=self._report_unreadable,
+        )
 
     # -- workers -----------------------------------------------------------------
 
-    @work(
-        thread=True,
-        exclusive=True,
-        exit_on_error=False,
-        group=LOAD_GROUP,
-        description="Load the report",
-    )
-    def load_report(self, root: Path) -> ReportImages:
-        return load_report_images(root, self.project_id, self.result_id)
+    def _report_loaded(self, report: ReportImages) -> None:
+        self.report = report
+        self.show_image(self.image_name)
+
+    def _report_unreadable(self, error: SegtuiError) -> None:
+        self.notify(
+            f"{error.message}\n{error.hint}".strip(),
+            title="Load the report failed",
+            severity="error",
+            timeout=10,
+        )
+        self.query_one("#vis-info", Static).update("Could not load the report.")
 
     @work(
         thread=True,
@@ -383,18 +393,14 @@ class VisualizeScreen(SegtuiScreen):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
+        if worker.group not in (IMAGE_GROUP, RENDER_GROUP):
+            return  # the report is read by self.tasks, which hands it to _report_loaded
         if event.state == WorkerState.ERROR:
             self.segtui.report_worker_failure(worker)
-            if worker.group == LOAD_GROUP:
-                self.query_one("#vis-info", Static).update("Could not load the report.")
             return
         if event.state != WorkerState.SUCCESS or worker.result is None:
             return
-        if worker.group == LOAD_GROUP:
-            assert isinstance(worker.result, ReportImages)
-            self.report = worker.result
-            self.show_image(self.image_name)
-        elif worker.group == IMAGE_GROUP:
+        if worker.group == IMAGE_GROUP:
             assert isinstance(worker.result, PreparedImage)
             if worker.result.name == self.image_name:
                 self.prepared = worker.result
