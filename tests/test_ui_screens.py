@@ -284,6 +284,7 @@ async def test_deploy_dialog_builds_the_package_and_reports_a_clash(
         app.push_screen(ProjectScreen(child.id))
         await page_loaded(pilot, child.id)
         await pilot.press("d")
+        await app.workers.wait_for_complete()  # the dialog reads the project in a thread
         await pilot.pause()
         dialog = app.screen
         assert isinstance(dialog, DeployScreen)
@@ -301,6 +302,7 @@ async def test_deploy_dialog_builds_the_package_and_reports_a_clash(
         assert _text(dialog.query_one("#deploy-status", Static)).startswith(f"✓ Wrote {target}")
         # Building again to the same file is refused in the dialog, with what to do.
         await pilot.press("enter")
+        await app.workers.wait_for_complete()
         await pilot.pause()
         status = _text(dialog.query_one("#deploy-status", Static))
         assert status.startswith(f"✗ {target} already exists.") and "remove it first" in status

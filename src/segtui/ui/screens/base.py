@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from textual import on
 from textual.dom import DOMNode
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
 from segtui.core.errors import SegtuiError
@@ -130,6 +130,20 @@ class SegtuiScreen(Screen[None]):
 
     # A decorated handler under its own name: screens keep their on_worker_state_changed
     # for their other workers, and Textual calls both.
+    @on(Worker.StateChanged)
+    async def _hand_over_task_result(self, event: Worker.StateChanged) -> None:
+        await self.tasks.handle(event)
+
+
+class SegtuiModalScreen(ModalScreen[None]):
+    """A dialog of the segtui app: the same workspace tasks as a screen."""
+
+    def __init__(
+        self, name: str | None = None, id: str | None = None, classes: str | None = None
+    ) -> None:
+        super().__init__(name, id, classes)
+        self.tasks = WorkspaceTasks(self)
+
     @on(Worker.StateChanged)
     async def _hand_over_task_result(self, event: Worker.StateChanged) -> None:
         await self.tasks.handle(event)

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Static
-from textual.worker import get_current_worker
 
 from segtui.core.deploy import DeployResult, default_package_path, plan_deployment, write_deployment
 from segtui.core.errors import SegtuiError
 from segtui.core.settings import DEPLOY
-from segtui.core.workspace import Workspace
+from segtui.core.workspace import ProjectRecord, Workspace
+from segtui.ui.screens.base import SegtuiModalScreen
 
 CONTENTS = (
     "The package holds the model's IR, a standalone infer.py that pre- and post-processes "
@@ -25,8 +24,29 @@ CONTENTS = (
 )
 
 
-class DeployScreen(ModalScreen[None]):
-    """Choose where the .tar.gz goes (and whether the parent model rides along), then build it."""
+@dataclass(frozen=True)
+class DeployTarget:
+    """The project to package and where its package goes by default, read in a thread."""
+
+    project: ProjectRecord
+    default_out: Path
+
+
+def read_target(ws: Workspace, project_id: int) -> DeployTarget:
+    project = ws.project(project_id)
+    return DeployTarget(project, default_package_path(project.name, Path.cwd()))
+
+
+def build_package(ws: Workspace, project_id: int, out: Path, with_parent: bool) -> DeployResult:
+    """Check the request, gather the package's contents and write it (in a thread)."""
+    return write_deployment(plan_deployment(ws, project_id, out, with_parent=with_parent))
+
+
+class DeployScreen(SegtuiModalScreen):
+    """Choose where the .tar.gz goes (and whether the parent model rides along), then build it.
+
+    The project is read, and the package planned and written, in thread workers.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close", id="deploy.close", tooltip="Close without building."),
@@ -40,31 +60,46 @@ class DeployScreen(ModalScreen[None]):
     ]
 
     def __init__(self, workspace: Workspace, project_id: int) -> None:
+        """`workspace`: the app's; the dialog reads through its own connections, in threads."""
         super().__init__()
-        self.workspace = workspace
         self.project_id = project_id
+        self.target: DeployTarget | None = None
         self.result: DeployResult | None = None
-        project = workspace.project(project_id)
-        self._title = f"Deployment package — project #{project.id} {project.name}"
-        self._default = default_package_path(project.name, Path.cwd())
-        self._has_parent = project.parent_id is not None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="deploy-dialog"):
-            yield Static(Text(self._title, style="bold"), id="deploy-title")
+            yield Static(Text("Loading the project…", style="bold"), id="deploy-title")
             yield Static(CONTENTS, id="deploy-contents")
-            yield Input(str(self._default), id="deploy-out", placeholder="path of the .tar.gz")
+            yield Input(id="deploy-out", placeholder="path of the .tar.gz")
             yield Checkbox(
                 f"{DEPLOY.with_parent.label} (infer.py --parent runs it)",
                 value=DEPLOY.with_parent.default,
                 id="deploy-parent",
-                disabled=not self._has_parent,
+                disabled=True,  # until the project is read: only a child has a parent
             )
             yield Static(id="deploy-status")
             yield Static("enter/ctrl+b builds · escape closes", id="deploy-hint")
 
     def on_mount(self) -> None:
         self.query_one("#deploy-out", Input).focus()
+        project_id = self.project_id
+        self.tasks.run(
+            lambda ws: read_target(ws, project_id),
+            self._show_target,
+            group="deploy-load",
+            description="Load the project",
+        )
+
+    def _show_target(self, target: DeployTarget) -> None:
+        self.target = target
+        project = target.project
+        self.query_one("#deploy-title", Static).update(
+            Text(f"Deployment package — project #{project.id} {project.name}", style="bold")
+        )
+        out = self.query_one("#deploy-out", Input)
+        if not out.value:
+            out.value = str(target.default_out)
+        self.query_one("#deploy-parent", Checkbox).disabled = project.parent_id is None
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -74,34 +109,24 @@ class DeployScreen(ModalScreen[None]):
         self.dismiss(None)
 
     def action_build(self) -> None:
-        status = self.query_one("#deploy-status", Static)
-        try:
-            plan = plan_deployment(
-                self.workspace,
-                self.project_id,
-                Path(self.query_one("#deploy-out", Input).value.strip() or self._default),
-                with_parent=self.query_one("#deploy-parent", Checkbox).value,
-            )
-        except SegtuiError as exc:
-            status.update(Text(f"✗ {exc.message} {exc.hint}".strip(), style="red"))
-            return
-        status.update(Text(f"Writing {plan.out} …"))
-        self._write(plan)
+        if self.target is None:
+            return  # the project is still being read
+        out = Path(self.query_one("#deploy-out", Input).value.strip() or self.target.default_out)
+        with_parent = self.query_one("#deploy-parent", Checkbox).value
+        self.query_one("#deploy-status", Static).update(Text(f"Writing {out} …"))
+        project_id = self.project_id
+        self.tasks.run(
+            lambda ws: build_package(ws, project_id, out, with_parent),
+            self._done,
+            group="deploy",
+            description="Build the deployment package",
+            refused=self._refused,
+        )
 
-    @work(thread=True, exclusive=True, group="deploy")
-    def _write(self, plan: object) -> None:
-        from segtui.core.deploy import DeployPlan
-
-        assert isinstance(plan, DeployPlan)
-        try:
-            result = write_deployment(plan)
-        except SegtuiError as exc:
-            message = Text(f"✗ {exc.message} {exc.hint}".strip(), style="red")
-            self.app.call_from_thread(self.query_one("#deploy-status", Static).update, message)
-            return
-        if get_current_worker().is_cancelled:
-            return
-        self.app.call_from_thread(self._done, result)
+    def _refused(self, error: SegtuiError) -> None:
+        self.query_one("#deploy-status", Static).update(
+            Text(f"✗ {error.message} {error.hint}".strip(), style="red")
+        )
 
     def _done(self, result: DeployResult) -> None:
         self.result = result
