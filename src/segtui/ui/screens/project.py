@@ -381,13 +381,13 @@ class ProjectScreen(SegtuiScreen):
         for label in JOB_COLUMNS:
             jobs.add_column(label, key=label.lower())
         self.query_one("#model-info", PropertyTable).focus()
-        self.reload()
 
     def on_unmount(self) -> None:
         unsubscribe(self)
 
     def on_screen_resume(self) -> None:
-        # Follow the jobs only while on top (see segtui.ui.job_watcher), and catch up now.
+        # Also when the screen is first shown: the first read starts here. Follow the jobs
+        # only while on top (see segtui.ui.job_watcher), and catch up now.
         watcher_of(self).subscribe(self)
         self.reload()
 

@@ -95,13 +95,13 @@ class StartScreen(SegtuiScreen):
         # Hidden until the first rows arrive: the empty text must not flash by.
         table.display = False
         self.query_one("#empty", Static).display = False
-        self.reload()
 
     def on_unmount(self) -> None:
         unsubscribe(self)
 
     def on_screen_resume(self) -> None:
-        # Follow the jobs only while on top (see segtui.ui.job_watcher), and catch up now.
+        # Also when the screen is first shown: the first read starts here. Follow the jobs
+        # only while on top (see segtui.ui.job_watcher), and catch up now.
         watcher_of(self).subscribe(self)
         self.reload()
 
