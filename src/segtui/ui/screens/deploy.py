@@ -59,8 +59,7 @@ class DeployScreen(SegtuiModalScreen):
         ),
     ]
 
-    def __init__(self, workspace: Workspace, project_id: int) -> None:
-        """`workspace`: the app's; the dialog reads through its own connections, in threads."""
+    def __init__(self, project_id: int) -> None:
         super().__init__()
         self.project_id = project_id
         self.target: DeployTarget | None = None

@@ -528,7 +528,7 @@ class ProjectScreen(SegtuiScreen):
     def action_deploy(self) -> None:
         from segtui.ui.screens.deploy import DeployScreen
 
-        self.app.push_screen(DeployScreen(self.segtui.workspace, self.project_id))
+        self.app.push_screen(DeployScreen(self.project_id))
 
     def action_back(self) -> None:
         self.app.pop_screen()
