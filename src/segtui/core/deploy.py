@@ -25,16 +25,20 @@ import re
 import sys
 import tarfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from segtui import __version__
 from segtui.core.errors import SegtuiError
 from segtui.core.records import JsonObject, ModelRecord, PortJson
+from segtui.core.settings import DEPLOY
 from segtui.core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from segtui.core.optimize import OptimizationRecord
 
 #: The runtime's entry: the formats package; the core modules it imports come along.
 RUNTIME_ROOT = "segtui.core.formats"
@@ -292,7 +296,7 @@ class PackagedModel(TypedDict):
     checksum: str
     int8: bool
     input_shapes: dict[str, list[int]]
-    optimization: Mapping[str, object] | None  # how it was optimized, as stored
+    optimization: OptimizationRecord | None  # how it was optimized, as stored
 
 
 class ProjectRef(TypedDict):
@@ -400,7 +404,7 @@ def plan_deployment(
     out: Path | None = None,
     *,
     with_parent: bool = False,
-    score_threshold: float = 0.5,
+    score_threshold: float = DEPLOY.threshold.default,
     overwrite: bool = False,
 ) -> DeployPlan:
     """Check the request and gather the package's contents; refuse to overwrite unless asked."""
@@ -423,8 +427,7 @@ def plan_deployment(
             f"{out} already exists.",
             "Choose another file name, or remove it first (segtui deploy --force overwrites).",
         )
-    if not 0.0 <= score_threshold <= 1.0:
-        raise SegtuiError(f"Score threshold {score_threshold} is out of range.", "Use 0–1.")
+    DEPLOY.threshold.check(score_threshold)  # a SettingError names the range
     parent_record = None
     if with_parent:
         if project.parent_id is None:
@@ -499,7 +502,7 @@ def build_deployment(
     out: Path | None = None,
     *,
     with_parent: bool = False,
-    score_threshold: float = 0.5,
+    score_threshold: float = DEPLOY.threshold.default,
     overwrite: bool = False,
 ) -> DeployResult:
     """Write the project's deployment package (see the module docstring)."""
