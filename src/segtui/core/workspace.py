@@ -21,6 +21,7 @@ from typing import Any
 
 import platformdirs
 
+from segtui.core.db_schema import MIGRATIONS, SCHEMA_VERSION
 from segtui.core.errors import NotFoundError, WorkspaceError
 from segtui.core.records import (
     DatasetAnalysis,
@@ -33,7 +34,6 @@ from segtui.core.records import (
     ProjectRow,
     ResultRecord,
 )
-from segtui.core.schema import MIGRATIONS, SCHEMA_VERSION
 from segtui.core.types import DatasetKind, JobKind, JobState, ResultKind
 
 

@@ -1,8 +1,9 @@
-"""The workspace database's schema, as the list of migrations that build it."""
+"""The workspace database's SQLite schema, as the list of migrations that build it.
+
+(The settings schemas of the operations are in `segtui.core.settings`.)
+"""
 
 from __future__ import annotations
-
-SCHEMA_VERSION = 1
 
 # Each entry migrates from version i to i + 1; never edit a released entry, append.
 MIGRATIONS: list[str] = [
@@ -79,3 +80,6 @@ MIGRATIONS: list[str] = [
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
 ]
+
+#: The version a workspace has once every migration ran (SQLite's user_version).
+SCHEMA_VERSION = len(MIGRATIONS)
