@@ -179,7 +179,6 @@ class ReportTable(SortableTable):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.cursor_type = "row"
-        self._shown_columns: list[tuple[str, str]] = []
         self._shown_rows: list[tuple[str, Sequence[Cell]]] = []
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -187,10 +186,6 @@ class ReportTable(SortableTable):
         if action == "sort_cursor_column":
             return False
         return super().check_action(action, parameters)
-
-    def set_columns(self, columns: Sequence[tuple[str, str]]) -> None:
-        self._shown_columns = list(columns)
-        super().set_columns(columns)
 
     def set_rows(self, rows: Iterable[tuple[str, Sequence[Cell]]]) -> None:
         self._shown_rows = list(rows)
@@ -208,9 +203,7 @@ class ReportTable(SortableTable):
             self.sort_by(column)
 
     def clear_sort(self) -> None:
-        """Back to the report's own order."""
-        # A column set without the sorted column drops the sort; the same rows again redraw.
-        super().set_columns([])
-        super().set_columns(self._shown_columns)
+        """Back to the report's own order (the same rows again, unsorted, headers without arrows)."""
+        self.sorted_by = None
         super().set_rows(self._shown_rows)
         self.post_message(self.Sorted())
