@@ -6,11 +6,16 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from tiny_models import Det, build_classifier, build_omz_maskrcnn
 
 from segtui.cli import main
+from segtui.cli.commands import accuracy as accuracy_commands
+from segtui.core.records import JsonObject
+from segtui.core.types import ResultKind
+from segtui.core.workspace import Workspace
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -151,3 +156,56 @@ def test_deploy_writes_a_package_and_refuses_to_overwrite(
     )
     code, _, err = run(capsys, "deploy", project_id, "--with-parent", "--workspace", ws)
     assert code == 1 and "has no parent model" in err
+
+
+def _stored_parent_report(project_id: int) -> JsonObject:
+    """A parent-type report as the database holds it: A matches B with mask AP 0.75."""
+    totals = {"images": 3, "images_without_instances": 1, "images_differ": 1}
+    summary = {
+        "type": "parent",
+        "threshold": 0.1,
+        "iou": 0.5,
+        "precision": "f32",
+        "requested_precision": "f32",
+        "device": "CPU",
+        "project_id": project_id,
+        "parent_project_id": None,
+        "inference_seconds": 1.0,
+        "a_vs_b": {"mask_ap": 0.75, "box_ap": 0.8},
+        "totals": totals | {"a": 2, "b": 2, "matches": 1},
+    }
+    return {"summary": summary, "basic": [], "advanced": []}
+
+
+def test_report_max_drop_gate_exits_1_with_the_report_as_the_only_json(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    model_xml: Path,
+    image_folder: Path,
+) -> None:
+    ws = str(tmp_path / "ws")
+    code, out, _ = run(
+        capsys, "create-project", str(model_xml), str(image_folder), "--workspace", ws, "--json"
+    )
+    project_id = json.loads(out)["project"]["id"]
+    with Workspace(Path(ws)) as workspace:
+        stored = workspace.add_result(
+            project_id=project_id,
+            kind=ResultKind.REPORT_PARENT,
+            data=_stored_parent_report(project_id),
+        )
+
+    def finished_report_job(*_: object) -> SimpleNamespace:
+        # The gate is under test, not the job: it "wrote" the stored report.
+        return SimpleNamespace(id=1, result={"result_id": stored.id})
+
+    monkeypatch.setattr(accuracy_commands, "run_job", finished_report_job)
+    argv = ["report", str(project_id), "--workspace", ws, "--json", "--max-drop"]
+    code, out, err = run(capsys, *argv, "10")
+    assert code == 1
+    document = json.loads(out)  # one JSON document on stdout: the report's
+    assert (document["result_id"], document["mask_ap_drop"]) == (stored.id, 25.0)
+    assert err == "segtui: mask AP drop 25.00 points exceeds --max-drop 10.0\n"
+    code, out, err = run(capsys, *argv, "25")
+    assert code == 0 and json.loads(out)["mask_ap_drop"] == 25.0 and err == ""
