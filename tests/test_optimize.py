@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -15,7 +16,7 @@ from tiny_models import build_omz_maskrcnn_conv
 from segtui.core import jobs
 from segtui.core.errors import SegtuiError
 from segtui.core.models import load_registered
-from segtui.core.optimize import optimize_project, settings_from_params
+from segtui.core.optimize import optimize_project, settings_from_params, validation_items
 from segtui.core.optimize_settings import OptimizeSettings
 from segtui.core.projects import create_project_from_paths
 from segtui.core.quantize import CALIBRATION_STAGE
@@ -273,3 +274,17 @@ def test_max_drop_met_reads_absolute_points_and_relative_percent() -> None:
         "reported_drop_points": None,
     }
     assert max_drop_met(unmeasured, 1.0, DropType.ABSOLUTE) is None
+
+
+def test_validation_items_carry_the_annotation_files_image_ids_from_0(
+    workspace: Workspace, tmp_path: Path, coco_dataset: Path
+) -> None:
+    # The same COCO image ids as predict, evaluate and the report use: image id 0 stays 0.
+    data = json.loads(coco_dataset.read_text())
+    for item in [*data["images"], *data["annotations"]]:
+        item["image_id" if "image_id" in item else "id"] -= 1
+    coco_dataset.write_text(json.dumps(data))
+    model = build_omz_maskrcnn_conv(tmp_path / "model" / "tiny.xml", input_hw=(64, 64))
+    project = create_project_from_paths(workspace, model_path=model, dataset_path=coco_dataset)
+    items = validation_items(workspace, project.id, 2)
+    assert [(name, image_id) for name, _, image_id in items] == [("x.png", 0), ("y.png", 1)]

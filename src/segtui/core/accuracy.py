@@ -31,6 +31,11 @@ from segtui.core.workspace import (
 )
 
 
+def coco_image_id(image: DatasetImage) -> int:
+    """An image's COCO id: the annotation file's (0 included), else its position + 1."""
+    return image.coco_id if image.coco_id is not None else image.idx + 1
+
+
 @dataclass(frozen=True)
 class ProjectPredictions:
     """A model's predictions on a project's dataset, in dataset order, and how they were made."""
@@ -48,7 +53,7 @@ class ProjectPredictions:
     @property
     def image_ids(self) -> dict[str, int]:
         """COCO image id of each image path: the annotation file's, else position + 1."""
-        return {im.path: im.coco_id if im.coco_id is not None else im.idx + 1 for im in self.images}
+        return {im.path: coco_image_id(im) for im in self.images}
 
     @property
     def category_ids(self) -> list[int] | None:

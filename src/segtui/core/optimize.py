@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypedDict
 
+from segtui.core.accuracy import coco_image_id
 from segtui.core.datasets import image_path
 from segtui.core.errors import SegtuiError
 from segtui.core.evaluation import category_mapping, load_annotations
@@ -96,7 +97,7 @@ def validation_items(ws: Workspace, project_id: int, count: int) -> list[Validat
     images = ws.dataset_images(dataset.id)
     step = max(1, len(images) // max(count, 1))
     chosen = images[::step][:count]
-    return [(im.path, image_path(dataset, im), int(im.coco_id or im.idx + 1)) for im in chosen]
+    return [(im.path, image_path(dataset, im), coco_image_id(im)) for im in chosen]
 
 
 def _calibration_paths(ws: Workspace, dataset: DatasetRecord, subset: int) -> list[Path]:
