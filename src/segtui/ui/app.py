@@ -17,6 +17,7 @@ from segtui.core.workspace import Workspace
 from segtui.ui import messages
 from segtui.ui.commands import ProjectCommands
 from segtui.ui.job_watcher import JobWatcher
+from segtui.ui.screens.base import in_workspace
 from segtui.ui.screens.create_project import CreateProjectScreen
 from segtui.ui.screens.help import HelpScreen, binding_rows
 from segtui.ui.screens.project import ProjectScreen
@@ -142,9 +143,7 @@ class SegtuiApp(App[None]):
         description="Register the sample projects",
     )
     def register_sample_projects(self, workspace_root: Path) -> SampleProjects | None:
-        # SQLite connections belong to one thread: this worker opens its own.
-        with Workspace(workspace_root) as ws:
-            return ensure_sample(ws)
+        return in_workspace(workspace_root, ensure_sample)
 
     @work(thread=True, exit_on_error=False, group="devices", description="Find the devices")
     def find_devices(self) -> None:

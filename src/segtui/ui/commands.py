@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from textual.binding import Binding
@@ -19,8 +18,8 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider, SimpleProvider
 from textual.screen import Screen
 from textual.style import Style
 
-from segtui.core.records import ProjectRecord
 from segtui.core.workspace import Workspace
+from segtui.ui.screens.base import in_workspace
 
 Command = tuple[str, Callable[[], object], str]
 
@@ -46,11 +45,6 @@ class CommandList(SimpleProvider):
         raise NotImplementedError
 
 
-def _read_projects(root: Path) -> list[ProjectRecord]:
-    with Workspace(root) as ws:
-        return ws.projects()
-
-
 class ProjectCommands(Provider):
     """New project, Refresh, and Open project <name> for each project in the workspace."""
 
@@ -63,7 +57,7 @@ class ProjectCommands(Provider):
             return self._cache
         app = self.app
         assert isinstance(app, SegtuiApp)
-        projects = await asyncio.to_thread(_read_projects, app.workspace.root)
+        projects = await asyncio.to_thread(in_workspace, app.workspace.root, Workspace.projects)
         commands: list[Command] = [
             (
                 "New project",

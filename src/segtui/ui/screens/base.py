@@ -76,7 +76,7 @@ class WorkspaceTasks:
         root = segtui_app(self._node).workspace.root
 
         def in_own_workspace() -> T:
-            return _in_workspace(root, task)
+            return in_workspace(root, task)
 
         worker = self._node.run_worker(
             in_own_workspace,
@@ -109,8 +109,9 @@ class WorkspaceTasks:
                 segtui_app(self._node).report_worker_failure(cast("Worker[object]", worker))
 
 
-def _in_workspace(root: Path, task: Callable[[Workspace], T]) -> T:
-    # SQLite connections belong to the thread that opened them: each task opens its own.
+def in_workspace(root: Path, task: Callable[[Workspace], T]) -> T:
+    """`task(ws)` on a connection of its own, for a thread: SQLite connections belong to
+    the thread that opened them."""
     with Workspace(root) as ws:
         return task(ws)
 
