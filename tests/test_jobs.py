@@ -163,3 +163,23 @@ def test_an_unknown_job_kind_is_refused_before_it_is_queued(workspace: Workspace
     # A kind given as its string is the same kind.
     job = jobs.submit(workspace, "evaluate", None, {}, start=False)
     assert job.kind is JobKind.EVALUATE and job.state is JobState.QUEUED
+
+
+def test_submitting_a_job_leaves_the_handlers_to_the_job_process(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from segtui.core import jobs\n"
+        "from segtui.core.workspace import Workspace\n"
+        "jobs.submit(Workspace(Path(sys.argv[1])), 'evaluate', None, {}, start=False)\n"
+        "print([m for m in ('segtui.core.job_kinds', 'openvino', 'cv2') if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "ws")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == "[]"
+    with Workspace(tmp_path / "ws") as ws:
+        assert [job.kind for job in ws.jobs()] == [JobKind.EVALUATE]
