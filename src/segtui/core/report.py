@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, NotRequired, TypedDict, cast
+from typing import Any, TypedDict, cast
 
 from pycocotools import mask as mask_utils
 
@@ -92,7 +92,19 @@ class ReportSettings:
         return ResultKind(f"report:{self.type}")
 
 
-class ReportSummary(TypedDict):
+class ReportFigures(TypedDict, total=False):
+    """The AP part of a report's summary, by its type."""
+
+    #: "parent" reports: COCO AP of A against B.
+    a_vs_b: CocoMetricsData
+    #: "annotations" reports: COCO AP of each model, and the drops in points.
+    optimized: CocoMetricsData
+    parent: CocoMetricsData
+    mask_ap_drop: float
+    box_ap_drop: float
+
+
+class ReportSummary(ReportFigures):
     """A report's headline: how it was made, its AP figures and totals."""
 
     type: ReportType
@@ -104,13 +116,6 @@ class ReportSummary(TypedDict):
     project_id: int
     parent_project_id: int
     inference_seconds: float
-    #: "parent" reports: COCO AP of A against B.
-    a_vs_b: NotRequired[CocoMetricsData]
-    #: "annotations" reports: COCO AP of each model, and the drops in points.
-    optimized: NotRequired[CocoMetricsData]
-    parent: NotRequired[CocoMetricsData]
-    mask_ap_drop: NotRequired[float]
-    box_ap_drop: NotRequired[float]
     totals: ReportTotals
 
 
@@ -301,22 +306,12 @@ def _predict_both(
     return runs[0], runs[1]
 
 
-class _Figures(TypedDict, total=False):
-    """The AP part of a summary: a_vs_b ("parent"), or each model's AP and the drops."""
-
-    a_vs_b: CocoMetricsData
-    optimized: CocoMetricsData
-    parent: CocoMetricsData
-    mask_ap_drop: float
-    box_ap_drop: float
-
-
 def _summary(
     settings: ReportSettings,
     optimized: ProjectPredictions,
     parent: ProjectPredictions,
     inference_s: float,
-    figures: _Figures,
+    figures: ReportFigures,
     totals: ReportTotals,
 ) -> ReportSummary:
     return {
@@ -371,7 +366,7 @@ def create_report(
     optimized, parent = _predict_both(ws, project, parent_project, settings, progress, cancel)
     inference_s = time.perf_counter() - started
     progress(0.95, "Matching predictions")
-    figures: _Figures
+    figures: ReportFigures
     if settings.type == ReportType.PARENT:
         tables, a_vs_b = compare_with_parent(
             optimized.predictions,
