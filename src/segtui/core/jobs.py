@@ -31,7 +31,7 @@ from segtui.core.errors import Cancelled, NotFoundError, SegtuiError
 from segtui.core.job_registry import JobContext, JobHandler
 from segtui.core.progress import CancelToken
 from segtui.core.records import JobRecord
-from segtui.core.types import FINAL_STATES, JobKind, JobState
+from segtui.core.types import JobKind, JobState
 from segtui.core.workspace import Workspace
 
 #: The job process's module: `pid_alive` finds it in a process's command line.
@@ -236,7 +236,7 @@ def wait(
         if on_update is not None and (job.progress, job.stage) != last:
             on_update(job)
             last = (job.progress, job.stage)
-        if job.state in FINAL_STATES:
+        if job.state.final:
             return job
         if job.state == JobState.RUNNING and job.pid and not pid_alive(job.pid):
             recover_jobs(ws)

@@ -24,10 +24,8 @@ class JobState(StrEnum):
 
     @property
     def active(self) -> bool:
+        """Queued or running."""
         return not self.final
-
-
-FINAL_STATES: frozenset[JobState] = frozenset(s for s in JobState if s.final)
 
 
 class JobKind(StrEnum):
@@ -92,7 +90,6 @@ class DatasetKind(StrEnum):
 
 
 __all__ = [
-    "FINAL_STATES",
     "DatasetKind",
     "DropType",
     "Hint",
