@@ -63,13 +63,11 @@ class SettingField(Generic[T]):
             return " or ".join(self.choices)
         if self.minimum is None or self.maximum is None:
             return ""
-        low = _number_text(self.minimum)
-        if self.exclusive_minimum:
-            low = f"above {low}"
+        low, high = _number_text(self.minimum), _number_text(self.maximum)
         unit = f" {self.unit}" if self.unit else ""
         if self.exclusive_minimum:
-            return f"{low} and at most {_number_text(self.maximum)}{unit}"
-        return f"{low}–{_number_text(self.maximum)}{unit}"
+            return f"above {low} and at most {high}{unit}"
+        return f"{low}–{high}{unit}"
 
     def _number_problem(self, value: object) -> str | None:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -188,6 +186,11 @@ class SettingField(Generic[T]):
         return self.format(self.default)
 
 
+def flag_for(name: str) -> str:
+    """The command-line flag of a field: `max_drop` -> `--max-drop`."""
+    return f"--{name.replace('_', '-')}"
+
+
 def choice_field(
     name: str,
     enum: type[E],
@@ -202,14 +205,10 @@ def choice_field(
         default=default,
         label=label,
         help=help,
-        flag=flag or f"--{name.replace('_', '-')}",
+        flag=flag or flag_for(name),
         choices=tuple(member.value for member in enum),
         convert=enum,
     )
-
-
-def flag_for(name: str) -> str:
-    return f"--{name.replace('_', '-')}"
 
 
 class Schema:
