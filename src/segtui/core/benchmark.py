@@ -34,8 +34,8 @@ HINTS: tuple[Hint, ...] = tuple(Hint)
 MAX_INPUT_IMAGES = 32
 
 
-class StoredBenchmarkSettings(TypedDict):
-    """`BenchmarkSettings` as JSON (a sweep stores the settings its cells share)."""
+class BenchmarkChoices(TypedDict):
+    """The BENCHMARK schema's settings as JSON (per_layer aside: it is not a setting here)."""
 
     hint: str
     streams: int | None
@@ -43,18 +43,17 @@ class StoredBenchmarkSettings(TypedDict):
     batch: int
     duration_s: float
     precision: str
+
+
+class StoredBenchmarkSettings(BenchmarkChoices):
+    """`BenchmarkSettings` as JSON (a sweep stores the settings its cells share)."""
+
     device: str
 
 
-class BenchmarkParams(TypedDict):
+class BenchmarkParams(BenchmarkChoices):
     """The params of a "benchmark" job: the settings but the device (the project's)."""
 
-    hint: str
-    streams: int | None
-    requests: int | None
-    batch: int
-    duration_s: float
-    precision: str
     per_layer: bool
 
 
@@ -90,28 +89,21 @@ class BenchmarkSettings:
         """Raise a SettingError naming every value out of the schema's range."""
         BENCHMARK.validate(self.values())
 
-    def to_json(self) -> StoredBenchmarkSettings:
-        return StoredBenchmarkSettings(
+    def _choices(self) -> BenchmarkChoices:
+        return BenchmarkChoices(
             hint=str(self.hint),
             streams=self.streams,
             requests=self.requests,
             batch=self.batch,
             duration_s=self.duration_s,
             precision=str(self.precision),
-            device=self.device,
         )
 
+    def to_json(self) -> StoredBenchmarkSettings:
+        return {**self._choices(), "device": self.device}
+
     def job_params(self, *, per_layer: bool = True) -> BenchmarkParams:
-        stored = self.to_json()
-        return BenchmarkParams(
-            hint=stored["hint"],
-            streams=stored["streams"],
-            requests=stored["requests"],
-            batch=stored["batch"],
-            duration_s=stored["duration_s"],
-            precision=stored["precision"],
-            per_layer=per_layer,
-        )
+        return {**self._choices(), "per_layer": per_layer}
 
 
 class BenchmarkFigures(TypedDict):
