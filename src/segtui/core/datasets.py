@@ -250,9 +250,9 @@ def import_coco(
 ) -> DatasetRecord:
     """Register an annotated dataset from a COCO instances JSON and its image folder.
 
-    The annotations are validated (references, categories) and a normalised
-    copy is stored in the workspace: annotation ids renumbered from 1 (id 0
-    silently yields AP 0 in pycocotools) and areas filled from the masks.
+    The annotations are validated (references, categories, segmentations) and a
+    normalised copy is stored in the workspace: annotation ids renumbered from 1 (id 0
+    silently yields AP 0 in pycocotools), iscrowd present, image sizes as decoded.
     """
     ann_path = Path(ann_path).resolve()
     data = _read_coco(ann_path)
