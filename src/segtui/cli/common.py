@@ -7,8 +7,9 @@ from collections.abc import Mapping
 
 from segtui.cli.output import CliError, Output
 from segtui.core.errors import SegtuiError
+from segtui.core.records import JobRecord, ProjectRecord
 from segtui.core.types import JobKind, JobState
-from segtui.core.workspace import JobRecord, ProjectRecord, Workspace
+from segtui.core.workspace import Workspace
 
 
 def open_workspace(args: argparse.Namespace) -> Workspace:

@@ -13,9 +13,15 @@ import numpy.typing as npt
 
 from segtui.core.errors import DatasetImportError
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
-from segtui.core.records import DatasetAnalysis, JsonObject, SkippedFile
+from segtui.core.records import (
+    DatasetAnalysis,
+    DatasetImage,
+    DatasetRecord,
+    JsonObject,
+    SkippedFile,
+)
 from segtui.core.types import DatasetKind
-from segtui.core.workspace import DatasetImage, DatasetRecord, Workspace, atomic_write_text
+from segtui.core.workspace import Workspace, atomic_write_text
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 # Images larger than this are refused per file (a decoded 100 MP RGB image is 300 MB).

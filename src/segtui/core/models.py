@@ -16,8 +16,8 @@ import openvino as ov
 
 from segtui.core.errors import ModelImportError, UnsupportedModelError
 from segtui.core.formats import FormatAdapter, detect_format
-from segtui.core.records import ModelAnalysis
-from segtui.core.workspace import ModelRecord, Workspace
+from segtui.core.records import ModelAnalysis, ModelRecord
+from segtui.core.workspace import Workspace
 
 _core: ov.Core | None = None
 

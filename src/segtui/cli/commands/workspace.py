@@ -9,8 +9,8 @@ from typing import Any
 
 from segtui.cli.common import numeric_id, open_workspace, resolve_project
 from segtui.cli.output import EXIT_OK, CliError, Output, table
-from segtui.core.records import JsonObject
-from segtui.core.workspace import DatasetRecord, ModelRecord, Workspace
+from segtui.core.records import DatasetRecord, JsonObject, ModelRecord
+from segtui.core.workspace import Workspace
 
 LIST_CHOICES = ("projects", "models", "datasets", "jobs", "devices")
 
