@@ -330,7 +330,7 @@ class OptimizeScreen(SegtuiScreen):
 
     def _show_pending(self, job: JobRecord) -> None:
         self.job_id = job.id
-        self.job_state = JobState(job.state)
+        self.job_state = job.state
         self.query_one("#form-view").display = False
         pending = self.query_one(PendingOptimization)
         pending.display = True
@@ -340,7 +340,7 @@ class OptimizeScreen(SegtuiScreen):
 
     def on_job_monitor_finished(self, event: JobMonitor.Finished) -> None:
         job = event.job
-        self.job_state = JobState(job.state)
+        self.job_state = job.state
         self.refresh_bindings()
         child_id = job.result.get("child_project_id") if job.result else None
         if job.state == JobState.DONE and child_id:
@@ -380,7 +380,7 @@ class OptimizeScreen(SegtuiScreen):
         self.refresh_bindings()
 
     def action_back(self) -> None:
-        if self.job_id is not None and self.job_state in (JobState.QUEUED, JobState.RUNNING):
+        if self.job_id is not None and self.job_state is not None and self.job_state.active:
             self.notify(
                 f"The optimization goes on in the background: see the Jobs tab of "
                 f"project #{self.project_id}.",
