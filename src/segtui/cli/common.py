@@ -48,7 +48,7 @@ def run_job(
     from segtui.core import jobs
 
     job = jobs.submit(ws, kind, project_id, params)
-    if ws.job(job.id).state == JobState.QUEUED:
+    if job.state == JobState.QUEUED:  # submit read it back after trying to start it
         out.note(f"Job {job.id} queued behind a running job; waiting.")
     try:
         final = jobs.wait(ws, job.id, lambda j: out.progress(j.progress, j.stage))

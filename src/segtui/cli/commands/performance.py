@@ -35,7 +35,7 @@ def cmd_benchmark(args: argparse.Namespace, out: Output) -> int:
     params = settings.job_params(per_layer=bool(values["per_layer"]))
     with open_workspace(args) as ws:
         project = resolve_project(ws, args.project)
-        final = run_job(ws, JobKind.BENCHMARK, project.id, dict(params), out)
+        final = run_job(ws, JobKind.BENCHMARK, project.id, params, out)
         run = stored_benchmark(ws, int((final.result or {})["result_id"]))
         text = f"Project {project.id}: {benchmark_line(run)}"
         rt = run["runtime"]
@@ -103,7 +103,7 @@ def cmd_sweep(args: argparse.Namespace, out: Output) -> int:
         project = resolve_project(ws, args.project)
         estimate = estimate_sweep_seconds(settings)
         out.note(f"{len(settings.cells)} cells, about {estimate:.0f} s")
-        final = run_job(ws, JobKind.SWEEP, project.id, dict(settings.job_params()), out)
+        final = run_job(ws, JobKind.SWEEP, project.id, settings.job_params(), out)
         result_id = int((final.result or {})["result_id"])
         data = stored_sweep(ws, result_id)
         best = sweet_spot(data["cells"], latency_limit)
