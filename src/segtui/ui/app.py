@@ -129,9 +129,9 @@ class SegtuiApp(App[None]):
         self.show_project(event.project_id)
 
     def on_projects_changed(self, _event: messages.ProjectsChanged) -> None:
-        for screen in self.screen_stack:
-            if isinstance(screen, StartScreen):
-                screen.reload()
+        # A project list under another screen reads them again when it is back on top.
+        if isinstance(self.screen, StartScreen):
+            self.screen.reload()
 
     # -- workers ---------------------------------------------------------------------
 
