@@ -36,6 +36,7 @@ from tiny_models import build_omz_maskrcnn_conv
 import segtui
 from segtui.core import jobs
 from segtui.core.projects import create_project_from_paths
+from segtui.core.types import JobKind, JobState
 from segtui.core.workspace import Workspace
 from segtui.ui.app import SegtuiApp
 from segtui.ui.screens.help import HelpScreen
@@ -63,7 +64,7 @@ def _wait_measuring(ws: Workspace, job_id: int, timeout: float = 60.0) -> None:
         job = ws.job(job_id)
         if job.stage.startswith("Measuring"):
             return
-        if job.state not in ("queued", "running"):
+        if not job.state.active:
             raise SystemExit(f"the benchmark job ended early: {job.state} {job.error}")
         time.sleep(0.1)
     raise SystemExit("the benchmark job did not start measuring in time")
@@ -144,7 +145,7 @@ def main() -> None:
         ws = Workspace(Path(tmp) / "ws")
         project_id = _project(ws, Path(tmp))
         params = {"duration_s": args.duration, "per_layer": False, "precision": "f32"}
-        job = None if args.no_job else jobs.submit(ws, "benchmark", project_id, params)
+        job = None if args.no_job else jobs.submit(ws, JobKind.BENCHMARK, project_id, params)
         try:
             if job is not None:
                 _wait_measuring(ws, job.id)
@@ -158,7 +159,7 @@ def main() -> None:
                     verbose=args.verbose,
                 )
             )
-            still = job is None or ws.job(job.id).state == "running"
+            still = job is None or ws.job(job.id).state == JobState.RUNNING
         finally:
             if job is not None:
                 jobs.cancel(ws, job.id)
