@@ -16,7 +16,7 @@ from tiny_models import build_omz_maskrcnn_conv
 from segtui.core import jobs
 from segtui.core.errors import SegtuiError
 from segtui.core.models import load_registered
-from segtui.core.optimize import optimize_project, settings_from_params, validation_items
+from segtui.core.optimize import optimize_project, validation_items
 from segtui.core.optimize_settings import OptimizeSettings
 from segtui.core.projects import create_project_from_paths
 from segtui.core.quantize import CALIBRATION_STAGE
@@ -215,7 +215,7 @@ def test_settings_take_their_defaults_and_choices_from_the_schema() -> None:
     params = OptimizeSettings(ignore_names=("a", "b"), preset=Preset.MIXED).to_json()
     assert params["preset"] == "mixed" and type(params["preset"]) is str
     assert params["ignore_names"] == ["a", "b"]
-    assert settings_from_params(params) == OptimizeSettings(
+    assert OptimizeSettings.from_values(params) == OptimizeSettings(
         ignore_names=("a", "b"), preset=Preset.MIXED
     )
 
@@ -228,16 +228,16 @@ def test_job_parameters_are_checked_and_converted_by_the_schema() -> None:
         "max_drop": 2,
         "unknown": "ignored",
     }
-    settings = settings_from_params(params)
+    settings = OptimizeSettings.from_values(params)
     assert settings.method is Method.ACCURACY_AWARE and settings.accuracy_aware
     assert settings.drop_type is DropType.RELATIVE
     assert settings.ignore_types == ("Add",)
     assert settings.max_drop == 2.0 and isinstance(settings.max_drop, float)
     with pytest.raises(SettingError, match="Max accuracy drop 20 is out of range") as err:
-        settings_from_params({"max_drop": 20})
+        OptimizeSettings.from_values({"max_drop": 20})
     assert err.value.field == "max_drop"
     with pytest.raises(SettingError, match="'fast' is not one of: default, accuracy-aware"):
-        settings_from_params({"method": "fast"})
+        OptimizeSettings.from_values({"method": "fast"})
 
 
 def test_validate_names_every_refused_value_with_its_range() -> None:

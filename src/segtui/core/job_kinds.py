@@ -46,11 +46,11 @@ def evaluate_job(ctx: JobContext) -> EvaluationResult:
 @job_kind(JobKind.OPTIMIZE)
 def optimize_job(ctx: JobContext) -> OptimizeJobResult:
     """INT8 quantization of a project's model; the result is a child project."""
-    from segtui.core.optimize import optimize_project, settings_from_params
+    from segtui.core.optimize import OptimizeSettings, optimize_project
 
     if ctx.job.project_id is None:
         raise ValueError("an optimize job needs a project")
-    settings = settings_from_params(ctx.job.params)
+    settings = OptimizeSettings.from_values(ctx.job.params)
     child = optimize_project(
         ctx.ws, ctx.job.project_id, settings, ctx.work_dir, progress=ctx.progress, cancel=ctx.cancel
     )
@@ -103,11 +103,10 @@ def sweep_job(ctx: JobContext) -> SweepJobResult:
 def report_job(ctx: JobContext) -> Mapping[str, object]:
     """An accuracy report of an optimized project (vs its parent or vs annotations)."""
     from segtui.core.report import ReportSettings, create_report
-    from segtui.core.settings import REPORT, checked
 
     if ctx.job.project_id is None:
         raise ValueError("a report job needs a project")
-    settings = ReportSettings(**checked(REPORT, ctx.job.params))
+    settings = ReportSettings.from_values(ctx.job.params)
     return create_report(
         ctx.ws, ctx.job.project_id, settings, progress=ctx.progress, cancel=ctx.cancel
     )

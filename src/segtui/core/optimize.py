@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from segtui.core.accuracy import coco_image_id
 from segtui.core.datasets import image_path
@@ -83,11 +82,6 @@ class OptimizeJobResult(TypedDict):
     child_project_id: int
     model_id: int
     optimization: OptimizationRecord | None
-
-
-def settings_from_params(params: Mapping[str, Any]) -> OptimizeSettings:
-    """A job's parameters as settings, checked by the OPTIMIZE schema."""
-    return OptimizeSettings.from_values(params)
 
 
 def validation_items(ws: Workspace, project_id: int, count: int) -> list[ValidationItem]:
@@ -245,6 +239,5 @@ __all__ = [
     "OptimizeJobResult",
     "OptimizeSettings",
     "optimize_project",
-    "settings_from_params",
     "validation_items",
 ]

@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 
 
 def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
-    from segtui.core.optimize import settings_from_params
+    from segtui.core.optimize_settings import OptimizeSettings
 
-    settings = settings_from_params(schema_values(args, OPTIMIZE))
+    settings = OptimizeSettings.from_values(schema_values(args, OPTIMIZE))
     with open_workspace(args) as ws:
         project = resolve_project(ws, args.project)
         dataset = ws.dataset(project.dataset_id)
