@@ -17,6 +17,7 @@ from segtui.core.records import (
     ModelRecord,
     ProjectRecord,
     ProjectRow,
+    status_text,
 )
 from segtui.core.types import JobKind
 from segtui.core.workspace import Workspace
@@ -95,7 +96,7 @@ def create_project_from_paths(
 def project_status(ws: Workspace, project: ProjectRecord) -> str:
     """One word for the project list: the state of its newest job, or "ready"."""
     latest = ws.latest_job(project.id)
-    return "ready" if latest is None else f"{latest.kind} {latest.state}"
+    return status_text(None, None) if latest is None else status_text(latest.kind, latest.state)
 
 
 def project_rows(ws: Workspace) -> list[ProjectRow]:

@@ -336,9 +336,12 @@ class ProjectRow:
     @property
     def status(self) -> str:
         """One word for the list: the state of its newest job, or "ready"."""
-        if self.latest_job_kind is None or self.latest_job_state is None:
-            return "ready"
-        return f"{self.latest_job_kind} {self.latest_job_state}"
+        return status_text(self.latest_job_kind, self.latest_job_state)
+
+
+def status_text(kind: JobKind | None, state: JobState | None) -> str:
+    """A project's status as the lists show it: its newest job's kind and state, or "ready"."""
+    return "ready" if kind is None or state is None else f"{kind} {state}"
 
 
 __all__ = [
