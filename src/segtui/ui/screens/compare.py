@@ -285,7 +285,6 @@ class CompareScreen(SegtuiScreen):
         self.a_project_id = a_project_id
         self.b_project_id = b_project_id
         self.page: ComparePage | None = None
-        self.comparison: Comparison | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -325,7 +324,7 @@ class CompareScreen(SegtuiScreen):
     def show_page(self, page: ComparePage) -> None:
         first = self.page is None
         self.page = page
-        self.comparison = comparison = page.comparison
+        comparison = page.comparison
         self.query_one("#compare-a", Static).update(side_text("A", page.a))
         self.query_one("#compare-b", Static).update(side_text("B", page.b))
         missing = self.query_one("#compare-missing", Static)

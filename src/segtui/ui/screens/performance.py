@@ -261,8 +261,12 @@ class PerformanceScreen(SegtuiScreen):
         super().__init__()
         self.project_id = project_id
         self.page: PerformancePage | None = None
-        self.runs: dict[str, StoredBenchmark] = {}
         self.selected_precision: str | None = None
+
+    @property
+    def runs(self) -> dict[str, StoredBenchmark]:
+        """The newest run per precision (none until the page is read)."""
+        return self.page.runs if self.page is not None else {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -322,7 +326,6 @@ class PerformanceScreen(SegtuiScreen):
             return  # unchanged (e.g. back from help): nothing to repaint
         first = self.page is None
         self.page = page
-        self.runs = page.runs
         self.sub_title = f"#{page.project.id} {page.project.name}"
         self.query_one("#perf-title", Static).update(title_text(page))
         self.query_one("#perf-baseline", Static).display = (

@@ -220,8 +220,6 @@ class ReportScreen(SegtuiScreen):
         #: The image of each row the table shows (the current mode's, filtered), by row key.
         self.row_images: dict[str, str] = {}
         self._total_rows = 0
-        self.annotated = False
-        self.optimized_project = False
         #: The project, read in a thread with each report.
         self.page: ReportProject | None = None
         self.job_id: int | None = None
@@ -339,11 +337,19 @@ class ReportScreen(SegtuiScreen):
     def _show_project(self, page: ReportProject) -> None:
         self.page = page
         project = page.project
-        self.annotated = page.annotated
-        self.optimized_project = project.parent_id is not None
         self.title = f"Accuracy report · Project #{project.id}"
         self.sub_title = project.name
         self.query_one("#type-annotations", RadioButton).disabled = not self.annotated
+
+    @property
+    def annotated(self) -> bool:
+        """Whether the project's dataset is annotated (False until the project is read)."""
+        return self.page is not None and self.page.annotated
+
+    @property
+    def optimized_project(self) -> bool:
+        """Whether the project has a parent to compare with (False until it is read)."""
+        return self.page is not None and self.page.project.parent_id is not None
 
     def class_names(self) -> list[str]:
         """The classes that appear in the report's advanced rows, sorted."""
