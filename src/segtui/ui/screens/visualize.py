@@ -333,7 +333,6 @@ class VisualizeScreen(SegtuiScreen):
             self._report_loaded,
             group=LOAD_GROUP,
             description="Load the report",
-            refused=self._report_unreadable,
         )
 
     # -- workers -----------------------------------------------------------------
@@ -341,15 +340,6 @@ class VisualizeScreen(SegtuiScreen):
     def _report_loaded(self, report: ReportImages) -> None:
         self.report = report
         self.show_image(self.image_name)
-
-    def _report_unreadable(self, error: SegtuiError) -> None:
-        self.notify(
-            f"{error.message}\n{error.hint}".strip(),
-            title="Load the report failed",
-            severity="error",
-            timeout=10,
-        )
-        self.query_one("#vis-info", Static).update("Could not load the report.")
 
     @work(
         thread=True,
@@ -393,8 +383,14 @@ class VisualizeScreen(SegtuiScreen):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
+        if worker.group == LOAD_GROUP:
+            # self.tasks hands the report to _report_loaded, and any failure (a SegtuiError
+            # or not) to the app's notification; the panel says so here.
+            if event.state == WorkerState.ERROR:
+                self.query_one("#vis-info", Static).update("Could not load the report.")
+            return
         if worker.group not in (IMAGE_GROUP, RENDER_GROUP):
-            return  # the report is read by self.tasks, which hands it to _report_loaded
+            return
         if event.state == WorkerState.ERROR:
             self.segtui.report_worker_failure(worker)
             return
