@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from textual.pilot import Pilot
@@ -18,3 +20,11 @@ async def settle(pilot: Pilot[Any]) -> None:
     while len(app.workers):
         await app.workers.wait_for_complete()
         await pilot.pause()
+
+
+async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Let the app run until `condition` holds (screens load in workers, jobs come from a thread)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s"
+        await pilot.pause(0.02)

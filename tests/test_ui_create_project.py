@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pilot_wait import until
 from textual.pilot import Pilot
 from textual.widgets import Button, Static
 from tiny_models import build_classifier, build_omz_maskrcnn
@@ -27,13 +27,6 @@ from segtui.ui.widgets.property_table import PropertyTable
 
 def _text(widget: Static) -> str:
     return str(widget.content)
-
-
-async def _until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s"
-        await pilot.pause(0.02)
 
 
 async def _fill(pilot: Pilot[None], model: str, dataset: str) -> None:
@@ -70,7 +63,7 @@ async def test_create_project_through_the_form(
         await pilot.press("ctrl+s")
         await app.workers.wait_for_complete()
         # The project page reads the workspace in a worker of its own.
-        await _until(pilot, lambda: isinstance(app.screen, ProjectScreen) and bool(app.screen.page))
+        await until(pilot, lambda: isinstance(app.screen, ProjectScreen) and bool(app.screen.page))
 
         projects = workspace.projects()
         assert len(projects) == 1
@@ -90,7 +83,7 @@ async def test_create_project_through_the_form(
         await pilot.press("escape")
         start = app.screen
         assert isinstance(start, StartScreen)
-        await _until(pilot, lambda: start.loaded)
+        await until(pilot, lambda: start.loaded)
         assert list(start.rows) == [projects[0].id]
 
 

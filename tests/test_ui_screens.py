@@ -6,10 +6,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pilot_wait import until
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.message_pump import MessagePump
@@ -64,14 +64,6 @@ def parent_and_child(
 
 def _text(widget: Static) -> str:
     return str(widget.content)
-
-
-async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Let the app run until `condition` holds (screens load in workers, jobs come from a thread)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s"
-        await pilot.pause(0.02)
 
 
 async def start_loaded(pilot: Pilot[None]) -> StartScreen:

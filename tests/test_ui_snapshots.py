@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pilot_wait import until
 from textual.pilot import Pilot
 from tiny_models import build_omz_maskrcnn
 
@@ -29,24 +29,17 @@ def populated(workspace: Workspace, image_folder: Path, tmp_path: Path) -> Works
     return workspace
 
 
-async def _until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s"
-        await pilot.pause(0.02)
-
-
 async def _start_loaded(pilot: Pilot[Any]) -> None:
     """The screens read the workspace in workers: wait for the rows before the picture."""
     screen = pilot.app.screen
     assert isinstance(screen, StartScreen)
-    await _until(pilot, lambda: screen.loaded)
+    await until(pilot, lambda: screen.loaded)
 
 
 async def _project_page(pilot: Pilot[Any]) -> None:
     await _start_loaded(pilot)
     await pilot.press("enter")
-    await _until(
+    await until(
         pilot, lambda: isinstance(pilot.app.screen, ProjectScreen) and bool(pilot.app.screen.page)
     )
 
