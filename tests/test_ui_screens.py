@@ -108,7 +108,9 @@ async def test_empty_start_screen_and_f1_help(workspace: Workspace) -> None:
         assert isinstance(app.screen, CreateProjectScreen)
         await pilot.press("f1")
         form_help = app.screen
+        # The one help screen, refilled with the form's keys.
         assert isinstance(form_help, HelpScreen)
+        assert form_help is help_screen
         table = form_help.query_one(DataTable)
         actions = {table.get_row_at(i)[2] for i in range(table.row_count)}
         assert _text(form_help.query_one("#help-focused", Static)) == (

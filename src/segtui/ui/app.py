@@ -98,7 +98,8 @@ class SegtuiApp(App[None]):
         self.notify("Reloaded from the workspace.", timeout=2)
 
     def action_help(self) -> None:
-        if isinstance(self.screen, HelpScreen):
+        # The one help screen is open already (maybe under the command palette).
+        if any(isinstance(screen, HelpScreen) for screen in self.screen_stack):
             return
         focused = self.focused
         if focused is None:
@@ -109,9 +110,16 @@ class SegtuiApp(App[None]):
             if not focused.id and owner is not None and getattr(owner, "id", None):
                 where += f" in #{owner.id}"
         title = str(self.screen.title or self.title)
-        self.push_screen(
-            HelpScreen(title, where, binding_rows(self.screen), str(self.workspace.root))
-        )
+        rows = binding_rows(self.screen)
+        # One help screen, installed once and refilled: composing and styling a new modal
+        # on every F1 was most of the time from the key to the first frame.
+        if not self.is_screen_installed("help"):
+            self.install_screen(HelpScreen(title, where, rows, str(self.workspace.root)), "help")
+        else:
+            help_screen = self.get_screen("help")
+            assert isinstance(help_screen, HelpScreen)
+            help_screen.show(title, where, rows, str(self.workspace.root))
+        self.push_screen("help")
 
     def show_project(self, project_id: int, *, replace: bool = False) -> None:
         """Open the page of a project (replacing the current screen when `replace`).

@@ -62,19 +62,36 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-dialog"):
-            yield Static(Text(f"Keys — {self._title}", style="bold"), id="help-title")
-            yield Static(Text(f"Focused: {self._focused}"), id="help-focused")
-            if self._workspace:
-                yield Static(Text(f"Workspace: {self._workspace}"), id="help-workspace")
+            yield Static(id="help-title")
+            yield Static(id="help-focused")
+            yield Static(id="help-workspace")
             yield DataTable[str](id="help-table", cursor_type="row", zebra_stripes=True)
             yield Static(id="help-detail")
             yield Static("escape closes · ctrl+p opens the command palette", id="help-hint")
 
     def on_mount(self) -> None:
+        self.query_one("#help-table", DataTable).add_columns("Key", "Where", "Action")
+        self._fill()
+
+    def show(self, title: str, focused: str, rows: list[HelpRow], workspace: str = "") -> None:
+        """Show the keys of another screen (the app keeps one help screen and refills it)."""
+        self._title, self._focused, self._rows, self._workspace = title, focused, rows, workspace
+        if self.is_mounted:
+            self._fill()
+
+    def _fill(self) -> None:
+        self.query_one("#help-title", Static).update(Text(f"Keys — {self._title}", style="bold"))
+        self.query_one("#help-focused", Static).update(Text(f"Focused: {self._focused}"))
+        workspace = self.query_one("#help-workspace", Static)
+        workspace.update(Text(f"Workspace: {self._workspace}"))
+        workspace.display = bool(self._workspace)
         table = self.query_one("#help-table", DataTable)
-        table.add_columns("Key", "Where", "Action")
+        table.clear()
         for keys, action, where, _tooltip in self._rows:
             table.add_row(keys, where, action)
+        table.move_cursor(row=0)
+        first = self._rows[0][3] if self._rows else ""
+        self.query_one("#help-detail", Static).update(Text(first or ""))
         table.focus()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
