@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import resource
+import shutil
+import signal
+import stat
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
 import pytest
+from conftest import write_scene
 from test_optimize import _project
+from tiny_models import Det, build_omz_maskrcnn
 
 from segtui.core import deploy, formats
 from segtui.core.datasets import image_path
-from segtui.core.deploy import build_deployment, runtime_sources
+from segtui.core.deploy import build_deployment, plan_deployment, runtime_sources, write_deployment
 from segtui.core.errors import SegtuiError
 from segtui.core.inference import run_inference
 from segtui.core.models import load_registered
 from segtui.core.optimize import OptimizeSettings, optimize_project
+from segtui.core.projects import create_project_from_paths
 from segtui.core.sample import ensure_sample
-from segtui.core.workspace import Workspace
+from segtui.core.workspace import ProjectRecord, Workspace
 
 
 def _extract(archive: Path, into: Path) -> Path:
@@ -169,3 +178,189 @@ def test_runtime_refuses_imports_a_package_cannot_carry(monkeypatch: pytest.Monk
     monkeypatch.delitem(deploy.RUNTIME_REQUIREMENTS, "yaml")
     with pytest.raises(RuntimeError, match=r"formats\.metadata imports yaml, .*requirements"):
         runtime_sources()
+
+
+# --- Written safely: never through a link, never half-written, clear refusals -------------
+
+VICTIM = b"precious: must never change\n"
+
+
+def _partials(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*.partial") if not p.is_symlink())
+
+
+@pytest.fixture
+def tiny(workspace: Workspace, tmp_path: Path) -> ProjectRecord:
+    return _project(workspace, tmp_path / "src", images=2)
+
+
+@pytest.fixture
+def victim(tmp_path: Path) -> Path:
+    path = tmp_path / "victim.txt"
+    path.write_bytes(VICTIM)
+    return path
+
+
+def _package_names(path: Path) -> list[str]:
+    assert stat.S_ISREG(path.lstat().st_mode)
+    with tarfile.open(path) as tar:
+        return [n.split("/", 1)[1] for n in tar.getnames()]
+
+
+@pytest.mark.parametrize("planted", ["link to the victim", "dangling link", "link to a folder"])
+def test_a_link_at_the_old_partial_name_is_never_written_through(
+    planted: str, workspace: Workspace, tiny: ProjectRecord, tmp_path: Path, victim: Path
+) -> None:
+    out = tmp_path / "new.tar.gz"
+    link = tmp_path / ".new.tar.gz.partial"  # the name deploy used to write to
+    pointed = {
+        "link to the victim": victim,
+        "dangling link": tmp_path / "created-through-the-link",
+        "link to a folder": workspace.root,
+    }[planted]
+    link.symlink_to(pointed)
+    result = build_deployment(workspace, tiny.id, out)
+    assert victim.read_bytes() == VICTIM
+    assert not (tmp_path / "created-through-the-link").exists()
+    assert "model/model.bin" in _package_names(out) and result.size_bytes == out.stat().st_size
+    assert os.readlink(link) == str(pointed) and _partials(tmp_path) == []
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_link_at_the_package_path_is_refused(
+    force: bool, workspace: Workspace, tiny: ProjectRecord, tmp_path: Path, victim: Path
+) -> None:
+    out = tmp_path / "new.tar.gz"
+    out.symlink_to(victim)
+    with pytest.raises(SegtuiError, match=r"new\.tar\.gz is a symbolic link") as raised:
+        build_deployment(workspace, tiny.id, out, overwrite=force)
+    assert raised.value.hint == "Remove the link, or choose another file name."
+    assert victim.read_bytes() == VICTIM and os.readlink(out) == str(victim)
+    assert _partials(tmp_path) == []
+
+
+def _bin_links_to_victim(bin_path: Path, victim: Path) -> None:
+    bin_path.unlink()
+    bin_path.symlink_to(victim)
+
+
+def _folder_links_out(bin_path: Path, victim: Path) -> None:
+    folder = bin_path.parent
+    outside = victim.parent / "elsewhere"
+    shutil.copytree(folder, outside)
+    shutil.rmtree(folder)
+    folder.symlink_to(outside)
+
+
+STAGING_REFUSALS = {
+    "model.bin is a link": (_bin_links_to_victim, "is not a regular file inside the workspace"),
+    "model folder links out": (_folder_links_out, "is not a regular file inside the workspace"),
+    "model.bin is missing": (lambda b, _v: b.unlink(), "is missing from the workspace"),
+}
+
+
+@pytest.mark.parametrize("case", list(STAGING_REFUSALS))
+def test_staging_never_follows_a_link_out_of_the_workspace(
+    case: str, workspace: Workspace, tiny: ProjectRecord, tmp_path: Path, victim: Path
+) -> None:
+    bin_path = workspace.model(tiny.model_id).xml_path.with_suffix(".bin")
+    tamper, message = STAGING_REFUSALS[case]
+    tamper(bin_path, victim)
+    out = tmp_path / "new.tar.gz"
+    folder = re.escape(str(bin_path.parent))
+    with pytest.raises(SegtuiError, match=rf"Model file {folder}/model\.(xml|bin) {message}"):
+        build_deployment(workspace, tiny.id, out)
+    assert not out.exists() and _partials(tmp_path) == [] and victim.read_bytes() == VICTIM
+
+
+def test_a_link_swapped_in_after_the_plan_is_refused_while_writing(
+    workspace: Workspace, tiny: ProjectRecord, tmp_path: Path, victim: Path
+) -> None:
+    plan = plan_deployment(workspace, tiny.id, tmp_path / "new.tar.gz")
+    _bin_links_to_victim(workspace.model(tiny.model_id).xml_path.with_suffix(".bin"), victim)
+    with pytest.raises(SegtuiError, match="is not a regular file inside the workspace"):
+        write_deployment(plan)
+    assert not plan.out.exists() and _partials(tmp_path) == []
+
+
+def test_runtime_modules_never_lead_out_of_segtui_core() -> None:
+    modules = deploy.runtime_modules()
+    core = Path(deploy.__file__).resolve().parent
+    assert len(modules) >= 12
+    assert all(p.resolve().is_relative_to(core) and not p.is_symlink() for p in modules.values())
+
+
+def _segtui(
+    workspace: Path, *args: str, file_limit: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The installed console script, as a user runs it (optionally with a file-size limit)."""
+
+    def limit() -> None:
+        # Ignored, SIGXFSZ lets a write past the limit fail with EFBIG, as a full disk would.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        assert file_limit is not None
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+
+    script = Path(sys.executable).with_name("segtui")
+    return subprocess.run(
+        [str(script), *args, "--workspace", str(workspace)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit if file_limit else None,
+    )
+
+
+def test_cli_refuses_a_link_planted_at_the_package(
+    workspace: Workspace, tiny: ProjectRecord, tmp_path: Path, victim: Path
+) -> None:
+    out = tmp_path / "new.tar.gz"
+    out.symlink_to(victim)
+    (tmp_path / ".new.tar.gz.partial").symlink_to(victim)
+    workspace.close()
+    done = _segtui(workspace.root, "deploy", str(tiny.id), "--out", str(out), "--force")
+    assert done.returncode == 1 and done.stdout == ""
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        f"segtui: error: {out} is a symbolic link; segtui never writes through a link. "
+        "Remove the link, or choose another file name."
+    )
+    assert victim.read_bytes() == VICTIM and os.readlink(out) == str(victim)
+    out.unlink()
+    done = _segtui(workspace.root, "deploy", str(tiny.id), "--out", str(out))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert victim.read_bytes() == VICTIM and "infer.py" in _package_names(out)
+    assert _partials(tmp_path) == []
+
+
+def test_cli_on_a_full_disk_names_it_and_leaves_no_partial(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    # Many long class names: a package well over the limit, a workspace that still opens.
+    labels = [f"class-{n:04d}-{os.urandom(12).hex()}" for n in range(1500)]
+    model = build_omz_maskrcnn(
+        tmp_path / "m" / "model.xml",
+        input_hw=(48, 64),
+        detections=[Det(1, 0.9, (16.0, 12.0, 48.0, 36.0), "full")],
+        labels=labels,
+    )
+    write_scene(tmp_path / "images" / "a.png", (48, 64), 1)
+    project = create_project_from_paths(
+        workspace, model_path=model, dataset_path=tmp_path / "images", name="big"
+    )
+    workspace.close()
+    out = tmp_path / "pkg" / "new.tar.gz"
+    out.parent.mkdir()
+    done = _segtui(
+        workspace.root, "deploy", str(project.id), "--out", str(out), file_limit=48 * 1024
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip() == (
+        f"segtui: error: Could not write {out}: the disk is full or the file is too large "
+        f"for it. Free some space in {out.parent}, or choose a folder on another disk, and "
+        "try again."
+    )
+    assert list(out.parent.iterdir()) == []
+    done = _segtui(workspace.root, "deploy", str(project.id), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_size > 48 * 1024 and list(out.parent.iterdir()) == [out]

@@ -21,7 +21,9 @@ import ast
 import importlib.util
 import io
 import json
+import os
 import re
+import stat
 import sys
 import tarfile
 import time
@@ -34,6 +36,7 @@ from typing import TYPE_CHECKING, TypedDict
 from segtui import __version__
 from segtui.core.errors import SegtuiError
 from segtui.core.records import JsonObject, ModelRecord, PortJson
+from segtui.core.safe_files import check_output_path, safe_output
 from segtui.core.settings import DEPLOY
 from segtui.core.workspace import Workspace
 
@@ -215,7 +218,10 @@ def _module_file(name: str) -> Path | None:
     if not name.startswith(_CORE + "."):
         return None
     base = _CORE_DIR.joinpath(*name.split(".")[2:])
-    return next((p for p in (base / "__init__.py", base.with_suffix(".py")) if p.is_file()), None)
+    path = next((p for p in (base / "__init__.py", base.with_suffix(".py")) if p.is_file()), None)
+    if path is not None and not path.resolve().is_relative_to(_CORE_DIR):
+        raise RuntimeError(f"{path} leads out of {_CORE_DIR}: the runtime carries none of it")
+    return path
 
 
 def _executed_imports(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]:
@@ -392,6 +398,7 @@ class DeployPlan:
     top: str
     members: list[tuple[str, bytes | Path]]
     with_parent: bool
+    overwrite: bool = False
 
 
 def default_package_path(project_name: str, folder: Path) -> Path:
@@ -418,10 +425,7 @@ def plan_deployment(
     )
     if out.is_dir():
         out = default_package_path(project.name, out)
-    if not out.parent.is_dir():
-        raise SegtuiError(
-            f"Folder {out.parent} does not exist.", "Create it or choose another --out."
-        )
+    check_output_path(out)  # a missing folder, a link or a folder at `out`: refused up front
     if out.exists() and not overwrite:
         raise SegtuiError(
             f"{out} already exists.",
@@ -455,45 +459,72 @@ def plan_deployment(
         ("classes.txt", ("\n".join(record.class_names) + "\n").encode()),
         ("requirements.txt", ("\n".join(_pins()) + "\n").encode()),
         ("README.md", _readme(project.name, config, top).encode()),
-        ("model/model.xml", record.xml_path),
-        ("model/model.bin", record.xml_path.with_suffix(".bin")),
     ]
-    if parent_record is not None:
-        members += [
-            ("parent/model.xml", parent_record.xml_path),
-            ("parent/model.bin", parent_record.xml_path.with_suffix(".bin")),
-        ]
+    for folder, model in (("model", record), ("parent", parent_record)):
+        if model is not None:
+            members += [
+                (f"{folder}/model.xml", _stored_file(ws, model.xml_path)),
+                (f"{folder}/model.bin", _stored_file(ws, model.xml_path.with_suffix(".bin"))),
+            ]
     members += [(f"segtui_runtime/{n}", t.encode()) for n, t in runtime_sources().items()]
-    return DeployPlan(out, top, members, parent_record is not None)
+    return DeployPlan(out, top, members, parent_record is not None, overwrite)
+
+
+def _tampered(path: Path) -> SegtuiError:
+    return SegtuiError(
+        f"Model file {path} is not a regular file inside the workspace.",
+        "segtui packages only the files it stored: import the model again.",
+    )
+
+
+def _stored_file(ws: Workspace, path: Path) -> Path:
+    """`path`, checked to be a regular file (not a link) inside the workspace's models."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        raise SegtuiError(
+            f"Model file {path} is missing from the workspace.", "Import the model again."
+        ) from None
+    models = (ws.root / "models").resolve()
+    if not stat.S_ISREG(info.st_mode) or not path.resolve().is_relative_to(models):
+        raise _tampered(path)
+    return path
+
+
+def _add_stored_file(tar: tarfile.TarFile, info: tarfile.TarInfo, path: Path) -> None:
+    # O_NOFOLLOW: a link swapped in since the plan is refused, not followed.
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise SegtuiError(
+            f"Model file {path} is missing from the workspace.", "Import the model again."
+        ) from None
+    except OSError as exc:
+        raise _tampered(path) from exc
+    with os.fdopen(fd, "rb") as handle:
+        size = os.fstat(fd)
+        if not stat.S_ISREG(size.st_mode):
+            raise _tampered(path)
+        info.size = size.st_size
+        tar.addfile(info, handle)
 
 
 def write_deployment(plan: DeployPlan) -> DeployResult:
-    """Write the planned package atomically (a partial file never stays behind)."""
+    """Write the planned package atomically (see safe_files: no partial file stays behind)."""
     out = plan.out
-    staging = out.with_name(f".{out.name}.partial")
-    try:
-        with tarfile.open(staging, "w:gz") as tar:
+    with safe_output(out, overwrite=plan.overwrite) as package:
+        with tarfile.open(fileobj=package, mode="w:gz") as tar:
             for name, source in plan.members:
                 info = tarfile.TarInfo(f"{plan.top}/{name}")
                 info.mtime = int(time.time())
                 info.mode = 0o755 if name == "infer.py" else 0o644
                 if isinstance(source, Path):
-                    info.size = source.stat().st_size
-                    with source.open("rb") as handle:
-                        tar.addfile(info, handle)
+                    _add_stored_file(tar, info, source)
                 else:
                     info.size = len(source)
                     tar.addfile(info, io.BytesIO(source))
-        staging.replace(out)
-    except OSError as exc:
-        staging.unlink(missing_ok=True)
-        raise SegtuiError(
-            f"Could not write {out}: {exc.strerror or exc}.",
-            "Check the free space and permissions.",
-        ) from exc
-    return DeployResult(
-        out, out.stat().st_size, [name for name, _ in plan.members], plan.with_parent
-    )
+        size = package.tell()
+    return DeployResult(out, size, [name for name, _ in plan.members], plan.with_parent)
 
 
 def build_deployment(
