@@ -31,7 +31,7 @@ class PredictSummary(TypedDict):
 def cmd_predict(args: argparse.Namespace, out: Output) -> int:
     from segtui.core.accuracy import predict_project
     from segtui.core.predictions import to_coco_results
-    from segtui.core.workspace import atomic_write_text
+    from segtui.core.safe_files import write_output_text
 
     settings = schema_values(args, PREDICT)
     with open_workspace(args) as ws:
@@ -50,7 +50,7 @@ def cmd_predict(args: argparse.Namespace, out: Output) -> int:
             for entry in to_coco_results(run.predictions, run.image_ids, run.category_ids)
         ]
         out_path = Path(args.out)
-        atomic_write_text(out_path, json.dumps(results))
+        write_output_text(out_path, json.dumps(results))
         summary: PredictSummary = {
             "project_id": project.id,
             "images": len(run.predictions),
