@@ -125,8 +125,14 @@ def test_coco_referencing_missing_images_is_refused(
 @pytest.mark.parametrize(
     ("mutate", "match"),
     [
-        (lambda d: d["annotations"][0].update(image_id=77), "refers to image id 77"),
-        (lambda d: d["annotations"][0].update(category_id=9), "category 9"),
+        (
+            lambda d: d["annotations"][0].update(image_id=77),
+            r"annotations\[0\] \(id 1\): image_id 77 is not the id of any entry in 'images'",
+        ),
+        (
+            lambda d: d["annotations"][1].update(category_id=9),
+            r"annotations\[1\] \(id 2\): category_id 9 is not the id of any entry in 'categories'",
+        ),
         (lambda d: d.pop("categories"), "not a COCO instances file"),
     ],
 )

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
+import stat
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from segtui.core.coco_checks import (
+    CocoFile,
+    check_coco,
+    check_geometry,
+    check_paths,
+    normalised,
+    outside_folder,
+)
 from segtui.core.errors import DatasetImportError
+from segtui.core.image_header import HeaderError, header_size
+from segtui.core.json_input import os_reason, read_json
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
 from segtui.core.records import (
     DatasetAnalysis,
@@ -24,36 +37,72 @@ from segtui.core.types import DatasetKind
 from segtui.core.workspace import Workspace, atomic_write_text
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-# Images larger than this are refused per file (a decoded 100 MP RGB image is 300 MB).
+# Images larger than this are refused per file (a decoded 100 MP RGB image is 300 MB),
+# from the header, before anything is decoded.
 MAX_PIXELS = 100_000_000
+# No image of at most MAX_PIXELS needs more (16-bit RGBA uncompressed is 800 MB).
+MAX_FILE_BYTES = 1 << 30
 
 
 class ImageReadError(Exception):
     """One image that cannot be decoded; the message says why."""
 
 
+def _read_image_file(path: Path) -> tuple[npt.NDArray[np.uint8], tuple[int, int]]:
+    """The file's bytes and the size its header states, checked before anything is decoded.
+
+    Opened without blocking (a FIFO named like an image must not hang the import) and
+    checked to be a regular file of a sane size before it is read whole.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ImageReadError(f"cannot read file ({os_reason(exc)})") from exc
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageReadError("not a regular file")
+        if info.st_size == 0:
+            raise ImageReadError("empty file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ImageReadError(f"file too large ({info.st_size / 1e9:.1f} GB)")
+        try:
+            size = header_size(file, MAX_PIXELS)
+            file.seek(0)
+            data = file.read()
+        except HeaderError as exc:
+            raise ImageReadError(str(exc)) from exc
+        except OSError as exc:
+            raise ImageReadError(f"cannot read file ({os_reason(exc)})") from exc
+    return np.frombuffer(data, dtype=np.uint8), size
+
+
 def load_image(path: Path) -> npt.NDArray[np.uint8]:
     """Decode an image to HxWx3 BGR uint8.
 
-    OpenCV's IMREAD_COLOR applies the EXIF orientation, expands grayscale,
-    drops alpha and reduces 16-bit samples to 8 bits, which is what the
-    models expect. Reading through np.fromfile keeps unicode paths working.
+    The pixel limit is checked from the header first, so a decompression bomb is never
+    allocated. OpenCV's IMREAD_COLOR applies the EXIF orientation, expands grayscale,
+    drops alpha and reduces 16-bit samples to 8 bits, which is what the models expect.
+    Reading the bytes ourselves keeps unicode paths working.
     """
-    try:
-        raw = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise ImageReadError(f"cannot read file ({exc.strerror})") from exc
-    if raw.size == 0:
-        raise ImageReadError("empty file")
+    raw, (width, height) = _read_image_file(path)
     suffix = path.suffix.lower()
     if suffix in (".jpg", ".jpeg") and not _jpeg_complete(raw):
         raise ImageReadError("truncated JPEG (no end-of-image marker)")
-    header = cv2.imdecode(raw, cv2.IMREAD_REDUCED_GRAYSCALE_8) if raw.size > 50_000_000 else None
-    if header is not None and header.shape[0] * header.shape[1] * 64 > MAX_PIXELS:
-        raise ImageReadError("image too large (over 100 megapixels)")
-    image = cv2.imdecode(raw, cv2.IMREAD_COLOR)
+    try:
+        image = cv2.imdecode(raw, cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise ImageReadError("not a readable image (OpenCV refused to decode it)") from exc
+    except MemoryError as exc:
+        raise ImageReadError("not enough memory to decode it") from exc
     if image is None:
         raise ImageReadError("not a readable image (corrupt or unsupported encoding)")
+    decoded = (image.shape[1], image.shape[0])
+    # The EXIF orientation may swap width and height; anything else is a lying header.
+    if decoded not in ((width, height), (height, width)):
+        raise ImageReadError(
+            f"its header says {width}×{height} pixels but it decodes to {decoded[0]}×{decoded[1]}"
+        )
     return np.ascontiguousarray(image, dtype=np.uint8)
 
 
@@ -71,6 +120,55 @@ class ScanResult:
     skipped: list[SkippedFile] = field(default_factory=list)
 
 
+def _link_problem(root: Path, path: Path) -> str | None:
+    """Why a symbolic link in an image folder is not followed (None: it is not a link)."""
+    if not path.is_symlink():
+        return None
+    if outside_folder(root, path.relative_to(root).as_posix()):
+        # The same words whether or not the target exists: nothing is said about it.
+        return "symbolic link to a file outside the folder (not followed)"
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop"
+        return "broken symbolic link (its target does not exist)"
+    return None
+
+
+def _folder_files(root: Path) -> tuple[list[str], list[SkippedFile]]:
+    """Relative paths of the files under `root` (a resolved folder), and what was left out.
+
+    Folder links are not descended into and file links that lead outside the folder are
+    not followed; both are listed, as are loops, broken links and unreadable folders.
+    """
+    files: list[str] = []
+    skipped: list[SkippedFile] = []
+
+    def unreadable(exc: OSError) -> None:
+        rel = Path(str(exc.filename)).relative_to(root).as_posix() if exc.filename else "."
+        skipped.append({"path": rel, "reason": f"folder cannot be read ({os_reason(exc)})"})
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
+        here = Path(dirpath)
+        for name in dirnames:
+            if (here / name).is_symlink():
+                rel = (here / name).relative_to(root).as_posix()
+                skipped.append({"path": rel, "reason": "symbolic link to a folder (not followed)"})
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            rel = (here / name).relative_to(root).as_posix()
+            problem = _link_problem(root, here / name)
+            if problem is None:
+                files.append(rel)
+            else:
+                skipped.append({"path": rel, "reason": problem})
+    files.sort(key=lambda rel: PurePosixPath(rel).parts)
+    skipped.sort(key=lambda s: PurePosixPath(s["path"]).parts)
+    return files, skipped
+
+
 def scan_images(
     root: Path,
     relpaths: list[str] | None = None,
@@ -78,10 +176,9 @@ def scan_images(
     cancel: CancelToken | None = None,
 ) -> ScanResult:
     """Decode every image under `root` (recursive) or the given relative paths; skip and list bad files."""
-    if relpaths is None:
-        files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
-        relpaths = [p.relative_to(root).as_posix() for p in files]
     result = ScanResult()
+    if relpaths is None:
+        relpaths, result.skipped = _folder_files(root)
     total = len(relpaths)
     for n, rel in enumerate(relpaths):
         if cancel is not None:
@@ -126,6 +223,19 @@ def _analysis(
     }
 
 
+def _folder(path: Path, what: str) -> Path:
+    """`path` resolved, when it is a folder; else a message saying what it is instead."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise DatasetImportError(
+            f"{what} {path} cannot be opened ({os_reason(exc)}).", "Check the path."
+        ) from exc
+    if not stat.S_ISDIR(info.st_mode):
+        raise DatasetImportError(f"{what} {path} is not a folder.", "Check the path.")
+    return Path(os.path.realpath(path))
+
+
 def import_image_folder(
     ws: Workspace,
     folder: Path,
@@ -135,11 +245,7 @@ def import_image_folder(
     cancel: CancelToken | None = None,
 ) -> DatasetRecord:
     """Register a not-annotated dataset: every readable image under `folder`."""
-    folder = Path(folder).resolve()
-    if not folder.is_dir():
-        raise DatasetImportError(
-            f"{folder} is not a folder.", "Pass a folder of images or a COCO .json file."
-        )
+    folder = _folder(Path(folder), "The image folder")
     scan = scan_images(folder, progress=progress, cancel=cancel)
     if not scan.images:
         detail = (
@@ -165,6 +271,13 @@ def _skipped_text(skipped: list[SkippedFile], limit: int = 3) -> str:
     return ", ".join(f"{s['path']} ({s['reason']})" for s in skipped[:limit])
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # e.g. a folder that cannot be searched
+        return False
+
+
 def _find_images_dir(ann_path: Path, file_names: list[str]) -> Path:
     candidates = [
         ann_path.parent,
@@ -172,61 +285,20 @@ def _find_images_dir(ann_path: Path, file_names: list[str]) -> Path:
         ann_path.parent.parent / "images",
         ann_path.parent.parent,
     ]
-    probe = file_names[:20]
+    # Only plain relative names are probed: nothing outside the candidates is looked at.
+    probe = [
+        f
+        for f in file_names[:20]
+        if not PurePosixPath(f).is_absolute() and ".." not in PurePosixPath(f).parts
+    ]
     # The folder where most of the first files exist; missing ones are reported afterwards.
-    best = max(candidates, key=lambda cand: sum((cand / f).is_file() for f in probe))
-    return best
-
-
-def _read_coco(ann_path: Path) -> JsonObject:
-    """The COCO file's JSON, with its three lists present (else a message naming what is wrong)."""
-    try:
-        data = json.loads(ann_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise DatasetImportError(f"No such file: {ann_path}.") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DatasetImportError(f"{ann_path.name} is not valid JSON ({exc}).") from exc
-    if not isinstance(data, dict) or not all(
-        k in data for k in ("images", "annotations", "categories")
-    ):
-        raise DatasetImportError(
-            f"{ann_path.name} is not a COCO instances file: it needs 'images', 'annotations' and 'categories'.",
-        )
-    if not data["images"]:
-        raise DatasetImportError(
-            f"{ann_path.name} lists no images.", "Use a COCO file with images."
-        )
-    return data
-
-
-def _checked_annotations(
-    ann_path: Path, data: JsonObject, image_ids: set[int], cat_ids: set[int]
-) -> list[JsonObject]:
-    """Annotations whose references hold, renumbered from 1 (id 0 yields AP 0 in pycocotools)."""
-    annotations: list[JsonObject] = []
-    for n, ann in enumerate(data["annotations"], start=1):
-        if int(ann.get("image_id", -1)) not in image_ids:
-            raise DatasetImportError(
-                f"{ann_path.name}: annotation {ann.get('id')} refers to image id {ann.get('image_id')}, "
-                "which is not in 'images'."
-            )
-        if int(ann.get("category_id", -1)) not in cat_ids:
-            raise DatasetImportError(
-                f"{ann_path.name}: annotation {ann.get('id')} has category {ann.get('category_id')}, "
-                "which is not in 'categories'."
-            )
-        if "segmentation" not in ann:
-            raise DatasetImportError(
-                f"{ann_path.name}: annotation {ann.get('id')} has no segmentation.",
-                "segtui needs instance masks (polygons or RLE).",
-            )
-        annotations.append(dict(ann, id=n, iscrowd=int(ann.get("iscrowd", 0))))
-    return annotations
+    best = max(candidates, key=lambda cand: sum(_is_file(cand / f) for f in probe))
+    return Path(os.path.realpath(best))
 
 
 def _coco_analysis(
     ann_path: Path,
-    categories: list[JsonObject],
+    categories: tuple[JsonObject, ...],
     annotations: list[JsonObject],
     images: list[DatasetImage],
 ) -> DatasetAnalysis:
@@ -245,6 +317,36 @@ def _coco_analysis(
     return analysis
 
 
+def _coco_images(
+    ann_path: Path,
+    coco: CocoFile,
+    root: Path,
+    progress: ProgressCallback,
+    cancel: CancelToken | None,
+) -> list[DatasetImage]:
+    """The images of a checked COCO file, each confined to `root`, present and decodable."""
+    check_paths(coco, root)
+    file_names = [im.file_name for im in coco.images]
+    missing = [f for f in file_names if not os.path.lexists(root / f)]
+    if missing:
+        raise DatasetImportError(
+            f"{ann_path.name} references {len(missing)} image(s) that are not in {root}, "
+            f"e.g. {', '.join(missing[:3])}.",
+            "Pass the image folder with --images (or fix the file_name entries).",
+        )
+    scan = scan_images(root, file_names, progress=progress, cancel=cancel)
+    if scan.skipped:
+        raise DatasetImportError(
+            f"{len(scan.skipped)} image(s) referenced by {ann_path.name} cannot be read, "
+            f"e.g. {_skipped_text(scan.skipped)}.",
+            "Fix or remove those images and their annotations.",
+        )
+    return [
+        DatasetImage(img.idx, img.path, img.width, img.height, entry.id)
+        for img, entry in zip(scan.images, coco.images, strict=True)
+    ]
+
+
 def import_coco(
     ws: Workspace,
     ann_path: Path,
@@ -256,56 +358,37 @@ def import_coco(
 ) -> DatasetRecord:
     """Register an annotated dataset from a COCO instances JSON and its image folder.
 
-    The annotations are validated (references, categories, segmentations) and a
-    normalised copy is stored in the workspace: annotation ids renumbered from 1 (id 0
-    silently yields AP 0 in pycocotools), iscrowd present, image sizes as decoded.
+    Every entry is checked (coco_checks) and a normalised copy is stored in the workspace:
+    annotation ids renumbered from 1 (id 0 silently yields AP 0 in pycocotools), iscrowd,
+    area and bbox present, image sizes as decoded. A file without annotations is
+    registered as images, with a note: there is nothing to score against.
     """
-    ann_path = Path(ann_path).resolve()
-    data = _read_coco(ann_path)
-    images = data["images"]
-    try:
-        file_names = [str(im["file_name"]) for im in images]
-        image_ids = [int(im["id"]) for im in images]
-        cat_ids = {int(c["id"]) for c in data["categories"]}
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DatasetImportError(
-            f"{ann_path.name}: malformed image or category entry ({exc})."
-        ) from exc
-    if len(set(image_ids)) != len(image_ids):
-        raise DatasetImportError(f"{ann_path.name}: duplicate image ids.")
-    root = Path(images_dir).resolve() if images_dir else _find_images_dir(ann_path, file_names)
-    missing = [f for f in file_names if not (root / f).is_file()]
-    if missing:
-        raise DatasetImportError(
-            f"{ann_path.name} references {len(missing)} image(s) that are not in {root}, "
-            f"e.g. {', '.join(missing[:3])}.",
-            "Pass the image folder with --images (or fix the file_name entries).",
+    ann_path = Path(os.path.realpath(ann_path))
+    coco = check_coco(read_json(ann_path, "a COCO instances JSON"), ann_path.name)
+    if images_dir is not None:
+        root = _folder(Path(images_dir), "The image folder")
+    else:
+        root = _find_images_dir(ann_path, [im.file_name for im in coco.images])
+    images = _coco_images(ann_path, coco, root, progress, cancel)
+    sizes = {d.coco_id: (d.width, d.height) for d in images if d.coco_id is not None}
+    check_geometry(coco, sizes)
+    if not coco.annotations:
+        note: SkippedFile = {
+            "path": ann_path.name,
+            "reason": "lists no annotations: imported as images, which cannot be evaluated",
+        }
+        analysis = _analysis(images, [note], annotated=False)
+        analysis["source_annotations"] = str(ann_path)
+        return ws.add_dataset(
+            name=name or ann_path.stem,
+            kind=DatasetKind.IMAGES,
+            root=root,
+            analysis=analysis,
+            images=images,
         )
-    annotations = _checked_annotations(ann_path, data, set(image_ids), cat_ids)
-    scan = scan_images(root, file_names, progress=progress, cancel=cancel)
-    if scan.skipped:
-        raise DatasetImportError(
-            f"{len(scan.skipped)} image(s) referenced by {ann_path.name} cannot be read, "
-            f"e.g. {_skipped_text(scan.skipped)}.",
-            "Fix or remove those images and their annotations.",
-        )
-    by_name = {f: i for f, i in zip(file_names, image_ids, strict=True)}
-    dataset_images = [
-        DatasetImage(img.idx, img.path, img.width, img.height, by_name[img.path])
-        for img in scan.images
-    ]
-    sizes_by_id = {d.coco_id: (d.width, d.height) for d in dataset_images}
-    normalised = {
-        "info": data.get("info", {}),
-        "images": [
-            dict(im, width=sizes_by_id[int(im["id"])][0], height=sizes_by_id[int(im["id"])][1])
-            for im in images
-        ],
-        "annotations": annotations,
-        "categories": sorted(data["categories"], key=lambda c: int(c["id"])),
-    }
-    analysis = _coco_analysis(ann_path, data["categories"], annotations, dataset_images)
-    return _register_coco(ws, name or ann_path.stem, root, analysis, dataset_images, normalised)
+    stored = normalised(coco, sizes)
+    analysis = _coco_analysis(ann_path, coco.categories, stored["annotations"], images)
+    return _register_coco(ws, name or ann_path.stem, root, analysis, images, stored)
 
 
 def _register_coco(
@@ -319,8 +402,8 @@ def _register_coco(
     """Stage the normalised annotations and register the dataset with them."""
     staged = ws.staging_dir()
     staged_file = staged / "annotations.json"
-    atomic_write_text(staged_file, json.dumps(normalised))
     try:
+        atomic_write_text(staged_file, json.dumps(normalised))
         return ws.add_dataset(
             name=name,
             kind=DatasetKind.COCO,
@@ -330,10 +413,7 @@ def _register_coco(
             annotations_file=staged_file,
         )
     finally:
-        if staged.exists():
-            for child in staged.iterdir():
-                child.unlink()
-            os.rmdir(staged)
+        shutil.rmtree(staged, ignore_errors=True)
 
 
 def import_dataset(
@@ -347,9 +427,20 @@ def import_dataset(
 ) -> DatasetRecord:
     """Import a folder of images, or a COCO .json with its image folder."""
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         raise DatasetImportError(f"No such file or folder: {path}.", "Check the path.")
-    if path.is_dir():
+    try:
+        is_folder = stat.S_ISDIR(path.stat().st_mode)
+    except OSError as exc:
+        raise DatasetImportError(
+            f"{path} cannot be opened ({os_reason(exc)}).", "Check the path."
+        ) from exc
+    if is_folder:
+        if images_dir is not None:
+            raise DatasetImportError(
+                f"--images {images_dir} applies to a COCO .json file, but {path} is a folder of images.",
+                "Leave out --images to import the folder, or pass the COCO .json file instead.",
+            )
         return import_image_folder(ws, path, name=name, progress=progress, cancel=cancel)
     if path.suffix.lower() == ".json":
         return import_coco(

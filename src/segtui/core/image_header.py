@@ -1,0 +1,44 @@
+"""An image's pixel size read from its header, before any pixel is decoded.
+
+Pillow's `Image.open` is lazy: it parses the header (PNG IHDR, JPEG SOFn, BMP, TIFF's
+first IFD, WebP's VP8/VP8L/VP8X) and stops. Checking the size there is what keeps a
+decompression bomb (a 100-byte PNG claiming 40000×40000) from ever being allocated.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import BinaryIO
+
+from PIL import Image
+
+#: The formats segtui reads (OpenCV decodes them); Pillow only parses their headers here.
+HEADER_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP")
+
+# segtui applies its own limit to the header size; Pillow's warning for sizes between
+# its own limit and twice that would only be noise on the terminal.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+class HeaderError(Exception):
+    """An image whose header is unreadable or claims too many pixels; the message says which."""
+
+
+def header_size(file: BinaryIO, max_pixels: int) -> tuple[int, int]:
+    """(width, height) as the header states them; HeaderError when unreadable or over `max_pixels`."""
+    limit = f"over {max_pixels // 1_000_000} megapixels"
+    try:
+        with Image.open(file, formats=HEADER_FORMATS) as image:
+            width, height = image.size
+    except Image.DecompressionBombError as exc:
+        # Pillow's own limit (about 179 MP) stopped it before the size was handed over.
+        raise HeaderError(f"image too large by its header ({limit})") from exc
+    except Exception as exc:
+        # A malformed header can make a format plugin raise nearly anything
+        # (SyntaxError, struct.error, ValueError, EOFError, OSError...): all mean the same.
+        raise HeaderError("not a readable image (unrecognised or corrupt header)") from exc
+    if width <= 0 or height <= 0:
+        raise HeaderError(f"not a readable image (its header says {width}×{height} pixels)")
+    if width * height > max_pixels:
+        raise HeaderError(f"image too large by its header: {width}×{height} pixels ({limit})")
+    return width, height
