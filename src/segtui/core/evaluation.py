@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,9 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from segtui.core.coco_checks import check_stored
+from segtui.core.errors import DatasetImportError
+from segtui.core.json_input import read_json
 from segtui.core.predictions import (
     CocoResult,
     ImagePrediction,
@@ -308,6 +310,20 @@ def _segmentation_area(segmentation: Any, size: tuple[int, int]) -> float:
     return float(mask_utils.area(mask_utils.merge(rles) if isinstance(rles, list) else rles))
 
 
+def _segmentation_box(segmentation: Any, size: tuple[int, int]) -> list[float]:
+    """[x, y, width, height] around a COCO segmentation."""
+    counts = segmentation.get("counts") if isinstance(segmentation, dict) else None
+    if isinstance(counts, str | bytes):
+        rle: Any = {
+            "size": segmentation["size"],
+            "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
+        }
+    else:
+        rles = mask_utils.frPyObjects(segmentation, *size)
+        rle = mask_utils.merge(rles) if isinstance(rles, list) else rles
+    return [float(v) for v in mask_utils.toBbox(rle)]
+
+
 def _normalised(dataset: Mapping[str, Any]) -> CocoJson:
     """Annotation ids from 1, iscrowd present, and the keys pycocotools' loadRes expects."""
     sizes = {int(im["id"]): (int(im["height"]), int(im["width"])) for im in dataset["images"]}
@@ -317,6 +333,9 @@ def _normalised(dataset: Mapping[str, Any]) -> CocoJson:
         if "area" not in ann:
             # pycocotools needs it for the area ranges; segm areas are mask areas.
             ann["area"] = _segmentation_area(ann["segmentation"], sizes[int(ann["image_id"])])
+        if "bbox" not in ann:
+            # pycocotools' bbox evaluation reads it without a default (KeyError).
+            ann["bbox"] = _segmentation_box(ann["segmentation"], sizes[int(ann["image_id"])])
         annotations.append(ann)
     return {
         "info": dataset.get("info", {}),
@@ -362,8 +381,24 @@ def predictions_as_ground_truth(
 
 
 def load_annotations(path: Path) -> CocoJson:
-    """A COCO annotations file as its JSON."""
-    data: CocoJson = json.loads(Path(path).read_text(encoding="utf-8"))
+    """A dataset's stored COCO annotations, checked as at import (pycocotools trusts its input).
+
+    Refused with a message when they list no annotation: COCO AP would be -1 ("nothing
+    to average"), which reads as a result but is none.
+    """
+    try:
+        data = check_stored(read_json(Path(path), "a COCO instances JSON"), path.name)
+    except DatasetImportError as exc:
+        raise DatasetImportError(
+            f"The dataset's stored annotations cannot be used: {exc.message}",
+            "Import the dataset again (and create its project again).",
+        ) from exc
+    if not data["annotations"]:
+        raise DatasetImportError(
+            "The dataset's annotations list no instances, so accuracy cannot be measured "
+            "against them (COCO AP has nothing to average).",
+            "Use a COCO file with annotations, or a report against the parent model.",
+        )
     return data
 
 
