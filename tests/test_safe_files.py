@@ -12,9 +12,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from test_report import _report_data
+from tiny_models import build_omz_maskrcnn
 
+from segtui.cli import main
 from segtui.core import safe_files
 from segtui.core.errors import Cancelled
+from segtui.core.report import export_report
 from segtui.core.safe_files import (
     OutputFileError,
     check_output_path,
@@ -355,3 +359,39 @@ def test_a_full_disk_mid_write_is_named_and_leaves_nothing(
     assert hint.startswith(f"Free some space in {out_dir}")
     assert _partials(out_dir) == [] and victim.read_bytes() == VICTIM
     assert target.read_bytes() == VICTIM if existing else not target.exists()
+
+
+@pytest.mark.parametrize("linked", ["report_basic.csv", "report.json", "report.md"])
+def test_report_export_refuses_a_link_among_its_files(
+    linked: str, out_dir: Path, victim: Path
+) -> None:
+    (out_dir / linked).symlink_to(victim)
+    with pytest.raises(OutputFileError, match=f"{linked} is a symbolic link"):
+        export_report(_report_data(), out_dir / "report")
+    assert victim.read_bytes() == VICTIM and os.readlink(out_dir / linked) == str(victim)
+    assert _partials(out_dir) == []
+
+
+def test_predict_out_refuses_a_link_and_writes_a_regular_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, image_folder: Path, victim: Path
+) -> None:
+    model = build_omz_maskrcnn(tmp_path / "m" / "model.xml", input_hw=(48, 64), labels=["a", "b"])
+    ws = str(tmp_path / "ws")
+    assert main(["create-project", str(model), str(image_folder), "--workspace", ws]) == 0
+    results = tmp_path / "results.json"
+    results.symlink_to(victim)
+    capsys.readouterr()
+    assert main(["predict", "1", "--out", str(results), "--workspace", ws]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("segtui: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert err.strip().endswith(
+        f"{results} is a symbolic link; segtui never writes through a link. "
+        "Remove the link, or choose another file name."
+    )
+    assert victim.read_bytes() == VICTIM
+    results.unlink()
+    assert main(["predict", "1", "--out", str(results), "--workspace", ws]) == 0
+    assert stat.S_ISREG(results.lstat().st_mode) and isinstance(
+        json.loads(results.read_text()), list
+    )
+    assert _partials(tmp_path) == []
