@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Any
 
+from segtui.cli.output import CliError
 from segtui.core.settings import Schema, SettingError, SettingField
 
 
@@ -92,3 +94,18 @@ def schema_values(
             value = tuple(v.strip() for v in value if v and v.strip())
         values[spec.name] = value
     return values
+
+
+def output_file(text: str, flag: str) -> Path:
+    """The file an option names for output, checked before any work (not a folder, a link or a
+    device; its folder exists), or a CliError that names the option and the path."""
+    from segtui.core.safe_files import OutputFileError, check_output_path
+
+    if not text.strip():
+        raise CliError(f"{flag} needs a file name.", "Give the path of the file to write.")
+    path = Path(text).expanduser()
+    try:
+        check_output_path(path)
+    except OutputFileError as exc:
+        raise CliError(f"{flag}: {exc.message}", exc.hint) from None
+    return path

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import TypedDict
 
 from segtui.core.datasets import image_path
-from segtui.core.errors import SegtuiError
 from segtui.core.evaluation import (
     CocoMetricsData,
     category_mapping,
@@ -20,6 +19,7 @@ from segtui.core.evaluation import (
 from segtui.core.inference import run_inference
 from segtui.core.models import load_registered
 from segtui.core.predictions import ImagePrediction
+from segtui.core.preflight import EVALUATE_HINT, check_annotations
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
 from segtui.core.types import Precision
 from segtui.core.workspace import (
@@ -137,11 +137,7 @@ def evaluate_project(
 ) -> EvaluationResult:
     """Run the project's model over its annotated dataset and score it with COCO AP."""
     dataset = ws.dataset(ws.project(project_id).dataset_id)
-    if not dataset.annotated or dataset.annotations is None:
-        raise SegtuiError(
-            f"Dataset {dataset.name!r} has no annotations, so accuracy cannot be measured against them.",
-            "Use a project with a COCO dataset (e.g. the annotated sample project).",
-        )
+    annotations = check_annotations(dataset, EVALUATE_HINT)
     run = predict_project(
         ws,
         project_id,
@@ -153,7 +149,7 @@ def evaluate_project(
     )
     progress(0.96, "COCO evaluation")
     metrics = evaluate_coco(
-        load_annotations(dataset.annotations), run.predictions, run.image_ids, run.category_ids
+        load_annotations(annotations), run.predictions, run.image_ids, run.category_ids
     )
     progress(1.0, "Done")
     return {

@@ -168,6 +168,10 @@ class BenchmarkSchema(Schema):
     )
 
 
+#: The most batch × streams cells one sweep runs.
+MAX_SWEEP_CELLS = 64
+
+
 class SweepSchema(Schema):
     name = "sweep"
     batches: SettingField[tuple[int, ...]] = SettingField(
@@ -216,6 +220,16 @@ class SweepSchema(Schema):
         none_text="none",
         unit="ms",
     )
+
+    def check_grid(self, batches: tuple[int, ...], streams: tuple[int, ...]) -> None:
+        """Refuse a grid of more than MAX_SWEEP_CELLS cells."""
+        cells = len(batches) * len(streams)
+        if cells > MAX_SWEEP_CELLS:
+            raise SettingError(
+                "streams",
+                f"{cells} cells is too many (at most {MAX_SWEEP_CELLS}).",
+                "Give fewer batch sizes or numbers of streams.",
+            )
 
 
 class ReportSchema(Schema):
@@ -371,6 +385,7 @@ __all__ = [
     "BENCHMARK",
     "DEPLOY",
     "EVALUATE",
+    "MAX_SWEEP_CELLS",
     "OPTIMIZE",
     "PREDICT",
     "REPORT",

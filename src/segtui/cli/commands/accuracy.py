@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any, TypedDict, cast
 
 from segtui.cli.common import open_workspace, resolve_project, run_job
-from segtui.cli.options import add_schema_options, schema_values
+from segtui.cli.options import add_schema_options, output_file, schema_values
 from segtui.cli.output import EXIT_ERROR, EXIT_OK, Output
+from segtui.core.preflight import check_job, check_project
 from segtui.core.settings import EVALUATE, PREDICT, REPORT, REPORT_GATE
 from segtui.core.types import JobKind
 
@@ -34,8 +35,9 @@ def cmd_predict(args: argparse.Namespace, out: Output) -> int:
     from segtui.core.safe_files import write_output_text
 
     settings = schema_values(args, PREDICT)
+    out_path = output_file(args.out, "--out")
     with open_workspace(args) as ws:
-        project = resolve_project(ws, args.project)
+        project = check_project(ws, resolve_project(ws, args.project).id)
         run = predict_project(
             ws,
             project.id,
@@ -49,7 +51,6 @@ def cmd_predict(args: argparse.Namespace, out: Output) -> int:
             {**entry, "file_name": names[entry["image_id"]]}
             for entry in to_coco_results(run.predictions, run.image_ids, run.category_ids)
         ]
-        out_path = Path(args.out)
         write_output_text(out_path, json.dumps(results))
         summary: PredictSummary = {
             "project_id": project.id,
@@ -75,6 +76,7 @@ def cmd_evaluate(args: argparse.Namespace, out: Output) -> int:
     settings = schema_values(args, EVALUATE)
     with open_workspace(args) as ws:
         project = resolve_project(ws, args.project)
+        check_job(ws, JobKind.EVALUATE, project.id, settings)
         final = run_job(ws, JobKind.EVALUATE, project.id, settings, out)
         # The job's result is its EvaluationResult, read back from JSON.
         result = cast(EvaluationResult, final.result)
@@ -101,6 +103,7 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
     max_drop = schema_values(args, REPORT_GATE)["max_drop"]
     with open_workspace(args) as ws:
         project = resolve_project(ws, args.project)
+        check_job(ws, JobKind.REPORT, project.id, settings.values())
         final = run_job(ws, JobKind.REPORT, project.id, settings.values(), out)
         record = ws.result(int((final.result or {})["result_id"]))
         data = report_data(record)

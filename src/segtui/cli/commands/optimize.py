@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 from segtui.cli.common import open_workspace, resolve_project, run_job
 from segtui.cli.options import add_schema_options, schema_values
 from segtui.cli.output import EXIT_OK, Output
+from segtui.core.preflight import check_job
 from segtui.core.settings import OPTIMIZE
 from segtui.core.types import JobKind
 
@@ -22,7 +23,7 @@ def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
     with open_workspace(args) as ws:
         project = resolve_project(ws, args.project)
         dataset = ws.dataset(project.dataset_id)
-        settings.validate()
+        check_job(ws, JobKind.OPTIMIZE, project.id, settings.to_json())
         out.note(
             f"Optimizing project {project.id} ({settings.method}, {settings.preset}, "
             f"{settings.subset_count(dataset.image_count)} calibration images)"

@@ -1,0 +1,132 @@
+"""What can be refused before a job is created: its settings, and what its project lacks.
+
+A job that is bound to fail for a reason known now (a value out of range, a report on
+a project without a parent, an evaluation without annotations, a device this machine
+does not have) is refused here with the reason, so no job row is added and no stored
+result is touched. The job still checks again when it runs: the workspace may change
+in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from segtui.core.errors import SegtuiError
+from segtui.core.records import DatasetRecord, ProjectRecord
+from segtui.core.settings import BENCHMARK, EVALUATE, OPTIMIZE, REPORT, SWEEP, Schema
+from segtui.core.types import JobKind, ReportType
+from segtui.core.workspace import Workspace
+
+#: The settings schema each job kind's params are checked against.
+JOB_SCHEMAS: dict[JobKind, Schema] = {
+    JobKind.OPTIMIZE: OPTIMIZE,
+    JobKind.BENCHMARK: BENCHMARK,
+    JobKind.SWEEP: SWEEP,
+    JobKind.REPORT: REPORT,
+    JobKind.EVALUATE: EVALUATE,
+}
+
+#: What to do about an evaluation without annotations.
+EVALUATE_HINT = "Use a project whose dataset is a COCO file with annotations (e.g. the annotated sample project)."
+
+
+def check_params(kind: JobKind, params: Mapping[str, object]) -> None:
+    """Raise a SettingError naming every param out of its schema's range (others are ignored)."""
+    schema = JOB_SCHEMAS[kind]
+    names = {spec.name for spec in schema}
+    schema.validate({name: value for name, value in params.items() if name in names})
+    if kind == JobKind.SWEEP:
+        batches = SWEEP.batches.check(params.get("batches", SWEEP.batches.default))
+        SWEEP.check_grid(batches, SWEEP.streams.check(params.get("streams", SWEEP.streams.default)))
+
+
+def check_device(project: ProjectRecord) -> None:
+    """Refuse a project whose device this machine does not have (e.g. moved from a GPU server)."""
+    # Imported here: OpenVINO is only needed when a project is about to run.
+    from segtui.core.projects import available_devices
+
+    devices = available_devices()
+    if project.device not in devices:
+        raise SegtuiError(
+            f"Project {project.id} runs on {project.device}, which this machine does not have "
+            f"(available: {', '.join(devices)}).",
+            "Create a project for one of the available devices (`segtui create-project "
+            "MODEL DATASET --device CPU`).",
+        )
+
+
+def check_annotations(dataset: DatasetRecord, hint: str) -> Path:
+    """The dataset's annotations file, or a refusal: there is nothing to measure accuracy against."""
+    if not dataset.annotated or dataset.annotations is None:
+        raise SegtuiError(
+            f"Dataset {dataset.name!r} has no annotations, so accuracy cannot be measured "
+            "against them.",
+            hint,
+        )
+    if dataset.analysis.get("annotation_count") == 0:
+        raise SegtuiError(
+            f"Dataset {dataset.name!r} is a COCO file without a single annotation, "
+            "so accuracy cannot be measured against it.",
+            "Import a COCO file that holds the annotations of its images.",
+        )
+    if not dataset.annotations.is_file():
+        raise SegtuiError(
+            f"The annotations of dataset {dataset.name!r} are missing from the workspace "
+            f"({dataset.annotations}).",
+            "Import the COCO file again.",
+        )
+    return dataset.annotations
+
+
+def check_report(ws: Workspace, project: ProjectRecord, report_type: ReportType) -> ProjectRecord:
+    """The parent a report of `project` compares with, or why there can be no report."""
+    if project.parent_id is None:
+        raise SegtuiError(
+            f"Project {project.name!r} is not an optimized project: it has no parent to compare with.",
+            "Open the optimized (child) project, or optimize this one first.",
+        )
+    if report_type == ReportType.ANNOTATIONS:
+        check_annotations(
+            ws.dataset(project.dataset_id), "Make a report of type parent, which needs none."
+        )
+    return ws.project(project.parent_id)
+
+
+def _check_model_files(ws: Workspace, project: ProjectRecord) -> None:
+    model = ws.model(project.model_id)
+    if not model.xml_path.is_file() or not model.xml_path.with_suffix(".bin").is_file():
+        raise SegtuiError(
+            f"The files of model {model.id} ({model.name!r}) are missing from the workspace "
+            f"({model.dir}).",
+            "Import the model again and create a new project with it.",
+        )
+
+
+def check_project(ws: Workspace, project_id: int) -> ProjectRecord:
+    """A project that can run here: its device exists and its model's files are in place."""
+    project = ws.project(project_id)
+    check_device(project)
+    _check_model_files(ws, project)
+    return project
+
+
+def check_job(
+    ws: Workspace, kind: JobKind, project_id: int, params: Mapping[str, object]
+) -> ProjectRecord:
+    """The project a job of `kind` would run on, or a SegtuiError saying why it cannot run."""
+    check_params(kind, params)
+    project = check_project(ws, project_id)
+    if kind == JobKind.REPORT:
+        report_type = REPORT.type.check(params.get("type", REPORT.type.default))
+        parent = check_report(ws, project, report_type)
+        _check_model_files(ws, parent)
+    elif kind == JobKind.EVALUATE:
+        check_annotations(ws.dataset(project.dataset_id), EVALUATE_HINT)
+    elif kind == JobKind.OPTIMIZE:
+        model = ws.model(project.model_id)
+        if model.is_optimized and model.analysis.get("int8"):
+            raise SegtuiError(
+                f"Model {model.name!r} is already INT8.", "Optimize its parent project instead."
+            )
+    return project
