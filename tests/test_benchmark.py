@@ -9,26 +9,34 @@ import pytest
 from tiny_models import build_omz_maskrcnn, build_omz_maskrcnn_conv
 
 from segtui.cli import main
-from segtui.core import jobs
+from segtui.cli.commands.performance import sweep_notes, sweep_rows
+from segtui.core import jobs, performance
 from segtui.core.benchmark import HINTS, BenchmarkRun, BenchmarkSettings, run_benchmark
 from segtui.core.datasets import image_path
-from segtui.core.errors import SegtuiError
+from segtui.core.errors import Cancelled, SegtuiError
+from segtui.core.job_kinds import sweep_job
+from segtui.core.job_registry import JobContext
 from segtui.core.models import import_model, load_registered
 from segtui.core.performance import (
     SweepCell,
     SweepSettings,
+    actual_streams,
+    cell_keys,
     compare_projects,
     estimate_sweep_seconds,
     latest_benchmarks,
     latest_sweep,
     layer_deltas,
     requested_precisions,
+    streams_text,
+    sweep_project,
     sweet_spot,
 )
+from segtui.core.progress import CancelToken
 from segtui.core.projects import create_project_from_paths
 from segtui.core.runtime_graph import RuntimeProfile
 from segtui.core.settings import SettingError
-from segtui.core.types import Hint, Precision
+from segtui.core.types import Hint, JobKind, Precision
 from segtui.core.workspace import ProjectRecord, Workspace
 
 
@@ -198,6 +206,111 @@ def test_sweet_spot_is_the_best_throughput_under_the_limit() -> None:
     # No limit: the best throughput overall.
     best = sweet_spot(cells, None)
     assert best is not None and best["streams"] == 4
+
+
+def fake_cells(
+    monkeypatch: pytest.MonkeyPatch, *, cores: int = 2, failing_batch: int = 0
+) -> list[tuple[int, int]]:
+    """Sweep cells without OpenVINO: the 'device' caps streams to `cores`, refuses a batch."""
+    asked: list[tuple[int, int]] = []
+
+    def fake_benchmark(
+        subject: object,
+        settings: BenchmarkSettings,
+        *,
+        per_layer: bool,
+        progress: object,
+        cancel: object,
+    ) -> BenchmarkRun:
+        asked.append((settings.batch, settings.streams or 0))
+        if settings.batch == failing_batch:
+            raise SegtuiError(f"This model cannot run with batch {settings.batch}: no reshape.")
+        ran = min(settings.streams or 1, cores)
+        return {**run("f32", 10.0 * ran, 5.0 * ran), "streams": ran, "batch": settings.batch}
+
+    monkeypatch.setattr(performance, "_benchmark", fake_benchmark)
+    monkeypatch.setattr(performance, "_subject", lambda ws, project_id: None)
+    return asked
+
+
+def test_sweep_cells_keep_the_configuration_asked_and_the_one_run(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = fake_cells(monkeypatch, cores=2, failing_batch=2)
+    data = sweep_project(workspace, 1, SweepSettings((1, 2), (1, 2, 4), 0.5))
+    assert asked == [(1, 1), (1, 2), (1, 4), (2, 1), (2, 2), (2, 4)]
+    cells = data["cells"]
+    # 4 streams asked ran as 2: the cell stays 1 × 4, with what ran beside it.
+    assert [(c["batch"], c["streams"], actual_streams(c)) for c in cells] == [
+        (1, 1, 1),
+        (1, 2, 2),
+        (1, 4, 2),
+        (2, 1, None),
+        (2, 2, None),
+        (2, 4, None),
+    ]
+    assert cells[2]["actual_batch"] == 1 and cells[2]["throughput_fps"] == 20.0
+    assert [streams_text(c) for c in cells[:3]] == ["1", "2", "4 → 2"]
+    assert cell_keys(cells) == ["1x1", "1x2", "1x4", "2x1", "2x2", "2x4"]
+    assert "cannot run with batch 2" in cells[3].get("error", "")
+    # The command line's table and notes say the same.
+    assert sweep_rows(cells)[2] == ["1", "4 → 2", "20.00", "10.00"]
+    assert sweep_rows(cells)[3] == ["2", "1", "failed", "-"]
+    notes = sweep_notes(cells)
+    assert notes[0] == "batch 1 × 4 streams ran with 2 streams (the device's maximum)"
+    assert notes[1].startswith("batch 2 × 1 streams failed: This model cannot run with batch 2")
+    assert len(notes) == 4
+
+
+def test_cell_keys_of_an_older_sweep_with_repeated_configurations_are_unique() -> None:
+    older: list[SweepCell] = [
+        {"batch": 1, "streams": 2, "ok": True, "throughput_fps": 30.0, "latency_median_ms": 9.0},
+        {"batch": 1, "streams": 2, "ok": True, "throughput_fps": 80.0, "latency_median_ms": 9.5},
+        {"batch": 1, "streams": 2, "ok": False, "error": "x"},
+    ]
+    assert cell_keys(older) == ["1x2", "1x2#2", "1x2#3"]
+    assert [streams_text(c) for c in older] == ["2", "2", "2"]
+
+
+def test_a_sweep_whose_every_cell_failed_is_not_stored(
+    workspace: Workspace,
+    parent_and_child: tuple[ProjectRecord, ProjectRecord],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    parent, _ = parent_and_child
+    previous = workspace.add_result(project_id=parent.id, kind="sweep", data={"cells": []})
+    fake_cells(monkeypatch, failing_batch=2)
+    job = workspace.add_job(
+        kind=JobKind.SWEEP, project_id=parent.id, params={"batches": [2], "streams": [1, 2]}
+    )
+    context = JobContext(workspace, job, tmp_path, CancelToken())
+    with pytest.raises(SegtuiError, match=r"Every cell of the sweep failed \(2 of 2\)") as info:
+        sweep_job(context)
+    assert "cannot run with batch 2" in info.value.message
+    assert "previous sweep is kept" in info.value.hint
+    assert [r.id for r in workspace.results(parent.id, "sweep")] == [previous.id]
+
+
+def test_a_cancelled_sweep_stops_instead_of_failing_its_cells(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = CancelToken()
+    asked = fake_cells(monkeypatch)
+    real = performance._benchmark
+
+    def cancelled_on_the_second(
+        subject: object, settings: BenchmarkSettings, **kw: object
+    ) -> BenchmarkRun:
+        if len(asked) == 1:
+            token.cancel()
+            token.raise_if_cancelled()
+        return real(subject, settings, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(performance, "_benchmark", cancelled_on_the_second)
+    with pytest.raises(Cancelled):
+        sweep_project(workspace, 1, SweepSettings((1,), (1, 2, 4), 0.5), cancel=token)
+    assert asked == [(1, 1)]
 
 
 def test_estimate_sweep_seconds() -> None:

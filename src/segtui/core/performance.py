@@ -16,19 +16,17 @@ from segtui.core.benchmark import (
     run_benchmark,
 )
 from segtui.core.datasets import image_path
-from segtui.core.errors import SegtuiError
+from segtui.core.errors import Cancelled, SegtuiError
 from segtui.core.models import LoadedModel, load_registered
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
 from segtui.core.records import ModelRecord, ResultRecord
 from segtui.core.runtime_graph import RuntimeProfile
-from segtui.core.settings import SWEEP, SettingError, checked
+from segtui.core.settings import SWEEP, checked
 from segtui.core.types import Hint, Precision, ResultKind
 from segtui.core.workspace import Workspace
 
 #: Each sweep cell spends about this long compiling and warming up before it measures.
 CELL_OVERHEAD_S = 2.0
-#: The most batch × streams cells one sweep runs.
-MAX_SWEEP_CELLS = 64
 
 
 class RatioVsB(TypedDict):
@@ -67,16 +65,22 @@ class Comparison(TypedDict):
 
 
 class SweepCell(TypedDict):
-    """One batch × streams cell of a stored sweep.
+    """One batch × streams cell of a stored sweep, keyed by the configuration asked for.
 
-    A cell that ran (`ok`) also holds every other field of its `BenchmarkRun`; one
-    that failed holds the `error` instead of figures.
+    `batch` and `streams` are what the sweep asked (unique within a sweep). A cell
+    that ran (`ok`) also holds every other field of its `BenchmarkRun`, and what the
+    device actually ran in `actual_batch` and `actual_streams` (OpenVINO caps the
+    streams to the cores: 4 asked may run as 2); one that failed holds the `error`
+    instead. Sweeps stored before `actual_streams` existed hold the actual streams in
+    `streams`, so two of their cells can share a configuration.
     """
 
     batch: int
     streams: int
     ok: bool
     error: NotRequired[str]
+    actual_batch: NotRequired[int]
+    actual_streams: NotRequired[int]
     throughput_fps: NotRequired[float]
     latency_median_ms: NotRequired[float]
     precision: NotRequired[str]
@@ -129,12 +133,7 @@ class SweepSettings:
                 "precision": self.precision,
             }
         )
-        if len(self.cells) > MAX_SWEEP_CELLS:
-            raise SettingError(
-                "streams",
-                f"{len(self.cells)} cells is too many (at most {MAX_SWEEP_CELLS}).",
-                "Give fewer batch sizes or numbers of streams.",
-            )
+        SWEEP.check_grid(self.batches, self.streams)
 
     @property
     def cells(self) -> list[tuple[int, int]]:
@@ -301,8 +300,46 @@ def estimate_sweep_seconds(settings: SweepSettings) -> float:
 
 
 def _ok_cell(batch: int, streams: int, run: BenchmarkRun) -> SweepCell:
-    # The cell keeps the whole run: the stored shape the screens and `--json` read.
-    return cast(SweepCell, {"batch": batch, "streams": streams, "ok": True} | dict(run))
+    # The cell keeps the whole run (the stored shape the screens and `--json` read), but its
+    # batch and streams are the ones asked for: the run's are what the device made of them.
+    asked = {"batch": batch, "streams": streams, "ok": True}
+    actual = {"actual_batch": run["batch"], "actual_streams": run["streams"]}
+    return cast(SweepCell, dict(run) | asked | actual)
+
+
+def actual_streams(cell: SweepCell) -> int | None:
+    """The streams a cell ran with, or None when it did not run."""
+    if not cell.get("ok"):
+        return None
+    return int(cell.get("actual_streams", cell["streams"]))
+
+
+def streams_text(cell: SweepCell) -> str:
+    """The streams asked for, and what the device ran where it differs: '4 → 2'."""
+    ran = actual_streams(cell)
+    asked = int(cell["streams"])
+    return f"{asked} → {ran}" if ran is not None and ran != asked else str(asked)
+
+
+def cell_keys(cells: Sequence[SweepCell]) -> list[str]:
+    """A unique key per cell: 'BATCHxSTREAMS' as asked (a sweep stored before the requested
+    configuration was kept can repeat one: the repeats get '#2', '#3')."""
+    seen: dict[str, int] = {}
+    keys = []
+    for cell in cells:
+        key = f"{cell['batch']}x{cell['streams']}"
+        seen[key] = seen.get(key, 0) + 1
+        keys.append(key if seen[key] == 1 else f"{key}#{seen[key]}")
+    return keys
+
+
+def _failed_sweep(rows: Sequence[SweepCell]) -> SegtuiError:
+    first = str(rows[0].get("error", "")).strip().splitlines()
+    return SegtuiError(
+        f"Every cell of the sweep failed ({len(rows)} of {len(rows)}); the first: "
+        f"{first[0] if first else 'no error recorded'}",
+        "Nothing was stored; the previous sweep is kept. Try batch 1 and fewer streams.",
+    )
 
 
 def sweep_project(
@@ -313,7 +350,7 @@ def sweep_project(
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
 ) -> SweepData:
-    """A short benchmark per (batch, streams) cell."""
+    """A short benchmark per (batch, streams) cell; a SegtuiError when every cell failed."""
     settings.validate()
     cells = settings.cells
     subject = _subject(ws, project_id)  # the model is loaded once for all cells
@@ -341,8 +378,13 @@ def sweep_project(
                 cancel=cancel,
             )
             rows.append(_ok_cell(batch, stream_count, run))
+        except Cancelled:
+            raise  # the whole sweep stops; a cancelled cell is not a failed one
         except SegtuiError as exc:
             rows.append(SweepCell(batch=batch, streams=stream_count, ok=False, error=str(exc)))
+    if not any(row["ok"] for row in rows):
+        # A sweep without a single figure must not become the project's newest sweep.
+        raise _failed_sweep(rows)
     return SweepData(cells=rows, settings=shared.to_json())
 
 

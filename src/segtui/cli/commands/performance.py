@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from segtui.cli.common import open_workspace, resolve_project, run_job
 from segtui.cli.options import add_schema_options, schema_values
 from segtui.cli.output import EXIT_OK, CliError, Output, table
+from segtui.core.preflight import check_job
 from segtui.core.settings import BENCHMARK, SWEEP
 from segtui.core.types import JobKind
 
@@ -35,6 +36,7 @@ def cmd_benchmark(args: argparse.Namespace, out: Output) -> int:
     params = settings.job_params(per_layer=bool(values["per_layer"]))
     with open_workspace(args) as ws:
         project = resolve_project(ws, args.project)
+        check_job(ws, JobKind.BENCHMARK, project.id, params)
         final = run_job(ws, JobKind.BENCHMARK, project.id, params, out)
         run = stored_benchmark(ws, int((final.result or {})["result_id"]))
         text = f"Project {project.id}: {benchmark_line(run)}"
@@ -77,15 +79,33 @@ def cmd_compare(args: argparse.Namespace, out: Output) -> int:
 
 
 def sweep_rows(cells: list[SweepCell]) -> list[list[str]]:
+    """Batch and streams as asked (with what the device ran, '4 → 2'), FPS and latency."""
+    from segtui.core.performance import streams_text
+
     return [
         [
             str(c["batch"]),
-            str(c["streams"]),
-            f"{c['throughput_fps']:.2f}" if c["ok"] else "-",
-            f"{c['latency_median_ms']:.2f}" if c["ok"] else c.get("error", "")[:40],
+            streams_text(c),
+            f"{c['throughput_fps']:.2f}" if c["ok"] else "failed",
+            f"{c['latency_median_ms']:.2f}" if c["ok"] else "-",
         ]
         for c in cells
     ]
+
+
+def sweep_notes(cells: list[SweepCell]) -> list[str]:
+    """Why each failed cell failed, and which cells the device ran otherwise than asked."""
+    from segtui.core.performance import actual_streams
+
+    notes = []
+    for c in cells:
+        where = f"batch {c['batch']} × {c['streams']} streams"
+        if not c["ok"]:
+            error = str(c.get("error", "")).strip().splitlines()
+            notes.append(f"{where} failed: {error[0] if error else 'no error recorded'}")
+        elif actual_streams(c) != c["streams"]:
+            notes.append(f"{where} ran with {actual_streams(c)} streams (the device's maximum)")
+    return notes
 
 
 def cmd_sweep(args: argparse.Namespace, out: Output) -> int:
@@ -93,17 +113,20 @@ def cmd_sweep(args: argparse.Namespace, out: Output) -> int:
         SweepSettings,
         estimate_sweep_seconds,
         stored_sweep,
+        streams_text,
         sweet_spot,
     )
 
     values = schema_values(args, SWEEP)
     latency_limit: float | None = values["latency_limit_ms"]
     settings = SweepSettings.from_values(values)
+    params = settings.job_params()
     with open_workspace(args) as ws:
         project = resolve_project(ws, args.project)
+        check_job(ws, JobKind.SWEEP, project.id, params)
         estimate = estimate_sweep_seconds(settings)
         out.note(f"{len(settings.cells)} cells, about {estimate:.0f} s")
-        final = run_job(ws, JobKind.SWEEP, project.id, settings.job_params(), out)
+        final = run_job(ws, JobKind.SWEEP, project.id, params, out)
         result_id = int((final.result or {})["result_id"])
         data = stored_sweep(ws, result_id)
         best = sweet_spot(data["cells"], latency_limit)
@@ -111,9 +134,12 @@ def cmd_sweep(args: argparse.Namespace, out: Output) -> int:
             dict(data) | {"sweet_spot": best, "result_id": result_id},
             table(sweep_rows(data["cells"]), ["batch", "streams", "FPS", "latency ms"]),
         )
+        if not out.as_json:
+            for note in sweep_notes(data["cells"]):
+                print(note)
         if best and not out.as_json:
             print(
-                f"Sweet spot: batch {best['batch']} × {best['streams']} streams, "
+                f"Sweet spot: batch {best['batch']} × {streams_text(best)} streams, "
                 f"{best['throughput_fps']:.2f} FPS"
             )
     return EXIT_OK

@@ -33,10 +33,13 @@ from segtui.core.performance import (
     SweepCell,
     SweepData,
     SweepSettings,
+    cell_keys,
     estimate_sweep_seconds,
     latest_sweep,
+    streams_text,
     sweet_spot,
 )
+from segtui.core.preflight import check_job
 from segtui.core.records import JobRecord, ProjectRecord
 from segtui.core.settings import SWEEP, SettingError, SettingField
 from segtui.core.types import JobKind
@@ -140,29 +143,32 @@ def estimate_text(settings: SweepSettings) -> str:
     )
 
 
-def cell_key(cell: SweepCell) -> str:
-    return f"{cell['batch']}x{cell['streams']}"
-
-
 def cell_rows(cells: list[SweepCell], best: SweepCell | None, best_style: str) -> list[Row]:
+    """One row per cell, keyed by the configuration asked for; the streams column shows what
+    the device ran where it differs ('4 → 2')."""
     rows: list[Row] = []
-    for cell in cells:
-        is_best = best is not None and cell_key(cell) == cell_key(best)
+    for key, cell in zip(cell_keys(cells), cells, strict=True):
+        streams = Cell(float(cell["streams"]), streams_text(cell), True)
         if cell.get("ok"):
             values: list[Cell] = [
                 num(int(cell["batch"])),
-                num(int(cell["streams"])),
+                streams,
                 num(float(cell["throughput_fps"])),
                 num(float(cell["latency_median_ms"])),
             ]
         else:
             failed = Cell(None, "failed", True)
-            values = [num(int(cell["batch"])), num(int(cell["streams"])), failed, failed]
-        if is_best:
+            values = [num(int(cell["batch"])), streams, failed, failed]
+        if cell is best:
             values = [v.styled(best_style) for v in values]
             values[0] = Cell(values[0].value, "★ " + values[0].text, True, best_style)
-        rows.append((cell_key(cell), values))
+        rows.append((key, values))
     return rows
+
+
+def best_key(cells: list[SweepCell], best: SweepCell | None) -> str | None:
+    """The row key of the sweet spot (the cell itself, not an equal one)."""
+    return next((k for k, c in zip(cell_keys(cells), cells, strict=True) if c is best), None)
 
 
 def sweet_spot_text(cells: list[SweepCell], limit: float | None, best: SweepCell | None) -> Text:
@@ -188,7 +194,7 @@ def sweet_spot_text(cells: list[SweepCell], limit: float | None, best: SweepCell
         return text
     text.append(f"Sweet spot {where}: ", style="bold")
     text.append(
-        f"batch {best['batch']} × {best['streams']} streams → "
+        f"batch {best['batch']} × {streams_text(best)} streams → "
         f"{float(best['throughput_fps']):.2f} FPS at {best.get('precision', '?')}, "
         f"{float(best['latency_median_ms']):.2f} ms median latency"
     )
@@ -211,6 +217,12 @@ def load_sweep(ws: Workspace, project_id: int) -> SweepPage:
         latest_sweep(ws, project_id),
         jobs.active_job(ws, project_id, JobKind.SWEEP),
     )
+
+
+def submit_sweep(ws: Workspace, project_id: int, params: dict[str, object]) -> JobRecord:
+    """Queue a sweep, unless it is refused up front (its device missing, its model gone)."""
+    check_job(ws, JobKind.SWEEP, project_id, params)
+    return jobs.submit(ws, JobKind.SWEEP, project_id, params)
 
 
 class ConfigsScreen(SegtuiScreen):
@@ -356,8 +368,9 @@ class ConfigsScreen(SegtuiScreen):
         table = self.query_one("#configs-table", SortableTable)
         table.set_columns(cell_columns(self.cells))
         table.set_rows(cell_rows(self.cells, self.best, best_style))
-        if self.best is not None:
-            table.move_cursor(row=table.row_keys.index(cell_key(self.best)), column=0)
+        key = best_key(self.cells, self.best)
+        if key is not None:
+            table.move_cursor(row=table.row_keys.index(key), column=0)
         sweet = sweet_spot_text(self.cells, limit, self.best)
         if self.sweep_settings and self.cells:
             sweet.append(
@@ -400,7 +413,7 @@ class ConfigsScreen(SegtuiScreen):
                     [float(c["throughput_fps"]) for c in line],
                     marker="dot",
                     color=palette[n % len(palette)],
-                    label=f"batch {batch} (streams {','.join(str(c['streams']) for c in line)})",
+                    label=f"batch {batch} (streams {', '.join(streams_text(c) for c in line)})",
                 )
             if self.best is not None:
                 plt.scatter(
@@ -429,7 +442,7 @@ class ConfigsScreen(SegtuiScreen):
             return
         project_id, params = self.project_id, dict(settings.job_params())
         self.tasks.run(
-            lambda ws: jobs.submit(ws, JobKind.SWEEP, project_id, params),
+            lambda ws: submit_sweep(ws, project_id, params),
             partial(self._sweep_queued, settings),
             group="configs-submit",
             description="Queue the sweep",
