@@ -179,6 +179,13 @@ CASES: dict[str, Case] = {
     "report-annotations-without": Case(
         "report {C} --type annotations", REFUSED, ("has no annotations", "type parent")
     ),
+    "report-export-under-a-file": Case(
+        "report {C} --export {S}/a-file/r", REFUSED, ("--export", "a-file is not a folder")
+    ),
+    "report-export-link": Case(
+        "report {C} --export {S}/link", REFUSED, ("--export", "link.json", "symbolic link")
+    ),
+    "report-export-empty": Case("report {C} --export=", REFUSED, ("--export needs a path",)),
     # evaluate.
     "evaluate-without-annotations": Case("evaluate {P}", REFUSED, ("has no annotations",)),
     "evaluate-precision": Case("evaluate {P} --precision int4", USAGE, ("--precision", "int4")),

@@ -25,6 +25,7 @@ from segtui.core.report import (
     annotations_as_predictions,
     compare_with_parent,
     create_report,
+    export_paths,
     export_report,
     markdown_summary,
     mask_ap_drop,
@@ -109,6 +110,20 @@ def test_export_writes_csv_rows_equal_to_the_table_with_na(tmp_path: Path) -> No
     assert ["y.png", "person", "0", "1", "0", "n/a", "0.0"] in advanced
     assert ["y.png", "dog", "1", "0", "0", "0.0", "n/a"] in advanced
     assert json.loads(written[2].read_text()) == data
+
+
+def test_export_paths_are_named_after_the_target_or_put_inside_a_folder(tmp_path: Path) -> None:
+    paths = export_paths(tmp_path / "out" / "v1.2.csv")
+    assert [p.name for p in paths.values()] == [
+        "v1.2_basic.csv",
+        "v1.2_advanced.csv",
+        "v1.2.json",
+        "v1.2.md",
+    ]
+    assert {p.parent for p in paths.values()} == {tmp_path / "out"}
+    inside = export_paths(tmp_path)  # an existing folder: the files go in it
+    assert inside["json"] == tmp_path / "report.json"
+    assert inside["basic"] == tmp_path / "report_basic.csv"
 
 
 def test_markdown_summary_holds_the_ap_figures_and_totals() -> None:
@@ -367,6 +382,32 @@ def test_create_report_on_tiny_models_stores_rows_predictions_and_replaces_the_o
     md = markdown_summary(report_data(workspace.result(again["result_id"]))["summary"])
     assert f"{summary['a_vs_b']['mask_ap']:.4f}" in md
     assert mask_ap_drop(summary) == round((1 - summary["a_vs_b"]["mask_ap"]) * 100, 4)
+
+
+def test_a_report_that_cannot_be_made_keeps_the_stored_one(
+    workspace: Workspace, image_folder: Path, tmp_path: Path
+) -> None:
+    child_id = _projects(
+        workspace, image_folder, tmp_path, (Det(0, 0.9, (8.0, 8.0, 40.0, 40.0), "full"),)
+    )
+    kept = create_report(workspace, child_id, ReportSettings())
+    stored = workspace.result(kept["result_id"]).data
+    # The parent's best score is 0.9: at 0.95 there is nothing to compare with (COCO's AP
+    # would be -1), so the report is refused after the inference, and nothing is replaced.
+    with pytest.raises(SegtuiError, match=r"no detection with a score of at least 0\.95") as info:
+        create_report(workspace, child_id, ReportSettings(threshold=0.95))
+    assert "previous report is kept" in info.value.hint
+    assert [r.id for r in workspace.results(child_id, "report:parent")] == [kept["result_id"]]
+    assert workspace.result(kept["result_id"]).data == stored
+    assert (workspace.root / "reports" / str(kept["result_id"]) / "parent.json").is_file()
+    parent_id = workspace.project(child_id).parent_id
+    assert parent_id is not None
+    with pytest.raises(SegtuiError, match="has no parent to compare with"):
+        create_report(workspace, parent_id, ReportSettings())
+    with pytest.raises(SegtuiError, match="has no annotations") as info:
+        create_report(workspace, child_id, ReportSettings(type=ReportType.ANNOTATIONS))
+    assert "type parent" in info.value.hint
+    assert len(workspace.results(child_id)) == 1
 
 
 def test_create_report_on_annotations_scores_both_models_and_rows_against_the_annotations(

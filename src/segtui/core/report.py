@@ -48,7 +48,9 @@ from segtui.core.matching import (
     compare_predictions,
 )
 from segtui.core.predictions import ImagePrediction, Instance, as_rle
+from segtui.core.preflight import check_report
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
+from segtui.core.safe_files import make_output_folder, write_output_text
 from segtui.core.settings import REPORT, checked
 from segtui.core.types import Precision, ReportType, ResultKind
 from segtui.core.workspace import (
@@ -262,17 +264,8 @@ def _report_projects(
 ) -> tuple[ProjectRecord, ProjectRecord, DatasetRecord]:
     """The optimized project, its parent and its dataset, or why no report can be made."""
     project = ws.project(project_id)
-    if project.parent_id is None:
-        raise SegtuiError(
-            f"Project {project.name!r} is not an optimized project: it has no parent to compare with.",
-            "Open the optimized (child) project, or optimize this one first.",
-        )
-    dataset = ws.dataset(project.dataset_id)
-    if settings.type == ReportType.ANNOTATIONS and not dataset.annotated:
-        raise SegtuiError(
-            f"Dataset {dataset.name!r} has no annotations.", "Use --type parent, which needs none."
-        )
-    return project, ws.project(project.parent_id), dataset
+    parent = check_report(ws, project, settings.type)
+    return project, parent, ws.dataset(project.dataset_id)
 
 
 def _predict_both(
@@ -352,6 +345,18 @@ def _store(
     return record
 
 
+def _check_reference(parent: ProjectPredictions, threshold: float) -> None:
+    """Refuse a parent report whose reference B is empty: its AP would be COCO's -1."""
+    if any(p.above(threshold) for p in parent.predictions):
+        return
+    raise SegtuiError(
+        f"The parent model has no detection with a score of at least {threshold:g} on any of "
+        f"the {len(parent.predictions)} images, so there is nothing to compare the optimized "
+        "model with.",
+        "Lower the score threshold. Nothing was stored; the previous report is kept.",
+    )
+
+
 def create_report(
     ws: Workspace,
     project_id: int,
@@ -368,6 +373,7 @@ def create_report(
     progress(0.95, "Matching predictions")
     figures: ReportFigures
     if settings.type == ReportType.PARENT:
+        _check_reference(parent, settings.threshold)
         tables, a_vs_b = compare_with_parent(
             optimized.predictions,
             parent.predictions,
@@ -415,10 +421,21 @@ def _na(value: float | None) -> float | str:
     return "n/a" if value is None else value
 
 
+def export_paths(out: Path) -> dict[str, Path]:
+    """The files `export_report` writes, named after `out` (inside it when it is a folder)."""
+    base = out / "report" if out.is_dir() else out.with_suffix("")
+    return {
+        "basic": base.with_name(f"{base.name}_basic.csv"),
+        "advanced": base.with_name(f"{base.name}_advanced.csv"),
+        "json": base.with_name(f"{base.name}.json"),
+        "md": base.with_name(f"{base.name}.md"),
+    }
+
+
 def export_report(data: ReportData, out: Path) -> list[Path]:
     """Write a report as CSV (basic and advanced), JSON and a Markdown summary next to `out`."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    base = out.with_suffix("")
+    paths = export_paths(out)
+    make_output_folder(paths["json"].parent)
     basic: list[Sequence[object]] = [("image", "a", "b", "matches")]
     basic += [(r["image"], r["a"], r["b"], r["matches"]) for r in data["basic"]]
     advanced: list[Sequence[object]] = [("image", "class", "a", "b", "matches", "precision", "ap")]
@@ -426,19 +443,13 @@ def export_report(data: ReportData, out: Path) -> list[Path]:
         (r["image"], r["class"], r["a"], r["b"], r["matches"], _na(r["precision"]), _na(r["ap"]))
         for r in data["advanced"]
     ]
-    tables = {"basic": basic, "advanced": advanced}
-    written = []
-    for mode, rows in tables.items():
+    for mode, rows in {"basic": basic, "advanced": advanced}.items():
         buffer = io.StringIO()
         csv.writer(buffer).writerows(rows)
-        path = base.with_name(f"{base.name}_{mode}.csv")
-        atomic_write_text(path, buffer.getvalue())
-        written.append(path)
-    json_path = base.with_suffix(".json")
-    atomic_write_text(json_path, json.dumps(data, indent=1))
-    md_path = base.with_suffix(".md")
-    atomic_write_text(md_path, markdown_summary(data["summary"]))
-    return [*written, json_path, md_path]
+        write_output_text(paths[mode], buffer.getvalue())
+    write_output_text(paths["json"], json.dumps(data, indent=1))
+    write_output_text(paths["md"], markdown_summary(data["summary"]))
+    return [paths["basic"], paths["advanced"], paths["json"], paths["md"]]
 
 
 def markdown_summary(summary: ReportSummary) -> str:

@@ -10,7 +10,7 @@ from typing import Any, TypedDict, cast
 
 from segtui.cli.common import open_workspace, resolve_project, run_job
 from segtui.cli.options import add_schema_options, output_file, schema_values
-from segtui.cli.output import EXIT_ERROR, EXIT_OK, Output
+from segtui.cli.output import EXIT_ERROR, EXIT_OK, CliError, Output
 from segtui.core.preflight import check_job, check_project
 from segtui.core.settings import EVALUATE, PREDICT, REPORT, REPORT_GATE
 from segtui.core.types import JobKind
@@ -90,6 +90,25 @@ def cmd_evaluate(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def export_target(text: str | None) -> Path | None:
+    """The --export path, its files checked before the report job (none is a link, a folder
+    or a device; a folder on their way is not a file)."""
+    from segtui.core.report import export_paths
+
+    if text is None:
+        return None
+    if not text.strip():
+        raise CliError("--export needs a path.", "Give the base name of the files to write.")
+    target = Path(text).expanduser()
+    for path in export_paths(target).values():
+        folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), None)
+        if folder is not None and not folder.is_dir():
+            raise CliError(f"--export: {folder} is not a folder.", "Choose another place.")
+        if path.parent.is_dir():
+            output_file(str(path), "--export")
+    return target
+
+
 def cmd_report(args: argparse.Namespace, out: Output) -> int:
     from segtui.core.report import (
         ReportSettings,
@@ -101,14 +120,15 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
 
     settings = ReportSettings.from_values(schema_values(args, REPORT))
     max_drop = schema_values(args, REPORT_GATE)["max_drop"]
+    export = export_target(args.export)
     with open_workspace(args) as ws:
         project = resolve_project(ws, args.project)
         check_job(ws, JobKind.REPORT, project.id, settings.values())
         final = run_job(ws, JobKind.REPORT, project.id, settings.values(), out)
         record = ws.result(int((final.result or {})["result_id"]))
         data = report_data(record)
-        if args.export:
-            for path in export_report(data, Path(args.export)):
+        if export is not None:
+            for path in export_report(data, export):
                 out.note(f"wrote {path}")
         drop = mask_ap_drop(data["summary"])
         out.result(
