@@ -35,6 +35,7 @@ SLACK_FRACTION = 0.05
 OUTLINE_FACTOR = 100
 
 FIX_HINT = "Fix or remove those entries in the COCO file and import it again."
+EXPORT_HINT = "Export the dataset as a COCO instances JSON (object detection / segmentation)."
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,10 @@ def kind(value: object) -> str:
 def shown(value: object) -> str:
     """An offending value as JSON, cut short; lists and objects by their kind."""
     if isinstance(value, dict) or (
-        isinstance(value, list) and not all(_is_finite(v) or v is None for v in value[:8])
+        isinstance(value, list)
+        and not all(
+            (isinstance(v, int | float) and not isinstance(v, bool)) or v is None for v in value[:8]
+        )
     ):
         return kind(value)
     text = json.dumps(value, allow_nan=True)
@@ -134,7 +138,12 @@ def shown(value: object) -> str:
 
 
 def _id_text(key: str, value: object) -> str:
-    got = "missing" if value is None else f"not {shown(value)}"
+    if value is None:
+        got = "missing"
+    elif _is_int(value) and value >= 0:  # type: ignore[operator]
+        got = "too large"
+    else:
+        got = f"not {shown(value)}"
     return f"{key} must be a non-negative integer ({got})"
 
 
@@ -342,10 +351,11 @@ def _sections(data: object, source: str) -> tuple[list[Any], list[Any], list[Any
     if not isinstance(data, dict):
         raise DatasetImportError(
             f"{source} is not a COCO instances file: its top level is {kind(data)}, "
-            f"not an object ({needs})."
+            f"not an object ({needs}).",
+            EXPORT_HINT,
         )
     if "images" not in data:
-        raise DatasetImportError(f"{source} is not a COCO instances file: {needs}.")
+        raise DatasetImportError(f"{source} is not a COCO instances file: {needs}.", EXPORT_HINT)
     for key in ("images", "annotations", "categories"):
         if key in data and not isinstance(data[key], list):
             raise DatasetImportError(
@@ -356,7 +366,8 @@ def _sections(data: object, source: str) -> tuple[list[Any], list[Any], list[Any
     annotations: list[Any] = data.get("annotations", [])
     if annotations and "categories" not in data:
         raise DatasetImportError(
-            f"{source} is not a COCO instances file: it has annotations but no 'categories' ({needs})."
+            f"{source} is not a COCO instances file: it has annotations but no 'categories' ({needs}).",
+            EXPORT_HINT,
         )
     return data["images"], annotations, data.get("categories", [])
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import shutil
 import stat
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -77,6 +80,52 @@ def _read_image_file(path: Path) -> tuple[npt.NDArray[np.uint8], tuple[int, int]
     return np.frombuffer(data, dtype=np.uint8), size
 
 
+_stderr_lock = threading.Lock()
+_stderr_users = 0
+_stderr_saved = -1
+
+
+def _point_stderr_at_null() -> int:
+    """Descriptor 2 to /dev/null; returns a copy of the old one (-1 where that failed)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        return -1
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        os.close(saved)
+        return -1
+    os.dup2(null, 2)
+    os.close(null)
+    return saved
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 points at /dev/null while OpenCV decodes.
+
+    libpng and OpenCV print a corrupt file's errors straight to descriptor 2: on the
+    CLI that is noise before the clean message, in the TUI it lands on the screen. The
+    file is reported as skipped with its reason instead. Counted, so that threads
+    decoding at once restore the real stderr only when the last one is done.
+    """
+    global _stderr_users, _stderr_saved
+    with _stderr_lock:
+        if _stderr_users == 0:
+            _stderr_saved = _point_stderr_at_null()
+        _stderr_users += 1
+    try:
+        yield
+    finally:
+        with _stderr_lock:
+            _stderr_users -= 1
+            if _stderr_users == 0 and _stderr_saved >= 0:
+                os.dup2(_stderr_saved, 2)
+                os.close(_stderr_saved)
+                _stderr_saved = -1
+
+
 def load_image(path: Path) -> npt.NDArray[np.uint8]:
     """Decode an image to HxWx3 BGR uint8.
 
@@ -86,11 +135,12 @@ def load_image(path: Path) -> npt.NDArray[np.uint8]:
     Reading the bytes ourselves keeps unicode paths working.
     """
     raw, (width, height) = _read_image_file(path)
-    suffix = path.suffix.lower()
-    if suffix in (".jpg", ".jpeg") and not _jpeg_complete(raw):
+    # By content, not by name: a PNG named .jpg is a readable PNG.
+    if raw[:2].tobytes() == b"\xff\xd8" and not _jpeg_complete(raw):
         raise ImageReadError("truncated JPEG (no end-of-image marker)")
     try:
-        image = cv2.imdecode(raw, cv2.IMREAD_COLOR)
+        with _native_stderr_silenced():
+            image = cv2.imdecode(raw, cv2.IMREAD_COLOR)
     except cv2.error as exc:
         raise ImageReadError("not a readable image (OpenCV refused to decode it)") from exc
     except MemoryError as exc:

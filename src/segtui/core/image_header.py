@@ -7,6 +7,7 @@ decompression bomb (a 100-byte PNG claiming 40000×40000) from ever being alloca
 
 from __future__ import annotations
 
+import struct
 import warnings
 from typing import BinaryIO
 
@@ -14,10 +15,7 @@ from PIL import Image
 
 #: The formats segtui reads (OpenCV decodes them); Pillow only parses their headers here.
 HEADER_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP")
-
-# segtui applies its own limit to the header size; Pillow's warning for sizes between
-# its own limit and twice that would only be noise on the terminal.
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class HeaderError(Exception):
@@ -27,9 +25,20 @@ class HeaderError(Exception):
 def header_size(file: BinaryIO, max_pixels: int) -> tuple[int, int]:
     """(width, height) as the header states them; HeaderError when unreadable or over `max_pixels`."""
     limit = f"over {max_pixels // 1_000_000} megapixels"
+    start = file.read(24)
+    file.seek(0)
+    if start[:8] == PNG_SIGNATURE and start[12:16] == b"IHDR":
+        # The PNG size sits at a fixed place: said even when the rest is cut off.
+        width, height = struct.unpack(">II", start[16:24])
+        if width * height > max_pixels:
+            raise HeaderError(f"image too large by its header: {width}×{height} pixels ({limit})")
     try:
-        with Image.open(file, formats=HEADER_FORMATS) as image:
-            width, height = image.size
+        with warnings.catch_warnings():
+            # segtui applies its own limit below; Pillow's warning for sizes between its
+            # limit and twice that would only be noise on the terminal.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(file, formats=HEADER_FORMATS) as image:
+                width, height = image.size
     except Image.DecompressionBombError as exc:
         # Pillow's own limit (about 179 MP) stopped it before the size was handed over.
         raise HeaderError(f"image too large by its header ({limit})") from exc

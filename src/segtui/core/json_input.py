@@ -86,5 +86,7 @@ def read_json(path: Path, expected: str) -> object:
         raise DatasetImportError(f"{path.name} is not valid JSON ({exc}).", hint) from exc
     except RecursionError as exc:  # the depth count above makes this a last resort
         raise DatasetImportError(f"{path.name} nests too deeply to be read.", hint) from exc
-    except ValueError as exc:  # e.g. an integer of more than 4300 digits
-        raise DatasetImportError(f"{path.name} is not valid JSON ({exc}).", hint) from exc
+    except ValueError as exc:  # Python refuses integers of more than 4300 digits
+        raise DatasetImportError(
+            f"{path.name} is not valid JSON for segtui (a number with thousands of digits).", hint
+        ) from exc
