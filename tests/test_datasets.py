@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import struct
+import subprocess
+import sys
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,9 +17,12 @@ import numpy as np
 import pytest
 from conftest import workspace_files, write_scene
 from PIL import Image
+from tiny_models import Det, build_omz_maskrcnn
 
+from segtui.cli import main
 from segtui.core.datasets import import_dataset, load_image
 from segtui.core.errors import DatasetImportError
+from segtui.core.evaluation import load_annotations
 from segtui.core.workspace import Workspace
 
 
@@ -85,6 +92,31 @@ def test_grayscale_rgba_16bit_and_exif_rotated_images_load_as_bgr(tmp_path: Path
     assert d.dtype == np.uint8 and d.max() == 255
     assert load_image(rotated).shape == (40, 20, 3)  # width and height swapped by EXIF
     assert load_image(unicode_path).shape == (16, 24, 3)
+
+
+def test_wrong_extension_inside_links_and_exif_rotation_are_still_images(
+    workspace: Workspace, image_folder: Path
+) -> None:
+    folder = image_folder
+    write_scene(folder / "png.png", (20, 30))
+    (folder / "png.png").rename(folder / "png.jpg")
+    (folder / "alias.png").symlink_to(folder / "a.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90° on display: the header's size is swapped when decoded
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 20), (0, 0, 255)).save(buffer, "JPEG", exif=exif.tobytes())
+    (folder / "rotated.jpg").write_bytes(buffer.getvalue())
+    record = import_dataset(workspace, folder)
+    images = workspace.dataset_images(record.id)
+    assert [(i.path, i.width, i.height) for i in images] == [
+        ("a.png", 64, 48),
+        ("alias.png", 64, 48),
+        ("b.jpg", 40, 60),
+        ("png.jpg", 30, 20),
+        ("rotated.jpg", 20, 40),
+        ("sub/c.bmp", 32, 32),
+    ]
+    assert record.analysis["skipped"] == []
 
 
 def test_coco_dataset_is_validated_and_normalised(workspace: Workspace, coco_dataset: Path) -> None:
@@ -161,3 +193,135 @@ def test_not_json_and_unknown_paths_are_refused(workspace: Workspace, tmp_path: 
     other.write_text("1,2")
     with pytest.raises(DatasetImportError, match="neither a folder"):
         import_dataset(workspace, other)
+
+
+def _rewrite(coco_dataset: Path, mutate: Callable[[dict[str, Any]], object]) -> None:
+    data = json.loads(coco_dataset.read_text())
+    mutate(data)
+    coco_dataset.write_text(json.dumps(data))
+
+
+def test_coco_polygons_without_box_or_area_get_them_from_the_mask(
+    workspace: Workspace, coco_dataset: Path
+) -> None:
+    def polygons(data: dict[str, Any]) -> None:
+        for ann in data["annotations"]:
+            del ann["bbox"], ann["area"], ann["id"]
+        data["annotations"][0]["segmentation"] = [[8, 6, 32, 6, 32, 24, 8, 24]]
+        data["annotations"][0]["bbox"] = [-1.5, -1, 10, 10]  # within rounding of the edge
+        data["info"] = {"description": "[" * 100_000}  # brackets in a string do not nest
+
+    _rewrite(coco_dataset, polygons)
+    record = import_dataset(workspace, coco_dataset)
+    assert record.annotations is not None
+    stored = json.loads(record.annotations.read_text())["annotations"]
+    assert [a["id"] for a in stored] == [1, 2]
+    assert stored[0]["bbox"] == [-1.5, -1, 10, 10] and stored[0]["area"] == 432.0
+    assert stored[1]["bbox"] == [5.0, 5.0, 16.0, 16.0] and stored[1]["area"] == 256.0
+
+
+def test_coco_without_annotations_imports_as_images_and_cannot_be_evaluated(
+    workspace: Workspace, coco_dataset: Path
+) -> None:
+    _rewrite(coco_dataset, lambda d: d.pop("annotations"))
+    record = import_dataset(workspace, coco_dataset)
+    assert record.kind == "images" and not record.annotated and record.annotations is None
+    assert [i.coco_id for i in workspace.dataset_images(record.id)] == [1, 2]
+    assert record.analysis["skipped"] == [
+        {
+            "path": "instances.json",
+            "reason": "lists no annotations: imported as images, which cannot be evaluated",
+        }
+    ]
+
+
+def test_stored_annotations_are_checked_again_before_evaluation(tmp_path: Path) -> None:
+    stored = tmp_path / "annotations.json"
+    image = {"id": 1, "file_name": "a.png", "width": 64, "height": 48}
+    stored.write_text(json.dumps({"images": [image], "annotations": [], "categories": []}))
+    with pytest.raises(DatasetImportError) as info:
+        load_annotations(stored)
+    assert info.value.message.startswith("The dataset's annotations list no instances")
+    bad = {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[1, 2, 3, 4]]}
+    categories = [{"id": 1, "name": "box"}]
+    stored.write_text(
+        json.dumps({"images": [image], "annotations": [bad], "categories": categories})
+    )
+    with pytest.raises(DatasetImportError) as info:
+        load_annotations(stored)
+    assert info.value.message == (
+        "The dataset's stored annotations cannot be used: annotations.json: annotations[0] "
+        "(id 1): segmentation[0] has 2 point(s): a polygon needs at least 3."
+    )
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out + err
+
+
+def test_cli_refuses_bad_datasets_with_a_message_and_no_traceback(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, coco_dataset: Path, image_folder: Path
+) -> None:
+    ws = str(tmp_path / "ws")
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 200_000)
+    code, text = _cli(capsys, "import-dataset", str(deep), "--workspace", ws)
+    assert code == 1 and "deep.json nests lists or objects more than 64 levels deep" in text
+    code, text = _cli(
+        capsys, "import-dataset", str(image_folder), "--images", "/nonexistent", "--workspace", ws
+    )
+    assert code == 1 and "--images /nonexistent applies to a COCO .json file" in text
+    _rewrite(coco_dataset, lambda d: d["images"][0].update(file_name="../../../../etc/passwd"))
+    code, text = _cli(capsys, "import-dataset", str(coco_dataset), "--workspace", ws)
+    assert code == 1 and "file_name must name a file inside the image folder" in text
+    assert "passwd" not in text
+    code, text = _cli(capsys, "list", "datasets", "--workspace", ws, "--json")
+    assert code == 0 and json.loads(text) == []
+
+
+def test_cli_evaluate_is_refused_on_a_coco_file_without_annotations(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, coco_dataset: Path
+) -> None:
+    ws = str(tmp_path / "ws")
+    model = build_omz_maskrcnn(
+        tmp_path / "m" / "model.xml",
+        input_hw=(48, 64),
+        detections=[Det(1, 0.9, (16.0, 12.0, 48.0, 36.0), "full")],
+        labels=["box", "disc"],
+    )
+    _rewrite(coco_dataset, lambda d: d.update(annotations=[]))
+    code, text = _cli(
+        capsys, "create-project", str(model), str(coco_dataset), "--workspace", ws, "--json"
+    )
+    assert code == 0, text
+    project = json.loads(text)["project"]["id"]
+    code, text = _cli(capsys, "evaluate", str(project), "--workspace", ws)
+    assert code == 1 and "has no annotations" in text and "mask AP" not in text
+
+
+def test_real_entry_point_lists_a_bomb_as_skipped(tmp_path: Path, image_folder: Path) -> None:
+    header = struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0)
+    crc = struct.pack(">I", zlib.crc32(b"IHDR" + header))
+    (image_folder / "bomb.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + header + crc
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "segtui",
+            "import-dataset",
+            str(image_folder),
+            "--workspace",
+            str(tmp_path / "ws"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0 and "Traceback" not in proc.stdout + proc.stderr
+    assert "bomb.png: image too large by its header: 40000×40000 pixels" in proc.stdout
+    assert "images      3" in proc.stdout
