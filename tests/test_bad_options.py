@@ -8,6 +8,7 @@ job and leave every stored result as it was.
 from __future__ import annotations
 
 import dataclasses
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -22,6 +23,7 @@ from segtui.core.models import import_model
 from segtui.core.preflight import check_annotations, check_job
 from segtui.core.projects import create_project_from_paths
 from segtui.core.records import DatasetAnalysis, JsonObject
+from segtui.core.settings import SettingError
 from segtui.core.types import DatasetKind, JobKind, ResultKind
 from segtui.core.workspace import Workspace
 
@@ -206,6 +208,16 @@ CASES: dict[str, Case] = {
     ),
     "optimize-preset": Case("optimize {P} --preset fastest", USAGE, ("--preset", "fastest")),
     "optimize-gpu-project": Case("optimize {G}", REFUSED, ("GPU9",)),
+    "optimize-ignore-unknown-layer": Case(
+        "optimize {P} --ignore no/such/layer",
+        REFUSED,
+        ("--ignore:", "no layer named 'no/such/layer'"),
+    ),
+    "optimize-ignore-type-misspelt": Case(
+        "optimize {P} --ignore-type Convolutoin",
+        REFUSED,
+        ("--ignore-type:", "no layer of type 'Convolutoin'"),
+    ),
     # deploy.
     "deploy-threshold": Case(
         "deploy {P} --threshold 2 --out {S}/d.tar.gz", USAGE, ("--threshold", "0–1")
@@ -270,6 +282,14 @@ def test_preflight_refuses_bad_params_from_any_caller(setup: Setup) -> None:
         with pytest.raises(SegtuiError, match="runs on GPU9, which this machine does not have"):
             check_job(ws, JobKind.BENCHMARK, setup.gpu, {})
         assert check_job(ws, JobKind.REPORT, setup.child, {"type": "PARENT"}).id == setup.child
+        # Names and types the model has pass; one it lacks is named.
+        xml = ws.model(ws.project(setup.parent).model_id).xml_path
+        layer = next(ET.parse(xml).iter("layer"))
+        real = {"ignore_names": [layer.get("name")], "ignore_types": [layer.get("type")]}
+        assert check_job(ws, JobKind.OPTIMIZE, setup.parent, real).id == setup.parent
+        with pytest.raises(SegtuiError, match=r"no layer of type 'Nope' to keep") as info:
+            check_job(ws, JobKind.OPTIMIZE, setup.parent, {**real, "ignore_types": ["Nope"]})
+        assert isinstance(info.value, SettingError) and info.value.field == "ignore_types"
         assert ws.jobs() == []
 
 

@@ -7,7 +7,8 @@ value out of range is refused by argparse (exit 2) with the schema's own message
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Collection
+import contextlib
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,16 @@ def output_file(text: str, flag: str) -> Path:
     except OutputFileError as exc:
         raise CliError(f"{flag}: {exc.message}", exc.hint) from None
     return path
+
+
+@contextlib.contextmanager
+def naming_options(schema: Schema) -> Iterator[None]:
+    """A SettingError raised inside (by a core check) names its command-line option."""
+    try:
+        yield
+    except SettingError as exc:
+        names = {spec.name: spec.flag for spec in schema}
+        flag = names.get(exc.field)
+        if flag is None or flag in exc.message:
+            raise
+        raise CliError(f"{flag}: {exc.message}", exc.hint) from None

@@ -9,12 +9,13 @@ in between.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
 
 from segtui.core.errors import SegtuiError
-from segtui.core.records import DatasetRecord, ProjectRecord
-from segtui.core.settings import BENCHMARK, EVALUATE, OPTIMIZE, REPORT, SWEEP, Schema
+from segtui.core.records import DatasetRecord, ModelRecord, ProjectRecord
+from segtui.core.settings import BENCHMARK, EVALUATE, OPTIMIZE, REPORT, SWEEP, Schema, SettingError
 from segtui.core.types import JobKind, ReportType
 from segtui.core.workspace import Workspace
 
@@ -129,4 +130,37 @@ def check_job(
             raise SegtuiError(
                 f"Model {model.name!r} is already INT8.", "Optimize its parent project instead."
             )
+        _check_ignored(model, params)
     return project
+
+
+def _check_ignored(model: ModelRecord, params: Mapping[str, object]) -> None:
+    """Refuse layer names and types to keep in floating point that the model does not have.
+
+    NNCF is told not to validate them (its patterns would refuse the automatic ones), so a
+    misspelt name would otherwise be dropped without a word.
+    """
+    names = OPTIMIZE.ignore_names.check(params.get("ignore_names", ()))
+    types = OPTIMIZE.ignore_types.check(params.get("ignore_types", ()))
+    if not names and not types:
+        return
+    try:
+        layers = [
+            (layer.get("name", ""), layer.get("type", ""))
+            for layer in ET.parse(model.xml_path).iter("layer")
+        ]
+    except (OSError, ET.ParseError):
+        return  # the job reads the model and says what is wrong with it
+    for field, asked, known in (
+        (OPTIMIZE.ignore_names, names, {name for name, _ in layers}),
+        (OPTIMIZE.ignore_types, types, {kind for _, kind in layers}),
+    ):
+        missing = [value for value in asked if value not in known]
+        if missing:
+            what = "named" if field is OPTIMIZE.ignore_names else "of type"
+            raise SettingError(
+                field.name,
+                f"Model {model.name!r} has no layer {what} "
+                f"{', '.join(repr(m) for m in missing)} to keep in floating point.",
+                "Names and types are case-sensitive; see the model's layers on the Optimize page.",
+            )

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TypedDict, cast
 
 from segtui.cli.common import open_workspace, resolve_project, run_job
-from segtui.cli.options import add_schema_options, output_file, schema_values
+from segtui.cli.options import add_schema_options, naming_options, output_file, schema_values
 from segtui.cli.output import EXIT_ERROR, EXIT_OK, CliError, Output
 from segtui.core.preflight import check_job, check_project
 from segtui.core.settings import EVALUATE, PREDICT, REPORT, REPORT_GATE
@@ -76,7 +76,8 @@ def cmd_evaluate(args: argparse.Namespace, out: Output) -> int:
     settings = schema_values(args, EVALUATE)
     with open_workspace(args) as ws:
         project = resolve_project(ws, args.project)
-        check_job(ws, JobKind.EVALUATE, project.id, settings)
+        with naming_options(EVALUATE):
+            check_job(ws, JobKind.EVALUATE, project.id, settings)
         final = run_job(ws, JobKind.EVALUATE, project.id, settings, out)
         # The job's result is its EvaluationResult, read back from JSON.
         result = cast(EvaluationResult, final.result)
@@ -123,7 +124,8 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
     export = export_target(args.export)
     with open_workspace(args) as ws:
         project = resolve_project(ws, args.project)
-        check_job(ws, JobKind.REPORT, project.id, settings.values())
+        with naming_options(REPORT):
+            check_job(ws, JobKind.REPORT, project.id, settings.values())
         final = run_job(ws, JobKind.REPORT, project.id, settings.values(), out)
         record = ws.result(int((final.result or {})["result_id"]))
         data = report_data(record)

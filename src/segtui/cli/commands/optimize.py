@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any, cast
 
 from segtui.cli.common import open_workspace, resolve_project, run_job
-from segtui.cli.options import add_schema_options, schema_values
+from segtui.cli.options import add_schema_options, naming_options, schema_values
 from segtui.cli.output import EXIT_OK, Output
 from segtui.core.preflight import check_job
 from segtui.core.settings import OPTIMIZE
@@ -23,7 +23,8 @@ def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
     with open_workspace(args) as ws:
         project = resolve_project(ws, args.project)
         dataset = ws.dataset(project.dataset_id)
-        check_job(ws, JobKind.OPTIMIZE, project.id, settings.to_json())
+        with naming_options(OPTIMIZE):
+            check_job(ws, JobKind.OPTIMIZE, project.id, settings.to_json())
         out.note(
             f"Optimizing project {project.id} ({settings.method}, {settings.preset}, "
             f"{settings.subset_count(dataset.image_count)} calibration images)"

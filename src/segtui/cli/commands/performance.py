@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from segtui.cli.common import open_workspace, resolve_project, run_job
-from segtui.cli.options import add_schema_options, schema_values
+from segtui.cli.options import add_schema_options, naming_options, schema_values
 from segtui.cli.output import EXIT_OK, CliError, Output, table
 from segtui.core.preflight import check_job
 from segtui.core.settings import BENCHMARK, SWEEP
@@ -36,7 +36,8 @@ def cmd_benchmark(args: argparse.Namespace, out: Output) -> int:
     params = settings.job_params(per_layer=bool(values["per_layer"]))
     with open_workspace(args) as ws:
         project = resolve_project(ws, args.project)
-        check_job(ws, JobKind.BENCHMARK, project.id, params)
+        with naming_options(BENCHMARK):
+            check_job(ws, JobKind.BENCHMARK, project.id, params)
         final = run_job(ws, JobKind.BENCHMARK, project.id, params, out)
         run = stored_benchmark(ws, int((final.result or {})["result_id"]))
         text = f"Project {project.id}: {benchmark_line(run)}"
@@ -119,11 +120,13 @@ def cmd_sweep(args: argparse.Namespace, out: Output) -> int:
 
     values = schema_values(args, SWEEP)
     latency_limit: float | None = values["latency_limit_ms"]
-    settings = SweepSettings.from_values(values)
+    with naming_options(SWEEP):
+        settings = SweepSettings.from_values(values)
     params = settings.job_params()
     with open_workspace(args) as ws:
         project = resolve_project(ws, args.project)
-        check_job(ws, JobKind.SWEEP, project.id, params)
+        with naming_options(SWEEP):
+            check_job(ws, JobKind.SWEEP, project.id, params)
         estimate = estimate_sweep_seconds(settings)
         out.note(f"{len(settings.cells)} cells, about {estimate:.0f} s")
         final = run_job(ws, JobKind.SWEEP, project.id, params, out)
