@@ -28,7 +28,6 @@ from segtui.core.image_header import header_size
 from segtui.core.predictions import encode_mask
 from segtui.core.workspace import Workspace
 
-AS_ROOT = os.geteuid() == 0
 TOO_LARGE = "image too large by its header (over 100 megapixels)"
 PNG_40000 = "image too large by its header: 40000×40000 pixels (over 100 megapixels)"
 OUTSIDE = "symbolic link to a file outside the folder (not followed)"
@@ -84,10 +83,14 @@ def bmp_claiming(width: int, height: int) -> bytes:
     return bytes(data)
 
 
-def tiff_claiming(width: int, height: int) -> bytes:
+def pil_bytes(fmt: str, mode: str = "RGB") -> bytes:
     buffer = io.BytesIO()
-    Image.new("L", (64, 48)).save(buffer, "TIFF")
-    data = bytearray(buffer.getvalue())
+    Image.new(mode, (64, 48)).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def tiff_claiming(width: int, height: int) -> bytes:
+    data = bytearray(pil_bytes("TIFF", "L"))
     ifd = struct.unpack_from("<I", data, 4)[0]
     for n in range(struct.unpack_from("<H", data, ifd)[0]):
         at = ifd + 2 + 12 * n
@@ -100,19 +103,11 @@ def tiff_claiming(width: int, height: int) -> bytes:
 
 
 def webp_claiming(width: int, height: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (64, 48)).save(buffer, "WEBP")
-    frame = buffer.getvalue()[12:]
+    frame = pil_bytes("WEBP")[12:]
     extended = b"VP8X" + struct.pack("<I", 10) + bytes(4)
     extended += (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
     body = b"WEBP" + extended + frame
     return b"RIFF" + struct.pack("<I", len(body)) + body
-
-
-def gif_bytes() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 4)).save(buffer, "GIF")
-    return buffer.getvalue()
 
 
 def _bad_crc_png() -> bytes:
@@ -169,7 +164,7 @@ def _cut(ext: str) -> bytes:
     return bytes(data[: len(data) // 2])
 
 
-only_unprivileged = pytest.mark.skipif(AS_ROOT, reason="root reads files whatever their mode")
+as_user = pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
 
 # fmt: off
 IMAGE_CASES: list[Any] = [
@@ -188,7 +183,7 @@ IMAGE_CASES: list[Any] = [
     pytest.param(_write("flat.jpg", jpeg_claiming(64, 0)), {"flat.jpg": UNRECOGNISED}, id="jpeg-height-zero"),
     pytest.param(_write("empty.png", b""), {"empty.png": "empty file"}, id="zero-bytes"),
     pytest.param(_write("text.jpg", b"hello, not an image"), {"text.jpg": UNRECOGNISED}, id="text-named-jpg"),
-    pytest.param(_write("anim.png", gif_bytes()), {"anim.png": UNRECOGNISED}, id="gif-named-png"),
+    pytest.param(_write("anim.png", pil_bytes("GIF")), {"anim.png": UNRECOGNISED}, id="gif-named-png"),
     pytest.param(_write("notes.txt", b"hello"), {"notes.txt": "not an image file (by extension)"}, id="not-an-image-extension"),
     pytest.param(_link("secret.png", _secret), {"secret.png": OUTSIDE}, id="symlink-outside-existing"),
     pytest.param(_link("ghost.png", lambda f, o: o / "missing.png"), {"ghost.png": OUTSIDE}, id="symlink-outside-missing"),
@@ -198,8 +193,8 @@ IMAGE_CASES: list[Any] = [
     pytest.param(_link("broken.png", lambda f, o: f / "gone.png"), {"broken.png": "broken symbolic link (its target does not exist)"}, id="symlink-broken-inside"),
     pytest.param(_link("elsewhere", lambda f, o: o), {"elsewhere": "symbolic link to a folder (not followed)"}, id="symlink-to-folder"),
     pytest.param(_fifo, {"pipe.png": "not a regular file"}, id="fifo-named-png"),
-    pytest.param(_unreadable_file, {"locked.png": "cannot read file (permission denied)"}, id="unreadable-file", marks=only_unprivileged),
-    pytest.param(_unreadable_folder, {"locked": "folder cannot be read (permission denied)"}, id="unreadable-folder", marks=only_unprivileged),
+    pytest.param(_unreadable_file, {"locked.png": "cannot read file (permission denied)"}, id="unreadable-file", marks=as_user),
+    pytest.param(_unreadable_folder, {"locked": "folder cannot be read (permission denied)"}, id="unreadable-folder", marks=as_user),
 ]
 # fmt: on
 
@@ -386,6 +381,8 @@ COCO_CASES: list[Any] = [
     pytest.param(_set("annotations", 0, bbox=[1, 2, 3]), f"{ANN0}: {BBOX_TEXT} (not [1, 2, 3]).", id="bbox-three-numbers"),
     pytest.param(_set("annotations", 0, bbox=[10, 10, -5, 4]), f"{ANN0}: {BBOX_TEXT} (not [10, 10, -5, 4]).", id="bbox-negative-width"),
     pytest.param(_set("annotations", 0, bbox=[1, 1, float("nan"), 3]), f"{ANN0}: {BBOX_TEXT} (not [1, 1, NaN, 3]).", id="bbox-nan"),
+    pytest.param(_set("annotations", 0, bbox=[1, 1, 10**400, 3]), f"{ANN0}: {BBOX_TEXT} (not [1, 1, {'1' + '0' * 37}...).", id="bbox-integer-beyond-float"),
+    pytest.param(_polygon([1, 1, 10**400, 5, 9, 9]), f"{ANN0}: segmentation[0] must be a list of finite numbers (x, y, x, y, ...).", id="polygon-integer-beyond-float"),
     pytest.param(_set("annotations", 0, bbox=[-50, -40, 10, 10]), f"{ANN0}: bbox [-50, -40, 10, 10] lies outside its 64×48 image.", id="bbox-far-negative"),
     pytest.param(_set("annotations", 0, bbox=[60, 0, 30, 10]), f"{ANN0}: bbox [60, 0, 30, 10] lies outside its 64×48 image.", id="bbox-past-the-right-edge"),
     pytest.param(_drop("annotations", 0, "segmentation"), f"{ANN0}: it has no segmentation (segtui needs instance masks: polygons or RLE).", id="segmentation-missing"),
