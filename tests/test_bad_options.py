@@ -310,3 +310,18 @@ def test_an_annotations_file_without_annotations_is_refused(setup: Setup) -> Non
     )
     with pytest.raises(SegtuiError, match=r"annotations of dataset .* are missing"):
         check_annotations(gone, "")
+
+
+def test_a_project_whose_model_files_are_gone_is_refused(
+    workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = tmp_path / "images"
+    write_scene(images / "a.png", (48, 64), 1)
+    xml = build_omz_maskrcnn(tmp_path / "m" / "model.xml", input_hw=(48, 64))
+    project = create_project_from_paths(workspace, model_path=xml, dataset_path=images)
+    workspace.model(project.model_id).xml_path.unlink()
+    argv = ["benchmark", str(project.id), "--workspace", str(workspace.root)]
+    code, text = _run(capsys, argv)
+    assert code == REFUSED and "Traceback" not in text
+    assert f"The files of model {project.model_id}" in text and "missing" in text
+    assert workspace.jobs() == []

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from segtui.core.errors import SegtuiError
-from segtui.core.records import DatasetRecord, ModelRecord, ProjectRecord
+from segtui.core.records import DatasetRecord, JobRecord, ModelRecord, ProjectRecord
 from segtui.core.settings import BENCHMARK, EVALUATE, OPTIMIZE, REPORT, SWEEP, Schema, SettingError
 from segtui.core.types import JobKind, ReportType
 from segtui.core.workspace import Workspace
@@ -96,7 +96,8 @@ def check_report(ws: Workspace, project: ProjectRecord, report_type: ReportType)
 
 def _check_model_files(ws: Workspace, project: ProjectRecord) -> None:
     model = ws.model(project.model_id)
-    if not model.xml_path.is_file() or not model.xml_path.with_suffix(".bin").is_file():
+    # The .bin is not checked: an IR without weights has none (the job says if one is missing).
+    if not model.xml_path.is_file():
         raise SegtuiError(
             f"The files of model {model.id} ({model.name!r}) are missing from the workspace "
             f"({model.dir}).",
@@ -164,3 +165,13 @@ def _check_ignored(model: ModelRecord, params: Mapping[str, object]) -> None:
                 f"{', '.join(repr(m) for m in missing)} to keep in floating point.",
                 "Names and types are case-sensitive; see the model's layers on the Optimize page.",
             )
+
+
+def submit_checked(
+    ws: Workspace, kind: JobKind, project_id: int, params: Mapping[str, object]
+) -> JobRecord:
+    """Queue a job once `check_job` finds nothing against it: the front ends' way to submit."""
+    from segtui.core import jobs  # the job machinery, only when a job is queued
+
+    check_job(ws, kind, project_id, params)
+    return jobs.submit(ws, kind, project_id, params)

@@ -39,7 +39,7 @@ from segtui.core.performance import (
     streams_text,
     sweet_spot,
 )
-from segtui.core.preflight import check_job
+from segtui.core.preflight import submit_checked
 from segtui.core.records import JobRecord, ProjectRecord
 from segtui.core.settings import SWEEP, SettingError, SettingField
 from segtui.core.types import JobKind
@@ -217,12 +217,6 @@ def load_sweep(ws: Workspace, project_id: int) -> SweepPage:
         latest_sweep(ws, project_id),
         jobs.active_job(ws, project_id, JobKind.SWEEP),
     )
-
-
-def submit_sweep(ws: Workspace, project_id: int, params: dict[str, object]) -> JobRecord:
-    """Queue a sweep, unless it is refused up front (its device missing, its model gone)."""
-    check_job(ws, JobKind.SWEEP, project_id, params)
-    return jobs.submit(ws, JobKind.SWEEP, project_id, params)
 
 
 class ConfigsScreen(SegtuiScreen):
@@ -442,7 +436,7 @@ class ConfigsScreen(SegtuiScreen):
             return
         project_id, params = self.project_id, dict(settings.job_params())
         self.tasks.run(
-            lambda ws: submit_sweep(ws, project_id, params),
+            lambda ws: submit_checked(ws, JobKind.SWEEP, project_id, params),
             partial(self._sweep_queued, settings),
             group="configs-submit",
             description="Queue the sweep",

@@ -31,6 +31,7 @@ from textual.worker import Worker, WorkerState
 from segtui.core import jobs
 from segtui.core.errors import SegtuiError
 from segtui.core.ignored_scope import ScopeAnalysis, analyse_scope
+from segtui.core.preflight import submit_checked
 from segtui.core.types import JobKind, JobState, Method, Preset
 from segtui.core.workspace import DatasetRecord, JobRecord, ModelRecord, ProjectRecord, Workspace
 from segtui.ui import messages
@@ -315,7 +316,7 @@ class OptimizeScreen(SegtuiScreen):
         self.submitting = True
         project_id = self.project_id
         self.tasks.run(
-            lambda ws: jobs.submit(ws, JobKind.OPTIMIZE, project_id, params),
+            lambda ws: submit_checked(ws, JobKind.OPTIMIZE, project_id, params),
             self._show_pending,
             group=SUBMIT_GROUP,
             description="Queue the optimization",

@@ -44,6 +44,7 @@ from segtui.core import jobs
 from segtui.core.benchmark import BenchmarkSettings, StoredBenchmark
 from segtui.core.errors import SegtuiError
 from segtui.core.performance import latest_benchmarks, requested_precisions
+from segtui.core.preflight import submit_checked
 from segtui.core.records import JobRecord, ProjectRecord
 from segtui.core.settings import BENCHMARK, SettingError, SettingField
 from segtui.core.types import JobKind, Precision
@@ -119,7 +120,7 @@ def submit_benchmark(
     """Queue a benchmark of `project_id` at `precision` (true FP32, or the device's default)."""
     run = replace(settings, precision=precision)
     run.validate()
-    return jobs.submit(ws, JobKind.BENCHMARK, project_id, dict(run.job_params()))
+    return submit_checked(ws, JobKind.BENCHMARK, project_id, dict(run.job_params()))
 
 
 def queue_benchmark(

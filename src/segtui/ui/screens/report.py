@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState
 
 from segtui.core import jobs
 from segtui.core.errors import SegtuiError
+from segtui.core.preflight import submit_checked
 from segtui.core.report import ReportData, ReportSettings, export_report, report_data
 from segtui.core.settings import REPORT, SettingError, SettingField
 from segtui.core.types import JobKind, JobState, ReportType, ResultKind
@@ -532,7 +533,7 @@ class ReportScreen(SegtuiScreen):
         self.submitting = True
         project_id, params = self.project_id, settings.values()
         self.tasks.run(
-            lambda ws: jobs.submit(ws, JobKind.REPORT, project_id, params),
+            lambda ws: submit_checked(ws, JobKind.REPORT, project_id, params),
             self._report_started,
             group=SUBMIT_GROUP,
             description="Start the report",
