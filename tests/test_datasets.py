@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -253,6 +254,51 @@ def test_stored_annotations_are_checked_again_before_evaluation(tmp_path: Path) 
         "The dataset's stored annotations cannot be used: annotations.json: annotations[0] "
         "(id 1): segmentation[0] has 2 point(s): a polygon needs at least 3."
     )
+
+
+def test_images_option_and_path_problems_say_what_they_are(
+    workspace: Workspace, coco_dataset: Path, image_folder: Path, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nonexistent"
+    cases: list[tuple[Callable[[], object], str]] = [
+        (
+            lambda: import_dataset(workspace, coco_dataset, images_dir=missing),
+            f"The image folder {missing} cannot be opened (no such file).",
+        ),
+        (
+            lambda: import_dataset(workspace, coco_dataset, images_dir=coco_dataset),
+            f"The image folder {coco_dataset} is not a folder.",
+        ),
+        (
+            lambda: import_dataset(workspace, image_folder, images_dir=missing),
+            f"--images {missing} applies to a COCO .json file, but {image_folder} is a folder of images.",
+        ),
+    ]
+    loop = tmp_path / "loop.json"
+    loop.symlink_to(loop)
+    cases.append(
+        (
+            lambda: import_dataset(workspace, loop),
+            f"{loop} cannot be opened (a symbolic link loop).",
+        )
+    )
+    latin1 = tmp_path / os.fsdecode(b"caf\xe9")
+    latin1.mkdir()
+    (latin1 / "a.png").write_bytes((image_folder / "a.png").read_bytes())  # cv2 crashes on it
+    cases.append(
+        (
+            lambda: import_dataset(workspace, latin1),
+            f"{tmp_path}/caf\ufffd has a name that is not UTF-8 text.",
+        )
+    )
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    cases.append((lambda: import_dataset(workspace, fifo), "pipe.json is not a regular file."))
+    for call, message in cases:
+        with pytest.raises(DatasetImportError) as info:
+            call()
+        assert info.value.message == message and info.value.hint
+    assert workspace.datasets() == [] and workspace_files(workspace) == []
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:

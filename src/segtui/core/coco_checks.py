@@ -176,6 +176,10 @@ def _image_problem(entry: JsonObject) -> str | None:
         return f"file_name must be a non-empty string (not {shown(name)})"
     if "\x00" in name:
         return "file_name must not contain a NUL character"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (a \udXXX escape in the JSON)
+        return "file_name is not valid Unicode text"
     width, height = entry.get("width"), entry.get("height")
     for key, value in (("width", width), ("height", height)):
         if value is not None and not (_is_int(value) and value > 0):

@@ -186,34 +186,52 @@ def _link_problem(root: Path, path: Path) -> str | None:
     return None
 
 
+def printable(text: str) -> str:
+    """A path as text that can be shown and stored: bytes that are not UTF-8 become '�'."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a name of bytes that are not UTF-8 (surrogate escapes)
+        return False
+    return True
+
+
 def _folder_files(root: Path) -> tuple[list[str], list[SkippedFile]]:
     """Relative paths of the files under `root` (a resolved folder), and what was left out.
 
     Folder links are not descended into and file links that lead outside the folder are
-    not followed; both are listed, as are loops, broken links and unreadable folders.
+    not followed; both are listed, as are loops, broken links, unreadable folders and
+    names that are not UTF-8 (the database stores paths as text).
     """
     files: list[str] = []
     skipped: list[SkippedFile] = []
 
+    def skip(path: Path, reason: str) -> None:
+        rel = path.relative_to(root).as_posix() if path != root else "."
+        skipped.append({"path": printable(rel), "reason": reason})
+
     def unreadable(exc: OSError) -> None:
-        rel = Path(str(exc.filename)).relative_to(root).as_posix() if exc.filename else "."
-        skipped.append({"path": rel, "reason": f"folder cannot be read ({os_reason(exc)})"})
+        skip(Path(str(exc.filename or root)), f"folder cannot be read ({os_reason(exc)})")
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
         here = Path(dirpath)
         for name in dirnames:
             if (here / name).is_symlink():
-                rel = (here / name).relative_to(root).as_posix()
-                skipped.append({"path": rel, "reason": "symbolic link to a folder (not followed)"})
+                skip(here / name, "symbolic link to a folder (not followed)")
         for name in filenames:
+            path = here / name
             if name.startswith("."):
                 continue
-            rel = (here / name).relative_to(root).as_posix()
-            problem = _link_problem(root, here / name)
+            problem = _link_problem(root, path)
+            if problem is None and not _is_utf8(str(path)):
+                problem = "its name is not UTF-8 text (rename it)"
             if problem is None:
-                files.append(rel)
+                files.append(path.relative_to(root).as_posix())
             else:
-                skipped.append({"path": rel, "reason": problem})
+                skip(path, problem)
     files.sort(key=lambda rel: PurePosixPath(rel).parts)
     skipped.sort(key=lambda s: PurePosixPath(s["path"]).parts)
     return files, skipped
@@ -477,6 +495,12 @@ def import_dataset(
 ) -> DatasetRecord:
     """Import a folder of images, or a COCO .json with its image folder."""
     path = Path(path)
+    for given in (path, images_dir):
+        if given is not None and not _is_utf8(os.path.abspath(given)):
+            raise DatasetImportError(
+                f"{printable(str(given))} has a name that is not UTF-8 text.",
+                "Rename it: segtui stores paths as text.",
+            )
     if not os.path.lexists(path):
         raise DatasetImportError(f"No such file or folder: {path}.", "Check the path.")
     try:
