@@ -385,6 +385,7 @@ COCO_CASES: list[Any] = [
     pytest.param(_set("annotations", 0, bbox=[1, 1, float("nan"), 3]), f"{ANN0}: {BBOX_TEXT} (not [1, 1, NaN, 3]).", id="bbox-nan"),
     pytest.param(_set("annotations", 0, bbox=[1, 1, 10**400, 3]), f"{ANN0}: {BBOX_TEXT} (not [1, 1, {'1' + '0' * 37}...).", id="bbox-integer-beyond-float"),
     pytest.param(_polygon([1, 1, 10**400, 5, 9, 9]), f"{ANN0}: segmentation[0] must be a list of finite numbers (x, y, x, y, ...).", id="polygon-integer-beyond-float"),
+    pytest.param(_set("annotations", 0, bbox=[-10, -10, 20, 20]), f"{ANN0}: bbox [-10, -10, 20, 20] lies outside its 64×48 image.", id="bbox-negative-corner"),
     pytest.param(_set("annotations", 0, bbox=[-50, -40, 10, 10]), f"{ANN0}: bbox [-50, -40, 10, 10] lies outside its 64×48 image.", id="bbox-far-negative"),
     pytest.param(_set("annotations", 0, bbox=[60, 0, 30, 10]), f"{ANN0}: bbox [60, 0, 30, 10] lies outside its 64×48 image.", id="bbox-past-the-right-edge"),
     pytest.param(_drop("annotations", 0, "segmentation"), f"{ANN0}: it has no segmentation (segtui needs instance masks: polygons or RLE).", id="segmentation-missing"),

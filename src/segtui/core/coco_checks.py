@@ -29,8 +29,9 @@ from segtui.core.records import JsonObject
 LISTED = 5
 #: Ids are stored as SQLite integers.
 ID_LIMIT = 2**63
-#: How far a box or polygon may reach past its image's edges (rounding, clicks outside).
-SLACK_FRACTION = 0.05
+#: How far a box may reach past its image's edges (rounding). A box further out is not
+#: "roughly right": predictions stay inside the image, so it silently lowers box AP.
+SLACK_PIXELS = 2.0
 #: A polygon's outline in pixels, at most this many times its image's width + height
 #: (pycocotools allocates in proportion to it).
 OUTLINE_FACTOR = 100
@@ -461,8 +462,8 @@ def _placement_problem(entry: JsonObject, width: int, height: int) -> str | None
     bbox = entry.get("bbox")
     if bbox is not None:
         x, y, w, h = bbox
-        slack_x, slack_y = max(2.0, SLACK_FRACTION * width), max(2.0, SLACK_FRACTION * height)
-        if x < -slack_x or y < -slack_y or x + w > width + slack_x or y + h > height + slack_y:
+        slack = SLACK_PIXELS
+        if x < -slack or y < -slack or x + w > width + slack or y + h > height + slack:
             return f"bbox {shown(bbox)} lies outside its {width}×{height} image"
     if isinstance(segmentation, list):
         return _polygon_placement(segmentation, width, height)
