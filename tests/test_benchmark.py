@@ -257,7 +257,7 @@ def test_sweep_cells_keep_the_configuration_asked_and_the_one_run(
     assert sweep_rows(cells)[2] == ["1", "4 → 2", "20.00", "10.00"]
     assert sweep_rows(cells)[3] == ["2", "1", "failed", "-"]
     notes = sweep_notes(cells)
-    assert notes[0] == "batch 1 × 4 streams ran with 2 streams (the device's maximum)"
+    assert notes[0] == "batch 1 × 4 streams ran with 2 streams (the device reduced it)"
     assert notes[1].startswith("batch 2 × 1 streams failed: This model cannot run with batch 2")
     assert len(notes) == 4
 

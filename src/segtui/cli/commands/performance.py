@@ -104,8 +104,9 @@ def sweep_notes(cells: list[SweepCell]) -> list[str]:
         if not c["ok"]:
             error = str(c.get("error", "")).strip().splitlines()
             notes.append(f"{where} failed: {error[0] if error else 'no error recorded'}")
-        elif actual_streams(c) != c["streams"]:
-            notes.append(f"{where} ran with {actual_streams(c)} streams (the device's maximum)")
+        elif (ran := actual_streams(c)) != c["streams"]:
+            how = "reduced" if ran is not None and ran < c["streams"] else "changed"
+            notes.append(f"{where} ran with {ran} streams (the device {how} it)")
     return notes
 
 
