@@ -12,7 +12,11 @@ from segtui.cli import build_parser
 from segtui.core import settings
 from segtui.core.settings import (
     BENCHMARK,
+    DEPLOY,
     OPTIMIZE,
+    PREDICT,
+    REPORT,
+    REPORT_GATE,
     SCHEMAS,
     SWEEP,
     Schema,
@@ -153,3 +157,38 @@ def test_every_numeric_field_has_a_range() -> None:
     for spec in numeric:
         assert spec.minimum is not None and spec.maximum is not None, spec.name
         assert spec.problem(spec.default) is None, spec.name
+
+
+def test_lists_are_checked_element_by_element_and_the_grid_is_bounded() -> None:
+    # The one bad element is named, wherever it stands in the list.
+    with pytest.raises(SettingError, match=r"^Streams 0 is out of range: use 1–256\.$"):
+        SWEEP.streams.parse("1,2,0,4")
+    with pytest.raises(SettingError, match=r"^Batch sizes 257 is out of range"):
+        SWEEP.batches.parse("257,1")
+    assert SWEEP.problems({"streams": [1, -3]}) == {
+        "streams": "Streams -3 is out of range: use 1–256."
+    }
+    SWEEP.check_grid((1, 2, 4, 8), tuple(range(1, 17)))  # 64 cells: the most allowed
+    with pytest.raises(SettingError, match=r"65 cells is too many \(at most 64\)") as error:
+        SWEEP.check_grid((1, 2, 3, 4, 5), tuple(range(1, 14)))
+    assert error.value.field == "streams" and "fewer" in error.value.hint
+
+
+def test_every_option_help_states_its_range() -> None:
+    subparsers = build_parser()._subparsers
+    assert subparsers is not None
+    commands = subparsers._group_actions[0].choices
+    assert isinstance(commands, dict)
+    for command, schemas in {
+        "optimize": (OPTIMIZE,),
+        "benchmark": (BENCHMARK,),
+        "sweep": (SWEEP,),
+        "report": (REPORT, REPORT_GATE),
+        "predict": (PREDICT,),
+        "deploy": (DEPLOY,),
+    }.items():
+        actions = commands[command]._actions
+        helps = {a.option_strings[0]: a.help or "" for a in actions if a.option_strings}
+        for spec in (spec for schema in schemas for spec in schema):
+            if spec.kind in ("int", "float", "int_list"):
+                assert spec.range_text() in helps[spec.flag].replace("%%", "%"), spec.flag
