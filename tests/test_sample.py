@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +90,42 @@ def test_registering_the_sample_again_reuses_it(workspace: Workspace) -> None:
         and len(workspace.datasets()) == 2
         and len(workspace.models()) == 1
     )
+
+
+def test_three_first_starts_at_once_register_the_sample_once(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-m", "segtui", "--workspace", str(root), "sample", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    answers = [start.communicate(timeout=600) for start in starts]
+    assert [start.returncode for start in starts] == [0, 0, 0], answers
+    assert len({out for out, _err in answers}) == 1  # all three name the same two projects
+    with Workspace(root) as ws:
+        assert len(ws.projects()) == 2 and len(ws.datasets()) == 2 and len(ws.models()) == 1
+        rows = ws._conn.execute("SELECT name FROM samples").fetchall()
+        assert [tuple(r) for r in rows] == [("shapes",)]
+        assert ws._conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert sorted(p.name for p in (root / "models").iterdir()) == ["1"]
+    assert list((root / "tmp").iterdir()) == []  # no staging folder, no lock file left
+
+
+def test_a_sample_dataset_deleted_by_the_user_is_imported_again_once(
+    workspace: Workspace,
+) -> None:
+    first = register_sample(workspace)
+    workspace._conn.execute("DELETE FROM projects WHERE id = ?", (first.images.id,))
+    workspace.delete_dataset(first.images.dataset_id)
+    again = register_sample(workspace)
+    assert again.images.dataset_id != first.images.dataset_id
+    assert again.annotated.id == first.annotated.id
+    row = workspace._conn.execute(
+        "SELECT images_dataset_id, annotated_dataset_id FROM samples WHERE name = 'shapes'"
+    ).fetchone()
+    assert tuple(row) == (again.images.dataset_id, first.annotated.dataset_id)
+    assert len(workspace.datasets()) == 2 and len(workspace.projects()) == 2

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import re
+
 # Each entry migrates from version i to i + 1; never edit a released entry, append.
 MIGRATIONS: list[str] = [
     """
@@ -79,7 +81,23 @@ MIGRATIONS: list[str] = [
     CREATE INDEX results_project_kind ON results(project_id, kind);
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 1 -> 2: the bundled sample, registered once per workspace: its name is the key, so
+    # that processes starting together record one registration (see core.sample).
+    """
+    CREATE TABLE samples (
+        name TEXT PRIMARY KEY,
+        model_id INTEGER REFERENCES models(id) ON DELETE SET NULL,
+        images_dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+        annotated_dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+        registered_at REAL NOT NULL
+    );
+    """,
 ]
 
 #: The version a workspace has once every migration ran (SQLite's user_version).
 SCHEMA_VERSION = len(MIGRATIONS)
+
+#: The tables the migrations create (a workspace that lacks one was changed from outside).
+TABLES: frozenset[str] = frozenset(
+    name for script in MIGRATIONS for name in re.findall(r"CREATE TABLE (\w+)", script)
+)

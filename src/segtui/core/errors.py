@@ -44,3 +44,27 @@ class Cancelled(SegtuiError):
 
     def __init__(self, message: str = "Cancelled.") -> None:
         super().__init__(message)
+
+
+class StorageError(WorkspaceError):
+    """The disk or the workspace database failed; each subclass names how (see core.storage)."""
+
+
+class DiskFullError(StorageError):
+    """No space left (or a file-size limit reached) while writing the workspace."""
+
+
+class ReadOnlyWorkspaceError(StorageError):
+    """The workspace cannot be written: a read-only file system or no write permission."""
+
+
+class WorkspaceLockedError(StorageError):
+    """Another process held the workspace database (or a workspace lock) for too long."""
+
+
+class CorruptWorkspaceError(StorageError):
+    """The workspace database is damaged, is not a database, or lost tables."""
+
+
+class StorageIOError(StorageError):
+    """The disk reported an input/output error."""

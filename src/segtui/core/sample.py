@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from segtui.core import storage
 from segtui.core.datasets import import_coco, import_image_folder
 from segtui.core.errors import SegtuiError
 from segtui.core.models import import_model
 from segtui.core.projects import create_project
 from segtui.core.resources import sample_projects_dir
-from segtui.core.workspace import ProjectRecord, Workspace
+from segtui.core.workspace import DatasetRecord, ProjectRecord, Workspace
 
 SAMPLE_SETTING = "sample_registered"
+#: Registering takes seconds; a process that starts meanwhile waits this long at most.
+LOCK_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,34 @@ def sample_available(name: str = "shapes") -> bool:
 
 
 def register_sample(ws: Workspace, name: str = "shapes", device: str = "CPU") -> SampleProjects:
-    """Import the sample model with its images (not annotated) and with its COCO annotations."""
+    """Import the sample model with its images (not annotated) and with its COCO annotations.
+
+    Registering again reuses what is there. Processes that register at once take turns
+    (a lock on a file in the workspace), so the sample is imported once.
+    """
+    with _registering(ws, name):
+        return _register(ws, name, device)
+
+
+def ensure_sample(ws: Workspace) -> SampleProjects | None:
+    """Register the sample once per workspace (first start); later starts leave the user's choice alone."""
+    if ws.get_setting(SAMPLE_SETTING) is not None or not sample_available():
+        return None
+    with _registering(ws, "shapes"):
+        # Asked again under the lock: a process that started with us may have registered it.
+        if ws.get_setting(SAMPLE_SETTING) is not None:
+            return None
+        return _register(ws, "shapes", "CPU")
+
+
+@contextlib.contextmanager
+def _registering(ws: Workspace, name: str) -> Iterator[None]:
+    lock = ws.root / "tmp" / f"sample-{name}.lock"
+    with storage.exclusive_lock(lock, timeout_s=LOCK_TIMEOUT_S, what="registering the sample"):
+        yield
+
+
+def _register(ws: Workspace, name: str, device: str) -> SampleProjects:
     root = sample_dir(name)
     manifest_path = root / "manifest.json"
     if not manifest_path.is_file():
@@ -47,21 +80,22 @@ def register_sample(ws: Workspace, name: str = "shapes", device: str = "CPU") ->
     model = import_model(
         ws, root / manifest["model"], name=f"{name} Mask R-CNN", class_names=class_names
     )
-    # Registering again (segtui sample) reuses the datasets already made from these files.
     images_root = (root / manifest["images"]).resolve()
     ann_path = (root / manifest["annotations"]).resolve()
-    existing = ws.datasets()
-    images = next(
-        (d for d in existing if d.kind == "images" and d.root == images_root), None
-    ) or import_image_folder(ws, images_root, name=f"{name} images")
-    annotated = next(
-        (
-            d
-            for d in existing
-            if d.kind == "coco" and d.analysis.get("source_annotations") == str(ann_path)
-        ),
-        None,
-    ) or import_coco(ws, ann_path, images_dir=images_root, name=f"{name} val")
+    known = _recorded(ws, name, images_root, ann_path)
+    images = known.images or import_image_folder(ws, images_root, name=f"{name} images")
+    annotated = known.annotated or import_coco(
+        ws, ann_path, images_dir=images_root, name=f"{name} val"
+    )
+    with ws.transaction() as tx:
+        # Insert-or-update on the sample's name (the primary key): one record per sample.
+        tx.execute(
+            "INSERT INTO samples(name, model_id, images_dataset_id, annotated_dataset_id, "
+            "registered_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+            "model_id = excluded.model_id, images_dataset_id = excluded.images_dataset_id, "
+            "annotated_dataset_id = excluded.annotated_dataset_id",
+            (name, model.id, images.id, annotated.id, time.time()),
+        )
     projects = SampleProjects(
         images=create_project(
             ws,
@@ -82,8 +116,32 @@ def register_sample(ws: Workspace, name: str = "shapes", device: str = "CPU") ->
     return projects
 
 
-def ensure_sample(ws: Workspace) -> SampleProjects | None:
-    """Register the sample once per workspace (first start); later starts leave the user's choice alone."""
-    if ws.get_setting(SAMPLE_SETTING) is not None or not sample_available():
-        return None
-    return register_sample(ws)
+@dataclass(frozen=True)
+class _Recorded:
+    """The sample's datasets that are still in the workspace (None: import it again)."""
+
+    images: DatasetRecord | None
+    annotated: DatasetRecord | None
+
+
+def _recorded(ws: Workspace, name: str, images_root: Path, ann_path: Path) -> _Recorded:
+    with ws.transaction() as tx:
+        row = tx.execute(
+            "SELECT images_dataset_id, annotated_dataset_id FROM samples WHERE name = ?", (name,)
+        ).fetchone()
+    if row is not None:
+        ids = {d.id: d for d in ws.datasets()}
+        return _Recorded(ids.get(row[0]), ids.get(row[1]))
+    # Registered by a segtui from before the samples table: its datasets, found by their files.
+    existing = ws.datasets()
+    return _Recorded(
+        next((d for d in existing if d.kind == "images" and d.root == images_root), None),
+        next(
+            (
+                d
+                for d in existing
+                if d.kind == "coco" and d.analysis.get("source_annotations") == str(ann_path)
+            ),
+            None,
+        ),
+    )

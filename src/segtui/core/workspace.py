@@ -21,7 +21,8 @@ from typing import Any
 
 import platformdirs
 
-from segtui.core.db_schema import MIGRATIONS, SCHEMA_VERSION
+from segtui.core import storage
+from segtui.core.db_schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 from segtui.core.errors import NotFoundError, WorkspaceError
 from segtui.core.records import (
     DatasetAnalysis,
@@ -39,20 +40,25 @@ from segtui.core.types import DatasetKind, JobKind, JobState, ResultKind
 
 def default_workspace_dir(override: str | Path | None = None) -> Path:
     """Where the workspace lives: `override` (--workspace), else SEGTUI_HOME, else platformdirs."""
+    # Absolute, so that messages and job processes name the same folder whatever their cwd.
     if override:
-        return Path(override).expanduser()
+        return Path(override).expanduser().absolute()
     env = os.environ.get("SEGTUI_HOME")
     if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_data_dir("segtui", appauthor=False))
+        return Path(env).expanduser().absolute()
+    return Path(platformdirs.user_data_dir("segtui", appauthor=False)).absolute()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write `data` to `path` so that readers see the old file or the new one, never a part.
+
+    The file is 0600 (mkstemp's mode); missing folders above it are made 0700.
+    """
+    storage.private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), storage.PRIVATE_FILE)  # the umask may have taken more
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -70,41 +76,33 @@ def atomic_write_text(path: Path, text: str) -> None:
 class Workspace:
     """An open workspace. Cheap to create; one per thread or process."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, verify: bool = False, read_only: bool = False) -> None:
+        """Open (or start) the workspace at `root`; every failure is a WorkspaceError.
+
+        `verify` also checks the tables and, on a small database, its pages (quick_check);
+        `read_only` opens an existing workspace without writing anything (no migration).
+        """
         self.root = Path(root)
+        self.db_path = self.root / storage.DB_NAME
+        self.read_only = read_only
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            for sub in ("models", "datasets", "jobs", "tmp", "reports"):
-                (self.root / sub).mkdir(exist_ok=True)
-        except OSError as exc:
-            raise WorkspaceError(
-                f"Cannot create the workspace folder {self.root}: {exc.strerror}.",
-                "Choose another folder with --workspace or SEGTUI_HOME.",
-            ) from exc
-        self.db_path = self.root / "segtui.db"
-        try:
-            self._conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise WorkspaceError(
-                f"Cannot open the workspace database {self.db_path}: {exc}."
-            ) from exc
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA foreign_keys = ON")
-        self._conn.execute("PRAGMA busy_timeout = 30000")
-        try:
-            self._conn.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.DatabaseError as exc:
-            raise WorkspaceError(
-                f"{self.db_path} is not a segtui workspace database ({exc}).",
-                "Move it away or choose another folder with --workspace.",
-            ) from exc
-        self._migrate()
+            self._conn = storage.open_database(self.root, read_only=read_only)
+            try:
+                self._migrate()
+                if verify:
+                    storage.verify_database(self._conn, self.root, TABLES)
+            except BaseException:
+                self._conn.close()
+                raise
+        except (sqlite3.Error, OSError) as exc:
+            raise storage.workspace_error(exc, self.root) from exc
 
     # -- infrastructure -------------------------------------------------------------
 
     @classmethod
-    def open(cls, override: str | Path | None = None) -> Workspace:
-        return cls(default_workspace_dir(override))
+    def open(cls, override: str | Path | None = None, *, read_only: bool = False) -> Workspace:
+        """The workspace a front end starts on (see `default_workspace_dir`), verified."""
+        return cls(default_workspace_dir(override), verify=True, read_only=read_only)
 
     def close(self) -> None:
         self._conn.close()
@@ -125,6 +123,12 @@ class Workspace:
             raise WorkspaceError(
                 f"The workspace {self.root} was written by a newer segtui (schema {version}).",
                 "Upgrade segtui, or use another workspace with --workspace.",
+            )
+        if self.read_only and version < len(MIGRATIONS):
+            raise WorkspaceError(
+                f"The workspace {self.root} needs an upgrade (schema {version}), "
+                "and it cannot be written here.",
+                "Open it once with this segtui where it is writable.",
             )
         while version < len(MIGRATIONS):
             with self.transaction() as conn:
@@ -156,9 +160,7 @@ class Workspace:
 
     def staging_dir(self) -> Path:
         """A fresh private folder under tmp/ for files that are not registered yet."""
-        path = self.root / "tmp" / uuid.uuid4().hex
-        path.mkdir(parents=True)
-        return path
+        return storage.private_dir(self.root / "tmp" / uuid.uuid4().hex)
 
     def clean_tmp(self) -> None:
         """Remove staging folders left by a process that died mid-import."""
@@ -166,7 +168,8 @@ class Workspace:
         cutoff = time.time() - 3600
         for child in tmp.iterdir():
             with contextlib.suppress(OSError):
-                if child.stat().st_mtime < cutoff:
+                # Only folders: a lock file there is held by a live process (core.sample).
+                if child.is_dir() and child.stat().st_mtime < cutoff:
                     shutil.rmtree(child, ignore_errors=True)
 
     # -- settings ----------------------------------------------------------------
@@ -240,6 +243,7 @@ class Workspace:
                 if final.exists():  # left by a crash between rename and commit
                     shutil.rmtree(final)
                 os.replace(staged_dir, final)
+                storage.make_private(final)  # copied files keep their source's mode
                 tx.execute("UPDATE models SET dir = ? WHERE id = ?", (rel, model_id))
         except BaseException:
             if final is not None and final.exists():
@@ -310,7 +314,7 @@ class Workspace:
                 if annotations_file is not None:
                     rel = f"datasets/{dataset_id}/annotations.json"
                     final = self.root / rel
-                    final.parent.mkdir(parents=True, exist_ok=True)
+                    storage.private_dir(final.parent)
                     os.replace(annotations_file, final)
                     tx.execute(
                         "UPDATE datasets SET annotations = ? WHERE id = ?", (rel, dataset_id)
@@ -356,20 +360,19 @@ class Workspace:
         device: str,
         parent_id: int | None = None,
     ) -> ProjectRecord:
-        existing = self._one(
-            "SELECT * FROM projects WHERE model_id = ? AND dataset_id = ? AND device = ?",
-            (model_id, dataset_id, device),
-        )
-        if existing is not None:
-            return ProjectRecord.from_row(existing)
+        # Insert-or-get under the UNIQUE (model, dataset, device): two processes creating
+        # the same project at once get the same one.
         with self.transaction() as tx:
-            cur = tx.execute(
+            tx.execute(
                 "INSERT INTO projects(name, model_id, dataset_id, device, parent_id, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(model_id, dataset_id, device) DO NOTHING",
                 (name, model_id, dataset_id, device, parent_id, time.time()),
             )
-            project_id = int(cur.lastrowid or 0)
-        return self.project(project_id)
+            row = tx.execute(
+                "SELECT id FROM projects WHERE model_id = ? AND dataset_id = ? AND device = ?",
+                (model_id, dataset_id, device),
+            ).fetchone()
+        return self.project(int(row[0]))
 
     def project_rows(self) -> list[ProjectRow]:
         """Every project with its model, dataset, newest job and best throughput, by id."""
