@@ -208,4 +208,7 @@ async def test_unexpected_error_is_a_notification_not_a_crash(
         assert "RuntimeError: disk on fire" in _text(app.screen.query_one("#error", Static))
         notes = list(app._notifications)
         assert [n.severity for n in notes] == ["error"]
-        assert notes[0].message == "Unexpected error: RuntimeError: disk on fire"
+        # The traceback is in a log file, whose path the notification gives.
+        message, details = str(notes[0].message).split("\nDetails: ")
+        assert message == "Unexpected error: RuntimeError: disk on fire"
+        assert "RuntimeError: disk on fire" in Path(details).read_text()

@@ -7,14 +7,12 @@ default or a range are built from the core settings schemas (`options.py`).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from segtui.cli.commands import accuracy, deploy, optimize, performance, workspace
+from segtui.cli.common import Command, run_command
 from segtui.cli.output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, Output
-from segtui.core.errors import SegtuiError
-
-Command = Callable[[argparse.Namespace, Output], int]
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "CliError", "build_parser", "main"]
 
@@ -46,20 +44,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         from segtui.ui.app import run_app
 
-        run_app(Path(args.workspace) if args.workspace else None)
-        return EXIT_OK
-    out = Output(getattr(args, "json", False))
-    try:
-        return func(args, out)
-    except SegtuiError as exc:
-        out.fail(exc.message, exc.hint)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        out.fail("Interrupted.", "")
-        return 130
-    except OSError as exc:
-        out.fail(
-            f"{exc.strerror or exc}: {exc.filename or ''}".strip(),
-            "Check the path and free disk space.",
-        )
-        return EXIT_ERROR
+        return run_app(Path(args.workspace) if args.workspace else None)
+    return run_command(func, args, Output(getattr(args, "json", False)))

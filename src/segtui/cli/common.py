@@ -3,21 +3,68 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 
-from segtui.cli.output import CliError, Output
-from segtui.core.errors import SegtuiError
+from segtui.cli.output import EXIT_ERROR, CliError, Output
+from segtui.core import storage
+from segtui.core.errors import (
+    DiskFullError,
+    ReadOnlyWorkspaceError,
+    SegtuiError,
+    WorkspaceError,
+)
 from segtui.core.records import JobRecord, ProjectRecord
 from segtui.core.types import JobKind, JobState
-from segtui.core.workspace import Workspace
+from segtui.core.workspace import Workspace, default_workspace_dir
+
+Command = Callable[[argparse.Namespace, Output], int]
+
+#: The exit status of a command stopped by ctrl+c (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
+#: The commands that never write to the workspace: they run on a read-only or full one.
+READING_COMMANDS = frozenset({"list", "show", "compare"})
 
 
 def open_workspace(args: argparse.Namespace) -> Workspace:
+    """The workspace of --workspace, its dead jobs recovered; a read-only one opens for reading."""
     from segtui.core.jobs import recover_jobs
 
-    ws = Workspace.open(args.workspace)
+    try:
+        ws = Workspace.open(args.workspace)
+    except (ReadOnlyWorkspaceError, DiskFullError) as refused:
+        # The commands that only read still work there; the others stop before any work.
+        if getattr(args, "command", None) not in READING_COMMANDS:
+            raise
+        try:
+            ws = Workspace.open(args.workspace, read_only=True)
+        except WorkspaceError:
+            raise refused from None
+        sys.stderr.write(f"segtui: warning: {refused.message} Showing the workspace as it is.\n")
+        return ws
     recover_jobs(ws)
     return ws
+
+
+def run_command(command: Command, args: argparse.Namespace, out: Output) -> int:
+    """Run a command: every failure ends in a message and a non-zero exit, never a traceback."""
+    root = default_workspace_dir(getattr(args, "workspace", None))
+    try:
+        return command(args, out)
+    except KeyboardInterrupt:
+        out.fail("Interrupted.", "")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        error = storage.user_error(exc, root)
+        if error is None:
+            log = storage.write_error_log(exc, root)
+            where = f"the details are in {log}" if log else "no log could be written"
+            error = SegtuiError(
+                f"Unexpected error: {type(exc).__name__}: {exc}",
+                f"This is a bug in segtui; {where}. Please report it with that file.",
+            )
+        out.fail(error.message, error.hint)
+        return EXIT_ERROR
 
 
 def resolve_project(ws: Workspace, ref: str) -> ProjectRecord:

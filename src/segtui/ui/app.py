@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import ClassVar
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerFailed, WorkerState
 
-from segtui.core.errors import Cancelled, SegtuiError
+from segtui.core import storage
+from segtui.core.errors import Cancelled
 from segtui.core.projects import available_devices
 from segtui.core.sample import SampleProjects, ensure_sample
-from segtui.core.workspace import Workspace
+from segtui.core.workspace import Workspace, default_workspace_dir
 from segtui.ui import messages
 from segtui.ui.commands import ProjectCommands
 from segtui.ui.job_watcher import JobWatcher
@@ -25,6 +27,10 @@ from segtui.ui.screens.start import StartScreen
 from segtui.ui.styles import css_path
 
 SAMPLE_GROUP = "sample"
+#: The exit status after a failure (a refused workspace, an unexpected error).
+EXIT_FAILURE = 1
+#: The exit status after ctrl+c reached Python (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 
 class SegtuiApp(App[None]):
@@ -48,6 +54,9 @@ class SegtuiApp(App[None]):
         self.startup_notice: str | None = None
         #: Follows the jobs for every screen (see segtui.ui.job_watcher).
         self.job_watcher = JobWatcher(self, workspace.root)
+        #: The unexpected error that stopped the app, and the log file that holds its traceback.
+        self.crash: BaseException | None = None
+        self.crash_log: Path | None = None
 
     @property
     def devices(self) -> list[str]:
@@ -68,6 +77,28 @@ class SegtuiApp(App[None]):
 
     def on_unmount(self) -> None:
         self.job_watcher.stop()
+
+    # -- the error boundary: an unhandled exception ends the app with a message, status 1 ----
+
+    def _handle_exception(self, error: Exception) -> None:
+        """Textual's end for an unhandled exception; its traceback goes to a log file instead."""
+        if self.crash is None:
+            # A worker's failure comes wrapped; the log and the message are about what it raised.
+            self.crash = error.error if isinstance(error, WorkerFailed) else error
+            self.crash_log = storage.write_error_log(self.crash, self.workspace.root)
+        super()._handle_exception(error)
+        # Textual queued a rendering of the error (a traceback with locals) to print at exit.
+        self._exit_renderables.clear()
+
+    def _fatal_error(self) -> None:
+        # Textual renders the traceback here (for the screen); the log file holds it instead.
+        self._close_messages_no_wait()
+
+    def exit_status(self) -> int:
+        """The process's exit status once the app has ended; a crash is reported on stderr."""
+        if self.crash is not None:
+            return _print_failure(self.crash, self.workspace.root, self.crash_log)
+        return self.return_code or 0
 
     # -- jobs: the watcher's news, handed to the screens and widgets that subscribed ----
 
@@ -178,10 +209,13 @@ class SegtuiApp(App[None]):
         if isinstance(error, Cancelled):
             self.notify(f"{what}: cancelled.", timeout=4)
             return
-        if isinstance(error, SegtuiError):
-            text = error.message + (f"\n{error.hint}" if error.hint else "")
+        named = None if error is None else storage.user_error(error, self.workspace.root)
+        if named is not None:
+            text = named.message + (f"\n{named.hint}" if named.hint else "")
         else:
+            log = None if error is None else storage.write_error_log(error, self.workspace.root)
             text = f"Unexpected error: {type(error).__name__}: {error}"
+            text += f"\nDetails: {log}" if log else ""
         self.log.error(f"worker {worker.name!r} failed: {error!r}")
         self.notify(
             text,
@@ -191,18 +225,27 @@ class SegtuiApp(App[None]):
         )
 
 
-def run_app(workspace_dir: Path | None) -> None:
-    """Open the TUI on the workspace at `workspace_dir` (or the default one)."""
+def run_app(workspace_dir: Path | None) -> int:
+    """Open the TUI on the workspace at `workspace_dir` (or the default one); the exit status.
+
+    The workspace is opened before Textual starts, so that a workspace that cannot be
+    opened is reported as plain lines on the terminal; every failure ends in a message,
+    its details in a log file, and a non-zero status.
+    """
     from segtui.core.jobs import recover_jobs
     from segtui.ui.screens.visualize import prepare_terminal_graphics
 
-    # textual-image must ask the terminal about kitty/sixel before Textual takes it over.
-    prepare_terminal_graphics()
-    workspace = Workspace.open(workspace_dir)
-    # Jobs whose process died while segtui was away are shown as interrupted, their partial files gone.
-    interrupted = recover_jobs(workspace)
-    workspace.clean_tmp()
+    root = default_workspace_dir(workspace_dir)
     try:
+        workspace = Workspace.open(workspace_dir)
+    except Exception as exc:
+        return _report_failure(exc, root)
+    try:
+        # Jobs whose process died while segtui was away are shown as interrupted, their partial files gone.
+        interrupted = recover_jobs(workspace)
+        workspace.clean_tmp()
+        # textual-image must ask the terminal about kitty/sixel before Textual takes it over.
+        prepare_terminal_graphics()
         app = SegtuiApp(workspace)
         if interrupted:
             app.startup_notice = (
@@ -210,5 +253,28 @@ def run_app(workspace_dir: Path | None) -> None:
                 f"(ids {', '.join(map(str, interrupted))}); their partial files were removed."
             )
         app.run()
+    except KeyboardInterrupt:
+        sys.stderr.write("segtui: interrupted.\n")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        return _report_failure(exc, root)
     finally:
         workspace.close()
+    return app.exit_status()
+
+
+def _report_failure(exc: BaseException, root: Path) -> int:
+    """Print what went wrong and what to do, its traceback in a log file; the exit status."""
+    return _print_failure(exc, root, storage.write_error_log(exc, root))
+
+
+def _print_failure(exc: BaseException, root: Path, log: Path | None) -> int:
+    error = storage.user_error(exc, root)
+    if error is None:
+        message = f"segtui stopped on an unexpected error: {type(exc).__name__}: {exc}"
+        hint = "This is a bug in segtui; please report it with the log file below."
+    else:
+        message, hint = error.message, error.hint
+    lines = [f"segtui: error: {message}", hint, f"Details: {log}" if log else ""]
+    sys.stderr.write("".join(f"{line}\n" for line in lines if line))
+    return EXIT_FAILURE
