@@ -122,7 +122,7 @@ def storage_error(exc: BaseException, root: Path) -> StorageError | None:
         return None
     detail = exc.strerror or str(exc)
     if exc.errno in _READ_ONLY_ERRNOS:
-        return read_only(root, detail + (f": {exc.filename}" if exc.filename else ""))
+        return not_writable(root, detail + (f": {exc.filename}" if exc.filename else ""))
     if exc.errno == errno.EIO:
         return io_failure(root, detail)
     return None
@@ -147,7 +147,7 @@ def _sqlite_error(exc: sqlite3.Error, root: Path) -> StorageError | None:
     if primary in (_SQLITE_READONLY, _SQLITE_PERM):
         if _space_left(root) < LOW_SPACE_BYTES:  # opened read-only because the disk is full
             return disk_full(root)
-        return read_only(root, _why_not_writable(root) or text)
+        return not_writable(root, _why_not_writable(root) or text)
     if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
         return locked(root)
     if primary == _SQLITE_NOTADB:
@@ -159,7 +159,7 @@ def _sqlite_error(exc: sqlite3.Error, root: Path) -> StorageError | None:
             return disk_full(root, limit=_file_size_limited())
         return io_failure(root, text)
     if primary == _SQLITE_CANTOPEN and _why_not_writable(root):
-        return read_only(root, _why_not_writable(root) or text)
+        return not_writable(root, _why_not_writable(root) or text)
     if primary == _SQLITE_ERROR and text.startswith(("no such table", "no such column")):
         # segtui's own statements match its schema: a missing part was removed from outside.
         return corrupt(root, f"{text}; it was changed outside segtui")
@@ -189,7 +189,7 @@ def disk_full(root: Path, *, limit: bool = False) -> DiskFullError:
     )
 
 
-def read_only(root: Path, detail: str) -> ReadOnlyWorkspaceError:
+def not_writable(root: Path, detail: str) -> ReadOnlyWorkspaceError:
     return ReadOnlyWorkspaceError(
         f"The workspace {root} cannot be written ({detail}).",
         "Make the folder and its segtui.db writable for you (or mount the disk read-write), "
@@ -261,13 +261,17 @@ def _why_not_writable(root: Path) -> str:
 def open_database(root: Path, *, read_only: bool = False) -> sqlite3.Connection:
     """A connection to the workspace database at `root`, its folders made (unless `read_only`).
 
-    Raises sqlite3.Error or OSError for the caller to name (`workspace_error`), and
+    Raises sqlite3.Error or OSError for the caller to name (`workspace_error`),
+    ReadOnlyWorkspaceError for a workspace this user cannot write, and
     CorruptWorkspaceError for a database that lost its contents but not its files.
     """
     db = root / DB_NAME
     if read_only:
         return _connect_read_only(db)
     refuse_lost_database(root)  # before anything is created there
+    why = _why_not_writable(root)
+    if why:  # refused up front, not at the first write of some later step
+        raise not_writable(root, why)
     prepare_folders(root)
     if not db.exists():
         with contextlib.suppress(FileExistsError):  # another process created it meanwhile
