@@ -18,8 +18,9 @@ from segtui.core.workspace import Workspace
 def _isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Never touch the user's real workspace from a test."""
+    """Never touch the user's real workspace (nor their log folder) from a test."""
     monkeypatch.setenv("SEGTUI_HOME", str(tmp_path_factory.mktemp("segtui_home")))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state_home")))
 
 
 @pytest.fixture

@@ -33,12 +33,6 @@ from segtui.core.workspace import DatasetImage, Workspace
 PAGE = 4096
 
 
-@pytest.fixture(autouse=True)
-def _private_logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Error logs that miss the workspace go to the user's log folder: keep them in tmp."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-
-
 def healthy(root: Path) -> Path:
     """A workspace with a model (and its folder), a dataset of many rows and a project."""
     with Workspace(root) as ws:
