@@ -15,7 +15,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import platformdirs
 from segtui.core import storage
 from segtui.core.db_schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 from segtui.core.errors import NotFoundError, WorkspaceError
+from segtui.core.job_store import JobStore
 from segtui.core.records import (
     DatasetAnalysis,
     DatasetImage,
@@ -35,7 +36,7 @@ from segtui.core.records import (
     ProjectRow,
     ResultRecord,
 )
-from segtui.core.types import DatasetKind, JobKind, JobState, ResultKind
+from segtui.core.types import DatasetKind, ResultKind
 
 
 def default_workspace_dir(override: str | Path | None = None) -> Path:
@@ -73,8 +74,8 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-class Workspace:
-    """An open workspace. Cheap to create; one per thread or process."""
+class Workspace(JobStore):
+    """An open workspace. Cheap to create; one per thread or process (jobs: see JobStore)."""
 
     def __init__(self, root: Path, *, verify: bool = False, read_only: bool = False) -> None:
         """Open (or start) the workspace at `root`; every failure is a WorkspaceError.
@@ -215,8 +216,12 @@ class Workspace:
         class_names: list[str],
         optimized_from: int | None = None,
         optimization: Mapping[str, object] | None = None,
+        then: Callable[[_Tx, int], None] | None = None,
     ) -> ModelRecord:
-        """Register a model whose files wait in `staged_dir`; moves them into models/<id>."""
+        """Register a model whose files wait in `staged_dir`; moves them into models/<id>.
+
+        `then(tx, model_id)` writes what belongs with the model in the same transaction.
+        """
         final: Path | None = None
         try:
             with self.transaction() as tx:
@@ -245,6 +250,8 @@ class Workspace:
                 os.replace(staged_dir, final)
                 storage.make_private(final)  # copied files keep their source's mode
                 tx.execute("UPDATE models SET dir = ? WHERE id = ?", (rel, model_id))
+                if then is not None:
+                    then(tx, model_id)
         except BaseException:
             if final is not None and final.exists():
                 shutil.rmtree(final, ignore_errors=True)
@@ -378,101 +385,6 @@ class Workspace:
         """Every project with its model, dataset, newest job and best throughput, by id."""
         return [ProjectRow.from_row(r) for r in self._all(PROJECT_ROWS_SQL)]
 
-    # -- jobs --------------------------------------------------------------------
-
-    def job(self, job_id: int) -> JobRecord:
-        row = self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        if row is None:
-            raise NotFoundError(f"No job with id {job_id}.")
-        return JobRecord.from_row(row)
-
-    def jobs(self, project_id: int | None = None) -> list[JobRecord]:
-        if project_id is None:
-            rows = self._all("SELECT * FROM jobs ORDER BY id")
-        else:
-            rows = self._all("SELECT * FROM jobs WHERE project_id = ? ORDER BY id", (project_id,))
-        return [JobRecord.from_row(r) for r in rows]
-
-    def running_jobs(self) -> list[JobRecord]:
-        rows = self._all("SELECT * FROM jobs WHERE state = ? ORDER BY id", (JobState.RUNNING,))
-        return [JobRecord.from_row(r) for r in rows]
-
-    def watched_jobs(self, job_ids: Collection[int] = ()) -> list[JobRecord]:
-        """The queued and running jobs, and the jobs `job_ids` whatever their state (by id)."""
-        ids = sorted(set(job_ids))
-        marks = ", ".join("?" * len(ids))
-        rows = self._all(
-            f"SELECT * FROM jobs WHERE state IN (?, ?) OR id IN ({marks}) ORDER BY id",
-            (JobState.QUEUED, JobState.RUNNING, *ids),
-        )
-        return [JobRecord.from_row(r) for r in rows]
-
-    def latest_job(self, project_id: int) -> JobRecord | None:
-        """The project's newest job (None when it has none)."""
-        row = self._one(
-            "SELECT * FROM jobs WHERE project_id = ? ORDER BY id DESC LIMIT 1", (project_id,)
-        )
-        return None if row is None else JobRecord.from_row(row)
-
-    def active_job(self, project_id: int, kind: JobKind) -> JobRecord | None:
-        """The project's newest queued or running job of `kind`."""
-        row = self._one(
-            "SELECT * FROM jobs WHERE project_id = ? AND kind = ? AND state IN (?, ?) "
-            "ORDER BY id DESC LIMIT 1",
-            (project_id, kind, JobState.QUEUED, JobState.RUNNING),
-        )
-        return None if row is None else JobRecord.from_row(row)
-
-    def add_job(
-        self, *, kind: JobKind, project_id: int | None, params: Mapping[str, object]
-    ) -> JobRecord:
-        with self.transaction() as tx:
-            cur = tx.execute(
-                "INSERT INTO jobs(project_id, kind, state, params, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (project_id, kind, JobState.QUEUED, json.dumps(params), time.time()),
-            )
-            job_id = int(cur.lastrowid or 0)
-        return self.job(job_id)
-
-    def update_job(self, job_id: int, **fields: object) -> None:
-        unknown = set(fields) - _JOB_FIELDS
-        if unknown:
-            raise ValueError(f"unknown job fields {sorted(unknown)}")
-        values = [
-            json.dumps(v) if k == "result" and v is not None else v for k, v in fields.items()
-        ]
-        assignments = ", ".join(f"{k} = ?" for k in fields)
-        with self.transaction() as tx:
-            tx.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*values, job_id))
-
-    def claim_next_job(self) -> int | None:
-        """Mark the oldest queued job running, unless a job runs already; return its id.
-
-        The check and the claim share one write lock, so that two processes that see
-        the queue free at once never start the same job, or two jobs, together.
-        """
-        with self.transaction() as tx:
-            running = (JobState.RUNNING,)
-            if tx.execute("SELECT 1 FROM jobs WHERE state = ?", running).fetchone():
-                return None
-            row = tx.execute(
-                "SELECT id FROM jobs WHERE state = ? ORDER BY id LIMIT 1", (JobState.QUEUED,)
-            ).fetchone()
-            if row is None:
-                return None
-            job_id = int(row[0])
-            tx.execute(
-                "UPDATE jobs SET state = ?, started_at = ?, stage = 'Starting' WHERE id = ?",
-                (JobState.RUNNING, time.time(), job_id),
-            )
-        return job_id
-
-    def set_job_pid_if_unset(self, job_id: int, pid: int) -> None:
-        """Record the job's process id, unless the job process has already written its own."""
-        with self.transaction() as tx:
-            tx.execute("UPDATE jobs SET pid = COALESCE(pid, ?) WHERE id = ?", (pid, job_id))
-
     # -- results -----------------------------------------------------------------
 
     def add_result(
@@ -514,12 +426,6 @@ class Workspace:
             )
         return [ResultRecord.from_row(r) for r in rows]
 
-
-# What `update_job` may set (the rest is fixed when the job is added).
-_JOB_FIELDS = frozenset(
-    {"state", "progress", "stage", "eta_s", "pid", "result", "error", "log_path"}
-    | {"started_at", "finished_at", "project_id"}
-)
 
 # The project list in one query: the newest job by a correlated MAX(id), the best benchmark
 # by a window over the benchmark results (ties go to the oldest, as `best_throughput`).
