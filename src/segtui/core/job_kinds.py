@@ -51,8 +51,16 @@ def optimize_job(ctx: JobContext) -> OptimizeJobResult:
     if ctx.job.project_id is None:
         raise ValueError("an optimize job needs a project")
     settings = OptimizeSettings.from_values(ctx.job.params)
+    # The job is recorded done in the transaction that registers the child: a kill after
+    # it leaves a done job, never a registered child beside an interrupted job.
     child = optimize_project(
-        ctx.ws, ctx.job.project_id, settings, ctx.work_dir, progress=ctx.progress, cancel=ctx.cancel
+        ctx.ws,
+        ctx.job.project_id,
+        settings,
+        ctx.work_dir,
+        progress=ctx.progress,
+        cancel=ctx.cancel,
+        on_registered=ctx.finish_in,
     )
     model = ctx.ws.model(child.model_id)
     return {"child_project_id": child.id, "model_id": model.id, "optimization": model.optimization}

@@ -7,17 +7,20 @@ import re
 import shutil
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openvino as ov
 
-from segtui.core.errors import ModelImportError, UnsupportedModelError
+from segtui.core.errors import ModelImportError, SegtuiError, UnsupportedModelError
 from segtui.core.formats import FormatAdapter, detect_format
 from segtui.core.records import ModelAnalysis, ModelRecord
 from segtui.core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from segtui.core.workspace import _Tx
 
 _core: ov.Core | None = None
 
@@ -175,7 +178,7 @@ def load_model(
                 f"{path.name}: unknown model file type {suffix or '(none)'}.",
                 "segtui imports OpenVINO IR (.xml + .bin) and ONNX (.onnx) files.",
             )
-    except ModelImportError:
+    except SegtuiError:  # ours already, a cancel (Cancelled) included
         raise
     except Exception as exc:
         first = str(exc).strip().splitlines()
@@ -321,17 +324,25 @@ def import_model(
     optimized_from: int | None = None,
     optimization: Mapping[str, object] | None = None,
     reuse_existing: bool = True,
+    staging_dir: Path | None = None,
+    then: Callable[[_Tx, int], None] | None = None,
 ) -> ModelRecord:
     """Copy a model into the workspace and register it with its analysis.
 
     An identical model (same checksum) that is already there is returned instead
-    of being copied twice. Any failure leaves nothing behind.
+    of being copied twice. Any failure leaves nothing behind. The copy is staged in
+    `staging_dir` (a new folder; default: one under the workspace's tmp/), and
+    `then(tx, model_id)` writes what belongs with the model in its transaction.
     """
     path = Path(path)
     loaded = load_model(path, class_names=class_names, input_shape=input_shape)
     if path.is_dir():
         path = next(iter(sorted(path.glob("*.xml")) + sorted(path.glob("*.onnx"))))
-    staged = ws.staging_dir()
+    if staging_dir is None:
+        staged = ws.staging_dir()
+    else:
+        staged = staging_dir
+        staged.mkdir(mode=0o700, parents=True)
     try:
         xml_name = "model.xml"
         target = staged / xml_name
@@ -368,6 +379,7 @@ def import_model(
         class_names=list(loaded.adapter.class_names),
         optimized_from=optimized_from,
         optimization=optimization,
+        then=then,
     )
 
 

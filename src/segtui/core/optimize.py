@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from segtui.core.accuracy import coco_image_id
 from segtui.core.datasets import image_path
 from segtui.core.errors import SegtuiError
 from segtui.core.evaluation import category_mapping, load_annotations
 from segtui.core.ignored_scope import IgnoredScopeJson
+from segtui.core.job_registry import cancel_deferred, pause_point
 from segtui.core.models import LoadedModel, import_model, load_registered
 from segtui.core.optimize_settings import OptimizeSettings
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
@@ -24,6 +26,9 @@ from segtui.core.quantize import (
 )
 from segtui.core.types import DropType, Method, Preset
 from segtui.core.workspace import DatasetRecord, ProjectRecord, Workspace
+
+if TYPE_CHECKING:
+    from segtui.core.workspace import _Tx
 
 
 class _OptimizationBase(TypedDict):
@@ -82,6 +87,10 @@ class OptimizeJobResult(TypedDict):
     child_project_id: int
     model_id: int
     optimization: OptimizationRecord | None
+
+
+#: Called inside the transaction that registers the child (a job records its end there).
+OnRegistered = Callable[["_Tx", OptimizeJobResult], None]
 
 
 def validation_items(ws: Workspace, project_id: int, count: int) -> list[ValidationItem]:
@@ -158,29 +167,55 @@ def _record(
 
 
 def _register(
-    ws: Workspace, project: ProjectRecord, xml_path: Path, record: OptimizationRecord, label: str
+    ws: Workspace,
+    project: ProjectRecord,
+    outcome: tuple[Path, OptimizationRecord, str],
+    work_dir: Path,
+    cancel: CancelToken | None,
+    on_registered: OnRegistered | None,
 ) -> ProjectRecord:
-    """Import the INT8 IR and add the child project; nothing stays registered on failure."""
+    """Import the INT8 IR and add the child project as one unit: all of it, or nothing.
+
+    The copy is staged under `work_dir` (the job's partial files, removed if it dies);
+    the model row, the project row and `on_registered`'s rows commit in one transaction,
+    inside which the files are moved into models/<id>. A cancel is acted on just before
+    the commit (rolled back: nothing registered), never in the middle of it.
+    """
+    xml_path, record, label = outcome
     parent_model = ws.model(project.model_id)
-    model = import_model(
-        ws,
-        xml_path,
-        name=f"{parent_model.name} {label}",
-        class_names=parent_model.class_names,
-        optimized_from=parent_model.id,
-        optimization=record,
-    )
-    try:
-        return ws.add_project(
+    child: list[int] = []
+
+    def with_child(tx: _Tx, model_id: int) -> None:
+        child_id = ws.insert_child_project(
+            tx,
             name=f"{project.name} · {label}",
-            model_id=model.id,
+            model_id=model_id,
             dataset_id=project.dataset_id,
             device=project.device,
             parent_id=project.id,
         )
-    except BaseException:
-        ws.delete_model(model.id)
-        raise
+        if on_registered is not None:
+            on_registered(
+                tx, {"child_project_id": child_id, "model_id": model_id, "optimization": record}
+            )
+        pause_point("register: before commit")
+        if cancel is not None:
+            cancel.raise_if_cancelled()  # the last moment a cancel undoes the registration
+        child.append(child_id)
+
+    with cancel_deferred():
+        import_model(
+            ws,
+            xml_path,
+            name=f"{parent_model.name} {label}",
+            class_names=parent_model.class_names,
+            optimized_from=parent_model.id,
+            optimization=record,
+            staging_dir=work_dir / "register",
+            then=with_child,
+        )
+    pause_point("register: committed")
+    return ws.project(child[0])
 
 
 def optimize_project(
@@ -191,12 +226,13 @@ def optimize_project(
     *,
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
+    on_registered: OnRegistered | None = None,
 ) -> ProjectRecord:
     """Quantize the project's model to INT8 and register the model and a child project.
 
     The IR is written under `work_dir` (the job's partial files); only when it
-    is complete is it imported into the workspace. A failure after that point
-    unregisters the model again, so nothing half-registered remains.
+    is complete is it registered, in one transaction with the child project
+    (and `on_registered`'s rows), so that nothing half-registered can remain.
     """
     project = ws.project(project_id)
     parent_model = ws.model(project.model_id)
@@ -229,7 +265,8 @@ def optimize_project(
     progress(0.97, "Registering the optimized model")
     label = "INT8 AA" if settings.accuracy_aware else "INT8"
     record = _record(settings, outcome, reference, started)
-    child = _register(ws, project, outcome.xml_path, record, label)
+    registered = (outcome.xml_path, record, label)
+    child = _register(ws, project, registered, work_dir, cancel, on_registered)
     progress(1.0, "Done")
     return child
 
