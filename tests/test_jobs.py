@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from segtui.core.errors import SegtuiError
 from segtui.core.models import import_model
 from segtui.core.projects import create_project
 from segtui.core.types import JobKind, JobState
-from segtui.core.workspace import Workspace
+from segtui.core.workspace import JobRecord, Workspace
 
 SLEEP = [sys.executable, "-c", "import time; time.sleep(60)"]
 
@@ -70,7 +71,7 @@ def test_a_failing_job_records_a_clear_error(
 
 def test_a_job_whose_process_died_is_marked_interrupted_and_cleaned(workspace: Workspace) -> None:
     job = workspace.add_job(kind=JobKind.EVALUATE, project_id=None, params={})
-    # A real process that is not a segtui job, already gone: its pid says nothing alive.
+    # A real process, already gone, that never took the job's liveness lock.
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     workspace.update_job(job.id, state=JobState.RUNNING, pid=proc.pid, started_at=time.time())
@@ -80,6 +81,7 @@ def test_a_job_whose_process_died_is_marked_interrupted_and_cleaned(workspace: W
     assert jobs.recover_jobs(workspace) == [job.id]
     recovered = workspace.job(job.id)
     assert recovered.state == "interrupted" and "ended unexpectedly" in (recovered.error or "")
+    assert "during its start: it was killed" in (recovered.error or "")
     assert not partial.exists()
 
 
@@ -88,11 +90,8 @@ def test_sigkill_of_a_running_job_is_seen_as_interrupted(
 ) -> None:
     project_id = _annotated_project(workspace, tmp_path, coco_dataset)
     job = workspace.add_job(kind=JobKind.EVALUATE, project_id=project_id, params={})
-    # Stand in for a job process mid-work: a child in its own session that looks like one.
-    sleeper = subprocess.Popen(
-        [sys.executable, "-c", "import time, sys; time.sleep(60)", "segtui.core.jobs"],
-        start_new_session=True,
-    )
+    # Stand in for a job process that has not taken its lock yet: its pid speaks for it.
+    sleeper = subprocess.Popen(SLEEP, start_new_session=True)
     workspace.update_job(job.id, state=JobState.RUNNING, pid=sleeper.pid, started_at=time.time())
     assert jobs.recover_jobs(workspace) == []  # alive: left alone
     os.killpg(sleeper.pid, signal.SIGKILL)
@@ -106,10 +105,7 @@ def test_queued_jobs_wait_for_the_running_one_and_can_be_cancelled(
 ) -> None:
     project_id = _annotated_project(workspace, tmp_path, coco_dataset)
     blocker = workspace.add_job(kind=JobKind.EVALUATE, project_id=project_id, params={})
-    sleeper = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", "segtui.core.jobs"],
-        start_new_session=True,
-    )
+    sleeper = subprocess.Popen(SLEEP, start_new_session=True)
     try:
         workspace.update_job(
             blocker.id, state=JobState.RUNNING, pid=sleeper.pid, started_at=time.time()
@@ -122,13 +118,90 @@ def test_queued_jobs_wait_for_the_running_one_and_can_be_cancelled(
         sleeper.wait()
 
 
-def test_pid_alive_knows_a_job_process_from_a_stranger_a_zombie_and_the_dead() -> None:
-    job_like = subprocess.Popen([*SLEEP, jobs.JOB_MODULE], start_new_session=True)
+# A process that takes a job's liveness lock as the job process does, then lives on.
+HOLDER = (
+    "import sys, time\n"
+    "from pathlib import Path\n"
+    "from segtui.core.jobs import hold_alive_lock\n"
+    "hold_alive_lock(Path(sys.argv[1]))\n"
+    "print('locked', flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+def _running(ws: Workspace, pid: int | None, started_ago: float) -> JobRecord:
+    job = ws.add_job(kind=JobKind.EVALUATE, project_id=None, params={})
+    ws.update_job(job.id, state=JobState.RUNNING, pid=pid, started_at=time.time() - started_ago)
+    return ws.job(job.id)
+
+
+def test_liveness_comes_from_the_lock_the_job_process_holds(workspace: Workspace) -> None:
+    stale = jobs.STALE_CLAIM_S + 1
+    # No lock yet, but a live process: a job process that is still starting.
     stranger = subprocess.Popen(SLEEP, start_new_session=True)
-    quick = subprocess.Popen([sys.executable, "-c", "pass", jobs.JOB_MODULE])
     try:
-        assert jobs.pid_alive(job_like.pid)
-        assert not jobs.pid_alive(stranger.pid)  # alive, but not a job: a reused pid
+        assert not jobs.process_gone(workspace, _running(workspace, stranger.pid, 0.0))
+        # Still no lock long after its claim: a reused pid, not the job process.
+        assert jobs.process_gone(workspace, _running(workspace, stranger.pid, stale))
+    finally:
+        stranger.kill()
+        stranger.wait()
+    # Claimed, no pid written yet: alive until the claim goes stale.
+    assert not jobs.process_gone(workspace, _running(workspace, None, 0.0))
+    assert jobs.process_gone(workspace, _running(workspace, None, stale))
+
+    # The lock decides, whatever the pid says: held is alive (even with a stale claim
+    # and no pid), and free is dead at once (even a moment after the start).
+    job = _running(workspace, None, stale)
+    lock = jobs.alive_lock_path(workspace, job.id)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(lock)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        assert jobs.lock_state(lock) is jobs.Lock.HELD
+        assert jobs.job_alive(workspace, job) and not jobs.process_gone(workspace, job)
+        assert jobs.lock_state(lock) is jobs.Lock.HELD  # a look does not take it away
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert jobs.lock_state(lock) is jobs.Lock.FREE
+    fresh = dataclasses.replace(job, started_at=time.time(), pid=holder.pid)
+    assert jobs.process_gone(workspace, fresh)
+    assert not jobs.job_alive(workspace, dataclasses.replace(fresh, state=JobState.DONE))
+
+
+def test_a_lock_left_by_an_earlier_job_of_the_same_id_says_nothing(
+    workspace: Workspace,
+) -> None:
+    job = _running(workspace, os.getpid(), 0.0)  # starting: no lock of its own yet
+    lock = jobs.alive_lock_path(workspace, job.id)
+    lock.parent.mkdir(parents=True)
+    lock.touch()
+    os.utime(lock, (job.created_at - 3600, job.created_at - 3600))
+    assert jobs.lock_state(lock) is jobs.Lock.FREE
+    assert not jobs.process_gone(workspace, job)
+    os.utime(lock, None)  # a lock this job's process took, then dropped: it is gone
+    assert jobs.process_gone(workspace, job)
+
+
+def test_an_unreadable_lock_falls_back_on_the_pid(workspace: Workspace) -> None:
+    job = _running(workspace, os.getpid(), jobs.STALE_CLAIM_S + 1)
+    lock = jobs.alive_lock_path(workspace, job.id)
+    lock.parent.mkdir(parents=True)
+    lock.symlink_to(lock.name)  # a loop: it cannot be opened, as another user's file
+    assert jobs.lock_state(lock) is jobs.Lock.UNREADABLE
+    assert not jobs.process_gone(workspace, job)  # this process lives
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    assert jobs.process_gone(workspace, dataclasses.replace(job, pid=gone.pid))
+
+
+def test_pid_alive_knows_the_living_from_a_zombie_and_the_dead() -> None:
+    living = subprocess.Popen(SLEEP, start_new_session=True)
+    quick = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        assert jobs.pid_alive(living.pid)
         # Not waited for: once it exits it stays a zombie until reaped.
         deadline = time.monotonic() + 10
         while psutil.Process(quick.pid).status() != psutil.STATUS_ZOMBIE:
@@ -136,10 +209,10 @@ def test_pid_alive_knows_a_job_process_from_a_stranger_a_zombie_and_the_dead() -
             time.sleep(0.02)
         assert not jobs.pid_alive(quick.pid)
     finally:
-        for proc in (job_like, stranger, quick):
+        for proc in (living, quick):
             proc.kill()
             proc.wait()
-    assert not jobs.pid_alive(job_like.pid) and not jobs.pid_alive(quick.pid)
+    assert not jobs.pid_alive(living.pid) and not jobs.pid_alive(quick.pid)
     assert not jobs.pid_alive(None) and not jobs.pid_alive(0)
 
 
@@ -183,3 +256,25 @@ def test_submitting_a_job_leaves_the_handlers_to_the_job_process(tmp_path: Path)
     assert out.strip() == "[]"
     with Workspace(tmp_path / "ws") as ws:
         assert [job.kind for job in ws.jobs()] == [JobKind.EVALUATE]
+
+
+def test_a_job_cancelled_before_its_process_starts_stays_cancelled(workspace: Workspace) -> None:
+    job = jobs.submit(workspace, JobKind.EVALUATE, None, {}, start=False)
+    assert workspace.claim_next_job() == job.id  # claimed; its process not started yet
+    assert jobs.cancel(workspace, job.id).state == JobState.CANCELLED
+    # The process, starting late, finds the job ended and leaves it so.
+    assert not workspace.mark_job_started(job.id, os.getpid())
+    after = workspace.job(job.id)
+    assert (after.state, after.pid, after.stage) == (JobState.CANCELLED, None, "Cancelled")
+
+
+def test_an_end_once_recorded_is_never_overwritten(workspace: Workspace) -> None:
+    job = workspace.add_job(kind=JobKind.EVALUATE, project_id=None, params={})
+    assert workspace.claim_next_job() == job.id
+    assert workspace.finish_job(job.id, JobState.DONE, result={"mask_ap": 0.5})
+    # A late cancel, a recovery that came second: neither changes a done job.
+    assert not workspace.finish_job(job.id, JobState.CANCELLED)
+    assert not workspace.finish_job(job.id, JobState.INTERRUPTED, error="killed")
+    done = workspace.job(job.id)
+    assert (done.state, done.result, done.error) == (JobState.DONE, {"mask_ap": 0.5}, None)
+    assert (done.progress, done.stage) == (1.0, "Done")

@@ -152,7 +152,7 @@ class JobWatcher:
         watched = self._followed | requested
         found = ws.watched_jobs(watched)
         self._followed |= {job.id for job in found if job.state.active}
-        if any(jobs.process_gone(job) for job in found) and jobs.recover_jobs(ws):
+        if any(jobs.process_gone(ws, job) for job in found) and jobs.recover_jobs(ws):
             # Read them again by id too: the recovered ones are no longer running.
             found = ws.watched_jobs(watched | {job.id for job in found})
         self._followed &= {job.id for job in found}

@@ -1,0 +1,176 @@
+"""Why a job ended badly, in words: a storage fault, a kill, a crash, a restart.
+
+A job's error names the real cause, so that the user knows what to do: "disk full"
+and where, not "iostream error"; "killed" or "the machine restarted", not only
+"interrupted". (Workspace-level storage faults have their own module; this one
+names the faults met while a job writes its files.)
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import resource
+from collections.abc import Iterator
+from pathlib import Path
+
+from segtui.core.errors import SegtuiError
+from segtui.core.records import JobRecord
+from segtui.core.types import JobState
+
+#: The storage faults, by errno.
+STORAGE_ERRNOS: dict[int, str] = {
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large",
+    errno.EROFS: "read-only file system",
+    errno.EIO: "disk I/O error",
+}
+# What SQLite, OpenVINO and the C library say where no errno comes along.
+_STORAGE_TEXTS = (
+    ("database or disk is full", "disk full"),
+    ("no space left on device", "disk full"),
+    ("disk quota exceeded", "disk quota exceeded"),
+    ("file too large", "file too large"),
+    ("read-only file system", "read-only file system"),
+    ("readonly database", "read-only file system"),
+    ("disk i/o error", "disk I/O error"),
+)
+# Errors that say only that a write failed (OpenVINO's save: "basic_ios::clear: iostream
+# error"): the state of the disk tells why.
+_WRITE_FAILURE_TEXTS = ("iostream error", "basic_ios", "failed to write", "cannot write")
+#: Free space under which a failed write is put down to a full disk.
+LOW_SPACE_BYTES = 1024 * 1024
+_HINTS = {
+    "disk full": "Free some space on that disk and run the job again.",
+    "disk quota exceeded": "Free some of your disk quota (or have it raised) and run the job again.",
+    "file too large": "A file-size limit (ulimit -f) stops the job's files from growing: "
+    "raise it and run the job again.",
+    "read-only file system": "Make it writable (or use another workspace) and run the job again.",
+    "no permission to write": "Give yourself write access to it and run the job again.",
+    "disk I/O error": "The disk reported an error: check it before running the job again.",
+}
+
+#: The lines the job process writes to its log at its end (recovery reads them).
+FAILED_LINE = "failed: "
+CANCELLED_LINE = "cancelled"
+DONE_LINE = "done: "
+UNRECORDED_LINE = "could not record the end of the job: "
+_CRASH_LINE = "Fatal Python error: "
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and the errors it was raised from (bounded: a chain can loop)."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen and len(seen) < 20:
+        seen.add(id(link))
+        yield link
+        link = link.__cause__ or link.__context__
+
+
+def _inside(path: object, root: Path) -> bool:
+    if not isinstance(path, str | bytes | os.PathLike):
+        return False
+    try:
+        return Path(os.fsdecode(path)).resolve().is_relative_to(root.resolve())
+    except (OSError, ValueError):
+        return False
+
+
+def storage_cause(exc: BaseException, root: Path) -> str | None:
+    """The storage fault behind `exc` ("disk full", "read-only file system", ...), or None."""
+    for link in _chain(exc):
+        if isinstance(link, OSError):
+            if link.errno in STORAGE_ERRNOS:
+                return STORAGE_ERRNOS[link.errno]
+            if link.errno in (errno.EACCES, errno.EPERM) and _inside(link.filename, root):
+                return "no permission to write"
+        text = str(link).lower()
+        for needle, cause in _STORAGE_TEXTS:
+            if needle in text:
+                return cause
+    texts = [str(link).lower() for link in _chain(exc)]
+    if any(needle in text for text in texts for needle in _WRITE_FAILURE_TEXTS):
+        return disk_state(root)
+    return None
+
+
+def disk_state(root: Path) -> str | None:
+    """What stops writes under `root` now: read-only, full, a file-size limit (or None)."""
+    try:
+        stats = os.statvfs(root)
+    except OSError:
+        return None
+    if stats.f_flag & os.ST_RDONLY:
+        return "read-only file system"
+    if stats.f_bavail * stats.f_frsize < LOW_SPACE_BYTES:
+        return "disk full"
+    if resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY:
+        return "file too large"
+    return None
+
+
+def _detail(exc: BaseException) -> str:
+    """`exc` in one line: its type and first line of text."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0][:300] if lines else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def failure_message(exc: BaseException, root: Path, stage: str = "") -> str:
+    """A job's error for `exc`: the storage fault it comes from first, when there is one.
+
+    `stage` is what the job was doing (its last progress stage), named with the fault.
+    """
+    cause = storage_cause(exc, root)
+    if cause is not None:
+        detail = (exc.message if isinstance(exc, SegtuiError) else _detail(exc)).rstrip(".")
+        during = f" during “{stage}”" if stage else ""
+        return (
+            f"{cause[0].upper()}{cause[1:]}{during} (writing in {root}): {detail}. {_HINTS[cause]}"
+        )
+    if isinstance(exc, SegtuiError):
+        return str(exc)
+    return f"{_detail(exc)} (details in the job log)"
+
+
+def _last_words(tail: str) -> tuple[str, str]:
+    """The job's last end line in its log ('failed: …', 'cancelled', …) and a refused record."""
+    unrecorded = ""
+    for line in reversed(tail.splitlines()):
+        if line.startswith(UNRECORDED_LINE) and not unrecorded:
+            unrecorded = line.removeprefix(UNRECORDED_LINE).strip()
+        elif line.startswith((FAILED_LINE, DONE_LINE, _CRASH_LINE)) or line == CANCELLED_LINE:
+            return line, unrecorded
+    return "", unrecorded
+
+
+def death_record(job: JobRecord, tail: str, boot_time: float) -> tuple[JobState, str | None]:
+    """The state and error to record for a running job whose process is gone.
+
+    `tail` is the end of its log, where the job wrote how it ended when the workspace
+    could not record it; `boot_time` tells a restart from a kill.
+    """
+    last, unrecorded = _last_words(tail)
+    if last.startswith(FAILED_LINE):
+        return JobState.FAILED, last.removeprefix(FAILED_LINE).strip() or "The job failed."
+    if last == CANCELLED_LINE:
+        return JobState.CANCELLED, None
+    where = f"“{job.stage}”" if job.stage and job.stage != "Starting" else "its start"
+    if last.startswith(DONE_LINE):
+        why = f": {unrecorded}" if unrecorded else ""
+        return JobState.INTERRUPTED, f"The job finished, but its end could not be recorded{why}"
+    if last.startswith(_CRASH_LINE):
+        crash = last.removeprefix(_CRASH_LINE).strip()
+        return JobState.INTERRUPTED, (
+            f"The job's process crashed during {where} ({crash}; the job log has the details). "
+            "Run the job again."
+        )
+    if job.started_at is not None and boot_time > job.started_at:
+        cause = "the machine restarted"
+    else:
+        cause = "it was killed (by a signal such as kill -9, or by the system when memory ran out)"
+    return JobState.INTERRUPTED, (
+        f"The job's process ended unexpectedly during {where}: {cause}. Run the job again."
+    )
