@@ -488,3 +488,24 @@ def test_a_full_disk_met_while_waiting_on_a_job_is_named_by_the_cli(
     out, err = capsys.readouterr()
     assert json.loads(out)["error"].startswith(f"The disk holding the workspace {root} is full")
     assert "Traceback" not in out + err and "not a segtui workspace" not in err
+
+
+async def test_the_job_watchers_storage_fault_is_named_in_its_notification(
+    workspace: Workspace,
+) -> None:
+    from pilot_wait import until
+
+    from segtui.ui import messages
+    from segtui.ui.app import SegtuiApp
+
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.post_message(messages.JobWatchFailed("database or disk is full"))
+        await until(pilot, lambda: bool(list(app._notifications)))
+        notes = [str(n.message) for n in app._notifications]
+    assert notes == [
+        f"Cannot read the jobs: The disk holding the workspace {workspace.root} is full: "
+        "segtui cannot write there.\nFree some space there (or use another workspace with "
+        "--workspace), then try again. What was saved before is intact; the change being "
+        "made was not saved."
+    ]

@@ -138,6 +138,13 @@ def _in_workspace(exc: OSError, root: Path) -> bool:
     )
 
 
+def storage_error_from_text(text: str, root: Path) -> StorageError | None:
+    """A storage fault known only by its message (an error passed on as text)."""
+    if _code_from_text(text) is None:
+        return None
+    return _sqlite_error(sqlite3.OperationalError(text), root)
+
+
 def _sqlite_error(exc: sqlite3.Error, root: Path) -> StorageError | None:
     code = getattr(exc, "sqlite_errorcode", None)
     primary = code & 0xFF if isinstance(code, int) else _code_from_text(str(exc))
@@ -525,6 +532,7 @@ __all__ = [
     "private_dir",
     "refuse_lost_database",
     "storage_error",
+    "storage_error_from_text",
     "user_error",
     "verify_database",
     "workspace_error",

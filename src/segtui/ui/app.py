@@ -109,8 +109,11 @@ class SegtuiApp(App[None]):
         self.job_watcher.publish(message)
 
     def on_job_watch_failed(self, message: messages.JobWatchFailed) -> None:
+        named = storage.storage_error_from_text(message.error, self.workspace.root)
         self.notify(
-            f"Cannot read the jobs from the workspace: {message.error}",
+            f"Cannot read the jobs from the workspace: {message.error}"
+            if named is None
+            else f"Cannot read the jobs: {named.message}\n{named.hint}",
             title="Jobs",
             severity="error",
             timeout=10,
