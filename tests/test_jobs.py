@@ -16,8 +16,9 @@ from tiny_models import Det, build_omz_maskrcnn
 
 from segtui.core import job_registry, jobs
 from segtui.core.datasets import import_dataset
-from segtui.core.errors import SegtuiError
+from segtui.core.errors import Cancelled, SegtuiError
 from segtui.core.models import import_model
+from segtui.core.progress import CancelToken
 from segtui.core.projects import create_project
 from segtui.core.types import JobKind, JobState
 from segtui.core.workspace import JobRecord, Workspace
@@ -278,3 +279,18 @@ def test_an_end_once_recorded_is_never_overwritten(workspace: Workspace) -> None
     done = workspace.job(job.id)
     assert (done.state, done.result, done.error) == (JobState.DONE, {"mask_ap": 0.5}, None)
     assert (done.progress, done.stage) == (1.0, "Done")
+
+
+def test_a_cancel_raises_at_once_except_in_a_deferred_section_and_only_once() -> None:
+    token = CancelToken()
+    on_term = jobs._on_sigterm(token)
+    with job_registry.cancel_deferred():
+        on_term(signal.SIGTERM, None)  # noted only: the section acts on it at its check
+        assert token.cancelled
+        with pytest.raises(Cancelled):
+            token.raise_if_cancelled()
+    on_term(signal.SIGTERM, None)  # asked again: the first request is being acted on
+    fresh = CancelToken()
+    with pytest.raises(Cancelled):
+        jobs._on_sigterm(fresh)(signal.SIGTERM, None)
+    assert fresh.cancelled and job_registry.cancel_can_interrupt()

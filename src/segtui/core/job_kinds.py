@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, TypedDict
 
 from segtui.core.accuracy import EvaluationResult, evaluate_project
-from segtui.core.job_registry import JobContext, job_kind
+from segtui.core.job_registry import JobContext, job_kind, past_cancelling
 from segtui.core.types import JobKind, Precision, ResultKind
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ def evaluate_job(ctx: JobContext) -> EvaluationResult:
         progress=ctx.progress,
         cancel=ctx.cancel,
     )
+    past_cancelling()
     ctx.ws.add_result(
         project_id=ctx.job.project_id, kind=ResultKind.ACCURACY, data=result, job_id=ctx.job.id
     )
@@ -84,6 +85,7 @@ def benchmark_job(ctx: JobContext) -> StoredBenchmark:
         progress=ctx.progress,
         cancel=ctx.cancel,
     )
+    past_cancelling()
     record = ctx.ws.add_result(
         project_id=ctx.job.project_id, kind=ResultKind.BENCHMARK, data=run, job_id=ctx.job.id
     )
@@ -101,6 +103,7 @@ def sweep_job(ctx: JobContext) -> SweepJobResult:
     data = sweep_project(
         ctx.ws, ctx.job.project_id, settings, progress=ctx.progress, cancel=ctx.cancel
     )
+    past_cancelling()
     record = ctx.ws.add_result(
         project_id=ctx.job.project_id, kind=ResultKind.SWEEP, data=data, job_id=ctx.job.id
     )

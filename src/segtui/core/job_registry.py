@@ -52,6 +52,15 @@ def cancel_deferred() -> Iterator[None]:
         _deferring[0] -= 1
 
 
+def past_cancelling() -> None:
+    """From here on the job completes: a cancel arriving now is too late (not acted on).
+
+    A handler calls it just before storing its result, so that a cancel never lands
+    between that store and the job's recorded end (a stored result of a cancelled job).
+    """
+    _deferring[0] += 1
+
+
 def cancel_can_interrupt() -> bool:
     """Whether a cancel may raise where the code is now (no `cancel_deferred` open)."""
     return _deferring[0] == 0
