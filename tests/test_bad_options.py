@@ -325,3 +325,39 @@ def test_a_project_whose_model_files_are_gone_is_refused(
     assert code == REFUSED and "Traceback" not in text
     assert f"The files of model {project.model_id}" in text and "missing" in text
     assert workspace.jobs() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "says"),
+    [
+        ("random.onnx", "random", "random.onnx is not a readable ONNX model"),
+        ("empty.onnx", "empty", "empty.onnx is not a readable ONNX model"),
+        ("loop.xml", "loop", "loop.xml is a symbolic link that loops back on itself"),
+        ("a.xml", "chain", "a.xml is a symbolic link that loops back on itself"),
+        ("dangling.xml", "dangling", "is a symbolic link to nowhere/m.xml, which does not exist"),
+    ],
+)
+def test_a_bad_model_file_gets_one_clean_message(
+    name: str, make: str, says: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / name
+    if make == "random":
+        path.write_bytes(bytes(range(256)) * 12)
+    elif make == "empty":
+        path.write_bytes(b"")
+    elif make == "loop":
+        path.symlink_to(path.name)
+    elif make == "chain":
+        path.symlink_to("b.xml")
+        (tmp_path / "b.xml").symlink_to("a.xml")
+    else:
+        path.symlink_to("nowhere/m.xml")
+    code = main(["import-model", str(path), "--workspace", str(tmp_path / "ws")])
+    out, err = capfd.readouterr()  # the file descriptors: a C++ library writes to fd 2
+    assert code == REFUSED
+    assert says in err
+    # One line: no absl/TensorFlow-frontend noise before it, no traceback.
+    assert err.count("\n") == 1 and err.startswith("segtui: error:"), err
+    assert "No such file" not in err and out == ""
+    with Workspace(tmp_path / "ws") as ws:
+        assert ws.models() == []

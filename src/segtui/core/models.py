@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import openvino as ov
+from openvino.frontend import FrontEndManager
 
 from segtui.core.errors import ModelImportError, SegtuiError, UnsupportedModelError
 from segtui.core.formats import FormatAdapter, detect_format
@@ -138,6 +141,47 @@ def _make_static(model: ov.Model, input_shape: list[int] | None, name: str) -> b
     return bool(new_shapes)
 
 
+def _missing_model_file(path: Path) -> ModelImportError:
+    """Why `path` (which does not exist as a file) cannot be read: a link loop, a dangling link."""
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:  # Python 3.11 reports a loop so; later versions raise OSError
+            return ModelImportError(
+                f"{path} is a symbolic link that loops back on itself: no file is behind it.",
+                "Pass the model file itself, or fix the link.",
+            )
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return ModelImportError(
+                    f"{path} is a symbolic link that loops back on itself: no file is behind it.",
+                    "Pass the model file itself, or fix the link.",
+                )
+        return ModelImportError(
+            f"{path} is a symbolic link to {os.readlink(path)}, which does not exist.",
+            "Pass the model file itself, or fix the link.",
+        )
+    return ModelImportError(f"No such file: {path}.", "Check the path.")
+
+
+def _check_onnx(path: Path) -> None:
+    """Refuse a file the ONNX frontend cannot parse before convert_model tries every frontend.
+
+    convert_model would hand it to the TensorFlow frontend too, whose parser writes absl
+    error lines straight to the terminal's stderr.
+    """
+    try:
+        readable = FrontEndManager().load_by_framework("onnx").supported(str(path))
+    except Exception:
+        readable = True  # no ONNX frontend to ask: convert_model says what is wrong
+    if not readable:
+        raise ModelImportError(
+            f"{path.name} is not a readable ONNX model: it cannot be parsed as an ONNX file "
+            "(corrupt, truncated or another format).",
+            "Export the model to ONNX again, or pass an OpenVINO IR (.xml + .bin).",
+        )
+
+
 def load_model(
     path: Path,
     *,
@@ -147,7 +191,7 @@ def load_model(
     """Read an IR or ONNX model, make it static and detect its format; raise a clear error otherwise."""
     path = Path(path)
     if not path.exists():
-        raise ModelImportError(f"No such file: {path}.", "Check the path.")
+        raise _missing_model_file(path)
     if path.is_dir():
         candidates = sorted(path.glob("*.xml")) + sorted(path.glob("*.onnx"))
         if len(candidates) != 1:
@@ -165,6 +209,7 @@ def load_model(
             model = core.read_model(path)
             kind = "ir"
         elif suffix == ".onnx":
+            _check_onnx(path)
             model = ov.convert_model(str(path))
             kind = "onnx"
             ir_version = "11"
