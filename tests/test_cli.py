@@ -201,6 +201,8 @@ def test_report_max_drop_gate_exits_1_with_the_report_as_the_only_json(
         return SimpleNamespace(id=1, result={"result_id": stored.id})
 
     monkeypatch.setattr(accuracy_commands, "run_job", finished_report_job)
+    # Nor the checks before the job (this project has no parent to make a report against).
+    monkeypatch.setattr(accuracy_commands, "check_job", lambda *_: None)
     argv = ["report", str(project_id), "--workspace", ws, "--json", "--max-drop"]
     code, out, err = run(capsys, *argv, "10")
     assert code == 1
