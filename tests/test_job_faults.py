@@ -10,7 +10,9 @@ folder, no half-registered model, no partial files.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import resource
 import shutil
 import signal
@@ -30,6 +32,8 @@ from conftest import write_scene
 from tiny_models import build_omz_maskrcnn_conv
 
 from segtui.core import job_registry, jobs
+from segtui.core.errors import ModelImportError
+from segtui.core.job_faults import failure_message
 from segtui.core.models import import_model
 from segtui.core.optimize_settings import OptimizeSettings
 from segtui.core.projects import create_project_from_paths
@@ -522,3 +526,45 @@ def test_recovery_removes_a_half_registration_and_nothing_else(
         tx.execute("DELETE FROM models WHERE id = ?", (earlier,))
     shutil.rmtree(workspace.root / "models" / str(earlier))
     assert_sound(workspace)
+
+
+# -- naming a storage fault ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "start"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "Disk full during “Saving”"),
+        (OSError(errno.EDQUOT, "Disk quota exceeded"), "Disk quota exceeded during"),
+        (OSError(errno.EFBIG, "File too large"), "File too large during"),
+        (OSError(errno.EROFS, "Read-only file system"), "Read-only file system during"),
+        (sqlite3.OperationalError("database or disk is full"), "Disk full during"),
+        (sqlite3.OperationalError("attempt to write a readonly database"), "Read-only file"),
+        (sqlite3.OperationalError("disk I/O error"), "Disk I/O error during"),
+        (RuntimeError("basic_ios::clear: iostream error"), "Write failed during “Saving”"),
+    ],
+)
+def test_a_storage_fault_is_named_with_what_to_do(
+    tmp_path: Path, error: Exception, start: str
+) -> None:
+    wrapped = ModelImportError("model.bin is truncated.")
+    wrapped.__cause__ = error  # also through an error of ours that wraps it
+    for exc in (error, wrapped):
+        message = failure_message(exc, tmp_path, "Saving")
+        assert message.startswith(start), message
+        assert f"(writing in {tmp_path}): " in message and "the job again." in message
+    if isinstance(error, RuntimeError):  # the disk does not say why: its free space shown
+        assert re.search(r"That disk has [\d,.]+ MB free now", message)
+
+
+def test_other_failures_are_not_put_down_to_the_disk(tmp_path: Path) -> None:
+    assert failure_message(ValueError("bad\nsecond line"), tmp_path) == (
+        "ValueError: bad (details in the job log)"
+    )
+    ours = ModelImportError("x.xml is not an IR.", "Pass an IR.")
+    assert failure_message(ours, tmp_path) == "x.xml is not an IR. Pass an IR."
+    # A permission error on a file outside the workspace is not the workspace's fault.
+    outside = PermissionError(errno.EACCES, "Permission denied", "/etc/shadow")
+    assert failure_message(outside, tmp_path).startswith("PermissionError: ")
+    inside = PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "x"))
+    assert failure_message(inside, tmp_path).startswith("No permission to write (writing in")

@@ -49,6 +49,9 @@ _HINTS = {
     "read-only file system": "Make it writable (or use another workspace) and run the job again.",
     "no permission to write": "Give yourself write access to it and run the job again.",
     "disk I/O error": "The disk reported an error: check it before running the job again.",
+    # A write failed, and the disk does not say why (its partial file may be gone again).
+    "write failed": "That disk has {free} free now: check that the job's files fit there, "
+    "then run the job again.",
 }
 
 #: The lines the job process writes to its log at its end (recovery reads them).
@@ -92,8 +95,16 @@ def storage_cause(exc: BaseException, root: Path) -> str | None:
                 return cause
     texts = [str(link).lower() for link in _chain(exc)]
     if any(needle in text for text in texts for needle in _WRITE_FAILURE_TEXTS):
-        return disk_state(root)
+        return disk_state(root) or "write failed"
     return None
+
+
+def _free_bytes(root: Path) -> int | None:
+    try:
+        stats = os.statvfs(root)
+    except OSError:
+        return None
+    return stats.f_bavail * stats.f_frsize
 
 
 def disk_state(root: Path) -> str | None:
@@ -127,9 +138,9 @@ def failure_message(exc: BaseException, root: Path, stage: str = "") -> str:
     if cause is not None:
         detail = (exc.message if isinstance(exc, SegtuiError) else _detail(exc)).rstrip(".")
         during = f" during “{stage}”" if stage else ""
-        return (
-            f"{cause[0].upper()}{cause[1:]}{during} (writing in {root}): {detail}. {_HINTS[cause]}"
-        )
+        free = _free_bytes(root)
+        hint = _HINTS[cause].format(free="?" if free is None else f"{free / 1e6:,.1f} MB")
+        return f"{cause[0].upper()}{cause[1:]}{during} (writing in {root}): {detail}. {hint}"
     if isinstance(exc, SegtuiError):
         return str(exc)
     return f"{_detail(exc)} (details in the job log)"
