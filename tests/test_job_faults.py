@@ -400,6 +400,7 @@ def test_a_file_size_limit_at_the_int8_save_is_named_and_leaves_nothing(
     written = [workspace.root / n for n in ("segtui.db", "segtui.db-wal")]
     written.append(jobs.log_path(workspace, job.id))
     limit = max(p.stat().st_size for p in written if p.exists()) + 256 * 1024
+    assert limit < 1_000_000  # below the heavy model's INT8 weights (about 1.6 MB)
     hard = resource.prlimit(job.pid, resource.RLIMIT_FSIZE)[1]
     resource.prlimit(job.pid, resource.RLIMIT_FSIZE, (limit, hard))
     _release(workspace, job.id)
