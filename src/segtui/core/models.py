@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import os
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -18,7 +16,22 @@ import openvino as ov
 from openvino.frontend import FrontEndManager
 
 from segtui.core.errors import ModelImportError, SegtuiError, UnsupportedModelError
-from segtui.core.formats import FormatAdapter, detect_format
+from segtui.core.formats import (
+    FormatAdapter,
+    OmzMaskRcnnLegacyAdapter,
+    YoloSegAdapter,
+    detect_format,
+    read_metadata_yaml,
+    read_model_info,
+)
+from segtui.core.formats.metadata import names_from_model_info
+from segtui.core.import_checks import (
+    InputShapeError,
+    check_input_shape,
+    check_readable_file,
+    model_file,
+    shape_text,
+)
 from segtui.core.records import ModelAnalysis, ModelRecord
 from segtui.core.workspace import Workspace
 
@@ -73,6 +86,8 @@ def _check_ir_pair(xml_path: Path, bin_path: Path) -> tuple[str, int]:
             f"The weights file {bin_path.name} is missing beside {xml_path.name}.",
             "Keep the .bin next to the .xml with the same base name.",
         )
+    if bin_path.exists():
+        check_readable_file(bin_path)
     actual = bin_path.stat().st_size if bin_path.exists() else 0
     if actual < needed:
         raise ModelImportError(
@@ -98,25 +113,60 @@ class LoadedModel:
     reshaped: bool
 
 
+def _openvino_reason(exc: BaseException) -> str:
+    """OpenVINO's own words from an exception: the layer and the reason, without source paths."""
+    layer, reasons = "", []
+    for line in str(exc).strip().splitlines():
+        text = re.sub(r"^Exception from \S+:\s*", "", line.strip())
+        text = re.sub(r"^Check '.*' failed at \S+:\s*", "", text).strip()
+        validating = re.search(r"While validating node .* with friendly_name '(.*)':$", text)
+        if validating:
+            layer = f"layer {validating.group(1)}: "
+        elif text and not text.startswith("Shape inference input shapes"):
+            reasons.append(text)
+    return (layer + (reasons[-1] if reasons else type(exc).__name__))[:300]
+
+
+def _reshape_to(model: ov.Model, input_shape: list[int], name: str) -> bool:
+    """Reshape the model's one image input to `input_shape`; False when it already is that."""
+    image_inputs = [
+        i
+        for i in model.inputs
+        if i.get_partial_shape().rank.is_static and i.get_partial_shape().rank.get_length() == 4
+    ]
+    if len(image_inputs) != 1:
+        described = ", ".join(
+            f"{i.any_name}[{shape_text(_dims(i.get_partial_shape()))}]" for i in model.inputs
+        )
+        raise InputShapeError(
+            f"An input shape needs one image input of rank 4 (N,C,H,W); {name} has "
+            f"{len(image_inputs)} among its inputs {described}.",
+            "Import it without an input shape.",
+        )
+    port = image_inputs[0]
+    check_input_shape(input_shape, _dims(port.get_partial_shape()), name)
+    if port.get_partial_shape().is_static and list(port.get_shape()) == list(input_shape):
+        return False  # already that size: the same model, not a reshaped copy
+    try:
+        model.reshape({port: ov.PartialShape(input_shape)})
+    except Exception as exc:
+        original = shape_text(_dims(port.get_partial_shape()))
+        raise InputShapeError(
+            f"{name} cannot take the input shape {shape_text(input_shape)}: its layers refuse "
+            f"that size (OpenVINO: {_openvino_reason(exc)}).",
+            f"Pick a size the model supports, often a multiple of 32; it was exported as "
+            f"[{original}].",
+        ) from exc
+    return True
+
+
 def _make_static(model: ov.Model, input_shape: list[int] | None, name: str) -> bool:
     """Fix a dynamic batch to 1, apply --input-shape, refuse other dynamic dimensions.
 
     Returns whether the model was reshaped (its IR must then be saved anew).
     """
     if input_shape is not None:
-        image_inputs = [i for i in model.inputs if i.get_partial_shape().rank.get_length() == 4]
-        if len(image_inputs) != 1:
-            raise ModelImportError(
-                f"--input-shape needs exactly one rank-4 image input; {name} has {len(image_inputs)}."
-            )
-        try:
-            model.reshape({image_inputs[0]: ov.PartialShape(input_shape)})
-        except Exception as exc:
-            raise ModelImportError(
-                f"{name} cannot be reshaped to {input_shape}: {str(exc).splitlines()[0]}",
-                "Pick an input size the model supports (e.g. a multiple of 32).",
-            ) from exc
-        return True
+        return _reshape_to(model, input_shape, name)
     new_shapes: dict[Any, ov.PartialShape] = {}
     for port in model.inputs:
         shape = port.get_partial_shape()
@@ -141,45 +191,29 @@ def _make_static(model: ov.Model, input_shape: list[int] | None, name: str) -> b
     return bool(new_shapes)
 
 
-def _missing_model_file(path: Path) -> ModelImportError:
-    """Why `path` (which does not exist as a file) cannot be read: a link loop, a dangling link."""
-    if path.is_symlink():
-        try:
-            path.resolve(strict=True)
-        except RuntimeError:  # Python 3.11 reports a loop so; later versions raise OSError
-            return ModelImportError(
-                f"{path} is a symbolic link that loops back on itself: no file is behind it.",
-                "Pass the model file itself, or fix the link.",
-            )
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                return ModelImportError(
-                    f"{path} is a symbolic link that loops back on itself: no file is behind it.",
-                    "Pass the model file itself, or fix the link.",
-                )
-        return ModelImportError(
-            f"{path} is a symbolic link to {os.readlink(path)}, which does not exist.",
-            "Pass the model file itself, or fix the link.",
-        )
-    return ModelImportError(f"No such file: {path}.", "Check the path.")
+def _check_frontend(path: Path, framework: str, ir_version: str = "?") -> None:
+    """Refuse a file the IR or ONNX frontend cannot parse before read_model tries every frontend.
 
-
-def _check_onnx(path: Path) -> None:
-    """Refuse a file the ONNX frontend cannot parse before convert_model tries every frontend.
-
-    convert_model would hand it to the TensorFlow frontend too, whose parser writes absl
+    OpenVINO would hand it to the TensorFlow frontend too, whose parser writes absl
     error lines straight to the terminal's stderr.
     """
     try:
-        readable = FrontEndManager().load_by_framework("onnx").supported(str(path))
+        readable = FrontEndManager().load_by_framework(framework).supported(str(path))
     except Exception:
-        readable = True  # no ONNX frontend to ask: convert_model says what is wrong
-    if not readable:
+        readable = True  # no such frontend to ask: reading says what is wrong
+    if readable:
+        return
+    if framework == "onnx":
         raise ModelImportError(
             f"{path.name} is not a readable ONNX model: it cannot be parsed as an ONNX file "
             "(corrupt, truncated or another format).",
             "Export the model to ONNX again, or pass an OpenVINO IR (.xml + .bin).",
         )
+    raise ModelImportError(
+        f"{path.name} is not an OpenVINO IR that this OpenVINO ({ov.get_version().split('-')[0]}) "
+        f"reads: its IR version is {'missing' if ir_version == '?' else ir_version}.",
+        "Convert the model again with OpenVINO's ovc, or pass the .onnx file.",
+    )
 
 
 def load_model(
@@ -189,47 +223,37 @@ def load_model(
     input_shape: list[int] | None = None,
 ) -> LoadedModel:
     """Read an IR or ONNX model, make it static and detect its format; raise a clear error otherwise."""
-    path = Path(path)
-    if not path.exists():
-        raise _missing_model_file(path)
-    if path.is_dir():
-        candidates = sorted(path.glob("*.xml")) + sorted(path.glob("*.onnx"))
-        if len(candidates) != 1:
-            raise ModelImportError(
-                f"{path} is a folder with {len(candidates)} model files.",
-                "Pass the model's .xml or .onnx file itself.",
-            )
-        path = candidates[0]
+    path = model_file(Path(path))
     suffix = path.suffix.lower()
+    if suffix == ".bin":
+        raise ModelImportError(
+            f"{path.name} is the weights file of an IR.",
+            f"Pass {path.with_suffix('.xml').name} instead.",
+        )
+    if suffix not in (".xml", ".onnx"):
+        raise ModelImportError(
+            f"{path.name}: unknown model file type {suffix or '(none)'}.",
+            "segtui imports OpenVINO IR (.xml + .bin) and ONNX (.onnx) files.",
+        )
+    check_readable_file(path)
     ir_version = "-"
     core = ov_core()
     try:
         if suffix == ".xml":
             ir_version, _ = _check_ir_pair(path, path.with_suffix(".bin"))
+            _check_frontend(path, "ir", ir_version)
             model = core.read_model(path)
             kind = "ir"
-        elif suffix == ".onnx":
-            _check_onnx(path)
+        else:
+            _check_frontend(path, "onnx")
             model = ov.convert_model(str(path))
             kind = "onnx"
             ir_version = "11"
-        elif suffix == ".bin":
-            raise ModelImportError(
-                f"{path.name} is the weights file of an IR.",
-                f"Pass {path.with_suffix('.xml').name} instead.",
-            )
-        else:
-            raise ModelImportError(
-                f"{path.name}: unknown model file type {suffix or '(none)'}.",
-                "segtui imports OpenVINO IR (.xml + .bin) and ONNX (.onnx) files.",
-            )
     except SegtuiError:  # ours already, a cancel (Cancelled) included
         raise
     except Exception as exc:
-        first = str(exc).strip().splitlines()
-        detail = next((line for line in first if line.strip() and "Exception from" not in line), "")
         raise ModelImportError(
-            f"OpenVINO cannot read {path.name}: {detail[:300]}",
+            f"OpenVINO cannot read {path.name}: {_openvino_reason(exc)}",
             "Check that the file is a complete OpenVINO IR or ONNX model.",
         ) from exc
     reshaped = _make_static(model, input_shape, path.name)
@@ -359,6 +383,45 @@ def _port_name(port: Any, index: int) -> str:
     return port.any_name if names else f"output{index}"
 
 
+def _known_class_count(loaded: LoadedModel, path: Path) -> tuple[int, str] | None:
+    """How many classes the model itself says it has, and how it says so; None if it does not."""
+    adapter, model = loaded.adapter, loaded.model
+    if isinstance(adapter, YoloSegAdapter):
+        return adapter.num_classes, f"its detections output scores {adapter.num_classes} classes"
+    if isinstance(adapter, OmzMaskRcnnLegacyAdapter):
+        channels = model.outputs[adapter.roles["masks"]].get_partial_shape()[1]
+        if channels.is_static:
+            count = channels.get_length() - 1
+            return count, f"its masks output has {count} classes besides the background"
+    own = read_metadata_yaml(path).names or names_from_model_info(read_model_info(model))
+    if own:
+        shown = ", ".join(own[:8]) + (" …" if len(own) > 8 else "")
+        return len(own), f"its own labels are {shown}"
+    return None
+
+
+def _check_class_count(loaded: LoadedModel, path: Path, class_names: list[str]) -> None:
+    """Refuse class names whose count differs from the classes the model predicts."""
+    known = _known_class_count(loaded, path)
+    if known is None or known[0] == len(class_names):
+        return
+    count, why = known
+    raise ModelImportError(
+        f"{len(class_names)} class names were given, but {path.name} predicts {count} "
+        f"class(es): {why}.",
+        f"Give {count} names, one per line, in the order of the model's class ids "
+        "(or leave out the class names to use the model's own).",
+    )
+
+
+def _same_model(ws: Workspace, checksum: str, class_names: list[str]) -> ModelRecord | None:
+    """A model already imported from the same files with the same class names."""
+    for record in ws.models():
+        if record.checksum == checksum and record.class_names == class_names:
+            return record
+    return None
+
+
 def import_model(
     ws: Workspace,
     path: Path,
@@ -379,10 +442,10 @@ def import_model(
     `staging_dir` (a new folder; default: one under the workspace's tmp/), and
     `then(tx, model_id)` writes what belongs with the model in its transaction.
     """
-    path = Path(path)
     loaded = load_model(path, class_names=class_names, input_shape=input_shape)
-    if path.is_dir():
-        path = next(iter(sorted(path.glob("*.xml")) + sorted(path.glob("*.onnx"))))
+    path = model_file(Path(path))
+    if class_names is not None:
+        _check_class_count(loaded, path, class_names)
     if staging_dir is None:
         staged = ws.staging_dir()
     else:
@@ -401,7 +464,7 @@ def import_model(
             shutil.copyfile(meta, staged / "metadata.yaml")
         checksum = file_checksum(target, target.with_suffix(".bin"))
         if reuse_existing and optimized_from is None:
-            existing = ws.find_model_by_checksum(checksum)
+            existing = _same_model(ws, checksum, loaded.adapter.class_names)
             if existing is not None:
                 shutil.rmtree(staged, ignore_errors=True)
                 return existing
