@@ -8,6 +8,7 @@ from pathlib import Path
 
 from segtui.core.datasets import import_dataset
 from segtui.core.errors import SegtuiError
+from segtui.core.import_checks import InputShapeError, check_input_shape, check_name, shape_text
 from segtui.core.models import import_model, ov_core
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
 from segtui.core.records import (
@@ -63,6 +64,135 @@ def create_project(
     )
 
 
+class ProjectExistsError(SegtuiError):
+    """The project asked for is already there: the same model, dataset and device."""
+
+    def __init__(self, project: ProjectRecord) -> None:
+        super().__init__(
+            f"Project {project.id} ({project.name}) already has this model, dataset and device "
+            f"({project.device}): nothing was created.",
+            f"Open it with `segtui show {project.id}`; for another project on the same model and "
+            "dataset, pick another device or input shape.",
+        )
+        self.project = project
+
+
+def find_project(
+    ws: Workspace, model_id: int, dataset_id: int, device: str
+) -> ProjectRecord | None:
+    """The project of this model, dataset and device, if there is one."""
+    return next(
+        (
+            p
+            for p in ws.projects()
+            if (p.model_id, p.dataset_id, p.device) == (model_id, dataset_id, device)
+        ),
+        None,
+    )
+
+
+def _image_shape(model: ModelRecord) -> list[int | None] | None:
+    """The shape of the model's one rank-4 (image) input, as imported."""
+    images = [port["shape"] for port in model.analysis["inputs"] if len(port["shape"]) == 4]
+    return images[0] if len(images) == 1 else None
+
+
+def _model_at(model: ModelRecord, input_shape: list[int] | None) -> ModelRecord | None:
+    """`model` when it already runs at `input_shape` (or none is asked); None when a reshape is due.
+
+    An optimized model is never reshaped: it would lose its link to the model it came from.
+    """
+    if input_shape is None or _image_shape(model) == list(input_shape):
+        return model
+    if model.optimized_from is not None:
+        raise InputShapeError(
+            f"Model {model.id} ({model.name}) is the optimized form of model "
+            f"{model.optimized_from}: it is not reshaped (its input is "
+            f"[{shape_text(_image_shape(model) or [])}]).",
+            f"Create the project from model {model.optimized_from} with this input shape, "
+            "then optimize that project.",
+        )
+    return None
+
+
+def _reshaped(ws: Workspace, model: ModelRecord, input_shape: list[int]) -> ModelRecord:
+    """A registered model at another input size: a new model (imported once per size)."""
+    height, width = input_shape[-2:]
+    return import_model(
+        ws,
+        model.xml_path,
+        name=f"{model.name} {height}x{width}",
+        class_names=model.class_names or None,
+        input_shape=input_shape,
+    )
+
+
+def create_project_from(
+    ws: Workspace,
+    *,
+    model: int | Path,
+    dataset: int | Path,
+    images_dir: Path | None = None,
+    device: str = "CPU",
+    name: str | None = None,
+    input_shape: list[int] | None = None,
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken | None = None,
+) -> ProjectRecord:
+    """A new project of a model (an id or a file) and a dataset (an id, a folder or a COCO file).
+
+    What can be refused without importing is checked first; a project that already has this
+    model, dataset and device is refused (ProjectExistsError). The dataset is imported before
+    the model, the step most likely to be refused, and a refusal leaves nothing it imported.
+    A registered model given another input shape becomes a new, reshaped model.
+    """
+    check_device(device)
+    name = check_name(name, "The project name", default="'model · dataset'")
+    model_record = ws.model(model) if isinstance(model, int) else None
+    if input_shape is not None:  # judged before anything is imported
+        port = None if model_record is None else _image_shape(model_record)
+        where = "the model" if model_record is None else f"model {model_record.id}"
+        check_input_shape(input_shape, port, where)
+    dataset_record = ws.dataset(dataset) if isinstance(dataset, int) else None
+    if dataset_record is not None and images_dir is not None:
+        raise SegtuiError(
+            f"An images folder goes with a COCO file to import, but dataset {dataset_record.id} "
+            f"is already imported (its images are in {dataset_record.root}).",
+            "Leave out the images folder, or give the COCO .json file instead of the dataset id.",
+        )
+    same = None if model_record is None else _model_at(model_record, input_shape)
+    if same is not None and dataset_record is not None:
+        existing = find_project(ws, same.id, dataset_record.id, device)
+        if existing is not None:
+            raise ProjectExistsError(existing)
+    new_dataset = dataset_record is None
+    if dataset_record is None:
+        assert isinstance(dataset, Path)
+        dataset_record = import_dataset(
+            ws, dataset, images_dir=images_dir, progress=progress, cancel=cancel
+        )
+    try:
+        if model_record is None:
+            assert isinstance(model, Path)
+            model_record = import_model(ws, model, input_shape=input_shape)
+        elif same is None:
+            assert input_shape is not None
+            model_record = _reshaped(ws, model_record, input_shape)
+        existing = find_project(ws, model_record.id, dataset_record.id, device)
+        if existing is not None:
+            raise ProjectExistsError(existing)
+    except BaseException:
+        if new_dataset and not any(p.dataset_id == dataset_record.id for p in ws.projects()):
+            ws.delete_dataset(dataset_record.id)
+        raise
+    return ws.add_project(
+        name=name or f"{model_record.name} · {dataset_record.name}",
+        model_id=model_record.id,
+        dataset_id=dataset_record.id,
+        device=device,
+    )
+
+
 def create_project_from_paths(
     ws: Workspace,
     *,
@@ -75,22 +205,18 @@ def create_project_from_paths(
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
 ) -> ProjectRecord:
-    """Import a model file and a dataset and make a project of them.
-
-    The dataset is imported first: it is the step most likely to be refused,
-    and a refused dataset must not leave an orphan model behind.
-    """
-    check_device(device)
-    dataset = import_dataset(
-        ws, dataset_path, images_dir=images_dir, progress=progress, cancel=cancel
+    """Import a model file and a dataset and make a project of them (see create_project_from)."""
+    return create_project_from(
+        ws,
+        model=Path(model_path),
+        dataset=Path(dataset_path),
+        images_dir=images_dir,
+        device=device,
+        name=name,
+        input_shape=input_shape,
+        progress=progress,
+        cancel=cancel,
     )
-    try:
-        model = import_model(ws, model_path, input_shape=input_shape)
-    except BaseException:
-        if not any(p.dataset_id == dataset.id for p in ws.projects()):
-            ws.delete_dataset(dataset.id)
-        raise
-    return create_project(ws, model_id=model.id, dataset_id=dataset.id, device=device, name=name)
 
 
 def project_status(ws: Workspace, project: ProjectRecord) -> str:
