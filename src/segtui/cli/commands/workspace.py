@@ -4,25 +4,71 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from segtui.cli.common import numeric_id, open_workspace, resolve_project
+from segtui.cli.common import open_workspace, resolve_project
 from segtui.cli.output import EXIT_OK, CliError, Output, table
+from segtui.core.errors import NotFoundError, SegtuiError
+from segtui.core.import_checks import parse_input_shape
 from segtui.core.records import DatasetRecord, JsonObject, ModelRecord
 from segtui.core.workspace import Workspace
 
 LIST_CHOICES = ("projects", "models", "datasets", "jobs", "devices")
 
 
-def int_list(text: str) -> list[int]:
-    """An input shape such as 1,3,640,640 (or 1x3x640x640)."""
+#: argparse takes "-1,3,64,64" for an option unless it looks like a number: these are values.
+_NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d[\d,x×\s-]*$")
+#: The largest id SQLite stores; a longer number names no row.
+_MAX_ID = 2**63 - 1
+
+
+def input_shape_arg(text: str) -> list[int]:
+    """--input-shape: N,C,H,W (or NxCxHxW) of positive whole numbers within bounds."""
     try:
-        return [int(v) for v in text.replace("x", ",").split(",") if v.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from exc
+        return list(parse_input_shape(text))
+    except SegtuiError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.message} {exc.hint}") from None
+
+
+def _is_id(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def _exists(lookup: Callable[[int], object], number: int) -> bool:
+    if number > _MAX_ID:
+        return False
+    try:
+        lookup(number)
+    except NotFoundError:
+        return False
+    return True
+
+
+def _given_path(text: str, what: str) -> Path:
+    if not text.strip():
+        raise CliError(f"The {what} path is empty.", f"Give the path of the {what}.")
+    return Path(text).expanduser()
+
+
+def _ref(
+    text: str, lookup: Callable[[int], object], what: str, usage: str, out: Output
+) -> int | Path:
+    """A command-line MODEL or DATASET: a registered id, else a path; says which was tried."""
+    if not _is_id(text):
+        return _given_path(text, what)
+    number = int(text)
+    on_disk = os.path.lexists(text)
+    if _exists(lookup, number):
+        if on_disk:
+            out.note(f"{text!r} is read as {what} id {number}; write ./{text} for the file.")
+        return number
+    if on_disk:
+        return Path(text)
+    raise CliError(f"No {what} with id {number}, and no file or folder named {text!r} here.", usage)
 
 
 def _fmt_shape(shape: list[int | None]) -> str:
@@ -104,64 +150,70 @@ def dataset_json(record: DatasetRecord) -> JsonObject:
     }
 
 
-def _read_class_names(path: str) -> list[str]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CliError(f"Cannot read the class names file {path}: {exc.strerror}.") from exc
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
 def cmd_import_model(args: argparse.Namespace, out: Output) -> int:
+    from segtui.core.import_checks import check_name, read_class_names
     from segtui.core.models import import_model
 
+    name = check_name(args.name, "--name", default="the file's name")
+    path = _given_path(args.path, "model")
+    names = read_class_names(Path(args.classes)) if args.classes is not None else None
     with open_workspace(args) as ws:
-        names = _read_class_names(args.classes) if args.classes else None
-        record = import_model(
-            ws, Path(args.path), name=args.name, class_names=names, input_shape=args.input_shape
-        )
+        known = {m.id for m in ws.models()}
+        record = import_model(ws, path, name=name, class_names=names, input_shape=args.input_shape)
+        if record.id in known:
+            out.note(
+                f"{path} is already in the workspace as model {record.id} ({record.name}), "
+                "with the same files and classes: nothing was imported."
+            )
         out.result(model_json(record), model_text(record))
     return EXIT_OK
 
 
 def cmd_import_dataset(args: argparse.Namespace, out: Output) -> int:
     from segtui.core.datasets import import_dataset
+    from segtui.core.import_checks import check_name
 
+    name = check_name(args.name, "--name", default="the folder's or file's name")
+    path = _given_path(args.path, "dataset")
+    images = _given_path(args.images, "--images folder") if args.images is not None else None
     with open_workspace(args) as ws:
-        record = import_dataset(
-            ws,
-            Path(args.path),
-            images_dir=Path(args.images) if args.images else None,
-            name=args.name,
-            progress=out.progress,
-        )
+        record = import_dataset(ws, path, images_dir=images, name=name, progress=out.progress)
         out.result(dataset_json(record), dataset_text(record))
     return EXIT_OK
 
 
 def cmd_create_project(args: argparse.Namespace, out: Output) -> int:
-    from segtui.core.projects import create_project, create_project_from_paths, project_summary
+    from segtui.core.import_checks import check_name
+    from segtui.core.projects import create_project_from, project_summary
 
+    name = check_name(args.name, "--name", default="'model · dataset'")
+    images = _given_path(args.images, "--images folder") if args.images is not None else None
     with open_workspace(args) as ws:
-        if args.model.isdigit() and args.dataset.isdigit():
-            project = create_project(
-                ws,
-                model_id=int(args.model),
-                dataset_id=int(args.dataset),
-                device=args.device,
-                name=args.name,
-            )
-        else:
-            project = create_project_from_paths(
-                ws,
-                model_path=Path(args.model),
-                dataset_path=Path(args.dataset),
-                images_dir=Path(args.images) if args.images else None,
-                device=args.device,
-                name=args.name,
-                input_shape=args.input_shape,
-                progress=out.progress,
-            )
+        model = _ref(
+            args.model,
+            ws.model,
+            "model",
+            "MODEL is a model id (see `segtui list models`) or an .xml or .onnx file.",
+            out,
+        )
+        dataset = _ref(
+            args.dataset,
+            ws.dataset,
+            "dataset",
+            "DATASET is a dataset id (see `segtui list datasets`), a folder of images "
+            "or a COCO .json file.",
+            out,
+        )
+        project = create_project_from(
+            ws,
+            model=model,
+            dataset=dataset,
+            images_dir=images,
+            device=args.device,
+            name=name,
+            input_shape=args.input_shape,
+            progress=out.progress,
+        )
         summary = project_summary(ws, project.id)
         out.result(summary, f"Project {project.id}: {project.name} ({project.device})")
     return EXIT_OK
@@ -261,16 +313,29 @@ def cmd_list(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def _shown_id(text: str, what: str) -> int:
+    """The id of `show model|dataset ID`: a whole number that can name a row."""
+    if not _is_id(text.strip()):
+        raise CliError(
+            f"{text!r} is not a {what} id: {what} ids are whole numbers such as 1.",
+            f"See `segtui list {what}s` for the ids.",
+        )
+    number = int(text)
+    if number > _MAX_ID:
+        raise CliError(f"No {what} with id {number}.", f"See `segtui list {what}s`.")
+    return number
+
+
 def cmd_show(args: argparse.Namespace, out: Output) -> int:
     from segtui.core.projects import project_summary
 
     with open_workspace(args) as ws:
         if args.what == "model":
-            model = ws.model(numeric_id(args.id))
+            model = ws.model(_shown_id(args.id, "model"))
             out.result(model_json(model), model_text(model))
             return EXIT_OK
         if args.what == "dataset":
-            dataset = ws.dataset(numeric_id(args.id))
+            dataset = ws.dataset(_shown_id(args.id, "dataset"))
             out.result(dataset_json(dataset), dataset_text(dataset))
             return EXIT_OK
         project = resolve_project(ws, args.id)
@@ -313,8 +378,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("path")
     p.add_argument("--name")
     p.add_argument("--classes", help="text file with one class name per line")
-    p.add_argument("--input-shape", type=int_list, help="static input shape, e.g. 1,3,640,640")
+    p.add_argument(
+        "--input-shape",
+        type=input_shape_arg,
+        help="static input shape N,C,H,W, e.g. 1,3,640,640 (N 1; H, W 16–8192)",
+    )
     p.set_defaults(func=cmd_import_model)
+    p._negative_number_matcher = _NEGATIVE_VALUE
 
     p = sub.add_parser(
         "import-dataset", parents=[common], help="import a folder of images or a COCO .json"
@@ -330,8 +400,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--images", help="image folder of a COCO file")
     p.add_argument("--device", default="CPU")
     p.add_argument("--name")
-    p.add_argument("--input-shape", type=int_list)
+    p.add_argument(
+        "--input-shape",
+        type=input_shape_arg,
+        help="static input shape N,C,H,W (a registered model is reshaped into a new one)",
+    )
     p.set_defaults(func=cmd_create_project)
+    p._negative_number_matcher = _NEGATIVE_VALUE
 
     p = sub.add_parser(
         "list", parents=[common], help="list projects, models, datasets, jobs or devices"
