@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Header, Input, Label, ProgressBar, Select, Static
 from textual.worker import Worker, WorkerState
 
+from segtui.core import import_checks
 from segtui.core.errors import SegtuiError
 from segtui.core.models import load_model
 from segtui.core.progress import CancelToken
@@ -33,15 +34,10 @@ COMPACT_BELOW_ROWS = 32
 
 
 def parse_input_shape(text: str) -> list[int] | None:
-    """'1,3,800,1344' or '1x3x800x1344' → [1, 3, 800, 1344]; '' → None; ValueError otherwise."""
-    text = text.strip()
-    if not text:
+    """'1,3,800,1344' or '1x3x800x1344' → [1, 3, 800, 1344]; '' → None; SegtuiError otherwise."""
+    if not text.strip():
         return None
-    parts = [p for p in text.replace("x", ",").replace("×", ",").replace(" ", ",").split(",") if p]
-    dims = [int(p) for p in parts]
-    if len(dims) != 4 or any(d <= 0 for d in dims):
-        raise ValueError("four positive integers: N,C,H,W")
-    return dims
+    return list(import_checks.check_input_shape(import_checks.parse_input_shape(text)))
 
 
 class CreateProjectScreen(SegtuiScreen):
@@ -153,9 +149,17 @@ class CreateProjectScreen(SegtuiScreen):
         ]
         try:
             input_shape = parse_input_shape(self.query_one("#input-shape", Input).value)
-        except ValueError:
-            problems.append("Input shape: four positive integers, e.g. 1,3,800,1344")
+        except SegtuiError as exc:
+            problems.append(f"Input shape: {exc.message} {exc.hint}")
             input_shape = None
+        typed = self.query_one("#name", Input).value
+        name: str | None = None
+        try:
+            name = import_checks.check_name(
+                typed or None, "The project name", default="'model · dataset'"
+            )
+        except SegtuiError as exc:
+            problems.append(f"Name: {exc.message}")
         if problems:
             self.show_error(
                 "Cannot create the project yet.\n" + "\n".join(f"✗ {p}" for p in problems)
@@ -171,7 +175,7 @@ class CreateProjectScreen(SegtuiScreen):
             dataset_path=Path(dataset_field.value).expanduser(),
             images_dir=Path(images_field.value).expanduser() if images_field.value else None,
             device=str(device),
-            name=self.query_one("#name", Input).value.strip() or None,
+            name=name,
             input_shape=input_shape,
             cancel=self._cancel,
         )
