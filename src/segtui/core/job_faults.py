@@ -8,49 +8,33 @@ names the faults met while a job writes its files.)
 
 from __future__ import annotations
 
-import errno
 import os
-import resource
 from collections.abc import Iterator
 from pathlib import Path
 
 from segtui.core.errors import SegtuiError
+from segtui.core.fault_kinds import (
+    DISK_FAULTS,
+    Fault,
+    disk_of,
+    errno_fault,
+    file_size_limited,
+    says_write_failed,
+    text_fault,
+)
 from segtui.core.records import JobRecord
 from segtui.core.types import JobState
 
-#: The storage faults, by errno.
-STORAGE_ERRNOS: dict[int, str] = {
-    errno.ENOSPC: "disk full",
-    errno.EDQUOT: "disk quota exceeded",
-    errno.EFBIG: "file too large",
-    errno.EROFS: "read-only file system",
-    errno.EIO: "disk I/O error",
-}
-# What SQLite, OpenVINO and the C library say where no errno comes along.
-_STORAGE_TEXTS = (
-    ("database or disk is full", "disk full"),
-    ("no space left on device", "disk full"),
-    ("disk quota exceeded", "disk quota exceeded"),
-    ("file too large", "file too large"),
-    ("read-only file system", "read-only file system"),
-    ("readonly database", "read-only file system"),
-    ("disk i/o error", "disk I/O error"),
-)
-# Errors that say only that a write failed (OpenVINO's save: "basic_ios::clear: iostream
-# error"): the state of the disk tells why.
-_WRITE_FAILURE_TEXTS = ("iostream error", "basic_ios", "failed to write", "cannot write")
-#: Free space under which a failed write is put down to a full disk.
-LOW_SPACE_BYTES = 1024 * 1024
 _HINTS = {
-    "disk full": "Free some space on that disk and run the job again.",
-    "disk quota exceeded": "Free some of your disk quota (or have it raised) and run the job again.",
-    "file too large": "A file-size limit (ulimit -f) stops the job's files from growing: "
+    Fault.DISK_FULL: "Free some space on that disk and run the job again.",
+    Fault.QUOTA: "Free some of your disk quota (or have it raised) and run the job again.",
+    Fault.FILE_TOO_LARGE: "A file-size limit (ulimit -f) stops the job's files from growing: "
     "raise it and run the job again.",
-    "read-only file system": "Make it writable (or use another workspace) and run the job again.",
-    "no permission to write": "Give yourself write access to it and run the job again.",
-    "disk I/O error": "The disk reported an error: check it before running the job again.",
+    Fault.READ_ONLY: "Make it writable (or use another workspace) and run the job again.",
+    Fault.DENIED: "Give yourself write access to it and run the job again.",
+    Fault.IO_ERROR: "The disk reported an error: check it before running the job again.",
     # A write failed, and the disk does not say why (its partial file may be gone again).
-    "write failed": "That disk has {free} free now: check that the job's files fit there, "
+    Fault.WRITE_FAILED: "That disk has {free} free now: check that the job's files fit there, "
     "then run the job again.",
 }
 
@@ -81,44 +65,38 @@ def _inside(path: object, root: Path) -> bool:
         return False
 
 
-def storage_cause(exc: BaseException, root: Path) -> str | None:
-    """The storage fault behind `exc` ("disk full", "read-only file system", ...), or None."""
+def storage_cause(exc: BaseException, root: Path) -> Fault | None:
+    """The disk fault behind `exc` (disk full, read-only file system, ...), or None.
+
+    A permission error counts only on a path in the workspace `root` (an input file
+    the job may not read is not the disk's fault).
+    """
     for link in _chain(exc):
-        if isinstance(link, OSError):
-            if link.errno in STORAGE_ERRNOS:
-                return STORAGE_ERRNOS[link.errno]
-            if link.errno in (errno.EACCES, errno.EPERM) and _inside(link.filename, root):
-                return "no permission to write"
-        text = str(link).lower()
-        for needle, cause in _STORAGE_TEXTS:
-            if needle in text:
-                return cause
-    texts = [str(link).lower() for link in _chain(exc)]
-    if any(needle in text for text in texts for needle in _WRITE_FAILURE_TEXTS):
-        return disk_state(root) or "write failed"
+        fault = errno_fault(link.errno) if isinstance(link, OSError) else None
+        if fault is Fault.DENIED:
+            if _inside(getattr(link, "filename", None), root):
+                return fault
+        elif fault is not None:
+            return fault
+        named = text_fault(str(link), DISK_FAULTS - {Fault.DENIED})
+        if named is not None:
+            return named
+    if says_write_failed(str(link) for link in _chain(exc)):
+        return disk_state(root) or Fault.WRITE_FAILED
     return None
 
 
-def _free_bytes(root: Path) -> int | None:
-    try:
-        stats = os.statvfs(root)
-    except OSError:
-        return None
-    return stats.f_bavail * stats.f_frsize
-
-
-def disk_state(root: Path) -> str | None:
+def disk_state(root: Path) -> Fault | None:
     """What stops writes under `root` now: read-only, full, a file-size limit (or None)."""
-    try:
-        stats = os.statvfs(root)
-    except OSError:
+    disk = disk_of(root)
+    if disk is None:
         return None
-    if stats.f_flag & os.ST_RDONLY:
-        return "read-only file system"
-    if stats.f_bavail * stats.f_frsize < LOW_SPACE_BYTES:
-        return "disk full"
-    if resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY:
-        return "file too large"
+    if disk.read_only:
+        return Fault.READ_ONLY
+    if disk.low:
+        return Fault.DISK_FULL
+    if file_size_limited():
+        return Fault.FILE_TOO_LARGE
     return None
 
 
@@ -138,7 +116,8 @@ def failure_message(exc: BaseException, root: Path, stage: str = "") -> str:
     if cause is not None:
         detail = (exc.message if isinstance(exc, SegtuiError) else _detail(exc)).rstrip(".")
         during = f" during “{stage}”" if stage else ""
-        free = _free_bytes(root)
+        disk = disk_of(root)
+        free = None if disk is None else disk.free_bytes
         hint = _HINTS[cause].format(free="?" if free is None else f"{free / 1e6:,.1f} MB")
         return f"{cause[0].upper()}{cause[1:]}{during} (writing in {root}): {detail}. {hint}"
     if isinstance(exc, SegtuiError):

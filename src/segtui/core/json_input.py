@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from segtui.core.errors import DatasetImportError
+from segtui.core.fault_kinds import Fault, errnos_of
 
 #: A COCO file nests 5 levels (file, list, annotation, polygons, polygon); more than
 #: this is not COCO, and Python's parser would hit its recursion limit near 1000.
@@ -20,12 +21,12 @@ MAX_DEPTH = 64
 # A JSON string, escapes included (the unrolled form: linear, no backtracking).
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
+# Why an input file cannot be read, in the words of one who reads it.
 _REASONS = {
     errno.ENOENT: "no such file",
     errno.ENOTDIR: "a part of the path is not a folder",
     errno.ELOOP: "a symbolic link loop",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "permission denied",
+    **dict.fromkeys(errnos_of(Fault.DENIED), "permission denied"),
     errno.EISDIR: "it is a folder",
     errno.ENAMETOOLONG: "the name is too long",
 }

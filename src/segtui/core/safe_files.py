@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from segtui.core.errors import SegtuiError
+from segtui.core.fault_kinds import NO_SPACE, Fault, errno_fault
 
 #: Created as a new file would be: the umask decides (0o644 under the usual 022).
 DEFAULT_MODE = 0o666
 PARTIAL_SUFFIX = ".partial"
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-_DENIED = {errno.EACCES, errno.EPERM}
 _NAME_KEEP = 160  # of the target's name in the partial's: NAME_MAX is 255
 
 
@@ -70,23 +69,23 @@ def check_output_path(path: Path, *, overwrite: bool = True) -> None:
 def write_error(path: Path, exc: OSError) -> OutputFileError:
     """What an OSError while writing `path` means, and what to do about it."""
     where = path.parent
-    code = exc.errno
-    if code in _FULL:
+    fault = errno_fault(exc.errno)
+    if fault in NO_SPACE:
         return OutputFileError(
             f"Could not write {path}: the disk is full or the file is too large for it.",
             f"Free some space in {where}, or choose a folder on another disk, and try again.",
         )
-    if code == errno.EROFS:
+    if fault is Fault.READ_ONLY:
         return OutputFileError(
             f"Could not write {path}: {where} is on a read-only file system.",
             "Choose a folder you can write to.",
         )
-    if code in _DENIED:
+    if fault is Fault.DENIED:
         return OutputFileError(
             f"Could not write {path}: permission denied in {where}.",
             "Choose a folder you can write to, or change its permissions.",
         )
-    if code == errno.ENAMETOOLONG:
+    if exc.errno == errno.ENAMETOOLONG:
         return OutputFileError(
             f"Could not write {path}: the file name is too long.", "Choose a shorter name."
         )

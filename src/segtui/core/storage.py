@@ -12,7 +12,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import resource
 import sqlite3
 import stat
 import tempfile
@@ -34,6 +33,17 @@ from segtui.core.errors import (
     WorkspaceError,
     WorkspaceLockedError,
 )
+from segtui.core.fault_kinds import (
+    NO_SPACE,
+    NOT_WRITABLE,
+    Fault,
+    disk_of,
+    errno_fault,
+    file_size_limited,
+    low_on_space,
+    sqlite_fault,
+    text_fault,
+)
 
 DB_NAME = "segtui.db"
 PRIVATE_DIR = 0o700
@@ -45,23 +55,6 @@ WORK_FOLDERS = (*LISTED_FOLDERS, "tmp")
 QUICK_CHECK_MAX_BYTES = 64 * 1024 * 1024
 #: How long a write waits for another process's write to end before it is "locked".
 BUSY_TIMEOUT_S = 30
-#: Free space under which an I/O error while writing is taken for a full disk.
-LOW_SPACE_BYTES = 1024 * 1024
-
-# SQLite's primary result codes (the low byte of an extended code such as SQLITE_IOERR_WRITE).
-_SQLITE_ERROR = 1
-_SQLITE_PERM = 3
-_SQLITE_BUSY = 5
-_SQLITE_LOCKED = 6
-_SQLITE_READONLY = 8
-_SQLITE_IOERR = 10
-_SQLITE_CORRUPT = 11
-_SQLITE_FULL = 13
-_SQLITE_CANTOPEN = 14
-_SQLITE_NOTADB = 26
-
-_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
-_READ_ONLY_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 # -- naming a fault ---------------------------------------------------------------------
@@ -109,21 +102,20 @@ def storage_error(exc: BaseException, root: Path) -> StorageError | None:
     """
     if isinstance(exc, sqlite3.Error):
         return _sqlite_error(exc, root)
-    if not isinstance(exc, OSError) or exc.errno is None:
+    if not isinstance(exc, OSError):
         return None
-    if exc.errno == errno.EFBIG:  # only the file-size limit (ulimit -f) says this
+    fault = errno_fault(exc.errno)
+    if fault is Fault.FILE_TOO_LARGE:
         return disk_full(root, limit=True)
-    if exc.errno in _DISK_FULL_ERRNOS and (
-        _in_workspace(exc, root) or _space_left(root) < LOW_SPACE_BYTES
-    ):
+    if fault in NO_SPACE and (_in_workspace(exc, root) or low_on_space(root)):
         # (A copy names its source file, not the full disk it writes to.)
         return disk_full(root)
-    if not _in_workspace(exc, root):
+    if fault is None or not _in_workspace(exc, root):
         return None
     detail = exc.strerror or str(exc)
-    if exc.errno in _READ_ONLY_ERRNOS:
+    if fault in NOT_WRITABLE:
         return not_writable(root, detail + (f": {exc.filename}" if exc.filename else ""))
-    if exc.errno == errno.EIO:
+    if fault is Fault.IO_ERROR:
         return io_failure(root, detail)
     return None
 
@@ -140,51 +132,36 @@ def _in_workspace(exc: OSError, root: Path) -> bool:
 
 def storage_error_from_text(text: str, root: Path) -> StorageError | None:
     """A storage fault known only by its message (an error passed on as text)."""
-    if _code_from_text(text) is None:
+    if text_fault(text, sqlite_only=True) is None:
         return None
     return _sqlite_error(sqlite3.OperationalError(text), root)
 
 
 def _sqlite_error(exc: sqlite3.Error, root: Path) -> StorageError | None:
-    code = getattr(exc, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else _code_from_text(str(exc))
+    fault = sqlite_fault(exc)
     text = str(exc)
-    if primary == _SQLITE_FULL:
+    if fault is Fault.DISK_FULL:
         return disk_full(root)
-    if primary in (_SQLITE_READONLY, _SQLITE_PERM):
-        if _space_left(root) < LOW_SPACE_BYTES:  # opened read-only because the disk is full
+    if fault in NOT_WRITABLE:
+        if low_on_space(root):  # opened read-only because the disk is full
             return disk_full(root)
         return not_writable(root, _why_not_writable(root) or text)
-    if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
+    if fault is Fault.LOCKED:
         return locked(root)
-    if primary == _SQLITE_NOTADB:
+    if fault is Fault.NOT_A_DATABASE:
         return not_a_database(root)
-    if primary == _SQLITE_CORRUPT:
+    if fault is Fault.CORRUPT:
         return corrupt(root, text)
-    if primary == _SQLITE_IOERR:
-        if _space_left(root) < LOW_SPACE_BYTES or _file_size_limited():
-            return disk_full(root, limit=_file_size_limited())
+    if fault is Fault.IO_ERROR:
+        if low_on_space(root) or file_size_limited():
+            return disk_full(root, limit=file_size_limited())
         return io_failure(root, text)
-    if primary == _SQLITE_CANTOPEN and _why_not_writable(root):
+    if fault is Fault.CANNOT_OPEN and _why_not_writable(root):
         return not_writable(root, _why_not_writable(root) or text)
-    if primary == _SQLITE_ERROR and text.startswith(("no such table", "no such column")):
+    if fault is Fault.SCHEMA_CHANGED:
         # segtui's own statements match its schema: a missing part was removed from outside.
         return corrupt(root, f"{text}; it was changed outside segtui")
     return None
-
-
-def _code_from_text(text: str) -> int | None:
-    """The primary code of an error raised without one (by hand, or by an older Python)."""
-    known = {
-        "database or disk is full": _SQLITE_FULL,
-        "attempt to write a readonly database": _SQLITE_READONLY,
-        "database is locked": _SQLITE_BUSY,
-        "database disk image is malformed": _SQLITE_CORRUPT,
-        "file is not a database": _SQLITE_NOTADB,
-        "disk I/O error": _SQLITE_IOERR,
-        "unable to open database file": _SQLITE_CANTOPEN,
-    }
-    return next((code for phrase, code in known.items() if phrase in text), None)
 
 
 def disk_full(root: Path, *, limit: bool = False) -> DiskFullError:
@@ -235,26 +212,13 @@ def io_failure(root: Path, detail: str) -> StorageIOError:
     )
 
 
-def _space_left(root: Path) -> int:
-    try:
-        fs = os.statvfs(root)
-    except OSError:
-        return LOW_SPACE_BYTES  # unknown: neither full nor known to have room
-    return fs.f_bavail * fs.f_frsize
-
-
-def _file_size_limited() -> bool:
-    soft, _hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    return soft != resource.RLIM_INFINITY
-
-
 def _why_not_writable(root: Path) -> str:
     """Why the workspace folder cannot be written ("" when it can, or is not there)."""
-    try:
-        if os.statvfs(root).f_flag & os.ST_RDONLY:
-            return "read-only file system"
-    except OSError:
+    disk = disk_of(root)
+    if disk is None:
         return ""
+    if disk.read_only:
+        return "read-only file system"
     folder_ok = os.access(root, os.W_OK)
     db = root / DB_NAME
     if folder_ok and (not db.exists() or os.access(db, os.W_OK)):
