@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated workspace, tiny real models and small real images."""
+"""Shared fixtures: an isolated workspace, tiny real models and small real images, projects."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from tiny_models import build_omz_maskrcnn
 
+from segtui.core.models import import_model
+from segtui.core.performance import SweepCell
 from segtui.core.predictions import encode_mask
-from segtui.core.workspace import Workspace
+from segtui.core.projects import create_project_from_paths
+from segtui.core.workspace import ProjectRecord, Workspace
 
 
 @pytest.fixture(autouse=True)
@@ -103,3 +107,37 @@ def coco_dataset(tmp_path: Path) -> Path:
         )
     )
     return ann
+
+
+@pytest.fixture
+def pair(
+    workspace: Workspace, image_folder: Path, tmp_path: Path
+) -> tuple[ProjectRecord, ProjectRecord]:
+    """A parent and its 'INT8' child (a linked copy of the model), no results yet."""
+    model_path = build_omz_maskrcnn(tmp_path / "m" / "model.xml")
+    parent = create_project_from_paths(
+        workspace, model_path=model_path, dataset_path=image_folder, name="Mask R-CNN"
+    )
+    child_model = import_model(
+        workspace, model_path, name="model INT8", optimized_from=parent.model_id
+    )
+    child = workspace.add_project(
+        name="Mask R-CNN INT8",
+        model_id=child_model.id,
+        dataset_id=parent.dataset_id,
+        device="CPU",
+        parent_id=parent.id,
+    )
+    return parent, child
+
+
+def sweep_cell(batch: int, streams: int, fps: float, latency: float) -> SweepCell:
+    """A measured sweep cell (hand-made numbers) whose `streams` is what the device ran."""
+    return {
+        "batch": batch,
+        "streams": streams,
+        "ok": True,
+        "throughput_fps": fps,
+        "latency_median_ms": latency,
+        "precision": "bf16",
+    }

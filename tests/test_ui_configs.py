@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-import pytest
+from conftest import sweep_cell
+from pilot_screens import opened, table_text, text_of
 from pilot_wait import settle
-from textual.screen import Screen
-from textual.widgets import Static
-from tiny_models import build_omz_maskrcnn
 
 from segtui.core.benchmark import BenchmarkSettings
-from segtui.core.models import import_model
 from segtui.core.performance import SweepCell, SweepData
-from segtui.core.projects import create_project_from_paths
 from segtui.core.types import Precision
 from segtui.core.workspace import ProjectRecord, Workspace
 from segtui.ui.app import SegtuiApp
@@ -22,50 +15,11 @@ from segtui.ui.screens.configs import ConfigsScreen
 from segtui.ui.widgets.table import SortableTable
 
 
-@pytest.fixture
-def pair(
-    workspace: Workspace, image_folder: Path, tmp_path: Path
-) -> tuple[ProjectRecord, ProjectRecord]:
-    """A parent and its 'INT8' child (a linked copy of the model), no results yet."""
-    model_path = build_omz_maskrcnn(tmp_path / "m" / "model.xml")
-    parent = create_project_from_paths(
-        workspace, model_path=model_path, dataset_path=image_folder, name="Mask R-CNN"
-    )
-    child_model = import_model(
-        workspace, model_path, name="model INT8", optimized_from=parent.model_id
-    )
-    child = workspace.add_project(
-        name="Mask R-CNN INT8",
-        model_id=child_model.id,
-        dataset_id=parent.dataset_id,
-        device="CPU",
-        parent_id=parent.id,
-    )
-    return parent, child
-
-
-def text_of(screen: Screen[Any], selector: str) -> str:
-    return str(screen.query_one(selector, Static).render())
-
-
-def table_text(table: SortableTable) -> list[list[str]]:
-    return [[str(cell.text) for cell in table.get_row(key)] for key in table.row_keys]
-
-
-def sweep_cell(batch: int, streams: int, fps: float, latency: float) -> SweepCell:
-    """A cell as older sweeps stored it: `streams` is what the device ran."""
-    return {
-        "batch": batch,
-        "streams": streams,
-        "ok": True,
-        "throughput_fps": fps,
-        "latency_median_ms": latency,
-        "precision": "bf16",
-    }
-
-
 def ran_cell(batch: int, asked: int, ran: int, fps: float, latency: float) -> SweepCell:
-    """A cell as sweeps store it now: the streams asked for, and the streams the device ran."""
+    """A cell as sweeps store it now: the streams asked for, and the streams the device ran.
+
+    (`sweep_cell` is one as older sweeps stored it: `streams` is what the device ran.)
+    """
     return {**sweep_cell(batch, asked, fps, latency), "actual_batch": batch, "actual_streams": ran}
 
 
@@ -98,10 +52,7 @@ async def test_configs_opens_a_stored_sweep_whose_cells_repeat_a_configuration(
     workspace.add_result(project_id=child.id, kind="sweep", data=dict(capped))
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        await app.push_screen(ConfigsScreen(parent.id))
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, ConfigsScreen)
+        screen = await opened(pilot, ConfigsScreen(parent.id))
         table = screen.query_one("#configs-table", SortableTable)
         assert table.row_keys == ["1x1", "1x2", "1x2#2"]
         # The sweet spot is the third cell itself, not the first cell equal to it in key.
@@ -115,10 +66,7 @@ async def test_configs_opens_a_stored_sweep_whose_cells_repeat_a_configuration(
         await settle(pilot)
 
         # A sweep stored now: keyed by what was asked, the device's change shown beside it.
-        await app.push_screen(ConfigsScreen(child.id))
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, ConfigsScreen)
+        screen = await opened(pilot, ConfigsScreen(child.id))
         table = screen.query_one("#configs-table", SortableTable)
         assert table.row_keys == ["1x1", "1x2", "1x4"]
         assert table_text(table)[2] == ["★ 1", "4 → 2", "84.70", "23.50"]

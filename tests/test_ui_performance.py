@@ -5,24 +5,21 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import sweep_cell
+from pilot_screens import opened, table_text, text_of
 from pilot_wait import settle
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.screen import Screen
-from textual.widgets import Input, Select, Static
+from textual.widgets import Input, Select
 from textual.widgets.data_table import ColumnKey
-from tiny_models import build_omz_maskrcnn
 
 from segtui.core import settings
 from segtui.core.benchmark import BenchmarkRun, BenchmarkSettings
 from segtui.core.errors import SegtuiError
-from segtui.core.models import import_model
-from segtui.core.performance import SweepCell, SweepData
-from segtui.core.projects import create_project_from_paths
+from segtui.core.performance import SweepData
 from segtui.core.runtime_graph import RuntimeProfile
 from segtui.core.settings import BENCHMARK, SWEEP
 from segtui.core.types import Hint, Precision
@@ -111,28 +108,6 @@ CHILD_RT = runtime(
 
 
 @pytest.fixture
-def pair(
-    workspace: Workspace, image_folder: Path, tmp_path: Path
-) -> tuple[ProjectRecord, ProjectRecord]:
-    """A parent and its 'INT8' child (a linked copy of the model), no results yet."""
-    model_path = build_omz_maskrcnn(tmp_path / "m" / "model.xml")
-    parent = create_project_from_paths(
-        workspace, model_path=model_path, dataset_path=image_folder, name="Mask R-CNN"
-    )
-    child_model = import_model(
-        workspace, model_path, name="model INT8", optimized_from=parent.model_id
-    )
-    child = workspace.add_project(
-        name="Mask R-CNN INT8",
-        model_id=child_model.id,
-        dataset_id=parent.dataset_id,
-        device="CPU",
-        parent_id=parent.id,
-    )
-    return parent, child
-
-
-@pytest.fixture
 def measured(
     workspace: Workspace, pair: tuple[ProjectRecord, ProjectRecord]
 ) -> tuple[ProjectRecord, ProjectRecord]:
@@ -150,25 +125,13 @@ def measured(
     return parent, child
 
 
-def text_of(screen: Screen[Any], selector: str) -> str:
-    widget = screen.query_one(selector, Static)
-    return str(widget.render())
-
-
-def table_text(table: SortableTable) -> list[list[str]]:
-    return [[str(cell.text) for cell in table.get_row(key)] for key in table.row_keys]
-
-
 async def test_compare_shows_both_throughputs_and_the_ratios(
     workspace: Workspace, measured: tuple[ProjectRecord, ProjectRecord]
 ) -> None:
     parent, child = measured
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        await app.push_screen(CompareScreen(child.id, parent.id))
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, CompareScreen)
+        screen = await opened(pilot, CompareScreen(child.id, parent.id))
         figures = table_text(screen.query_one("#compare-figures", SortableTable))
         assert figures[0] == ["Throughput FPS", "11.08", "4.00", "8.00"]
         assert figures[1] == ["Latency median ms", "90.00", "250.00", "125.00"]
@@ -219,10 +182,7 @@ async def test_performance_screen_tables_and_sorting(
     parent, child = measured
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        await app.push_screen(PerformanceScreen(child.id))
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, PerformanceScreen)
+        screen = await opened(pilot, PerformanceScreen(child.id))
         results = table_text(screen.query_one("#perf-results", SortableTable))
         assert results == [
             [
@@ -290,10 +250,7 @@ async def test_performance_screen_shows_the_run_under_the_cursor(
     parent, _ = measured
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.push_screen(PerformanceScreen(parent.id))
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, PerformanceScreen)
+        screen = await opened(pilot, PerformanceScreen(parent.id))
         assert "best 8.00 FPS, 125.00 ms median, at bf16" in text_of(screen, "#perf-title")
         assert text_of(screen, "#perf-run").startswith("f32 run: THROUGHPUT, 4 streams")
         # Both baselines measured: no reminder to measure the other one.
@@ -311,10 +268,7 @@ async def test_benchmark_key_runs_a_job_and_refreshes(
     parent, _ = pair
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        await app.push_screen(PerformanceScreen(parent.id))
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, PerformanceScreen)
+        screen = await opened(pilot, PerformanceScreen(parent.id))
         assert "Not benchmarked yet" in text_of(screen, "#perf-empty")
         screen.query_one("#perf-duration", Input).value = "0.5"
         screen.query_one("#perf-results", SortableTable).focus()
@@ -330,17 +284,6 @@ async def test_benchmark_key_runs_a_job_and_refreshes(
         assert job.kind == "benchmark" and job.state == "done"
         assert job.params["precision"] == "f32" and job.params["duration_s"] == 0.5
         assert table_text(screen.query_one("#perf-results", SortableTable))[0][0] == "f32"
-
-
-def sweep_cell(batch: int, streams: int, fps: float, latency: float) -> SweepCell:
-    return {
-        "batch": batch,
-        "streams": streams,
-        "ok": True,
-        "throughput_fps": fps,
-        "latency_median_ms": latency,
-        "precision": "bf16",
-    }
 
 
 STORED_SWEEP: SweepData = {
@@ -361,10 +304,7 @@ async def test_configs_screen_estimate_and_sweet_spot(
     workspace.add_result(project_id=parent.id, kind="sweep", data=dict(STORED_SWEEP))
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        await app.push_screen(ConfigsScreen(parent.id))
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, ConfigsScreen)
+        screen = await opened(pilot, ConfigsScreen(parent.id))
         # Stored results are shown at once; with no threshold the sweet spot is the fastest.
         table = screen.query_one("#configs-table", SortableTable)
         rows = table_text(table)
@@ -480,10 +420,7 @@ async def test_forms_follow_the_settings_schemas(
     )
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        await app.push_screen(PerformanceScreen(parent.id))
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, PerformanceScreen)
+        screen = await opened(pilot, PerformanceScreen(parent.id))
         duration = screen.query_one("#perf-duration", Input)
         assert duration.value == "7.5"
         assert screen.query_one("#perf-hint", Select).value == "LATENCY"
