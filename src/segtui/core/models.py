@@ -444,7 +444,7 @@ def import_model(
     """
     loaded = load_model(path, class_names=class_names, input_shape=input_shape)
     path = model_file(Path(path))
-    if class_names is not None:
+    if class_names is not None and optimized_from is None:  # a child has its parent's names
         _check_class_count(loaded, path, class_names)
     if staging_dir is None:
         staged = ws.staging_dir()
