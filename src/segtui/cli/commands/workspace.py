@@ -338,6 +338,8 @@ def cmd_show(args: argparse.Namespace, out: Output) -> int:
             dataset = ws.dataset(_shown_id(args.id, "dataset"))
             out.result(dataset_json(dataset), dataset_text(dataset))
             return EXIT_OK
+        if _is_id(args.id) and int(args.id) > _MAX_ID:  # no row has it; SQLite cannot look
+            raise CliError(f"No project with id {args.id}.", "See `segtui list`.")
         project = resolve_project(ws, args.id)
         summary = project_summary(ws, project.id)
         model, dataset = ws.model(project.model_id), ws.dataset(project.dataset_id)
