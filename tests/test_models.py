@@ -10,9 +10,17 @@ import onnx
 import pytest
 from conftest import workspace_files
 from onnx import TensorProto, helper
-from tiny_models import build_classifier, build_dynamic, build_omz_maskrcnn, build_omz_maskrcnn_conv
+from tiny_models import (
+    build_classifier,
+    build_dynamic,
+    build_omz_maskrcnn,
+    build_omz_maskrcnn_conv,
+    build_omz_maskrcnn_legacy,
+    build_yolo_seg,
+)
 
 from segtui.core.errors import ModelImportError, UnsupportedModelError
+from segtui.core.import_checks import InputShapeError, read_class_names
 from segtui.core.models import import_model, load_model
 from segtui.core.workspace import Workspace
 
@@ -156,3 +164,81 @@ def test_unicode_path_imports(workspace: Workspace, tmp_path: Path) -> None:
     xml = build_omz_maskrcnn(tmp_path / "модель ü" / "model.xml")
     assert import_model(workspace, xml).format_id == "omz-maskrcnn"
     assert np.isfinite(workspace.models()[0].analysis["gflops"])
+
+
+def test_an_input_shape_equal_to_the_models_is_no_reshape(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    xml = build_omz_maskrcnn(tmp_path / "m" / "model.xml", input_hw=(48, 64))
+    first = import_model(workspace, xml)
+    assert import_model(workspace, xml, input_shape=[1, 3, 48, 64]).id == first.id
+    assert "reshaped_to" not in first.analysis
+    bigger = import_model(workspace, xml, input_shape=[1, 3, 64, 96])
+    assert bigger.id != first.id and bigger.analysis["reshaped_to"] == [[1, 3, 64, 96]]
+    assert len(workspace.models()) == 2
+
+
+def test_a_bad_input_shape_names_the_models_input_and_leaves_nothing(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    dynamic = build_dynamic(tmp_path / "dyn" / "model.xml")
+    for shape, says in (
+        ([0, 0], "0,0 has 2 dimension(s)"),
+        ([-1, 3, 64, 64], "-1 as N"),
+        ([1, 3, 64, 9000], "9,000 as W: at most 8192"),
+        ([1, 2, 64, 64], "2 channel(s): the image input takes 3"),
+    ):
+        with pytest.raises(InputShapeError) as info:
+            import_model(workspace, dynamic, input_shape=shape)
+        assert says in info.value.message and "[1,3,?,?]" in info.value.message
+        assert info.value.hint.startswith("Give 1,3,H,W")
+    conv = build_omz_maskrcnn_conv(tmp_path / "c" / "model.xml", input_hw=(64, 64))
+    with pytest.raises(InputShapeError) as info:
+        import_model(workspace, conv, input_shape=[1, 3, 96, 96])
+    # OpenVINO's reason and layer, without its source file and check expression.
+    assert "layer Reshape_" in info.value.message and "incompatible" in info.value.message
+    assert ".cpp" not in info.value.message and ".hpp" not in info.value.message
+    assert workspace.models() == [] and workspace_files(workspace) == []
+
+
+def test_class_names_must_match_the_classes_the_model_predicts(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    yolo = build_yolo_seg(tmp_path / "y" / "model.xml", num_classes=2)
+    with pytest.raises(ModelImportError, match="scores 2 classes") as info:
+        import_model(workspace, yolo, class_names=["a", "b", "c"])
+    assert "3 class names were given" in info.value.message and "Give 2 names" in info.value.hint
+    legacy = build_omz_maskrcnn_legacy(tmp_path / "l" / "model.xml", num_classes=3)
+    with pytest.raises(ModelImportError, match="3 classes besides the background"):
+        import_model(workspace, legacy, class_names=["a"])
+    assert workspace.models() == [] and workspace_files(workspace) == []
+    assert import_model(workspace, yolo, class_names=["x", "y"]).class_names == ["x", "y"]
+
+
+def test_the_same_files_with_other_class_names_are_another_model(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    xml = build_omz_maskrcnn(tmp_path / "m" / "model.xml", labels=["cat", "dog"])
+    plain = import_model(workspace, xml)
+    renamed = import_model(workspace, xml, class_names=["chat", "chien"])
+    assert renamed.id != plain.id and renamed.class_names == ["chat", "chien"]
+    assert import_model(workspace, xml, class_names=["chat", "chien"]).id == renamed.id
+    assert import_model(workspace, xml, class_names=["cat", "dog"]).id == plain.id
+
+
+def test_class_name_files_are_read_strictly(tmp_path: Path) -> None:
+    good = tmp_path / "good.txt"
+    good.write_bytes("\ufeffperson\r\n\r\n  bicycle  \r\ncafé\n".encode())
+    assert read_class_names(good) == ["person", "bicycle", "café"]
+    for raw, says in (
+        (b"", "holds no names"),
+        (b"a\x00b\n", "binary data"),
+        (b"\xff\xfe\n", "not UTF-8 text (byte 0xff at offset 0)"),
+        (b"a\nb\na\n", "names the class 'a' twice (lines 1 and 3)"),
+        (b"a\n" + b"x" * 300 + b"\n", "Line 2 of"),
+    ):
+        bad = tmp_path / "bad.txt"
+        bad.write_bytes(raw)
+        with pytest.raises(ModelImportError) as info:
+            read_class_names(bad)
+        assert says in info.value.message, (raw[:20], info.value.message)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from tiny_models import build_omz_maskrcnn
+from tiny_models import build_classifier, build_omz_maskrcnn
 
+from segtui.core.errors import SegtuiError, UnsupportedModelError
 from segtui.core.models import import_model
 from segtui.core.projects import (
+    ProjectExistsError,
+    create_project_from,
     create_project_from_paths,
     project_details,
     project_jobs,
@@ -104,3 +108,51 @@ def test_status_details_and_jobs_of_a_project(
     assert summary["model"]["settings"]["format_id"] == "omz-maskrcnn"
     assert "settings" in summary["model"] and summary["dataset"]["image_count"] == 3
     assert summary["dataset"]["kind"] == "images" and summary["dataset"]["annotated"] is False
+
+
+def test_an_identical_project_is_refused_and_a_reshape_makes_a_new_model(
+    workspace: Workspace, parent: ProjectRecord
+) -> None:
+    same: dict[str, Any] = {"model": parent.model_id, "dataset": parent.dataset_id}
+    with pytest.raises(ProjectExistsError) as info:
+        create_project_from(workspace, **same)
+    assert info.value.project == parent and "already has this model" in info.value.message
+    with pytest.raises(ProjectExistsError):
+        create_project_from(workspace, **same, input_shape=[1, 3, 64, 96])  # its own size
+    reshaped = create_project_from(workspace, **same, input_shape=[1, 3, 32, 48], name="Small")
+    model = workspace.model(reshaped.model_id)
+    assert (reshaped.name, model.name) == ("Small", "model 32x48")
+    assert model.analysis["inputs"][0]["shape"] == [1, 3, 32, 48]
+    assert [p.id for p in workspace.projects()] == [parent.id, reshaped.id]
+
+
+def test_a_refused_model_leaves_no_dataset_it_imported_and_keeps_one_it_was_given(
+    workspace: Workspace, parent: ProjectRecord, image_folder: Path, tmp_path: Path
+) -> None:
+    classifier = build_classifier(tmp_path / "cls" / "model.xml")
+    for dataset in (image_folder, parent.dataset_id):
+        with pytest.raises(UnsupportedModelError):
+            create_project_from(workspace, model=classifier, dataset=dataset)
+    assert [d.id for d in workspace.datasets()] == [parent.dataset_id]
+    assert [m.id for m in workspace.models()] == [parent.model_id]
+
+
+def test_refusals_known_before_any_import(
+    workspace: Workspace, parent: ProjectRecord, image_folder: Path, tmp_path: Path
+) -> None:
+    child = import_model(
+        workspace, tmp_path / "m" / "model.xml", name="INT8", optimized_from=parent.model_id
+    )
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"model": child.id, "input_shape": [1, 3, 32, 32]}, "is the optimized form of model"),
+        ({"model": parent.model_id, "input_shape": [1, 3, 32]}, "has 3 dimension(s)"),
+        ({"model": parent.model_id, "images_dir": image_folder}, "is already imported"),
+        ({"model": parent.model_id, "name": " "}, "The project name is only blanks"),
+        ({"model": 99}, "No model with id 99"),
+    ]
+    for extra, says in cases:
+        with pytest.raises(SegtuiError) as info:
+            create_project_from(workspace, **{"dataset": parent.dataset_id, **extra})
+        assert says in info.value.message, (extra, info.value.message)
+    assert len(workspace.models()) == 2 and len(workspace.datasets()) == 1
+    assert [p.id for p in workspace.projects()] == [parent.id]
