@@ -125,6 +125,10 @@ CASES: dict[str, Case] = {
     "benchmark-batch-huge": Case(
         "benchmark {P} --batch 100000", USAGE, ("--batch", "100000 is out of range", "1–256")
     ),
+    "benchmark-id-huge": Case(
+        "benchmark 99999999999999999999", REFUSED, ("No project with id 99999999999999999999",)
+    ),
+    "benchmark-id-superscript": Case("benchmark ²", REFUSED, ("No project named '²'",)),
     "benchmark-batch-0": Case("benchmark {P} --batch 0", USAGE, ("--batch", "1–256")),
     "benchmark-batch-fraction": Case(
         "benchmark {P} --batch 1.5", USAGE, ("--batch", "whole number", "'1.5'")

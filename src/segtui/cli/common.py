@@ -69,7 +69,9 @@ def run_command(command: Command, args: argparse.Namespace, out: Output) -> int:
 
 def resolve_project(ws: Workspace, ref: str) -> ProjectRecord:
     """A project by id or by its (unique) name."""
-    if ref.isdigit():
+    if is_id(ref):
+        if int(ref) > MAX_ID:  # SQLite's integers stop there; no row can have it
+            raise CliError(f"No project with id {ref}.", "See `segtui list`.")
         return ws.project(int(ref))
     matches = [p for p in ws.projects() if p.name == ref]
     if len(matches) == 1:
@@ -80,12 +82,13 @@ def resolve_project(ws: Workspace, ref: str) -> ProjectRecord:
     )
 
 
-def numeric_id(text: str) -> int:
-    if not text.isdigit():
-        raise CliError(
-            f"Expected a numeric id, got {text!r}.", "See `segtui list models|datasets`."
-        )
-    return int(text)
+#: The largest id SQLite can store.
+MAX_ID = 2**63 - 1
+
+
+def is_id(text: str) -> bool:
+    # ASCII only: str.isdigit() is also true for '²', which int() refuses.
+    return text.isascii() and text.isdigit()
 
 
 def run_job(

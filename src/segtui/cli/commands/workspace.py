@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from segtui.cli.common import open_workspace, resolve_project
+from segtui.cli.common import MAX_ID, is_id, open_workspace, resolve_project
 from segtui.cli.output import EXIT_OK, CliError, Output, table
 from segtui.core.errors import NotFoundError, SegtuiError
 from segtui.core.import_checks import parse_input_shape
@@ -22,8 +22,6 @@ LIST_CHOICES = ("projects", "models", "datasets", "jobs", "devices")
 
 #: argparse takes "-1,3,64,64" for an option unless it looks like a number: these are values.
 _NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d[\d,x×\s-]*$")
-#: The largest id SQLite stores; a longer number names no row.
-_MAX_ID = 2**63 - 1
 
 
 def input_shape_arg(text: str) -> list[int]:
@@ -34,12 +32,8 @@ def input_shape_arg(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{exc.message} {exc.hint}") from None
 
 
-def _is_id(text: str) -> bool:
-    return text.isascii() and text.isdigit()
-
-
 def _exists(lookup: Callable[[int], object], number: int) -> bool:
-    if number > _MAX_ID:
+    if number > MAX_ID:
         return False
     try:
         lookup(number)
@@ -58,7 +52,7 @@ def _ref(
     text: str, lookup: Callable[[int], object], what: str, usage: str, out: Output
 ) -> int | Path:
     """A command-line MODEL or DATASET: a registered id, else a path; says which was tried."""
-    if not _is_id(text):
+    if not is_id(text):
         return _given_path(text, what)
     number = int(text)
     on_disk = os.path.lexists(text)
@@ -315,13 +309,13 @@ def cmd_list(args: argparse.Namespace, out: Output) -> int:
 
 def _shown_id(text: str, what: str) -> int:
     """The id of `show model|dataset ID`: a whole number that can name a row."""
-    if not _is_id(text.strip()):
+    if not is_id(text.strip()):
         raise CliError(
             f"{text!r} is not a {what} id: {what} ids are whole numbers such as 1.",
             f"See `segtui list {what}s` for the ids.",
         )
     number = int(text)
-    if number > _MAX_ID:
+    if number > MAX_ID:
         raise CliError(f"No {what} with id {number}.", f"See `segtui list {what}s`.")
     return number
 
@@ -338,7 +332,7 @@ def cmd_show(args: argparse.Namespace, out: Output) -> int:
             dataset = ws.dataset(_shown_id(args.id, "dataset"))
             out.result(dataset_json(dataset), dataset_text(dataset))
             return EXIT_OK
-        if _is_id(args.id) and int(args.id) > _MAX_ID:  # no row has it; SQLite cannot look
+        if is_id(args.id) and int(args.id) > MAX_ID:  # no row has it; SQLite cannot look
             raise CliError(f"No project with id {args.id}.", "See `segtui list`.")
         project = resolve_project(ws, args.id)
         summary = project_summary(ws, project.id)
