@@ -29,6 +29,7 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 from conftest import write_scene
+from held_jobs import ended_job, held, job_log, kill, release
 from tiny_models import build_omz_maskrcnn_conv
 
 from segtui.core import job_registry, jobs
@@ -89,51 +90,6 @@ def _optimize(ws: Workspace, project: ProjectRecord) -> JobRecord:
     return jobs.submit(ws, JobKind.OPTIMIZE, project.id, settings.to_json())
 
 
-def _log(ws: Workspace, job_id: int) -> str:
-    path = jobs.log_path(ws, job_id)
-    return path.read_text(errors="replace") if path.exists() else ""
-
-
-def _held(ws: Workspace, job_id: int, timeout: float = 60.0) -> JobRecord:
-    """Wait until the job holds at its pause point; return it (its pid known)."""
-    marker = jobs.job_dir(ws, job_id) / job_registry.PAUSE_FILE
-    deadline = time.monotonic() + timeout
-    lock = jobs.alive_lock_path(ws, job_id)
-    while not marker.exists():
-        job = ws.job(job_id)
-        # Ended without holding: a failure. (It may end first and hold after: see COMMITTED.)
-        ended = not job.state.active and jobs.lock_state(lock) is not jobs.Lock.HELD
-        assert not ended or marker.exists(), (job, _log(ws, job_id))
-        assert time.monotonic() < deadline, f"never held: {job}\n{_log(ws, job_id)}"
-        time.sleep(0.02)
-    job = ws.job(job_id)
-    assert job.pid is not None
-    return job
-
-
-def _release(ws: Workspace, job_id: int) -> None:
-    (jobs.job_dir(ws, job_id) / job_registry.PAUSE_FILE).unlink()
-
-
-def _kill(ws: Workspace, job: JobRecord, sig: signal.Signals = signal.SIGKILL) -> None:
-    assert job.pid is not None
-    os.killpg(job.pid, sig)
-    if sig == signal.SIGKILL:  # dead: the kernel has dropped its lock
-        deadline = time.monotonic() + 10
-        while jobs.lock_state(jobs.alive_lock_path(ws, job.id)) is not jobs.Lock.FREE:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-
-
-def _ended(ws: Workspace, job_id: int, timeout: float = 60.0) -> JobRecord:
-    """The job once it has ended (without recovering anything itself)."""
-    deadline = time.monotonic() + timeout
-    while (job := ws.job(job_id)).state.active:
-        assert time.monotonic() < deadline, f"still {job.state}: {_log(ws, job_id)}"
-        time.sleep(0.05)
-    return job
-
-
 def assert_sound(ws: Workspace) -> None:
     """The workspace invariants: a sound database, every model folder listed and every
     optimized model in a project, no partial files of any job, no staging left."""
@@ -165,10 +121,10 @@ def test_sigkill_at_any_stage_leaves_nothing_and_is_named(
 ) -> None:
     parent = _project(workspace, tmp_path)
     monkeypatch.setenv(job_registry.PAUSE_ENV, point)
-    job = _held(workspace, _optimize(workspace, parent).id)
+    job = held(workspace, _optimize(workspace, parent).id)
     assert job.state == JobState.RUNNING
     assert job.stage.startswith(point) or point == IN_COMMIT
-    _kill(workspace, job)
+    kill(workspace, job)
     assert workspace.job(job.id).state == JobState.RUNNING  # nobody has looked yet
 
     with Workspace(workspace.root) as restarted:  # the next segtui to open it
@@ -189,9 +145,9 @@ def test_sigkill_after_the_commit_leaves_the_whole_child_and_a_done_job(
 ) -> None:
     parent = _project(workspace, tmp_path)
     monkeypatch.setenv(job_registry.PAUSE_ENV, COMMITTED)
-    job = _held(workspace, _optimize(workspace, parent).id)
+    job = held(workspace, _optimize(workspace, parent).id)
     assert job.state == JobState.DONE  # committed with the child, before the process ends
-    _kill(workspace, job)
+    kill(workspace, job)
     # Nothing is left to recover.
     assert jobs.recover_jobs(workspace) == []
     done = workspace.job(job.id)
@@ -213,11 +169,11 @@ def test_sigterm_during_registration_is_a_cancel(
 ) -> None:
     parent = _project(workspace, tmp_path)
     monkeypatch.setenv(job_registry.PAUSE_ENV, point)
-    job = _held(workspace, _optimize(workspace, parent).id)
-    _kill(workspace, job, signal.SIGTERM)
-    _release(workspace, job.id)
-    ended = _ended(workspace, job.id)
-    log = _log(workspace, job.id)
+    job = held(workspace, _optimize(workspace, parent).id)
+    kill(workspace, job, signal.SIGTERM)
+    release(workspace, job.id)
+    ended = ended_job(workspace, job.id)
+    log = job_log(workspace, job.id)
     assert (ended.state, ended.error, ended.stage) == (JobState.CANCELLED, None, "Cancelled")
     assert log.splitlines()[-1] == "cancelled" and "cannot read" not in log
     assert [m.id for m in workspace.models()] == [parent.model_id]
@@ -233,7 +189,7 @@ def test_a_dead_running_job_starts_the_queued_one_and_every_wait_returns(
 ) -> None:
     parent = _project(workspace, tmp_path)
     monkeypatch.setenv(job_registry.PAUSE_ENV, CALIBRATION_STAGE)
-    first = _held(workspace, _optimize(workspace, parent).id)
+    first = held(workspace, _optimize(workspace, parent).id)
     monkeypatch.delenv(job_registry.PAUSE_ENV)  # the next job runs through
     second = _optimize(workspace, parent)
     assert second.state == JobState.QUEUED
@@ -247,14 +203,14 @@ def test_a_dead_running_job_starts_the_queued_one_and_every_wait_returns(
     waiters = [threading.Thread(target=follow, args=(j,)) for j in (first.id, second.id)]
     for waiter in waiters:
         waiter.start()
-    _kill(workspace, first)
+    kill(workspace, first)
     for waiter in waiters:
         waiter.join(timeout=90)
         assert not waiter.is_alive(), "wait() hung behind a dead job"
 
     assert ends[first.id].state == JobState.INTERRUPTED
     assert "it was killed" in (ends[first.id].error or "")
-    assert ends[second.id].state == JobState.DONE, _log(workspace, second.id)
+    assert ends[second.id].state == JobState.DONE, job_log(workspace, second.id)
     (child,) = workspace.children(parent.id)
     assert ends[second.id].result == workspace.job(second.id).result
     assert (ends[second.id].result or {})["child_project_id"] == child.id
@@ -325,7 +281,7 @@ def test_jobs_polled_without_pause_while_they_start_all_end_by_themselves(
     poller = threading.Thread(target=poll)
     poller.start()
     try:
-        finals = [_ended(workspace, job.id) for job in submitted]
+        finals = [ended_job(workspace, job.id) for job in submitted]
     finally:
         stop.set()
         poller.join()
@@ -333,6 +289,27 @@ def test_jobs_polled_without_pause_while_they_start_all_end_by_themselves(
     assert [job.state for job in finals] == [JobState.FAILED] * 3
     assert all("has no annotations" in (job.error or "") for job in finals)
     assert_sound(workspace)
+
+
+# -- a job's files are private ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o277])
+def test_a_jobs_folder_and_log_are_private_whatever_the_umask(
+    workspace: Workspace, umask: int
+) -> None:
+    previous = os.umask(umask)
+    try:  # the job process inherits the umask
+        job = jobs.submit(workspace, JobKind.EVALUATE, None, {})  # fails at once: no project
+        ended = jobs.wait(workspace, job.id)
+    finally:
+        os.umask(previous)
+    assert ended.state == JobState.FAILED and "needs a project" in (ended.error or "")
+    folder = jobs.job_dir(workspace, job.id)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()}
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert modes == {"log.txt": 0o600, jobs.ALIVE_LOCK: 0o600}  # work/ is gone
+    assert "needs a project" in job_log(workspace, job.id)
 
 
 # -- a full disk ------------------------------------------------------------------------
@@ -375,16 +352,16 @@ def test_disk_full_at_the_int8_save_is_named_and_leaves_nothing(
     with Workspace(small_disk / "ws") as ws:
         parent = _project(ws, tmp_path, heavy=True)
         monkeypatch.setenv(job_registry.PAUSE_ENV, SAVING)
-        job = _held(ws, _optimize(ws, parent).id)
+        job = held(ws, _optimize(ws, parent).id)
         filler = _fill(small_disk, leave=512 * 1024)  # less than the INT8 model needs
-        _release(ws, job.id)
-        ended = _ended(ws, job.id)
+        release(ws, job.id)
+        ended = ended_job(ws, job.id)
         filler.unlink()
-        assert ended.state == JobState.FAILED, (ended.error, _log(ws, job.id))
+        assert ended.state == JobState.FAILED, (ended.error, job_log(ws, job.id))
         assert ended.error is not None
         assert ended.error.startswith(f"Disk full during “{SAVING}” (writing in {ws.root})")
         assert "Free some space on that disk" in ended.error
-        assert f"failed: {ended.error}" in _log(ws, job.id)
+        assert f"failed: {ended.error}" in job_log(ws, job.id)
         assert [m.id for m in ws.models()] == [parent.model_id]
         assert_sound(ws)
 
@@ -394,7 +371,7 @@ def test_a_file_size_limit_at_the_int8_save_is_named_and_leaves_nothing(
 ) -> None:
     parent = _project(workspace, tmp_path, heavy=True)
     monkeypatch.setenv(job_registry.PAUSE_ENV, SAVING)
-    job = _held(workspace, _optimize(workspace, parent).id)
+    job = held(workspace, _optimize(workspace, parent).id)
     assert job.pid is not None
     # The job's files (database, its log) may grow a little; the INT8 model may not.
     written = [workspace.root / n for n in ("segtui.db", "segtui.db-wal")]
@@ -403,9 +380,9 @@ def test_a_file_size_limit_at_the_int8_save_is_named_and_leaves_nothing(
     assert limit < 1_000_000  # below the heavy model's INT8 weights (about 1.6 MB)
     hard = resource.prlimit(job.pid, resource.RLIMIT_FSIZE)[1]
     resource.prlimit(job.pid, resource.RLIMIT_FSIZE, (limit, hard))
-    _release(workspace, job.id)
-    ended = _ended(workspace, job.id)
-    assert ended.state == JobState.FAILED, (ended.error, _log(workspace, job.id))
+    release(workspace, job.id)
+    ended = ended_job(workspace, job.id)
+    assert ended.state == JobState.FAILED, (ended.error, job_log(workspace, job.id))
     assert ended.error is not None
     assert ended.error.startswith(f"File too large during “{SAVING}”")
     assert "ulimit -f" in ended.error

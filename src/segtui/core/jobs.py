@@ -38,7 +38,7 @@ from types import FrameType
 
 import psutil  # type: ignore[import-untyped]
 
-from segtui.core import job_registry
+from segtui.core import job_registry, storage
 from segtui.core.errors import Cancelled, NotFoundError, SegtuiError
 from segtui.core.job_faults import (
     CANCELLED_LINE,
@@ -147,10 +147,11 @@ def hold_alive_lock(path: Path) -> int:
     The file is locked under another name and renamed into place, so that it is never
     seen unlocked while this process lives.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    storage.private_dir(path.parent)
     partial = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, storage.PRIVATE_FILE)
     try:
+        os.fchmod(fd, storage.PRIVATE_FILE)  # the umask may have taken bits from the owner too
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.replace(partial, path)
     except BaseException:
@@ -319,11 +320,22 @@ def start_next(ws: Workspace) -> int | None:
     return job_id
 
 
+def _open_log(path: Path) -> int:
+    """The job log opened for appending, private (0600 in a 0700 folder) whatever the umask."""
+    storage.private_dir(path.parent)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, storage.PRIVATE_FILE)
+    try:
+        os.fchmod(fd, storage.PRIVATE_FILE)  # the umask may have taken bits from the owner too
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _spawn(ws: Workspace, job_id: int) -> int:
-    log = log_path(ws, job_id)
-    log.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with log.open("ab") as handle:
+    with os.fdopen(_open_log(log_path(ws, job_id)), "ab") as handle:
         process = subprocess.Popen(
             [sys.executable, "-m", JOB_MODULE, "run", str(job_id), "--workspace", str(ws.root)],
             stdin=subprocess.DEVNULL,
@@ -462,7 +474,7 @@ def _record_end(ws: Workspace, job_id: int, end: _End) -> int:
     except Exception as exc:
         _log(f"{UNRECORDED_LINE}{failure_message(exc, ws.root)}")
         return UNRECORDED_EXIT
-    if not recorded:
+    if not recorded and final != end.state:  # (a job done in its own commit is recorded)
         _log(f"the job had ended already as {final}")
     return 0 if final == JobState.DONE else 1
 
@@ -475,8 +487,7 @@ def run_job(ws: Workspace, job_id: int) -> int:
     if not ws.mark_job_started(job_id, os.getpid()):
         _log(f"job {job_id} ended before its process started ({ws.job(job_id).state})")
         return 1
-    wdir = work_dir(ws, job_id)
-    wdir.mkdir(parents=True, exist_ok=True)
+    wdir = storage.private_dir(work_dir(ws, job_id))
     job_registry.set_job_folder(job_dir(ws, job_id))
     context = JobContext(ws, ws.job(job_id), wdir, token, _started=time.monotonic())
     _log(f"job {job_id} ({job.kind}) started, params {job.params}")
