@@ -5,20 +5,26 @@ from __future__ import annotations
 import csv
 import io
 import json
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+from held_jobs import ended_job, held, job_log, kill, release
 from pycocotools import mask as mask_utils
 from tiny_models import Det, build_omz_maskrcnn
 
+from segtui.core import job_registry, jobs
 from segtui.core.errors import SegtuiError
 from segtui.core.evaluation import CocoMetrics, CocoMetricsData, evaluate_coco
 from segtui.core.models import import_model
 from segtui.core.predictions import ImagePrediction, Instance, decode_mask, encode_mask
 from segtui.core.projects import create_project_from_paths
+from segtui.core.records import JobRecord
 from segtui.core.report import (
+    BEFORE_COMMIT,
+    STORING_STAGE,
     ReportData,
     ReportSettings,
     ReportSummary,
@@ -33,7 +39,7 @@ from segtui.core.report import (
     report_predictions,
 )
 from segtui.core.settings import REPORT, SettingError
-from segtui.core.types import Precision, ReportType
+from segtui.core.types import JobKind, JobState, Precision, ReportType
 from segtui.core.workspace import Workspace
 
 H, W = 40, 60
@@ -484,3 +490,81 @@ def test_report_data_reads_a_stored_report_typed_and_refuses_other_results(
     other = workspace.add_result(project_id=child_id, kind="benchmark", data={"fps": 1.0})
     with pytest.raises(SegtuiError, match="not a readable report"):
         report_data(other)
+
+
+# -- a report job: stored with its end, or not at all -------------------------------
+
+
+StoredReports = tuple[dict[int, tuple[str, object]], dict[str, bytes]]
+
+
+def _stored_reports(ws: Workspace, project_id: int) -> StoredReports:
+    """The project's results (kind and data, by id) and every file under reports/ (contents)."""
+    files = {
+        p.relative_to(ws.root).as_posix(): p.read_bytes()
+        for p in sorted((ws.root / "reports").rglob("*"))
+        if p.is_file()
+    }
+    rows: dict[int, tuple[str, object]] = {r.id: (r.kind, r.data) for r in ws.results(project_id)}
+    return rows, files
+
+
+def _report_job(ws: Workspace, child_id: int) -> JobRecord:
+    return jobs.submit(ws, JobKind.REPORT, child_id, ReportSettings(iou=0.6).values())
+
+
+@pytest.mark.parametrize(
+    ("point", "sig", "state"),
+    [
+        (STORING_STAGE, signal.SIGKILL, JobState.INTERRUPTED),
+        (BEFORE_COMMIT, signal.SIGKILL, JobState.INTERRUPTED),
+        (BEFORE_COMMIT, signal.SIGTERM, JobState.CANCELLED),
+    ],
+)
+def test_a_report_job_killed_or_cancelled_while_storing_keeps_the_stored_report(
+    workspace: Workspace,
+    image_folder: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    point: str,
+    sig: signal.Signals,
+    state: JobState,
+) -> None:
+    child_id = _projects(
+        workspace, image_folder, tmp_path, (Det(0, 0.9, (8.0, 8.0, 40.0, 40.0), "full"),)
+    )
+    kept = create_report(workspace, child_id, ReportSettings())
+    before = _stored_reports(workspace, child_id)
+    assert len(before[0]) == 1 and len(before[1]) == 2  # a report and its predictions
+    monkeypatch.setenv(job_registry.PAUSE_ENV, point)
+    job = held(workspace, _report_job(workspace, child_id).id)
+    assert job.state == JobState.RUNNING and job.stage == STORING_STAGE
+    kill(workspace, job, sig)
+    if sig == signal.SIGTERM:  # a cancel: acted on just before the commit, rolled back
+        release(workspace, job.id)
+        after = ended_job(workspace, job.id)
+    else:  # recovery removes the new report's folder a kill inside the transaction left
+        assert jobs.recover_jobs(workspace) == [job.id]
+        after = workspace.job(job.id)
+    assert (after.state, after.result) == (state, None), job_log(workspace, job.id)
+    assert _stored_reports(workspace, child_id) == before
+    assert [r.id for r in workspace.results(child_id)] == [kept["result_id"]]
+    assert list((workspace.root / "jobs").glob("*/work")) == []
+
+
+def test_a_report_job_stores_its_report_and_its_end_in_one_commit(
+    workspace: Workspace, image_folder: Path, tmp_path: Path
+) -> None:
+    child_id = _projects(
+        workspace, image_folder, tmp_path, (Det(0, 0.9, (8.0, 8.0, 40.0, 40.0), "full"),)
+    )
+    old = create_report(workspace, child_id, ReportSettings())
+    job = jobs.wait(workspace, _report_job(workspace, child_id).id)
+    assert job.state == JobState.DONE, job_log(workspace, job.id)
+    assert (job.progress, job.stage) == (1.0, "Done")
+    assert job.result is not None
+    (record,) = workspace.results(child_id)
+    assert job.result["result_id"] == record.id != old["result_id"]
+    assert report_data(record)["summary"]["iou"] == 0.6
+    assert sorted(p.name for p in (workspace.root / "reports").iterdir()) == [str(record.id)]
+    assert "ended already" not in job_log(workspace, job.id)

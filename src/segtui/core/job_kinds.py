@@ -2,12 +2,15 @@
 
 Each registers into `segtui.core.job_registry` (this module never imports
 `segtui.core.jobs`, which imports it) and returns its kind's typed result.
+What a job stores (a result row, a report, an optimized model) commits in one
+transaction with the job's done state: a kill leaves both or neither, and a
+cancel arriving once the store has begun is too late.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, TypedDict
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 from segtui.core.accuracy import EvaluationResult, evaluate_project
 from segtui.core.job_registry import JobContext, job_kind, past_cancelling
@@ -16,6 +19,9 @@ from segtui.core.types import JobKind, Precision, ResultKind
 if TYPE_CHECKING:
     from segtui.core.benchmark import StoredBenchmark
     from segtui.core.optimize import OptimizeJobResult
+    from segtui.core.report import ReportOutcome
+
+R = TypeVar("R", bound=Mapping[str, object])
 
 
 class SweepJobResult(TypedDict):
@@ -23,6 +29,25 @@ class SweepJobResult(TypedDict):
 
     cells: int
     result_id: int
+
+
+def _store_done(
+    ctx: JobContext,
+    project_id: int,
+    stored: tuple[ResultKind, Mapping[str, object]],
+    outcome: Callable[[int], R],
+) -> R:
+    """Store the job's result row and record the job done with `outcome(result_id)`, in one
+    transaction; a cancel from here on is too late (never a stored result of a cancelled job)."""
+    kind, data = stored
+    past_cancelling()
+    with ctx.ws.transaction() as tx:
+        result_id = ctx.ws.insert_result(
+            tx, project_id=project_id, kind=kind, data=data, job_id=ctx.job.id
+        )
+        result = outcome(result_id)
+        ctx.finish_in(tx, result)
+    return result
 
 
 @job_kind(JobKind.EVALUATE)
@@ -37,11 +62,8 @@ def evaluate_job(ctx: JobContext) -> EvaluationResult:
         progress=ctx.progress,
         cancel=ctx.cancel,
     )
-    past_cancelling()
-    ctx.ws.add_result(
-        project_id=ctx.job.project_id, kind=ResultKind.ACCURACY, data=result, job_id=ctx.job.id
-    )
-    return result
+    stored = (ResultKind.ACCURACY, result)
+    return _store_done(ctx, ctx.job.project_id, stored, lambda _result_id: result)
 
 
 @job_kind(JobKind.OPTIMIZE)
@@ -85,11 +107,12 @@ def benchmark_job(ctx: JobContext) -> StoredBenchmark:
         progress=ctx.progress,
         cancel=ctx.cancel,
     )
-    past_cancelling()
-    record = ctx.ws.add_result(
-        project_id=ctx.job.project_id, kind=ResultKind.BENCHMARK, data=run, job_id=ctx.job.id
+    return _store_done(
+        ctx,
+        ctx.job.project_id,
+        (ResultKind.BENCHMARK, run),
+        lambda result_id: StoredBenchmark(**run, result_id=result_id),
     )
-    return StoredBenchmark(**run, result_id=record.id)
 
 
 @job_kind(JobKind.SWEEP)
@@ -103,21 +126,29 @@ def sweep_job(ctx: JobContext) -> SweepJobResult:
     data = sweep_project(
         ctx.ws, ctx.job.project_id, settings, progress=ctx.progress, cancel=ctx.cancel
     )
-    past_cancelling()
-    record = ctx.ws.add_result(
-        project_id=ctx.job.project_id, kind=ResultKind.SWEEP, data=data, job_id=ctx.job.id
+    return _store_done(
+        ctx,
+        ctx.job.project_id,
+        (ResultKind.SWEEP, data),
+        lambda result_id: SweepJobResult(cells=len(data["cells"]), result_id=result_id),
     )
-    return SweepJobResult(cells=len(data["cells"]), result_id=record.id)
 
 
 @job_kind(JobKind.REPORT)
-def report_job(ctx: JobContext) -> Mapping[str, object]:
+def report_job(ctx: JobContext) -> ReportOutcome:
     """An accuracy report of an optimized project (vs its parent or vs annotations)."""
     from segtui.core.report import ReportSettings, create_report
 
     if ctx.job.project_id is None:
         raise ValueError("a report job needs a project")
     settings = ReportSettings.from_values(ctx.job.params)
+    # The job is recorded done in the transaction that stores the report (and removes the
+    # older one): a kill or a cancel before it leaves the stored report as it was.
     return create_report(
-        ctx.ws, ctx.job.project_id, settings, progress=ctx.progress, cancel=ctx.cancel
+        ctx.ws,
+        ctx.job.project_id,
+        settings,
+        progress=ctx.progress,
+        cancel=ctx.cancel,
+        on_stored=ctx.finish_in,
     )

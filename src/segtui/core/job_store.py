@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from segtui.core.errors import NotFoundError
 from segtui.core.records import JobRecord
-from segtui.core.types import JobKind, JobState
+from segtui.core.types import JobKind, JobState, ResultKind
 
 if TYPE_CHECKING:
     from segtui.core.workspace import _Tx
@@ -209,22 +209,48 @@ class JobStore:
         )
         return int(cur.lastrowid or 0)
 
-    def remove_half_registered(self) -> list[str]:
-        """Remove what a killed registration left; return the model folders removed.
+    def insert_result(
+        self,
+        tx: _Tx,
+        *,
+        project_id: int,
+        kind: ResultKind,
+        data: Mapping[str, object],
+        job_id: int | None,
+    ) -> int:
+        """Add a job's result inside the transaction that records the job's end; its id."""
+        cur = tx.execute(
+            "INSERT INTO results(project_id, job_id, kind, data, created_at) VALUES (?, ?, ?, ?, ?)",
+            (project_id, job_id, kind, json.dumps(data), time.time()),
+        )
+        return int(cur.lastrowid or 0)
 
-        That is an optimized model row that a job did not finish registering, and a
+    def delete_results(self, tx: _Tx, result_ids: Collection[int]) -> None:
+        """Remove results a job's new one replaces, inside its transaction (their folders
+        under reports/ are the caller's to remove once it has committed)."""
+        marks = ", ".join("?" * len(result_ids))
+        tx.execute(f"DELETE FROM results WHERE id IN ({marks})", tuple(result_ids))
+
+    def remove_half_registered(self) -> list[str]:
+        """Remove what a killed registration left; return the folders removed.
+
+        That is an optimized model row that a job did not finish registering, a
         folder models/<id> that no row names (the rename into place happens inside the
-        registering transaction: one killed before its commit leaves such a folder).
+        registering transaction: one killed before its commit leaves such a folder),
+        and a folder reports/<id> that no report names (written inside the transaction
+        that stores the report; an old report's folder goes after its row).
         Checked again under the write lock, where no registration is under way.
         """
-        if not self._half_registered_rows() and not self._unlisted_model_dirs():
+        if not (
+            self._half_registered_rows() or self._unlisted_model_dirs() or self._unlisted_reports()
+        ):
             return []  # the usual case: no write, so a read-only workspace is fine
         with self.transaction() as tx:
             rows = self._half_registered_rows()
             marks = ", ".join("?" * len(rows))
             tx.execute(f"DELETE FROM models WHERE id IN ({marks})", tuple(rows))
             # Read inside the transaction: the folders of the rows just deleted are in it.
-            folders = self._unlisted_model_dirs()
+            folders = self._unlisted_model_dirs() + self._unlisted_reports()
         for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
         return sorted(f.relative_to(self.root).as_posix() for f in folders)
@@ -234,11 +260,19 @@ class JobStore:
 
     def _unlisted_model_dirs(self) -> list[Path]:
         """Folders models/<number> that no model row names (only such names: nothing else)."""
+        return self._unlisted("models", "SELECT id FROM models")
+
+    def _unlisted_reports(self) -> list[Path]:
+        """Folders reports/<number> that no report result names."""
+        return self._unlisted("reports", "SELECT id FROM results WHERE kind LIKE 'report:%'")
+
+    def _unlisted(self, folder: str, listed_sql: str) -> list[Path]:
+        """The folders `folder`/<number> whose number `listed_sql` does not list."""
         try:
-            folders = [p for p in (self.root / "models").iterdir() if p.name.isdigit()]
+            folders = [p for p in (self.root / folder).iterdir() if p.name.isdigit()]
         except OSError:
             return []
         if not folders:
             return []
-        listed = {int(r[0]) for r in self._all("SELECT id FROM models")}
+        listed = {int(r[0]) for r in self._all(listed_sql)}
         return sorted(p for p in folders if p.is_dir() and int(p.name) not in listed)

@@ -18,12 +18,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from pycocotools import mask as mask_utils
 
@@ -39,6 +40,7 @@ from segtui.core.evaluation import (
     mask_ap_by_image,
     predictions_as_ground_truth,
 )
+from segtui.core.job_registry import cancel_deferred, pause_point
 from segtui.core.matching import (
     AdvancedRow,
     BasicRow,
@@ -61,8 +63,15 @@ from segtui.core.workspace import (
     atomic_write_text,
 )
 
+if TYPE_CHECKING:
+    from segtui.core.workspace import _Tx
+
 #: Both models predict down to this score (or the report's threshold, if lower).
 PREDICTION_FLOOR = 0.05
+#: The report's last stage: its rows and predictions stored (with a job's end, in one commit).
+STORING_STAGE = "Storing the report"
+#: The moment inside that commit, for the SEGTUI_TEST_PAUSE_AT test hook.
+BEFORE_COMMIT = "report: before commit"
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,10 @@ class ReportOutcome(TypedDict):
 
     result_id: int
     summary: ReportSummary
+
+
+#: `on_stored(tx, outcome)` writes what commits with the stored report (a job's end).
+OnStored = Callable[["_Tx", ReportOutcome], None]
 
 
 def report_data(record: ResultRecord) -> ReportData:
@@ -324,25 +337,50 @@ def _summary(
 
 def _store(
     ws: Workspace,
-    kind: ResultKind,
     data: ReportData,
-    optimized: ProjectPredictions,
-    parent: ProjectPredictions,
-) -> ResultRecord:
-    """Store the report and its predictions; the older report of its type goes once it is complete."""
-    project_id = optimized.project.id
-    previous = ws.results(project_id, kind)
-    record = ws.add_result(project_id=project_id, kind=kind, data=dict(data))
-    folder = ws.root / "reports" / str(record.id)
-    try:
-        for name, run in (("optimized.json", optimized), ("parent.json", parent)):
-            atomic_write_text(folder / name, json.dumps([p.to_json() for p in run.predictions]))
-    except BaseException:
-        ws.delete_result(record.id)
-        raise
-    for old in previous:
-        ws.delete_result(old.id)
-    return record
+    predictions: Mapping[str, ProjectPredictions],
+    cancel: CancelToken | None,
+    on_stored: OnStored | None,
+) -> int:
+    """Store the report, its predictions and `on_stored`'s rows as one unit; the result's id.
+
+    One transaction adds the row, writes the predictions into reports/<id>, removes the
+    older report of the type and commits `on_stored`'s rows: a failure, a cancel or a kill
+    before the commit leaves the stored report as it was (recovery removes a folder a kill
+    left). A cancel is acted on just before the commit, never in its middle.
+    """
+    summary = data["summary"]
+    project_id = summary["project_id"]
+    kind = ResultKind(f"report:{summary['type']}")
+    files = {
+        name: json.dumps([p.to_json() for p in run.predictions])
+        for name, run in predictions.items()
+    }
+    folder: Path | None = None
+    with cancel_deferred():
+        try:
+            with ws.transaction() as tx:
+                previous = [old.id for old in ws.results(project_id, kind)]
+                result_id = ws.insert_result(
+                    tx, project_id=project_id, kind=kind, data=dict(data), job_id=None
+                )
+                folder = ws.root / "reports" / str(result_id)
+                shutil.rmtree(folder, ignore_errors=True)  # left by a kill before a commit
+                for name, text in files.items():
+                    atomic_write_text(folder / name, text)
+                ws.delete_results(tx, previous)
+                if on_stored is not None:
+                    on_stored(tx, {"result_id": result_id, "summary": summary})
+                pause_point(BEFORE_COMMIT)
+                if cancel is not None:
+                    cancel.raise_if_cancelled()  # the last moment a cancel undoes the store
+        except BaseException:
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+        for old_id in previous:
+            shutil.rmtree(ws.root / "reports" / str(old_id), ignore_errors=True)
+    return result_id
 
 
 def _check_reference(parent: ProjectPredictions, threshold: float) -> None:
@@ -364,8 +402,12 @@ def create_report(
     *,
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
+    on_stored: OnStored | None = None,
 ) -> ReportOutcome:
-    """Run both models on every image and build the report; stored, replacing an older one of the type."""
+    """Run both models on every image and build the report; stored, replacing an older one of the type.
+
+    `on_stored` commits with the report (a job records its end there: see `_store`).
+    """
     project, parent_project, dataset = _report_projects(ws, project_id, settings)
     started = time.perf_counter()
     optimized, parent = _predict_both(ws, project, parent_project, settings, progress, cancel)
@@ -400,9 +442,13 @@ def create_report(
         }
     summary = _summary(settings, optimized, parent, inference_s, figures, tables["totals"])
     data: ReportData = {"summary": summary, **tables}
-    record = _store(ws, settings.result_kind, data, optimized, parent)
-    progress(1.0, "Done")
-    return {"result_id": record.id, "summary": summary}
+    progress(0.98, STORING_STAGE)
+    result_id = _store(
+        ws, data, {"optimized.json": optimized, "parent.json": parent}, cancel, on_stored
+    )
+    if on_stored is None:  # else the end was recorded with the report (progress 1, "Done")
+        progress(1.0, "Done")
+    return {"result_id": result_id, "summary": summary}
 
 
 def report_predictions(
