@@ -26,6 +26,7 @@ from segtui.core.report import (
     BEFORE_COMMIT,
     STORING_STAGE,
     ReportData,
+    ReportOutcome,
     ReportSettings,
     ReportSummary,
     annotations_as_predictions,
@@ -390,13 +391,19 @@ def test_create_report_on_tiny_models_stores_rows_predictions_and_replaces_the_o
     assert mask_ap_drop(summary) == round((1 - summary["a_vs_b"]["mask_ap"]) * 100, 4)
 
 
-def test_a_report_that_cannot_be_made_keeps_the_stored_one(
-    workspace: Workspace, image_folder: Path, tmp_path: Path
-) -> None:
+@pytest.fixture
+def reported(workspace: Workspace, image_folder: Path, tmp_path: Path) -> tuple[int, ReportOutcome]:
+    """A child project that misses the car its parent finds, with a parent report stored."""
     child_id = _projects(
         workspace, image_folder, tmp_path, (Det(0, 0.9, (8.0, 8.0, 40.0, 40.0), "full"),)
     )
-    kept = create_report(workspace, child_id, ReportSettings())
+    return child_id, create_report(workspace, child_id, ReportSettings())
+
+
+def test_a_report_that_cannot_be_made_keeps_the_stored_one(
+    workspace: Workspace, reported: tuple[int, ReportOutcome]
+) -> None:
+    child_id, kept = reported
     stored = workspace.result(kept["result_id"]).data
     # The parent's best score is 0.9: at 0.95 there is nothing to compare with (COCO's AP
     # would be -1), so the report is refused after the inference, and nothing is replaced.
@@ -523,17 +530,13 @@ def _report_job(ws: Workspace, child_id: int) -> JobRecord:
 )
 def test_a_report_job_killed_or_cancelled_while_storing_keeps_the_stored_report(
     workspace: Workspace,
-    image_folder: Path,
-    tmp_path: Path,
+    reported: tuple[int, ReportOutcome],
     monkeypatch: pytest.MonkeyPatch,
     point: str,
     sig: signal.Signals,
     state: JobState,
 ) -> None:
-    child_id = _projects(
-        workspace, image_folder, tmp_path, (Det(0, 0.9, (8.0, 8.0, 40.0, 40.0), "full"),)
-    )
-    kept = create_report(workspace, child_id, ReportSettings())
+    child_id, kept = reported
     before = _stored_reports(workspace, child_id)
     assert len(before[0]) == 1 and len(before[1]) == 2  # a report and its predictions
     monkeypatch.setenv(job_registry.PAUSE_ENV, point)
@@ -553,12 +556,9 @@ def test_a_report_job_killed_or_cancelled_while_storing_keeps_the_stored_report(
 
 
 def test_a_report_job_stores_its_report_and_its_end_in_one_commit(
-    workspace: Workspace, image_folder: Path, tmp_path: Path
+    workspace: Workspace, reported: tuple[int, ReportOutcome]
 ) -> None:
-    child_id = _projects(
-        workspace, image_folder, tmp_path, (Det(0, 0.9, (8.0, 8.0, 40.0, 40.0), "full"),)
-    )
-    old = create_report(workspace, child_id, ReportSettings())
+    child_id, old = reported
     job = jobs.wait(workspace, _report_job(workspace, child_id).id)
     assert job.state == JobState.DONE, job_log(workspace, job.id)
     assert (job.progress, job.stage) == (1.0, "Done")
