@@ -100,6 +100,10 @@ def test_segm_area_comes_from_masks_not_boxes() -> None:
     metrics = evaluate_coco(_gt([mask]), [pred], {"a.png": 1})
     assert metrics.mask_ap_small == pytest.approx(1.0)  # 180 px < 32² = small
     assert metrics.mask_ap_medium == -1.0
+    # In JSON pycocotools' -1 ("no such objects") is null, never a number.
+    data = metrics.to_json()
+    assert data["mask_ap_small"] == pytest.approx(1.0)
+    assert data["mask_ap_medium"] is None and data["mask_ap_large"] is None
 
 
 def test_parent_predictions_become_ground_truth_above_threshold() -> None:

@@ -53,12 +53,18 @@ class CocoMetricsData(TypedDict):
     mask_ap: float
     mask_ap50: float
     mask_ap75: float
-    mask_ap_small: float
-    mask_ap_medium: float
-    mask_ap_large: float
+    #: None where the set has no object of that size (pycocotools' -1).
+    mask_ap_small: float | None
+    mask_ap_medium: float | None
+    mask_ap_large: float | None
     images: int
     ground_truth: int
     detections: int
+
+
+def _bucket(ap: float) -> float | None:
+    """A size bucket's AP for JSON: None for pycocotools' -1 ("no such objects")."""
+    return None if ap < 0 else round(ap, 6)
 
 
 @dataclass(frozen=True)
@@ -86,9 +92,9 @@ class CocoMetrics:
             "mask_ap": round(self.mask_ap, 6),
             "mask_ap50": round(self.mask_ap50, 6),
             "mask_ap75": round(self.mask_ap75, 6),
-            "mask_ap_small": round(self.mask_ap_small, 6),
-            "mask_ap_medium": round(self.mask_ap_medium, 6),
-            "mask_ap_large": round(self.mask_ap_large, 6),
+            "mask_ap_small": _bucket(self.mask_ap_small),
+            "mask_ap_medium": _bucket(self.mask_ap_medium),
+            "mask_ap_large": _bucket(self.mask_ap_large),
             "images": self.images,
             "ground_truth": self.ground_truth,
             "detections": self.detections,
