@@ -14,6 +14,7 @@ from segtui.cli.common import MAX_ID, is_id, open_workspace, resolve_project
 from segtui.cli.output import EXIT_OK, CliError, Output, table
 from segtui.core.errors import NotFoundError, SegtuiError
 from segtui.core.import_checks import parse_input_shape
+from segtui.core.machine import MachineInfo
 from segtui.core.records import DatasetRecord, JsonObject, ModelRecord
 from segtui.core.workspace import Workspace
 
@@ -253,14 +254,27 @@ def _list_projects(ws: Workspace, out: Output) -> None:
     out.result(data, table(cells, headers))
 
 
+def devices_text(machines: list[MachineInfo]) -> str:
+    """`segtui list devices`: each device, its processor, capabilities and default precision."""
+    lines = []
+    for m in machines:
+        lines.append(f"{m.device}  {m.name}")
+        lines.append(f"  default precision  {m.default_precision}")
+        if m.capabilities:
+            lines.append(f"  OpenVINO           {', '.join(m.capabilities)}")
+        if m.cpu_features:
+            lines.append(f"  CPU features       {m.features_text}")
+    return "\n".join(lines)
+
+
 def cmd_list(args: argparse.Namespace, out: Output) -> int:
-    from segtui.core.projects import available_devices
+    from segtui.core.machine import machines
 
     with open_workspace(args) as ws:
         what = args.what
         if what == "devices":
-            devices = available_devices()
-            out.result(devices, "\n".join(devices))
+            found = machines()
+            out.result([m.to_json() for m in found], devices_text(found))
         elif what == "models":
             models = ws.models()
             rows = [
