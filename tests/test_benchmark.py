@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import openvino as ov
+import openvino.opset13 as ops
 import pytest
 from tiny_models import build_omz_maskrcnn, build_omz_maskrcnn_conv
 
@@ -14,8 +17,10 @@ from segtui.core import jobs, performance
 from segtui.core.benchmark import HINTS, BenchmarkRun, BenchmarkSettings, run_benchmark
 from segtui.core.datasets import image_path
 from segtui.core.errors import Cancelled, SegtuiError
+from segtui.core.inference import compile_model
 from segtui.core.job_kinds import sweep_job
 from segtui.core.job_registry import JobContext
+from segtui.core.machine import machine_info
 from segtui.core.models import import_model, load_registered
 from segtui.core.performance import (
     SweepCell,
@@ -34,7 +39,13 @@ from segtui.core.performance import (
 )
 from segtui.core.progress import CancelToken
 from segtui.core.projects import create_project_from_paths
-from segtui.core.runtime_graph import RuntimeProfile
+from segtui.core.runtime_graph import (
+    RuntimeProfile,
+    by_label,
+    computed_precision,
+    precision_label,
+    summarize_runtime,
+)
 from segtui.core.settings import SettingError
 from segtui.core.types import Hint, JobKind, Precision
 from segtui.core.workspace import ProjectRecord, Workspace
@@ -128,6 +139,60 @@ def test_run_benchmark_reports_the_precision_it_ran_at(
     assert result.throughput_fps == pytest.approx(result.iterations / result.wall_s, rel=1e-6)
     assert 1.0 <= result.wall_s < 5.0
     assert result.to_json()["precision"] == "f32"
+
+
+def test_precision_labels_say_what_was_computed() -> None:
+    # At f32 inference a narrower float reported is the weights' storage, not the compute.
+    assert precision_label("F16", "f32") == "F32 (FP16 weights)"
+    assert precision_label("f16", "f32") == "F32 (FP16 weights)"
+    assert precision_label("BF16", "f32") == "F32 (BF16 weights)"
+    assert computed_precision("F16", "f32") == "F32"
+    # At bf16 or f16 inference the layer does compute in what it reports; F32 there is real.
+    assert precision_label("BF16", "bf16") == "BF16"
+    assert precision_label("F16", "f16") == "F16"
+    assert precision_label("F32", "bf16") == "F32"
+    assert precision_label("I8", "f32") == "I8"
+    assert precision_label("F16", None) == "F16"  # the run's precision unknown: as reported
+    assert by_label({"F16": 53, "F32": 12, "I8": 4}, "f32") == {
+        "F32 (FP16 weights)": 53,
+        "F32": 12,
+        "I8": 4,
+    }
+
+
+def _conv_ir(path: Path, weights: np.ndarray, *, fp16: bool) -> Path:
+    x = ops.parameter([1, 3, 16, 16], np.float32, name="image")
+    conv = ops.convolution(x, ops.constant(weights), [1, 1], [1, 1], [1, 1], [1, 1])
+    model = ov.Model([ops.relu(conv)], [x], "conv")
+    ov.save_model(model, str(path), compress_to_fp16=fp16)
+    return path
+
+
+def test_fp16_weights_at_f32_are_computed_in_f32(tmp_path: Path) -> None:
+    """OpenVINO reports F16 for a convolution whose weights are stored in FP16 even at f32;
+    the same (FP16-exact) weights stored as FP32 give bit-identical outputs: it computed in f32."""
+    weights = np.random.default_rng(0).normal(size=(8, 3, 3, 3)).astype(np.float16)
+    weights32 = weights.astype(np.float32)
+    core = ov.Core()
+    half = compile_model(
+        core.read_model(_conv_ir(tmp_path / "f16.xml", weights32, fp16=True)), "CPU", "f32"
+    )
+    full = compile_model(
+        core.read_model(_conv_ir(tmp_path / "f32.xml", weights32, fp16=False)), "CPU", "f32"
+    )
+    image = np.random.default_rng(1).random((1, 3, 16, 16), dtype=np.float32)
+    assert np.array_equal(half(image)[0], full(image)[0])
+    reported = summarize_runtime(half)
+    assert reported.inference_precision == "f32"
+    assert [layer.precision for layer in reported.compute_layers] == ["F16"]
+    profile = reported.to_json()
+    assert profile["inference_precision"] == "f32"
+    assert profile["by_computed_precision"]["F32 (FP16 weights)"] == 1
+    assert "F16" not in profile["by_computed_precision"]
+    assert sum(profile["by_computed_precision"].values()) == profile["layers"]
+    stored32 = summarize_runtime(full).to_json()
+    assert stored32["by_computed_precision"] == stored32["by_precision"]
+    assert all(layer.precision == "F32" for layer in summarize_runtime(full).compute_layers)
 
 
 def test_benchmark_settings_are_validated() -> None:
@@ -395,6 +460,14 @@ def test_benchmark_job_stores_a_result(workspace: Workspace, conv_project: Proje
     assert runtime["time_by_type_ms"] and "Convolution" in runtime["time_by_type_ms"]
     assert 0.0 <= runtime["non_compute_share"] <= 1.0
     assert latest_benchmarks(workspace, conv_project.id)["f32"]["result_id"] == records[0].id
+    # The processor it ran on, with what "default" means there, is stored with the run.
+    assert data["machine"] == machine_info("CPU").to_json()
+    assert data["machine"]["name"] and data["machine"]["default_precision"] in ("bf16", "f32")
+    assert runtime["inference_precision"] == "f32"
+    assert sum(runtime["by_computed_precision"].values()) == runtime["layers"]
+    assert runtime["slowest"][0]["precision_label"] == precision_label(
+        runtime["slowest"][0]["precision"], "f32"
+    )
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -424,6 +497,8 @@ def test_cli_benchmark_sweep_and_compare(
     assert code == 0, err
     assert out.startswith(f"Project {child.id}: ") and " FPS, latency median " in out
     assert "CPU, f32, THROUGHPUT" in out
+    assert f"\n  on {machine_info('CPU').summary}\n" in out
+    assert "\n  layers computed in: " in out
 
     code, out, err = cli(capsys, "compare", str(child.id), *ws, "--json")
     assert code == 0, err

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import numpy as np
 import openvino as ov
@@ -25,6 +25,7 @@ from segtui.core.datasets import load_image
 from segtui.core.errors import InferenceError, SegtuiError
 from segtui.core.formats import FormatAdapter
 from segtui.core.inference import compile_model, runtime_precision
+from segtui.core.machine import MachineJson, machine_info
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
 from segtui.core.runtime_graph import RuntimeProfile, profile_layers, summarize_runtime
 from segtui.core.settings import BENCHMARK, checked
@@ -128,6 +129,9 @@ class BenchmarkFigures(TypedDict):
     requested_precision: str
     images: int
     runtime: RuntimeProfile
+    #: The processor it ran on, its capabilities and what "default" resolves to there
+    #: (runs stored before it was kept lack it).
+    machine: NotRequired[MachineJson]
 
 
 class BenchmarkRun(BenchmarkFigures):
@@ -162,6 +166,7 @@ class BenchmarkResult:
     requested_precision: Precision
     images: int
     runtime: RuntimeProfile
+    machine: MachineJson
 
     def to_json(self) -> BenchmarkFigures:
         return BenchmarkFigures(
@@ -182,6 +187,7 @@ class BenchmarkResult:
             requested_precision=str(self.requested_precision),
             images=self.images,
             runtime=self.runtime,
+            machine=self.machine,
         )
 
 
@@ -348,4 +354,5 @@ def run_benchmark(
         requested_precision=settings.precision,
         images=len(inputs) * settings.batch,
         runtime=runtime,
+        machine=machine_info(settings.device).to_json(),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import numpy.typing as npt
 import openvino as ov
@@ -17,6 +17,36 @@ COMPUTE_LAYER_TYPES = frozenset(
     {"Convolution", "GroupConvolution", "Deconvolution", "FullyConnected", "MatMul", "Gemm"}
 )
 INT8_PRECISIONS = frozenset({"I8", "U8"})
+#: Float types the CPU plugin reports for a layer whose weights are stored in them, even when
+#: it computes at f32 (measured: FP16-compressed weights at f32 report F16 and give outputs
+#: bit-identical to the same weights stored as FP32). The value names the weights' type.
+_STORAGE_FLOATS = {"F16": "FP16", "FP16": "FP16", "BF16": "BF16"}
+
+
+def computed_precision(reported: str, inference: str | None) -> str:
+    """What a layer computed in: its reported runtime precision, but F32 for a narrower float
+    reported at f32 inference (only its weights are stored narrower)."""
+    reported = reported.upper()
+    if (inference or "").upper() in ("F32", "FP32") and reported in _STORAGE_FLOATS:
+        return "F32"
+    return reported
+
+
+def precision_label(reported: str, inference: str | None) -> str:
+    """'F32 (FP16 weights)' where a layer computed wider than it reports, else what it reports."""
+    computed = computed_precision(reported, inference)
+    if computed != reported.upper():
+        return f"{computed} ({_STORAGE_FLOATS[reported.upper()]} weights)"
+    return reported.upper() or "?"
+
+
+def by_label(values: Mapping[str, float], inference: str | None) -> dict[str, float]:
+    """Counts or times keyed by reported precision, re-keyed by `precision_label` (summed)."""
+    labelled: dict[str, float] = {}
+    for reported, value in values.items():
+        label = precision_label(reported, inference)
+        labelled[label] = labelled.get(label, 0) + value
+    return labelled
 
 
 class SlowLayer(TypedDict):
@@ -29,13 +59,20 @@ class SlowLayer(TypedDict):
     share: float
     #: The first few layers of the original model it was fused from.
     original: list[str]
+    #: What it computed in, e.g. "F32 (FP16 weights)" (see `precision_label`).
+    precision_label: NotRequired[str]
 
 
 class RuntimeProfile(TypedDict, total=False):
     """A benchmark's `runtime`: layer counts always; the times only after a per-layer profile."""
 
     layers: int
+    #: Layer counts by the runtime precision OpenVINO reports for each layer.
     by_precision: dict[str, int]
+    #: The inference precision the model was compiled at ("f32", "bf16").
+    inference_precision: str
+    #: Layer counts by what was computed: "F32 (FP16 weights)" for a layer reported F16 at f32.
+    by_computed_precision: dict[str, int]
     compute_layers: int
     compute_int8: int
     compute_int8_share: float
@@ -63,6 +100,8 @@ class RuntimeSummary:
     """Counts of runtime layers by type and precision, and the compute layers' INT8 share."""
 
     layers: tuple[RuntimeLayer, ...] = ()
+    #: The inference precision it was compiled at ("f32", "bf16"; "" when unknown).
+    inference_precision: str = ""
 
     @property
     def compute_layers(self) -> list[RuntimeLayer]:
@@ -81,9 +120,13 @@ class RuntimeSummary:
 
     def to_json(self) -> RuntimeProfile:
         compute = self.compute_layers
+        by_precision = self.by_precision()
+        computed = by_label(by_precision, self.inference_precision)
         return {
             "layers": len(self.layers),
-            "by_precision": self.by_precision(),
+            "by_precision": by_precision,
+            "inference_precision": self.inference_precision,
+            "by_computed_precision": {k: int(v) for k, v in computed.items()},
             "compute_layers": len(compute),
             "compute_int8": sum(layer.precision in INT8_PRECISIONS for layer in compute),
             "compute_int8_share": round(self.compute_int8_share, 4),
@@ -108,6 +151,8 @@ def _rt(node: Any, key: str) -> str:
 
 def summarize_runtime(compiled: ov.CompiledModel) -> RuntimeSummary:
     """Read layer type, runtime precision and original layer names from the runtime graph."""
+    from segtui.core.inference import runtime_precision
+
     layers: list[RuntimeLayer] = []
     for node in compiled.get_runtime_model().get_ordered_ops():
         layer_type = _rt(node, "layerType")
@@ -124,7 +169,7 @@ def summarize_runtime(compiled: ov.CompiledModel) -> RuntimeSummary:
                 exec_us=float(exec_time) if exec_time.replace(".", "", 1).isdigit() else None,
             )
         )
-    return RuntimeSummary(tuple(layers))
+    return RuntimeSummary(tuple(layers), runtime_precision(compiled))
 
 
 def profile_layers(
@@ -150,9 +195,11 @@ def profile_layers(
             us = info.real_time.total_seconds() * 1e6
             totals[info.node_name] = totals.get(info.node_name, 0.0) + us
     runs = max(len(inputs), 1)
-    layers = summarize_runtime(compiled).layers
-    timed = tuple(replace(layer, exec_us=totals.get(layer.name, 0.0) / runs) for layer in layers)
-    return profile_json(RuntimeSummary(timed))
+    summary = summarize_runtime(compiled)
+    timed = tuple(
+        replace(layer, exec_us=totals.get(layer.name, 0.0) / runs) for layer in summary.layers
+    )
+    return profile_json(replace(summary, layers=timed))
 
 
 def profile_json(summary: RuntimeSummary) -> RuntimeProfile:
@@ -187,6 +234,7 @@ def profile_json(summary: RuntimeSummary) -> RuntimeProfile:
             ms=round((layer.exec_us or 0.0) / 1000, 4),
             share=round((layer.exec_us or 0.0) / total_us, 4),
             original=list(layer.original_names[:5]),
+            precision_label=precision_label(layer.precision, summary.inference_precision),
         )
         for layer in slowest
     ]

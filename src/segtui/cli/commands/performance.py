@@ -27,6 +27,24 @@ def benchmark_line(d: BenchmarkFigures) -> str:
     )
 
 
+def run_notes(run: BenchmarkFigures) -> list[str]:
+    """What the layers computed in ('F32 (FP16 weights)' for F16 reported at f32), and the
+    processor the run was on with what "default" means there."""
+    from segtui.core.machine import MachineInfo
+    from segtui.core.runtime_graph import by_label
+
+    rt = run["runtime"]
+    notes = []
+    counts = by_label(rt.get("by_precision") or {}, rt.get("inference_precision", run["precision"]))
+    if counts:
+        shown = ", ".join(f"{label} {int(n)}" for label, n in counts.items())
+        notes.append(f"layers computed in: {shown}")
+    if run.get("machine"):
+        machine = MachineInfo.from_json(run["machine"])
+        notes.append(f"on {machine.summary}")
+    return notes
+
+
 def cmd_benchmark(args: argparse.Namespace, out: Output) -> int:
     from segtui.core.benchmark import BenchmarkSettings
     from segtui.core.performance import stored_benchmark
@@ -49,6 +67,7 @@ def cmd_benchmark(args: argparse.Namespace, out: Output) -> int:
             )
         if rt.get("non_compute_share") is not None:
             text += f"; time outside Convolution/MatMul: {rt['non_compute_share'] * 100:.0f}%"
+        text += "".join(f"\n  {line}" for line in run_notes(run))
         out.result(dict(run) | {"job_id": final.id}, text)
     return EXIT_OK
 
