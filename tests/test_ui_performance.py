@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from conftest import sweep_cell
@@ -19,6 +19,7 @@ from textual.widgets.data_table import ColumnKey
 from segtui.core import settings
 from segtui.core.benchmark import BenchmarkRun, BenchmarkSettings
 from segtui.core.errors import SegtuiError
+from segtui.core.machine import MachineInfo
 from segtui.core.performance import SweepData
 from segtui.core.runtime_graph import RuntimeProfile
 from segtui.core.settings import BENCHMARK, SWEEP
@@ -31,6 +32,7 @@ from segtui.ui.screens import performance as performance_screen
 from segtui.ui.screens.compare import CompareScreen
 from segtui.ui.screens.configs import ConfigsScreen
 from segtui.ui.screens.performance import PerformanceScreen
+from segtui.ui.widgets.benchmark_tables import header_tags, run_settings_text
 from segtui.ui.widgets.job_monitor import JobMonitor
 from segtui.ui.widgets.table import Row, SortableTable, num, txt
 
@@ -156,6 +158,67 @@ async def test_compare_shows_both_throughputs_and_the_ratios(
         ratio = text_of(screen, "#compare-ratio")
         assert "8.00 FPS at bf16" in ratio
         assert "0.72× throughput" in ratio
+
+
+XEON = MachineInfo(
+    device="CPU",
+    name="Intel(R) Xeon(R) Processor",
+    capabilities=("BF16", "FP32", "INT8"),
+    cpu_features=("AMX-BF16", "AMX-INT8", "AVX2"),
+    default_precision="bf16",
+)
+#: A parent stored with FP16 weights, measured at f32: OpenVINO reports its convolutions F16.
+FP16_WEIGHTS_RT = runtime({"Convolution": 1773.0, "If": 329.0}, {"F16": 53, "F32": 12}, False)
+FP16_WEIGHTS_RT["time_by_precision_ms"] = {"F16": 1773.0, "F32": 329.0}
+FP16_WEIGHTS_RT["slowest"][0]["precision"] = "F16"
+
+
+async def test_compare_and_performance_say_what_was_computed_and_where(
+    workspace: Workspace, pair: tuple[ProjectRecord, ProjectRecord]
+) -> None:
+    parent, child = pair
+    b_run = bench("f32", 4.0, 250.0, "f32", FP16_WEIGHTS_RT) | {"machine": XEON.to_json()}
+    a_run = bench("bf16", 11.0, 90.0, "default", CHILD_RT) | {"machine": XEON.to_json()}
+    workspace.add_result(project_id=parent.id, kind="benchmark", data=b_run)
+    workspace.add_result(project_id=child.id, kind="benchmark", data=a_run)
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await opened(pilot, CompareScreen(child.id, parent.id))
+        precisions = table_text(screen.query_one("#compare-precisions", SortableTable))
+        # B ran at f32: its F16-reported layers computed in F32, their weights stored in FP16.
+        assert ["F32 (FP16 weights)", "-", "-", "53", "1,773.000"] in precisions
+        assert ["F32", "-", "-", "12", "329.000"] in precisions
+        assert not any(row[0] == "F16" for row in precisions)
+        columns = screen.query_one("#compare-precisions", SortableTable).ordered_columns
+        assert str(columns[0].label) == "Computed in"
+        ratio = text_of(screen, "#compare-ratio")
+        assert "Both measured on Intel(R) Xeon(R) Processor (AMX BF16/INT8, AVX2)." in ratio
+
+        perf = await opened(pilot, PerformanceScreen(parent.id))
+        by_precision = table_text(perf.query_one("#perf-by-precision", SortableTable))
+        assert [r[:2] for r in by_precision] == [["F32 (FP16 weights)", "53"], ["F32", "12"]]
+        slowest = table_text(perf.query_one("#perf-slowest", SortableTable))
+        assert slowest[0][:3] == ["Convolution", "Convolution", "F32 (FP16 weights)"]
+        assert text_of(perf, "#perf-run").endswith(
+            "(asked f32) on Intel(R) Xeon(R) Processor (AMX BF16/INT8, AVX2)"
+        )
+
+
+def test_headers_never_repeat_a_tag_the_name_says(
+    pair: tuple[ProjectRecord, ProjectRecord],
+) -> None:
+    _, child = pair
+    named = dataclasses.replace(child, name="Mask R-CNN · INT8")
+    page = performance_screen.PerformancePage(named, True, {}, frozenset(), None, None)
+    assert performance_screen.title_text(page).plain == f"#{child.id} Mask R-CNN · INT8 · CPU"
+    assert header_tags("Mask R-CNN · INT8 AA", "INT8", "CPU") == " · CPU"
+    assert header_tags("Mask R-CNN", "FP", "CPU") == " · FP · CPU"
+    side = compare_screen.Side(named, True, {})
+    assert compare_screen.side_text("A", side).plain == f"A: #{child.id} Mask R-CNN · INT8 · CPU"
+    # A run stored before the processor was kept says nothing of one.
+    old = cast(BenchmarkRun, bench("f32", 4.0, 250.0, "f32", PARENT_RT))
+    assert "machine" not in old
+    assert run_settings_text(old) == "THROUGHPUT, 4 streams × 4 requests, batch 1, 20 s (asked f32)"
 
 
 async def test_compare_says_which_side_needs_a_benchmark(

@@ -2,7 +2,7 @@
 
 Throughput and latency of every precision measured on each side, the ratios of
 A's best run against each of B's precisions (so "vs f32" and "vs bf16" are both
-there when measured), the runtime-precision distribution side by side, and the
+there when measured), what each side computed in side by side, and the
 per-layer-type time deltas. A side without a benchmark says so, with the key
 that runs one. Both sides are read in a thread worker (`ComparePage`), never on
 the event loop.
@@ -33,14 +33,19 @@ from segtui.core.performance import (
     requested_precisions,
 )
 from segtui.core.records import JobRecord, ProjectRecord
-from segtui.core.runtime_graph import RuntimeProfile
 from segtui.core.types import JobKind, Precision
 from segtui.core.workspace import Workspace
 from segtui.ui.commands import ScreenKeyCommands
 from segtui.ui.screens.base import SegtuiScreen
 from segtui.ui.screens.performance import queue_benchmark
 from segtui.ui.styles import css_path
-from segtui.ui.widgets.benchmark_tables import fps_text
+from segtui.ui.widgets.benchmark_tables import (
+    fps_text,
+    header_tags,
+    labelled_counts,
+    machine_text,
+    runtime_of,
+)
 from segtui.ui.widgets.job_monitor import JobMonitor
 from segtui.ui.widgets.job_queue import JobQueue, finished_notice
 from segtui.ui.widgets.table import Row, SortableTable, num, txt
@@ -113,12 +118,18 @@ def ratio_text(comparison: Comparison, b_requested: Collection[str]) -> Text:
         text.append("\nB has no true-FP32 run: press b to measure one.", style="italic")
     if "default" not in b_requested:
         text.append("\nB has no default-precision run: press d to measure one.", style="italic")
+    a_machine, b_machine = machine_text(a_best), machine_text(comparison["b_best"])
+    if a_machine and a_machine == b_machine:
+        text.append(f"\nBoth measured on {a_machine}.", style="dim")
+    elif a_machine or b_machine:
+        for side, machine in (("A", a_machine), ("B", b_machine)):
+            text.append(f"\n{side} measured on {machine or 'a processor not recorded'}.", "dim")
     return text
 
 
 def precision_columns() -> list[tuple[str, str]]:
     return [
-        ("precision", "Runtime precision"),
+        ("precision", "Computed in"),
         ("a_count", "A layers"),
         ("a_ms", "A ms"),
         ("b_count", "B layers"),
@@ -126,32 +137,24 @@ def precision_columns() -> list[tuple[str, str]]:
     ]
 
 
-def precision_rows(a_runtime: RuntimeProfile, b_runtime: RuntimeProfile) -> list[Row]:
-    names = list(
-        dict.fromkeys(
-            [
-                *(a_runtime.get("by_precision") or {}),
-                *(b_runtime.get("by_precision") or {}),
-                *(a_runtime.get("time_by_precision_ms") or {}),
-                *(b_runtime.get("time_by_precision_ms") or {}),
-            ]
-        )
-    )
-    rows: list[Row] = []
-    for name in names:
-        rows.append(
+def precision_rows(a_run: BenchmarkRun, b_run: BenchmarkRun) -> list[Row]:
+    """Layers and time by what each side computed in ('F32 (FP16 weights)' for B at f32)."""
+    a_counts, a_times = labelled_counts(runtime_of(a_run))
+    b_counts, b_times = labelled_counts(runtime_of(b_run))
+    names = list(dict.fromkeys([*a_counts, *b_counts, *a_times, *b_times]))
+    return [
+        (
+            name,
             (
-                name,
-                (
-                    txt(name),
-                    num((a_runtime.get("by_precision") or {}).get(name)),
-                    num((a_runtime.get("time_by_precision_ms") or {}).get(name), 3),
-                    num((b_runtime.get("by_precision") or {}).get(name)),
-                    num((b_runtime.get("time_by_precision_ms") or {}).get(name), 3),
-                ),
-            )
+                txt(name),
+                num(a_counts.get(name)),
+                num(a_times.get(name), 3),
+                num(b_counts.get(name)),
+                num(b_times.get(name), 3),
+            ),
         )
-    return rows
+        for name in names
+    ]
 
 
 def delta_rows(deltas: list[LayerDelta]) -> list[Row]:
@@ -227,7 +230,8 @@ def side_text(label: str, side: Side) -> Text:
     project = side.project
     text = Text()
     text.append(f"{label}: ", style="bold")
-    text.append(f"#{project.id} {project.name} ({'INT8' if side.int8 else 'FP'}, {project.device})")
+    kind = "INT8" if side.int8 else "FP"
+    text.append(f"#{project.id} {project.name}{header_tags(project.name, kind, project.device)}")
     return text
 
 
@@ -296,7 +300,7 @@ class CompareScreen(SegtuiScreen):
             yield Static(id="compare-ratio")
             yield Label("Throughput and latency", classes="section")
             yield SortableTable(id="compare-figures", classes="auto-table")
-            yield Label("Runtime precision of the best runs", classes="section")
+            yield Label("What the best runs computed in", classes="section")
             yield SortableTable(id="compare-precisions", classes="auto-table")
             yield Label("Time by layer type (best runs)", classes="section")
             yield SortableTable(id="compare-deltas", classes="auto-table")
@@ -340,7 +344,7 @@ class CompareScreen(SegtuiScreen):
         figures.set_columns(side_columns(page.a.runs, page.b.runs))
         figures.set_rows(figure_rows(page.a.runs, page.b.runs))
         self.query_one("#compare-precisions", SortableTable).set_rows(
-            precision_rows(comparison["a_best"]["runtime"], comparison["b_best"]["runtime"])
+            precision_rows(comparison["a_best"], comparison["b_best"])
         )
         self.query_one("#compare-deltas", SortableTable).set_rows(
             delta_rows(comparison["layer_deltas"])

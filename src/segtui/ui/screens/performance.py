@@ -61,6 +61,7 @@ from segtui.ui.widgets.benchmark_tables import (
     ceiling_text,
     float_rows,
     float_summary,
+    header_tags,
     precision_rows,
     result_rows,
     run_settings_text,
@@ -191,7 +192,7 @@ def title_text(page: PerformancePage) -> Text:
     project = page.project
     kind = "INT8" if page.int8 else "FP"
     title = Text.assemble(
-        (f"#{project.id} {project.name}", "bold"), f" · {kind} · {project.device}"
+        (f"#{project.id} {project.name}", "bold"), header_tags(project.name, kind, project.device)
     )
     if page.runs:
         best = max(page.runs.values(), key=lambda r: float(r["throughput_fps"]))

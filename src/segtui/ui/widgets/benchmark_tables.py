@@ -1,17 +1,20 @@
 """How benchmark runs read: one-line figures and the rows of the Performance and Compare tables.
 
 Every figure names the inference precision it was measured at. The per-layer rows
-come from the runtime profile stored with each run (segtui.core.runtime_graph).
+come from the runtime profile stored with each run (segtui.core.runtime_graph), their
+precisions as computed: a layer OpenVINO reports as F16 in an f32 run is "F32 (FP16 weights)".
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from rich.text import Text
 
 from segtui.core.benchmark import BenchmarkRun
-from segtui.core.runtime_graph import RuntimeProfile, SlowLayer
+from segtui.core.machine import MachineInfo
+from segtui.core.runtime_graph import RuntimeProfile, SlowLayer, by_label, precision_label
 from segtui.ui.widgets.table import Row, num, txt
 
 COMPUTE_TYPES_TEXT = "Convolution/MatMul"
@@ -25,12 +28,31 @@ def fps_text(run: BenchmarkRun | None) -> str:
 
 
 def run_settings_text(run: BenchmarkRun) -> str:
-    """How a run was configured: hint, streams × requests, batch, duration, requested precision."""
-    return (
+    """How a run was configured: hint, streams × requests, batch, duration, requested precision,
+    and the processor it ran on where the run says."""
+    text = (
         f"{run.get('hint', '?')}, {run.get('streams', '?')} streams × "
         f"{run.get('requests', '?')} requests, batch {run.get('batch', '?')}, "
         f"{float(run.get('duration_s', 0)):g} s (asked {run.get('requested_precision', '?')})"
     )
+    machine = machine_text(run)
+    return f"{text} on {machine}" if machine else text
+
+
+def machine_text(run: BenchmarkRun) -> str:
+    """'Intel(R) Xeon(R) Processor (AMX BF16/INT8, AVX2)'; '' for runs stored without it."""
+    data = run.get("machine")
+    if not data:
+        return ""
+    machine = MachineInfo.from_json(data)
+    features = machine.features_text
+    return f"{machine.name} ({features})" if features else machine.name
+
+
+def header_tags(name: str, *tags: str) -> str:
+    """' · INT8 · CPU' after `name`, leaving out a tag the name already says ('X · INT8')."""
+    words = set(re.findall(r"[\w.+-]+", name))
+    return "".join(f" · {tag}" for tag in tags if tag and tag not in words)
 
 
 def percent(share: float | None) -> str:
@@ -38,8 +60,14 @@ def percent(share: float | None) -> str:
 
 
 def runtime_of(run: BenchmarkRun | None) -> RuntimeProfile:
-    """A run's runtime profile; empty when there is no run."""
-    return run["runtime"] if run is not None else RuntimeProfile()
+    """A run's runtime profile, with the precision it ran at; empty when there is no run."""
+    if run is None:
+        return RuntimeProfile()
+    runtime = run["runtime"]
+    if "inference_precision" in runtime or "precision" not in run:
+        return runtime
+    # Runs stored before the profile kept it: the run's own precision is the same one.
+    return runtime | RuntimeProfile(inference_precision=str(run["precision"]))
 
 
 def ceiling_text(run: BenchmarkRun | None) -> Text:
@@ -100,7 +128,7 @@ def result_rows(runs: Mapping[str, BenchmarkRun]) -> list[Row]:
 
 TYPE_COLUMNS = (("type", "Layer type"), ("ms", "Time ms"), ("share", "Share"))
 PRECISION_COLUMNS = (
-    ("precision", "Runtime precision"),
+    ("precision", "Computed in"),
     ("count", "Layers"),
     ("ms", "Time ms"),
     ("share", "Share"),
@@ -108,14 +136,14 @@ PRECISION_COLUMNS = (
 SLOWEST_COLUMNS = (
     ("name", "Layer"),
     ("type", "Type"),
-    ("precision", "Precision"),
+    ("precision", "Computed in"),
     ("ms", "Time ms"),
     ("share", "Share"),
 )
 FLOAT_COLUMNS = (
     ("name", "Original layer"),
     ("type", "Type"),
-    ("precision", "Runs in"),
+    ("precision", "Computed in"),
     ("ms", "Time ms"),
 )
 
@@ -129,9 +157,27 @@ def type_rows(runtime: RuntimeProfile) -> list[Row]:
     ]
 
 
+def layer_precision(runtime: RuntimeProfile, layer: SlowLayer | None) -> str | None:
+    """What a profiled layer computed in ('F32 (FP16 weights)'), None without a layer."""
+    if layer is None:
+        return None
+    if layer.get("precision_label"):
+        return layer["precision_label"]
+    return precision_label(str(layer.get("precision", "")), runtime.get("inference_precision"))
+
+
+def labelled_counts(runtime: RuntimeProfile) -> tuple[dict[str, int], dict[str, float]]:
+    """Layer counts and times by what was computed (see `precision_label`)."""
+    inference = runtime.get("inference_precision")
+    counts = by_label(runtime.get("by_precision") or {}, inference)
+    return (
+        {name: int(count) for name, count in counts.items()},
+        by_label(runtime.get("time_by_precision_ms") or {}, inference),
+    )
+
+
 def precision_rows(runtime: RuntimeProfile) -> list[Row]:
-    counts = runtime.get("by_precision") or {}
-    times = runtime.get("time_by_precision_ms") or {}
+    counts, times = labelled_counts(runtime)
     total = sum(times.values()) or None
     rows: list[Row] = []
     for name in list(dict.fromkeys([*counts, *times])):
@@ -153,7 +199,7 @@ def slowest_rows(runtime: RuntimeProfile) -> list[Row]:
             (
                 txt(layer.get("name")),
                 txt(layer.get("type")),
-                txt(layer.get("precision")),
+                txt(layer_precision(runtime, layer)),
                 num(layer.get("ms"), 3),
                 num(None if layer.get("share") is None else float(layer["share"]) * 100, 1, " %"),
             ),
@@ -177,7 +223,7 @@ def float_rows(runtime: RuntimeProfile) -> list[Row]:
                 (
                     txt(name),
                     txt(found["type"] if found else None),
-                    txt(found["precision"] if found else None),
+                    txt(layer_precision(runtime, found)),
                     num(found["ms"] if found else None, 3),
                 ),
             )
