@@ -9,8 +9,6 @@ import re
 import stat
 from pathlib import Path
 
-import numpy as np
-
 from segtui.core.errors import DatasetImportError
 from segtui.core.fault_kinds import Fault, errnos_of
 
@@ -58,6 +56,8 @@ def read_bytes(path: Path) -> bytes:
 
 def json_depth(raw: bytes) -> int:
     """How deep the JSON's lists and objects nest, counted without parsing (strings skipped)."""
+    import numpy as np  # here: this module is on the TUI's start path, numpy is not
+
     marks = np.frombuffer(_JSON_STRING.sub(b'""', raw), np.uint8)
     opens = (marks == ord("[")) | (marks == ord("{"))
     closes = (marks == ord("]")) | (marks == ord("}"))

@@ -6,10 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from segtui.core.datasets import import_dataset
 from segtui.core.errors import SegtuiError
 from segtui.core.import_checks import InputShapeError, check_input_shape, check_name, shape_text
-from segtui.core.models import import_model, ov_core
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
 from segtui.core.records import (
     DatasetRecord,
@@ -26,6 +24,8 @@ from segtui.core.workspace import Workspace
 
 def available_devices() -> list[str]:
     """Devices OpenVINO can use here (CPU always; GPU/NPU when present)."""
+    from segtui.core.models import ov_core  # OpenVINO: kept off the TUI's start path
+
     try:
         devices = [str(d) for d in ov_core().available_devices]
     except Exception:
@@ -117,6 +117,8 @@ def _model_at(model: ModelRecord, input_shape: list[int] | None) -> ModelRecord 
 
 def _reshaped(ws: Workspace, model: ModelRecord, input_shape: list[int]) -> ModelRecord:
     """A registered model at another input size: a new model (imported once per size)."""
+    from segtui.core.models import import_model  # OpenVINO: kept off the TUI's start path
+
     height, width = input_shape[-2:]
     return import_model(
         ws,
@@ -146,6 +148,10 @@ def create_project_from(
     the model, the step most likely to be refused, and a refusal leaves nothing it imported.
     A registered model given another input shape becomes a new, reshaped model.
     """
+    # OpenVINO and OpenCV: kept off the TUI's start path (the project list imports this module).
+    from segtui.core.datasets import import_dataset
+    from segtui.core.models import import_model
+
     check_device(device)
     name = check_name(name, "The project name", default="'model · dataset'")
     model_record = ws.model(model) if isinstance(model, int) else None

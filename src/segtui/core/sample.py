@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segtui.core import storage
-from segtui.core.datasets import import_coco, import_image_folder
 from segtui.core.errors import SegtuiError
-from segtui.core.models import import_model
 from segtui.core.projects import create_project
 from segtui.core.resources import sample_projects_dir
 from segtui.core.workspace import DatasetRecord, ProjectRecord, Workspace
@@ -67,6 +65,10 @@ def _registering(ws: Workspace, name: str) -> Iterator[None]:
 
 
 def _register(ws: Workspace, name: str, device: str) -> SampleProjects:
+    # OpenVINO and OpenCV only when registering: the TUI's start asks `ensure_sample` first.
+    from segtui.core.datasets import import_coco, import_image_folder
+    from segtui.core.models import import_model
+
     root = sample_dir(name)
     manifest_path = root / "manifest.json"
     if not manifest_path.is_file():

@@ -1,7 +1,15 @@
-"""The segtui Textual app: start screen, create-project flow, project pages."""
+"""The segtui Textual app: start screen, create-project flow, project pages.
+
+Its start path imports no OpenVINO, OpenCV, pycocotools or NNCF (a test checks):
+the first frame comes before the engine is loaded. A second after the start a worker
+loads what the project page needs (the engine with it) and asks OpenVINO for the
+devices, off the event loop; the project and create-project screens are imported
+when first opened.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 from typing import ClassVar
@@ -20,9 +28,7 @@ from segtui.ui import messages
 from segtui.ui.commands import ProjectCommands
 from segtui.ui.job_watcher import JobWatcher
 from segtui.ui.screens.base import in_workspace
-from segtui.ui.screens.create_project import CreateProjectScreen
 from segtui.ui.screens.help import HelpScreen, binding_rows
-from segtui.ui.screens.project import ProjectScreen
 from segtui.ui.screens.start import StartScreen
 from segtui.ui.styles import css_path
 
@@ -31,6 +37,10 @@ SAMPLE_GROUP = "sample"
 EXIT_FAILURE = 1
 #: The exit status after ctrl+c reached Python (128 + SIGINT).
 EXIT_INTERRUPTED = 130
+#: Seconds after start before the engine is loaded and the devices asked (see `load_engine`).
+ENGINE_DELAY_S = 1.0
+#: What `load_engine` imports: the project page, and with it OpenVINO, OpenCV, numpy.
+ENGINE_MODULE = "segtui.ui.screens.project"
 
 
 class SegtuiApp(App[None]):
@@ -60,7 +70,7 @@ class SegtuiApp(App[None]):
 
     @property
     def devices(self) -> list[str]:
-        """The devices OpenVINO offers here (asked once, in a worker at start: the Core is slow)."""
+        """The devices OpenVINO offers here (asked once, in a worker after start: the Core is slow)."""
         if self._devices is None:
             self._devices = available_devices()
         return self._devices
@@ -68,8 +78,10 @@ class SegtuiApp(App[None]):
     def on_mount(self) -> None:
         self.job_watcher.start()
         self.screen_change_signal.subscribe(self, self.job_watcher.screen_shown)
-        self.find_devices()
         self.push_screen(StartScreen())
+        # Not at once: the worker imports OpenVINO and OpenCV (about a second of CPU), which
+        # would compete with the first frames (the project list) for the interpreter.
+        self.set_timer(ENGINE_DELAY_S, self.load_engine)
         if self.startup_notice:
             self.notify(self.startup_notice, severity="warning", timeout=10)
         if self.register_sample:
@@ -122,10 +134,14 @@ class SegtuiApp(App[None]):
     # -- actions (each also offered in the command palette) -----------------------
 
     def action_new_project(self) -> None:
+        from segtui.ui.screens.create_project import CreateProjectScreen
+
         if not isinstance(self.screen, CreateProjectScreen):
             self.push_screen(CreateProjectScreen())
 
     def action_refresh(self) -> None:
+        from segtui.ui.screens.project import ProjectScreen
+
         for screen in self.screen_stack:
             if isinstance(screen, StartScreen | ProjectScreen):
                 screen.reload()
@@ -161,6 +177,8 @@ class SegtuiApp(App[None]):
         The page loads in a worker; a project that is not there is reported and the
         page closes again.
         """
+        from segtui.ui.screens.project import ProjectScreen
+
         screen = ProjectScreen(project_id)
         if replace:
             self.switch_screen(screen)
@@ -187,10 +205,15 @@ class SegtuiApp(App[None]):
     def register_sample_projects(self, workspace_root: Path) -> SampleProjects | None:
         return in_workspace(workspace_root, ensure_sample)
 
-    @work(thread=True, exit_on_error=False, group="devices", description="Find the devices")
-    def find_devices(self) -> None:
-        devices = available_devices()
-        self._devices = devices
+    @work(thread=True, exit_on_error=False, group="engine", description="Load OpenVINO")
+    def load_engine(self) -> None:
+        """Import the project page's modules and ask for the devices, in a thread.
+
+        The first Enter on a project then finds its modules loaded instead of importing
+        OpenVINO and OpenCV on the event loop (a second without frames).
+        """
+        importlib.import_module(ENGINE_MODULE)
+        self._devices = available_devices()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The app's own workers; screens pass their failures to `report_worker_failure`."""
@@ -236,7 +259,7 @@ def run_app(workspace_dir: Path | None) -> int:
     its details in a log file, and a non-zero status.
     """
     from segtui.core.jobs import recover_jobs
-    from segtui.ui.screens.visualize import prepare_terminal_graphics
+    from segtui.ui.terminal_graphics import prepare_terminal_graphics
 
     root = default_workspace_dir(workspace_dir)
     try:

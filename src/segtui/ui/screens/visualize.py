@@ -14,8 +14,6 @@ the widgets.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +52,7 @@ from segtui.core.visualize import (
 from segtui.core.workspace import Workspace
 from segtui.ui.screens.base import SegtuiScreen
 from segtui.ui.styles import css_path
+from segtui.ui.terminal_graphics import terminal_graphics_widget
 
 LOAD_GROUP = "visualize-load"
 IMAGE_GROUP = "visualize-image"
@@ -159,45 +158,6 @@ def legend_text(entries: list[LegendEntry], *, error_style: str, width: int = 0)
         text.append_text(chip)
         used += chip.cell_len
     return text
-
-
-_GRAPHICS_OFF = ("0", "off", "no", "false")
-#: The sharp-image widget class found by `prepare_terminal_graphics` (empty: half blocks only).
-_terminal_graphics: list[type[Widget]] = []
-
-
-def prepare_terminal_graphics() -> bool:
-    """Find out, before the app runs, whether the terminal can show sharp images.
-
-    textual-image asks the terminal when it is imported, which is impossible
-    once Textual owns the terminal, so `run_app` calls this first. Off when
-    SEGTUI_GRAPHICS is "off", when stdout is not a terminal, or without the
-    `graphics` extra; then Visualize draws half blocks.
-    """
-    if os.environ.get("SEGTUI_GRAPHICS", "auto").strip().lower() in _GRAPHICS_OFF:
-        return False
-    if not (sys.__stdout__ is not None and sys.__stdout__.isatty()):
-        return False
-    try:
-        from textual_image import renderable  # type: ignore[import-not-found, unused-ignore]
-        from textual_image.widget import (  # type: ignore[import-not-found, unused-ignore]
-            SixelImage,
-            TGPImage,
-        )
-    except ImportError:
-        return False
-    found: type[Widget] | None = None
-    if renderable.Image is renderable.SixelImage:
-        found = SixelImage
-    elif renderable.Image is renderable.TGPImage:
-        found = TGPImage
-    _terminal_graphics[:] = [found] if found is not None else []
-    return found is not None
-
-
-def terminal_graphics_widget() -> type[Widget] | None:
-    """The sharp-image widget class for this terminal, if `prepare_terminal_graphics` found one."""
-    return _terminal_graphics[0] if _terminal_graphics else None
 
 
 def _instances(count: int) -> str:
