@@ -20,7 +20,7 @@ from segtui.core.projects import (
     project_status,
     project_summary,
 )
-from segtui.core.records import ProjectRecord
+from segtui.core.records import ProjectRecord, optimization_text
 from segtui.core.types import JobKind, JobState
 from segtui.core.workspace import Workspace
 
@@ -62,6 +62,43 @@ def test_project_rows_put_children_under_their_parent(
     first = rows[0]
     assert (first.name, first.model_name, first.image_count) == ("Parent", "model", 3)
     assert not first.annotated and first.status == "ready"
+
+
+def test_project_rows_carry_the_best_throughput_and_its_precision(
+    workspace: Workspace, parent: ProjectRecord
+) -> None:
+    unmeasured = _child(workspace, parent, "GPU", parent.id)
+    for fps, precision in ((31.25, "f32"), (63.84, "bf16"), (40.0, "f32")):
+        workspace.add_result(
+            project_id=parent.id,
+            kind="benchmark",
+            data={"throughput_fps": fps, "precision": precision},
+        )
+    rows = {row.id: row for row in project_rows(workspace)}
+    best = rows[parent.id]
+    assert (best.best_throughput_fps, best.best_precision) == (63.84, "bf16")
+    assert best.throughput_text == "63.8 bf16"
+    assert rows[unmeasured].best_throughput_fps is None
+    assert rows[unmeasured].throughput_text == "–"
+
+
+def test_optimization_text_from_the_stored_settings() -> None:
+    assert optimization_text({"method": "default", "preset": "performance"}) == (
+        "INT8 (Default method, Performance preset)"
+    )
+    accuracy_aware = {
+        "method": "accuracy-aware",
+        "preset": "mixed",
+        "max_drop": 0.5,
+        "drop_type": "absolute",
+    }
+    assert optimization_text(accuracy_aware) == (
+        "INT8 (AccuracyAware method, Mixed preset, max drop 0.5 points)"
+    )
+    relative = accuracy_aware | {"max_drop": 2.0, "drop_type": "relative"}
+    assert optimization_text(relative) == "INT8 (AccuracyAware method, Mixed preset, max drop 2 %)"
+    assert optimization_text(None) == "INT8"
+    assert optimization_text({}) == "INT8"
 
 
 def test_status_details_and_jobs_of_a_project(

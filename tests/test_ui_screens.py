@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Label, ProgressBar, Static, TabbedContent
 from tiny_models import build_omz_maskrcnn
 
+from segtui.core.machine import machine_info
 from segtui.core.models import import_model
 from segtui.core.projects import create_project_from_paths
 from segtui.core.types import JobKind, JobState
@@ -30,7 +31,7 @@ from segtui.ui.job_watcher import JobWatcher
 from segtui.ui.screens.create_project import CreateProjectScreen
 from segtui.ui.screens.help import HelpScreen
 from segtui.ui.screens.project import ProjectScreen
-from segtui.ui.screens.start import StartScreen
+from segtui.ui.screens.start import COLUMNS, StartScreen, fit_columns, shown_cells
 from segtui.ui.widgets.job_monitor import JobMonitor
 from segtui.ui.widgets.property_table import PropertyTable
 
@@ -50,7 +51,7 @@ def parent_and_child(
         model_path,
         name="model INT8",
         optimized_from=parent.model_id,
-        optimization={"method": "INT8", "preset": "performance", "subset_size": 3},
+        optimization={"method": "default", "preset": "performance", "subset_size": 3},
     )
     child = workspace.add_project(
         name="Parent INT8",
@@ -136,15 +137,117 @@ async def test_start_screen_lists_children_under_parent_and_opens_them(
         await pilot.press("down", "enter")
         screen = await page_loaded(pilot, child.id)
         lineage = _text(screen.query_one("#project-lineage", Static))
-        assert f"from #{parent.id} Parent" in lineage
+        assert lineage == (
+            f"Optimized to INT8 (Default method, Performance preset) from #{parent.id} Parent"
+            " (p opens it)"
+        )
         model_info = screen.query_one("#model-info", PropertyTable)
-        assert model_info.value_of("Method") == "INT8"
+        assert model_info.value_of("Method") == "default"
         assert model_info.value_of("Subset size") == "3"
         await pilot.press("p")
         page = await page_loaded(pilot, parent.id)
         assert f"#{child.id} Parent INT8" in _text(page.query_one("#project-lineage", Static))
         await pilot.press("escape", "escape")
         assert isinstance(app.screen, StartScreen)
+
+
+#: Rows like the sample workspace's: long names, a measured parent, its unmeasured child.
+SAMPLE_CELLS = [
+    (
+        "1",
+        "Sample: shapes (annotated)",
+        "shapes Mask R-CNN",
+        "shapes val (COCO)",
+        "200",
+        "CPU",
+        "benchmark done",
+        "63.8 bf16",
+    ),
+    (
+        "2",
+        "↳ Sample: shapes (annotated) · INT8",
+        "shapes Mask R-CNN INT8",
+        "shapes val (COCO)",
+        "200",
+        "CPU",
+        "optimize done",
+        "–",
+    ),
+]
+
+
+def test_projects_list_drops_the_least_useful_columns_first() -> None:
+    assert fit_columns(SAMPLE_CELLS, 200).columns == COLUMNS
+    # 120 columns: Device and Images go first.
+    assert fit_columns(SAMPLE_CELLS, 118).columns == (
+        "ID",
+        "Name",
+        "Model",
+        "Dataset",
+        "Status",
+        "Best FPS",
+    )
+    # 80 columns: Status and the throughput stay, Model and Dataset go.
+    fit = fit_columns(SAMPLE_CELLS, 78)
+    assert fit.columns == ("ID", "Name", "Status", "Best FPS") and fit.name_width is None
+    assert shown_cells(SAMPLE_CELLS[0], fit) == [
+        "1",
+        "Sample: shapes (annotated)",
+        "benchmark done",
+        "63.8 bf16",
+    ]
+    # Too narrow for whole names: ID, Name and Status stay, names cut with "…".
+    narrow = fit_columns(SAMPLE_CELLS, 38)
+    assert narrow.columns == ("ID", "Name", "Status") and narrow.name_width == 16
+    assert shown_cells(SAMPLE_CELLS[1], narrow) == ["2", "↳ Sample: shape…", "optimize done"]
+
+
+async def test_projects_list_shows_the_best_throughput_and_fits_the_terminal(
+    workspace: Workspace, parent_and_child: tuple[ProjectRecord, ProjectRecord]
+) -> None:
+    parent, child = parent_and_child
+    for fps, precision in ((31.25, "f32"), (63.84, "bf16")):
+        workspace.add_result(
+            project_id=parent.id,
+            kind="benchmark",
+            data={"throughput_fps": fps, "precision": precision, "runtime": {}},
+        )
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await start_loaded(pilot)
+        table = screen.query_one("#projects", DataTable)
+        assert [str(c.label) for c in table.ordered_columns] == list(COLUMNS)
+        assert table.get_row_at(0)[-2:] == ["ready", "63.8 bf16"]
+        assert table.get_row_at(1)[-2:] == ["ready", "–"]
+        await pilot.resize_terminal(34, 24)
+        await until(pilot, lambda: screen.fit.columns == ("ID", "Name", "Status"))
+        labels = [str(c.label) for c in table.ordered_columns]
+        assert labels == ["ID", "Name", "Status"]
+        assert table.get_row_at(1) == [str(child.id), "↳ Parent INT8", "ready"]
+        await pilot.resize_terminal(40, 24)  # room for the throughput, not for the dataset
+        await until(pilot, lambda: len(table.ordered_columns) == 4)
+        assert [str(c.label) for c in table.ordered_columns] == labels + ["Best FPS"]
+        await pilot.resize_terminal(120, 36)
+        await until(pilot, lambda: len(table.ordered_columns) == len(COLUMNS))
+
+
+async def test_project_header_names_the_processor_and_its_default_precision(
+    workspace: Workspace, parent_and_child: tuple[ProjectRecord, ProjectRecord]
+) -> None:
+    parent, _child = parent_and_child
+    machine = machine_info("CPU")
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await start_loaded(pilot)
+        await pilot.press("enter")
+        screen = await page_loaded(pilot, parent.id)
+        await until(pilot, lambda: screen.machine is not None)
+        assert _text(screen.query_one("#cell-device", Static)) == (
+            f"CPU\ndefault {machine.default_precision}"
+        )
+        line = _text(screen.query_one("#project-machine", Static))
+        assert line == f"{machine.name} · {machine.features_text}"
+        assert machine.name in line and (not machine.cpu_features or "AVX" in line)
 
 
 async def test_project_page_tabs_and_dataset_details(

@@ -11,11 +11,14 @@ from pilot_wait import until
 from textual.pilot import Pilot
 from tiny_models import build_omz_maskrcnn
 
+from segtui.core import machine
+from segtui.core.machine import MachineInfo
 from segtui.core.projects import create_project_from_paths
 from segtui.core.workspace import Workspace
 from segtui.ui.app import SegtuiApp
 from segtui.ui.screens.project import ProjectScreen
 from segtui.ui.screens.start import StartScreen
+from segtui.ui.widgets.property_table import PropertyTable
 
 SnapCompare = Callable[..., bool]
 
@@ -29,6 +32,14 @@ def populated(workspace: Workspace, image_folder: Path, tmp_path: Path) -> Works
     return workspace
 
 
+@pytest.fixture
+def fixed_machine(monkeypatch: pytest.MonkeyPatch) -> MachineInfo:
+    """The project header names the processor: the same one on every machine that runs this."""
+    info = MachineInfo("CPU", "Test CPU", ("BF16", "FP32"), ("AMX-BF16", "AVX2"), "bf16")
+    monkeypatch.setitem(machine._cache, "CPU", info)
+    return info
+
+
 async def _start_loaded(pilot: Pilot[Any]) -> None:
     """The screens read the workspace in workers: wait for the rows before the picture."""
     screen = pilot.app.screen
@@ -36,12 +47,21 @@ async def _start_loaded(pilot: Pilot[Any]) -> None:
     await until(pilot, lambda: screen.loaded)
 
 
+def _page_drawn(screen: object) -> bool:
+    """The page, its device described, and its Model tab's columns sized to their rows (a
+    DataTable measures new rows when idle: a picture taken before would catch it half-sized)."""
+    if not isinstance(screen, ProjectScreen) or not screen.page or screen.machine is None:
+        return False
+    table = screen.query_one("#model-info", PropertyTable)
+    widest = max((len(name.lstrip("§")) for name, _ in table.properties), default=0)
+    sized = widest > 0 and table.ordered_columns[0].content_width >= widest
+    return sized and table.virtual_size.width >= sum(c.content_width for c in table.ordered_columns)
+
+
 async def _project_page(pilot: Pilot[Any]) -> None:
     await _start_loaded(pilot)
     await pilot.press("enter")
-    await until(
-        pilot, lambda: isinstance(pilot.app.screen, ProjectScreen) and bool(pilot.app.screen.page)
-    )
+    await until(pilot, lambda: _page_drawn(pilot.app.screen))
 
 
 def test_start_screen(snap_compare: SnapCompare, populated: Workspace) -> None:
@@ -49,6 +69,8 @@ def test_start_screen(snap_compare: SnapCompare, populated: Workspace) -> None:
     assert snap_compare(app, terminal_size=(120, 36), run_before=_start_loaded)
 
 
-def test_project_page(snap_compare: SnapCompare, populated: Workspace) -> None:
+def test_project_page(
+    snap_compare: SnapCompare, populated: Workspace, fixed_machine: MachineInfo
+) -> None:
     app = SegtuiApp(populated, register_sample=False)
     assert snap_compare(app, terminal_size=(120, 36), run_before=_project_page)

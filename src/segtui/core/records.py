@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
-from segtui.core.types import DatasetKind, JobKind, JobState
+from segtui.core.types import DatasetKind, DropType, JobKind, JobState, Method, Preset
 
 if TYPE_CHECKING:
     from segtui.core.formats import AdapterSettings
@@ -338,6 +339,35 @@ class ProjectRow:
         """One word for the list: the state of its newest job, or "ready"."""
         return status_text(self.latest_job_kind, self.latest_job_state)
 
+    @property
+    def throughput_text(self) -> str:
+        """The best measured throughput and its precision, '63.8 bf16'; '–' when not measured."""
+        if self.best_throughput_fps is None:
+            return "–"
+        return f"{self.best_throughput_fps:.1f} {self.best_precision or '?'}"
+
+
+METHOD_NAMES: dict[str, str] = {Method.DEFAULT: "Default", Method.ACCURACY_AWARE: "AccuracyAware"}
+PRESET_NAMES: dict[str, str] = {Preset.PERFORMANCE: "Performance", Preset.MIXED: "Mixed"}
+
+
+def optimization_text(optimization: Mapping[str, object] | None) -> str:
+    """'INT8 (Default method, Performance preset)', from a model's stored optimization settings;
+    AccuracyAware adds its max drop."""
+    if not optimization:
+        return "INT8"
+    method, preset = optimization.get("method"), optimization.get("preset")
+    how = []
+    if method:
+        how.append(f"{METHOD_NAMES.get(str(method), str(method))} method")
+    if preset:
+        how.append(f"{PRESET_NAMES.get(str(preset), str(preset))} preset")
+    max_drop = optimization.get("max_drop")
+    if method == Method.ACCURACY_AWARE and isinstance(max_drop, int | float):
+        unit = " %" if optimization.get("drop_type") == DropType.RELATIVE else " points"
+        how.append(f"max drop {max_drop:g}{unit}")
+    return f"INT8 ({', '.join(how)})" if how else "INT8"
+
 
 def status_text(kind: JobKind | None, state: JobState | None) -> str:
     """A project's status as the lists show it: its newest job's kind and state, or "ready"."""
@@ -358,4 +388,5 @@ __all__ = [
     "ProjectRow",
     "ResultRecord",
     "SkippedFile",
+    "optimization_text",
 ]

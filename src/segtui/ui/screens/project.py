@@ -3,6 +3,8 @@
 The page reads the workspace in a thread worker (`ProjectPage`), never on the event
 loop, and follows its jobs through the app's job watcher: a progress change updates
 its row in place; a job that ends reloads the page (status, throughput, children).
+The device's processor, capabilities and default precision are asked once per process,
+in a worker of their own (it loads OpenVINO): the header names them when they are in.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from textual.widgets import DataTable, Footer, Header, Label, Static, TabbedCont
 
 from segtui.core.benchmark import StoredBenchmark
 from segtui.core.errors import SegtuiError
+from segtui.core.machine import MachineInfo, cached_machine_info, machine_info
 from segtui.core.performance import best_throughput
 from segtui.core.projects import ProjectDetails, project_details, project_jobs
-from segtui.core.records import DatasetRecord, JobRecord, ModelRecord
+from segtui.core.records import DatasetRecord, JobRecord, ModelRecord, optimization_text
 from segtui.core.workspace import Workspace
 from segtui.ui import messages
 from segtui.ui.commands import ProjectPageCommands
@@ -236,16 +239,27 @@ def load_page(ws: Workspace, project_id: int) -> ProjectPage:
     return ProjectPage(details, best_throughput(ws, project_id), project_jobs(ws, details.project))
 
 
+def machine_cell(device: str, machine: MachineInfo | None) -> str:
+    """The Device cell: the device, then what "default" precision runs at on it."""
+    return device if machine is None else f"{device}\ndefault {machine.default_precision}"
+
+
+def machine_line(machine: MachineInfo | None) -> Text:
+    """The processor and its capabilities: 'Intel(R) Xeon(R) Processor · AMX BF16/INT8, AVX2'."""
+    if machine is None:
+        return Text("Reading the device's name and capabilities…", style="dim")
+    features = machine.features_text
+    return Text.assemble(machine.name, (f" · {features}" if features else "", "dim"))
+
+
 def lineage_parts(details: ProjectDetails) -> list[str | tuple[str, str]]:
     """The line under the header: the parent it was optimized from, its optimized children."""
     parts: list[str | tuple[str, str]] = []
     if details.parent is not None:
-        optimization = details.model.optimization
-        method = optimization.get("method", "INT8") if optimization else "INT8"
         parent = details.parent
         parts += [
-            ("Optimized by ", "dim"),
-            f"{method} from #{parent.id} {parent.name}",
+            ("Optimized to ", "dim"),
+            f"{optimization_text(details.model.optimization)} from #{parent.id} {parent.name}",
             (" (p opens it)", "dim"),
         ]
     if details.children:
@@ -351,6 +365,8 @@ class ProjectScreen(SegtuiScreen):
         super().__init__()
         self.project_id = project_id
         self.page: ProjectPage | None = None
+        #: The project's device described (None until its worker has asked OpenVINO).
+        self.machine: MachineInfo | None = None
         #: Job changes came while the Jobs tab was hidden: read them when it is shown.
         self._jobs_stale = False
 
@@ -363,6 +379,7 @@ class ProjectScreen(SegtuiScreen):
                     with Vertical(classes="cell"):
                         yield Label(label, classes="cell-label")
                         yield Static(id=f"cell-{cell}", classes="cell-value")
+            yield Static(id="project-machine")
             yield Static(id="project-lineage")
         with TabbedContent(id="tabs"):
             with TabPane("Model", id="model"):
@@ -424,12 +441,13 @@ class ProjectScreen(SegtuiScreen):
         cells = {
             "model": f"{model.name}\n{short_format(model.analysis.get('format', model.format_id))}",
             "dataset": f"{dataset.name}\n{annotated} · {dataset.image_count} images",
-            "device": project.device,
+            "device": machine_cell(project.device, self.machine),
             "status": page.details.status,
             "throughput": throughput_text(page.best),
         }
         for cell, text in cells.items():
             self.query_one(f"#cell-{cell}", Static).update(Text(text))
+        self._describe_device(project.device)
         lineage = self.query_one("#project-lineage", Static)
         parts = lineage_parts(page.details)
         lineage.update(Text.assemble(*parts))
@@ -438,6 +456,28 @@ class ProjectScreen(SegtuiScreen):
         self.query_one("#dataset-info", PropertyTable).set_properties(dataset_properties(dataset))
         self._show_jobs(page.jobs)
         self.refresh_bindings()
+
+    def _describe_device(self, device: str) -> None:
+        """Name the device's processor: at once when known, else from a worker (it loads OpenVINO)."""
+        known = self.machine if self.machine and self.machine.device == device else None
+        known = known or cached_machine_info(device)
+        if known is not None:
+            self._show_machine(known)
+            return
+        self.query_one("#project-machine", Static).update(machine_line(None))
+        self.tasks.run(
+            lambda _ws: machine_info(device),
+            self._show_machine,
+            group="project-machine",
+            description="Describe the device",
+        )
+
+    def _show_machine(self, machine: MachineInfo) -> None:
+        self.machine = machine
+        self.query_one("#project-machine", Static).update(machine_line(machine))
+        if self.page is not None:
+            device = self.page.details.project.device
+            self.query_one("#cell-device", Static).update(Text(machine_cell(device, machine)))
 
     def _show_jobs(self, jobs: list[JobRecord]) -> None:
         table = self.query_one("#jobs-table", DataTable)

@@ -2,13 +2,19 @@
 
 The list is read in a thread worker (`core.projects.project_rows`, one query) and
 follows the jobs through the app's job watcher: a project whose newest job changes
-state is read again.
+state is read again. Columns that do not fit the terminal are left out, the least
+useful first (Device, Images, Model, Dataset, then the throughput); ID, Name and
+Status always stay.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.cells import cell_len
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header, Static
@@ -20,8 +26,17 @@ from segtui.ui.job_watcher import unsubscribe, watcher_of
 from segtui.ui.screens.base import SegtuiScreen
 from segtui.ui.styles import css_path
 
-#: The model's format is on the project page; without it the list fits 120 columns.
-COLUMNS = ("ID", "Name", "Model", "Dataset", "Images", "Device", "Status")
+#: Every column, in display order (the model's format is on the project page).
+COLUMNS = ("ID", "Name", "Model", "Dataset", "Images", "Device", "Status", "Best FPS")
+#: Shown at any width.
+KEPT = ("ID", "Name", "Status")
+#: Shown in this order while they fit: the last is the first given up as the terminal narrows.
+OPTIONAL = ("Best FPS", "Dataset", "Model", "Images", "Device")
+#: A DataTable cell's padding (one space each side), and room for the vertical scrollbar.
+CELL_PADDING = 2
+SCROLLBAR = 2
+#: The narrowest a name is cut to (with "…") when even the kept columns do not fit.
+NAME_MIN = 12
 
 EMPTY_TEXT = (
     "No projects yet.\n\n"
@@ -42,7 +57,47 @@ def row_cells(row: ProjectRow) -> tuple[str, ...]:
         str(row.image_count),
         row.device,
         row.status,
+        row.throughput_text,
     )
+
+
+@dataclass(frozen=True)
+class ColumnFit:
+    """The columns shown at a width, and the width names are cut to (None: whole names)."""
+
+    columns: tuple[str, ...]
+    name_width: int | None = None
+
+
+def fit_columns(cells: Sequence[Sequence[str]], width: int) -> ColumnFit:
+    """The columns that fit `width` cells: the kept ones, then OPTIONAL's in order while they fit."""
+    natural = {
+        label: max([cell_len(label), *(cell_len(row[i]) for row in cells)]) + CELL_PADDING
+        for i, label in enumerate(COLUMNS)
+    }
+    used = sum(natural[label] for label in KEPT)
+    shown = set(KEPT)
+    for label in OPTIONAL:
+        if used + natural[label] > width:
+            break
+        used += natural[label]
+        shown.add(label)
+    name_width = None
+    if used > width:  # even ID, Name and Status are too wide: names are cut
+        name_width = max(NAME_MIN, natural["Name"] - (used - width) - CELL_PADDING)
+    return ColumnFit(tuple(label for label in COLUMNS if label in shown), name_width)
+
+
+def shown_cells(cells: Sequence[str], fit: ColumnFit) -> list[str]:
+    """A row's cells for the columns that fit, its name cut to the fitted width with '…'."""
+    shown = []
+    for label, cell in zip(COLUMNS, cells, strict=True):
+        if label not in fit.columns:
+            continue
+        if label == "Name" and fit.name_width is not None and cell_len(cell) > fit.name_width:
+            cell = cell[: fit.name_width - 1] + "…"
+        shown.append(cell)
+    return shown
 
 
 def status_moved(row: ProjectRow, job: JobRecord) -> bool:
@@ -81,6 +136,8 @@ class StartScreen(SegtuiScreen):
         self.rows: dict[int, ProjectRow] = {}
         #: The rows have been read at least once.
         self.loaded = False
+        #: The columns shown now (see fit_columns).
+        self.fit = ColumnFit(COLUMNS)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -121,22 +178,41 @@ class StartScreen(SegtuiScreen):
     def show_rows(self, rows: list[ProjectRow]) -> None:
         if self.loaded and rows == list(self.rows.values()):
             return  # unchanged (e.g. back from help): nothing to repaint
-        table = self.query_one("#projects", DataTable)
         selected = self.selected_project_id
         self.rows = {row.id: row for row in rows}
         self.loaded = True
-        table.clear()
-        for row in rows:
-            table.add_row(*row_cells(row), key=str(row.id))
+        self._fill(selected)
         empty = not rows
-        table.display = not empty
+        self.query_one("#projects", DataTable).display = not empty
         self.query_one("#empty", Static).display = empty
         # The workspace path is in F1 help and `segtui --help`; here it would only crowd the header.
         self.sub_title = f"{len(rows)} project{'s' if len(rows) != 1 else ''}"
+        if not empty:
+            self.query_one("#projects", DataTable).focus()
+
+    def _fill(self, selected: int | None) -> None:
+        """The table again: the columns that fit the screen's width, then the rows."""
+        table = self.query_one("#projects", DataTable)
+        cells = [row_cells(row) for row in self.rows.values()]
+        fit = fit_columns(cells, self.app.size.width - SCROLLBAR)
+        if fit != self.fit:
+            self.fit = fit
+            table.clear(columns=True)
+            for label in fit.columns:
+                table.add_column(label, key=label.lower())
+        else:
+            table.clear()
+        for row, row_text in zip(self.rows.values(), cells, strict=True):
+            table.add_row(*shown_cells(row_text, fit), key=str(row.id))
         if selected is not None and selected in self.rows:
             table.move_cursor(row=table.get_row_index(str(selected)))
-        if not empty:
-            table.focus()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if not self.loaded:
+            return
+        cells = [row_cells(row) for row in self.rows.values()]
+        if fit_columns(cells, event.size.width - SCROLLBAR) != self.fit:
+            self._fill(self.selected_project_id)
 
     def on_job_changed(self, event: messages.JobChanged) -> None:
         self._job_moved(event.job)
