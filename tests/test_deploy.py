@@ -356,6 +356,7 @@ def test_cli_on_a_full_disk_names_it_and_leaves_no_partial(
     )
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.strip() == (
+        f"Writing {out}\n"
         f"segtui: error: Could not write {out}: the disk is full or the file is too large "
         f"for it. Free some space in {out.parent}, or choose a folder on another disk, and "
         "try again."
@@ -364,3 +365,41 @@ def test_cli_on_a_full_disk_names_it_and_leaves_no_partial(
     done = _segtui(workspace.root, "deploy", str(project.id), "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert out.stat().st_size > 48 * 1024 and list(out.parent.iterdir()) == [out]
+
+
+def test_the_default_package_goes_to_the_workspace_deploy_folder_never_the_current_one(
+    workspace: Workspace, tiny: ProjectRecord, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = tmp_path / "checkout"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    expected = workspace.root / "deploy" / "segtui-deploy-tiny-conv.tar.gz"
+    assert deploy.default_output(workspace, tiny.id) == expected
+    assert not expected.parent.exists()  # made when a package first goes there
+    result = build_deployment(workspace, tiny.id)
+    assert result.path == expected and "infer.py" in _package_names(expected)
+    assert stat.S_IMODE(expected.parent.stat().st_mode) == 0o700  # as the workspace's folders
+    assert list(here.iterdir()) == []
+    with pytest.raises(SegtuiError, match="already exists"):
+        build_deployment(workspace, tiny.id)
+    # A folder of the user's is not created for them: it must be there.
+    with pytest.raises(SegtuiError, match=r"Folder .*missing does not exist"):
+        build_deployment(workspace, tiny.id, tmp_path / "missing" / "p.tar.gz")
+
+
+def test_cli_says_where_the_package_goes_before_writing_it(
+    workspace: Workspace, tiny: ProjectRecord, tmp_path: Path
+) -> None:
+    workspace.close()
+    expected = workspace.root / "deploy" / "segtui-deploy-tiny-conv.tar.gz"
+    done = _segtui(workspace.root, "deploy", str(tiny.id))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == f"Writing {expected}\n"
+    assert done.stdout.startswith(f"Deployment package for project {tiny.id}: {expected} (")
+    assert "infer.py" in _package_names(expected)
+    # Refused before writing: nothing said about writing.
+    done = _segtui(workspace.root, "deploy", str(tiny.id))
+    assert done.returncode == 1 and "Writing" not in done.stderr
+    assert done.stderr.startswith(f"segtui: error: {expected} already exists.")
+    done = _segtui(workspace.root, "deploy", "--help")
+    assert "WORKSPACE/deploy/segtui-deploy-NAME.tar.gz" in " ".join(done.stdout.split())

@@ -226,7 +226,7 @@ async def test_projects_list_shows_the_best_throughput_and_fits_the_terminal(
         assert table.get_row_at(1) == [str(child.id), "↳ Parent INT8", "ready"]
         await pilot.resize_terminal(40, 24)  # room for the throughput, not for the dataset
         await until(pilot, lambda: len(table.ordered_columns) == 4)
-        assert [str(c.label) for c in table.ordered_columns] == labels + ["Best FPS"]
+        assert [str(c.label) for c in table.ordered_columns] == [*labels, "Best FPS"]
         await pilot.resize_terminal(120, 36)
         await until(pilot, lambda: len(table.ordered_columns) == len(COLUMNS))
 
@@ -385,10 +385,17 @@ async def test_deploy_dialog_builds_the_package_and_reports_a_clash(
         await pilot.pause()
         dialog = app.screen
         assert isinstance(dialog, DeployScreen)
-        # A child can carry its parent; the path starts at the default name.
+        # A child can carry its parent; the path shows where it goes by default: the
+        # workspace's deploy/ folder (the README says so), never the current folder.
         assert not dialog.query_one("#deploy-parent", Checkbox).disabled
         field = dialog.query_one("#deploy-out", Input)
-        assert field.value.endswith("segtui-deploy-parent-int8.tar.gz")
+        default = workspace.root / "deploy" / "segtui-deploy-parent-int8.tar.gz"
+        assert field.value == str(default)
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert dialog.result is not None and dialog.result.path == default
+        assert _text(dialog.query_one("#deploy-status", Static)).startswith(f"✓ Wrote {default}")
         field.value = str(target)
         dialog.query_one("#deploy-parent", Checkbox).value = True
         await pilot.press("enter")

@@ -13,6 +13,8 @@ The archive holds one top-level folder with:
 * ``config.json`` — format, input shapes, class names, thresholds, provenance;
 * ``classes.txt``, ``requirements.txt`` (the runtime pinned to the versions segtui
   runs with) and ``README.md``.
+
+Unless told otherwise the package goes to the workspace's ``deploy/`` folder.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from typing import TYPE_CHECKING, TypedDict
 from segtui import __version__
 from segtui.core.errors import SegtuiError
 from segtui.core.records import JsonObject, ModelRecord, PortJson
-from segtui.core.safe_files import check_output_path, safe_output
+from segtui.core.safe_files import check_output_path, safe_output, write_error
 from segtui.core.settings import DEPLOY
+from segtui.core.storage import private_dir
 from segtui.core.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -401,8 +404,35 @@ class DeployPlan:
     overwrite: bool = False
 
 
+#: Where a package goes unless told otherwise: the workspace's deploy/ folder, never the
+#: current folder (run from a checkout, a package there would be an untracked file in it).
+DEPLOY_DIR = "deploy"
+
+
 def default_package_path(project_name: str, folder: Path) -> Path:
     return folder / f"segtui-deploy-{_slug(project_name)}.tar.gz"
+
+
+def default_deploy_dir(ws: Workspace) -> Path:
+    """The folder packages go to by default: <workspace>/deploy/."""
+    return ws.root / DEPLOY_DIR
+
+
+def default_output(ws: Workspace, project_id: int) -> Path:
+    """Where the project's package goes by default: <workspace>/deploy/segtui-deploy-NAME.tar.gz."""
+    return default_package_path(ws.project(project_id).name, default_deploy_dir(ws))
+
+
+def _made_default_dir(ws: Workspace, out: Path) -> None:
+    """Create the workspace's deploy/ folder when the package goes there (owner-only, as the
+    workspace's folders are); any other folder must exist already."""
+    folder = default_deploy_dir(ws)
+    if out.parent != folder or folder.is_dir():
+        return
+    try:
+        private_dir(folder)
+    except OSError as exc:
+        raise write_error(folder, exc) from exc
 
 
 def plan_deployment(
@@ -414,17 +444,17 @@ def plan_deployment(
     score_threshold: float = DEPLOY.threshold.default,
     overwrite: bool = False,
 ) -> DeployPlan:
-    """Check the request and gather the package's contents; refuse to overwrite unless asked."""
+    """Check the request and gather the package's contents; refuse to overwrite unless asked.
+
+    Without `out` the package goes to the workspace's deploy/ folder (created if need be).
+    """
     project = ws.project(project_id)
     record = ws.model(project.model_id)
     top = f"segtui-deploy-{_slug(project.name)}"
-    out = (
-        Path(out).expanduser()
-        if out is not None
-        else default_package_path(project.name, Path.cwd())
-    )
+    out = Path(out).expanduser() if out is not None else default_output(ws, project_id)
     if out.is_dir():
         out = default_package_path(project.name, out)
+    _made_default_dir(ws, out)
     check_output_path(out)  # a missing folder, a link or a folder at `out`: refused up front
     if out.exists() and not overwrite:
         raise SegtuiError(

@@ -13,12 +13,12 @@ from segtui.core.settings import DEPLOY
 
 
 def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
-    from segtui.core.deploy import build_deployment
+    from segtui.core.deploy import plan_deployment, write_deployment
 
     settings = schema_values(args, DEPLOY)
     with open_workspace(args) as ws:
         project = resolve_project(ws, args.project)
-        result = build_deployment(
+        plan = plan_deployment(
             ws,
             project.id,
             Path(args.out) if args.out else None,
@@ -26,6 +26,8 @@ def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
             score_threshold=settings["threshold"],
             overwrite=settings["force"],
         )
+        out.note(f"Writing {plan.out}")  # where it goes, before anything is written there
+        result = write_deployment(plan)
         out.result(
             result.to_json(),
             f"Deployment package for project {project.id}: {result.path} "
@@ -42,7 +44,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("project")
     p.add_argument(
-        "--out", help="the .tar.gz to write, or a folder (default: ./segtui-deploy-NAME.tar.gz)"
+        "--out",
+        help="the .tar.gz to write, or a folder "
+        "(default: WORKSPACE/deploy/segtui-deploy-NAME.tar.gz)",
     )
     add_schema_options(p, DEPLOY)
     p.set_defaults(func=cmd_deploy)

@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Checkbox, Input, Static
 
-from segtui.core.deploy import DeployResult, default_package_path, plan_deployment, write_deployment
+from segtui.core.deploy import DeployResult, default_output, plan_deployment, write_deployment
 from segtui.core.errors import SegtuiError
 from segtui.core.settings import DEPLOY
 from segtui.core.workspace import ProjectRecord, Workspace
@@ -26,15 +26,15 @@ CONTENTS = (
 
 @dataclass(frozen=True)
 class DeployTarget:
-    """The project to package and where its package goes by default, read in a thread."""
+    """The project to package and where its package goes by default (the workspace's deploy/
+    folder, shown in the path field before anything is written), read in a thread."""
 
     project: ProjectRecord
     default_out: Path
 
 
 def read_target(ws: Workspace, project_id: int) -> DeployTarget:
-    project = ws.project(project_id)
-    return DeployTarget(project, default_package_path(project.name, Path.cwd()))
+    return DeployTarget(ws.project(project_id), default_output(ws, project_id))
 
 
 def build_package(ws: Workspace, project_id: int, out: Path, with_parent: bool) -> DeployResult:
