@@ -375,7 +375,9 @@ def test_the_default_package_goes_to_the_workspace_deploy_folder_never_the_curre
     monkeypatch.chdir(here)
     expected = workspace.root / "deploy" / "segtui-deploy-tiny-conv.tar.gz"
     assert deploy.default_output(workspace, tiny.id) == expected
-    assert not expected.parent.exists()  # made when a package first goes there
+    with pytest.raises(SegtuiError, match="has no parent model"):
+        build_deployment(workspace, tiny.id, with_parent=True)
+    assert not expected.parent.exists()  # a refusal leaves no folder; a package makes it
     result = build_deployment(workspace, tiny.id)
     assert result.path == expected and "infer.py" in _package_names(expected)
     assert stat.S_IMODE(expected.parent.stat().st_mode) == 0o700  # as the workspace's folders

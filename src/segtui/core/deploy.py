@@ -454,13 +454,6 @@ def plan_deployment(
     out = Path(out).expanduser() if out is not None else default_output(ws, project_id)
     if out.is_dir():
         out = default_package_path(project.name, out)
-    _made_default_dir(ws, out)
-    check_output_path(out)  # a missing folder, a link or a folder at `out`: refused up front
-    if out.exists() and not overwrite:
-        raise SegtuiError(
-            f"{out} already exists.",
-            "Choose another file name, or remove it first (segtui deploy --force overwrites).",
-        )
     DEPLOY.threshold.check(score_threshold)  # a SettingError names the range
     parent_record = None
     if with_parent:
@@ -470,6 +463,13 @@ def plan_deployment(
                 "Leave out --with-parent, or deploy an optimized (child) project.",
             )
         parent_record = ws.model(ws.project(project.parent_id).model_id)
+    _made_default_dir(ws, out)  # after the refusals that need no folder: they leave none
+    check_output_path(out)  # a missing folder, a link or a folder at `out`: refused up front
+    if out.exists() and not overwrite:
+        raise SegtuiError(
+            f"{out} already exists.",
+            "Choose another file name, or remove it first (segtui deploy --force overwrites).",
+        )
 
     config: PackageConfig = {
         "segtui_version": __version__,
