@@ -50,6 +50,7 @@ from segtui.core.job_faults import (
     storage_cause,
 )
 from segtui.core.job_registry import JobContext, JobHandler
+from segtui.core.priority import lower_priority, requested_niceness
 from segtui.core.progress import CancelToken
 from segtui.core.records import JobRecord
 from segtui.core.types import JobKind, JobState
@@ -517,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--workspace", required=True)
     args = parser.parse_args(argv)
     root = Path(args.workspace)
+    # Before any thread starts: a job started from the TUI gives way to it (core.priority).
+    lower_priority(requested_niceness())
     faulthandler.enable()  # a crash in native code leaves its stack in the log
     try:
         # First of all: from here on, whoever looks can tell that this process lives.
