@@ -6,9 +6,14 @@ Performance page, which follows that job. First the app runs `--idle` seconds wi
 keys, and the CPU it uses to follow the job is measured (process CPU time over wall
 time: event loop and threads). Then each of `--presses` F1 presses is timed from the
 key to the first paint of the help screen: the compositor's update rendered to terminal
-text, as a real terminal would get it. Prints p50 / p95 / max and the CPU share.
+text, as a real terminal would get it. Prints p50 / p95 / max and the CPU share, and
+the event loop thread's own CPU time per press, and (Linux) its time waiting for a core
+in the run queue: what is left of the wall time is waiting for the GIL or for I/O.
 
     python benchmarks/ui_responsiveness.py [--presses 20] [--duration 120] [--page performance]
+
+The job runs below the app's priority as `segtui` starts it (`give_way_to_the_tui`);
+`--job-nice 0` runs it at the app's priority (how it was before that).
 
 To measure another tree (e.g. the code before a change), put its src first:
 `PYTHONPATH=/tmp/before/src python benchmarks/ui_responsiveness.py`.
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import sys
@@ -35,10 +41,11 @@ from tiny_models import build_omz_maskrcnn_conv
 
 import segtui
 from segtui.core import jobs
+from segtui.core.priority import JOB_NICE_ENV
 from segtui.core.projects import create_project_from_paths
 from segtui.core.types import JobKind, JobState
 from segtui.core.workspace import Workspace
-from segtui.ui.app import SegtuiApp
+from segtui.ui.app import SegtuiApp, give_way_to_the_tui
 from segtui.ui.screens.help import HelpScreen
 
 SIZE = (120, 36)
@@ -78,10 +85,11 @@ async def _measure(
     page: str,
     idle_s: float,
     verbose: bool = False,
-) -> tuple[list[float], float]:
-    """F1 latencies (ms), and the app's CPU use (share of a core) over `idle_s` without keys."""
+) -> tuple[list[float], list[float], list[float], float]:
+    """Per press (ms): F1 latency, loop thread CPU, its run-queue wait; the app's idle CPU share."""
     app = SegtuiApp(ws, register_sample=False)
-    painted: list[float] = []
+    app.freeze_when_loaded = True  # as `segtui` runs it
+    painted: list[tuple[float, float, float]] = []  # wall, loop CPU, run-queue wait at the paint
     original = app._display
 
     def display(screen: Screen[object], renderable: RenderableType | None) -> None:
@@ -90,11 +98,13 @@ async def _measure(
         if render is not None:
             render(app.console)
         if isinstance(screen, HelpScreen) and renderable is not None and not painted:
-            painted.append(time.perf_counter())
+            painted.append((time.perf_counter(), time.thread_time(), _run_queue_wait()))
         original(screen, renderable)
 
     app._display = display  # type: ignore[method-assign]
     latencies: list[float] = []
+    loop_cpu: list[float] = []
+    queued: list[float] = []
     rng = random.Random(0)
     async with app.run_test(size=SIZE) as pilot:
         if page != "start":
@@ -111,17 +121,40 @@ async def _measure(
             # Spread the presses over the pollers' phases.
             await asyncio.sleep(rng.uniform(0.1, 0.4))
             painted.clear()
-            start = time.perf_counter()
+            start, start_cpu, start_queued = (
+                time.perf_counter(),
+                time.thread_time(),
+                _run_queue_wait(),
+            )
             await pilot.press("f1")
             while not painted:
                 await asyncio.sleep(0.001)
-            latencies.append((painted[0] - start) * 1000)
+            loop_cpu.append((painted[0][1] - start_cpu) * 1000)
+            queued.append((painted[0][2] - start_queued) * 1000)
+            latencies.append((painted[0][0] - start) * 1000)
             if verbose:
-                print(f"  {latencies[-1]:7.1f} ms")
+                print(
+                    f"  {latencies[-1]:7.1f} ms: loop CPU {loop_cpu[-1]:5.1f} ms, "
+                    f"waiting for a core {queued[-1]:5.1f} ms"
+                )
             await pilot.press("escape")
             while isinstance(app.screen, HelpScreen):
                 await asyncio.sleep(0.005)
-    return latencies, cpu_share
+    return latencies, loop_cpu, queued, cpu_share
+
+
+def _run_queue_wait() -> float:
+    """Seconds this thread has waited for a core so far (Linux schedstat; 0 elsewhere)."""
+    try:
+        fields = Path("/proc/thread-self/schedstat").read_text().split()
+    except OSError:
+        return 0.0
+    return int(fields[1]) / 1e9
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -137,10 +170,16 @@ def main() -> None:
     )
     parser.add_argument("--no-job", action="store_true", help="no benchmark job (a baseline)")
     parser.add_argument(
+        "--job-nice", type=int, help="the job's niceness (default: as segtui sets it)"
+    )
+    parser.add_argument(
         "--idle", type=float, default=10.0, help="seconds without keys, to measure the app's CPU"
     )
     args = parser.parse_args()
-    print(f"segtui from {Path(segtui.__file__).parent}")
+    if args.job_nice is not None:
+        os.environ[JOB_NICE_ENV] = str(args.job_nice)
+    give_way_to_the_tui()
+    print(f"segtui from {Path(segtui.__file__).parent}, jobs at nice {os.environ[JOB_NICE_ENV]}")
     with tempfile.TemporaryDirectory(prefix="segtui-ui-bench-") as tmp:
         ws = Workspace(Path(tmp) / "ws")
         project_id = _project(ws, Path(tmp))
@@ -149,7 +188,7 @@ def main() -> None:
         try:
             if job is not None:
                 _wait_measuring(ws, job.id)
-            latencies, cpu_share = asyncio.run(
+            latencies, loop_cpu, queued, cpu_share = asyncio.run(
                 _measure(
                     ws,
                     project_id,
@@ -165,11 +204,16 @@ def main() -> None:
                 jobs.cancel(ws, job.id)
             ws.close()
     ordered = sorted(latencies)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     print(
         f"F1 key → help painted, {len(latencies)} presses on the {args.page} page, "
         f"{'no job' if args.no_job else 'a benchmark job running'}: "
-        f"p50 {statistics.median(latencies):.1f} ms, p95 {p95:.1f} ms, max {ordered[-1]:.1f} ms"
+        f"p50 {statistics.median(latencies):.1f} ms, p95 {_p95(latencies):.1f} ms, "
+        f"max {ordered[-1]:.1f} ms"
+    )
+    print(
+        f"the event loop's own CPU per press: p50 {statistics.median(loop_cpu):.1f} ms, "
+        f"p95 {_p95(loop_cpu):.1f} ms; waiting for a core: p50 {statistics.median(queued):.1f}"
+        f" ms, p95 {_p95(queued):.1f} ms"
     )
     print(
         f"the app's own CPU while it follows the page, no keys: {cpu_share * 100:.1f} % of a core"
