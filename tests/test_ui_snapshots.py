@@ -62,6 +62,13 @@ async def _project_page(pilot: Pilot[Any]) -> None:
     await _start_loaded(pilot)
     await pilot.press("enter")
     await until(pilot, lambda: _page_drawn(pilot.app.screen))
+    # The widths are right now, but a row render cached with the old ones may still be on
+    # screen: drop the tables' caches and let the screen lay out and repaint before the picture.
+    for table in pilot.app.screen.query(PropertyTable):
+        table._clear_caches()
+        table.refresh(layout=True)
+    await pilot.pause()
+    await until(pilot, lambda: _page_drawn(pilot.app.screen))
 
 
 def test_start_screen(snap_compare: SnapCompare, populated: Workspace) -> None:
