@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from tiny_models import build_omz_maskrcnn, build_omz_maskrcnn_conv
 
 from segtui.cli import main
 from segtui.cli.commands.performance import sweep_notes, sweep_rows
-from segtui.core import jobs, performance
+from segtui.core import jobs, performance, priority
 from segtui.core.benchmark import HINTS, BenchmarkRun, BenchmarkSettings, run_benchmark
 from segtui.core.datasets import image_path
 from segtui.core.errors import Cancelled, SegtuiError
@@ -463,6 +464,8 @@ def test_benchmark_job_stores_a_result(workspace: Workspace, conv_project: Proje
     # The processor it ran on, with what "default" means there, is stored with the run.
     assert data["machine"] == machine_info("CPU").to_json()
     assert data["machine"]["name"] and data["machine"]["default_precision"] in ("bf16", "f32")
+    # And the niceness it ran at (a job started from the TUI gives way to the TUI).
+    assert data["niceness"] == max(os.nice(0), priority.requested_niceness())
     assert runtime["inference_precision"] == "f32"
     assert sum(runtime["by_computed_precision"].values()) == runtime["layers"]
     assert runtime["slowest"][0]["precision_label"] == precision_label(

@@ -11,6 +11,7 @@ a Mask R-CNN whose run time depends on the objects in the image sees many images
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Mapping
@@ -132,6 +133,8 @@ class BenchmarkFigures(TypedDict):
     #: The processor it ran on, its capabilities and what "default" resolves to there
     #: (runs stored before it was kept lack it).
     machine: NotRequired[MachineJson]
+    #: The job process's niceness (a job started from the TUI gives way to it: SEGTUI_JOB_NICE).
+    niceness: NotRequired[int]
 
 
 class BenchmarkRun(BenchmarkFigures):
@@ -167,6 +170,7 @@ class BenchmarkResult:
     images: int
     runtime: RuntimeProfile
     machine: MachineJson
+    niceness: int = 0
 
     def to_json(self) -> BenchmarkFigures:
         return BenchmarkFigures(
@@ -188,6 +192,7 @@ class BenchmarkResult:
             images=self.images,
             runtime=self.runtime,
             machine=self.machine,
+            niceness=self.niceness,
         )
 
 
@@ -355,4 +360,5 @@ def run_benchmark(
         images=len(inputs) * settings.batch,
         runtime=runtime,
         machine=machine_info(settings.device).to_json(),
+        niceness=os.nice(0),
     )
