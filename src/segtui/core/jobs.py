@@ -115,6 +115,31 @@ def log_tail(path: str | None, lines: int, max_bytes: int = 16_384) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+@dataclass(frozen=True)
+class LogChunk:
+    """The bytes of a job log from byte `start` to `end` (its size when read)."""
+
+    start: int
+    end: int
+    data: bytes
+
+
+def read_log(path: str | None, offset: int, max_bytes: int = 262_144) -> LogChunk:
+    """The log from byte `offset` on (at most its last `max_bytes`); from the top if it shrank."""
+    if not path:
+        return LogChunk(0, 0, b"")
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            start = offset if offset <= size else 0  # shorter: a new log in its place
+            start = max(start, size - max_bytes)  # only the end of a burst (or a long log)
+            handle.seek(start)
+            data = handle.read(size - start)
+    except OSError:
+        return LogChunk(0, 0, b"")
+    return LogChunk(start, start + len(data), data)
+
+
 def _clean_partial(ws: Workspace, job_id: int) -> None:
     shutil.rmtree(work_dir(ws, job_id), ignore_errors=True)
 
