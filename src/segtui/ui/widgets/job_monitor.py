@@ -3,8 +3,8 @@
 The job runs in a child process (segtui.core.jobs). This widget reads nothing
 itself: it subscribes to the app's job watcher (segtui.ui.job_watcher), shows each
 `JobChanged`, and posts `JobMonitor.Finished` once when the job ends. Cancelling
-and reading the log run in thread workers (cancelling may wait for the child to
-clean up).
+runs in a thread worker (it may wait for the child to clean up); `l` opens the
+job's live log (segtui.ui.widgets.job_log).
 """
 
 from __future__ import annotations
@@ -27,32 +27,7 @@ from segtui.core.types import JobState
 from segtui.core.workspace import Workspace
 from segtui.ui import messages
 from segtui.ui.job_watcher import unsubscribe, watcher_of
-
-LOG_LINES = 30
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "estimating…"
-    seconds = max(0, int(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min left"
-    if seconds >= 60:
-        return f"{seconds // 60} min {seconds % 60:02d} s left"
-    return f"{seconds} s left"
-
-
-def job_line(job: JobRecord) -> str:
-    """One line about a job: kind, state, and what it is doing or how it ended."""
-    if job.state == JobState.RUNNING:
-        return f"{job.kind} · {job.stage or 'running'} · {format_eta(job.eta_s)}"
-    if job.state == JobState.QUEUED:
-        return f"{job.kind} · queued behind another job"
-    if job.state == JobState.FAILED:
-        return f"{job.kind} · failed: {job.error or 'see the log'}"
-    if job.state == JobState.INTERRUPTED:
-        return f"{job.kind} · interrupted: {job.error or ''}"
-    return f"{job.kind} · {job.state}"
+from segtui.ui.widgets.job_log import job_line, open_job_log
 
 
 class JobMonitor(Vertical, can_focus=True):
@@ -66,7 +41,13 @@ class JobMonitor(Vertical, can_focus=True):
             id="job.cancel",
             tooltip="Stop the job and remove its partial files.",
         ),
-        Binding("l", "show_log", "Job log", id="job.log", tooltip="Show the end of the job's log."),
+        Binding(
+            "l",
+            "show_log",
+            "Job log",
+            id="job.log",
+            tooltip="Show the job's log as it is written (l or escape closes it).",
+        ),
     ]
 
     DEFAULT_CSS = """
@@ -168,22 +149,7 @@ class JobMonitor(Vertical, can_focus=True):
             jobs.cancel(ws, self.job_id)
 
     def action_show_log(self) -> None:
-        job = self.job
-        if job is not None and job.log_path:
-            self._show_log(job.id, job.log_path)
-
-    @work(
-        thread=True,
-        exclusive=True,
-        exit_on_error=False,
-        group="job-log",
-        description="Read the job's log",
-    )
-    def _show_log(self, job_id: int, path: str) -> None:
-        tail = jobs.log_tail(path, lines=LOG_LINES)[-1500:]
-        self.app.call_from_thread(
-            self.notify, tail or "(empty log)", title=f"Job {job_id} log", timeout=15
-        )
+        open_job_log(self, self.job_id, self.job)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
