@@ -32,6 +32,7 @@ from segtui.ui.commands import ProjectPageCommands
 from segtui.ui.job_watcher import unsubscribe, watcher_of
 from segtui.ui.screens.base import SegtuiScreen
 from segtui.ui.styles import css_path
+from segtui.ui.widgets.job_log import JobsTable
 from segtui.ui.widgets.property_table import Property, PropertyTable
 
 HEADER_CELLS = (
@@ -390,7 +391,7 @@ class ProjectScreen(SegtuiScreen):
                 yield Static(
                     "No jobs yet: optimize or benchmark this project to start one.", id="jobs-empty"
                 )
-                yield DataTable[str](id="jobs-table", cursor_type="row", zebra_stripes=True)
+                yield JobsTable(id="jobs-table")  # l or enter: the selected job's log
         yield Footer()
 
     def on_mount(self) -> None:
