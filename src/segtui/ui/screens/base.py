@@ -119,6 +119,10 @@ def in_workspace(root: Path, task: Callable[[Workspace], T]) -> T:
 class SegtuiScreen(Screen[None]):
     """A screen of the segtui app."""
 
+    # Below 30 rows (80×24) screens drop their decorations: CSS rules on `.-low` (the
+    # app's HORIZONTAL_BREAKPOINTS give `-narrow` below 100 columns the same way).
+    VERTICAL_BREAKPOINTS = [(0, "-low"), (30, "-high")]  # noqa: RUF012
+
     def __init__(
         self, name: str | None = None, id: str | None = None, classes: str | None = None
     ) -> None:
