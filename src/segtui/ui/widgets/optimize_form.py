@@ -266,6 +266,8 @@ class OptimizeForm(VerticalScroll):
         )
         yield Static("Analysing the model's graph…", id="scope-summary")
         yield DataTable[str](id="scope-table", cursor_type="row", zebra_stripes=True)
+        # Layer names run to 80 characters: the highlighted one in full, wrapped, below.
+        yield Static(id="scope-name", classes="help")
         yield Label("Also ignore layers (names, comma-separated)", classes="section")
         yield _input(OPTIMIZE.ignore_names, "ignore-names", placeholder="layer names")
         yield Static(id="ignore-names-message", classes="field-message")
@@ -357,6 +359,10 @@ class OptimizeForm(VerticalScroll):
                 "Instance-segmentation aware (automatic): ", ("on" if auto else "off", "bold")
             )
         )
+
+    @on(DataTable.RowHighlighted, "#scope-table")
+    def _show_scope_name(self, event: DataTable.RowHighlighted) -> None:
+        self.query_one("#scope-name", Static).update(Text(str(event.row_key.value or "")))
 
     @on(RadioSet.Changed)
     def _radio_changed(self) -> None:
