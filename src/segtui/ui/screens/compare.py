@@ -248,6 +248,35 @@ def missing_text(page: ComparePage) -> str:
     return "\n".join(lacking) if lacking else page.problem or ""
 
 
+class BodyTable(SortableTable):
+    """A table as tall as its rows in the scrolling body: it has nothing of its own to scroll,
+    so the paging keys (which would only move its cursor) scroll the body as well."""
+
+    def _body(self) -> VerticalScroll | None:
+        body = self.parent
+        return body if isinstance(body, VerticalScroll) else None
+
+    def action_page_down(self) -> None:
+        super().action_page_down()
+        if body := self._body():
+            body.scroll_page_down(animate=False)
+
+    def action_page_up(self) -> None:
+        super().action_page_up()
+        if body := self._body():
+            body.scroll_page_up(animate=False)
+
+    def action_scroll_end(self) -> None:
+        super().action_scroll_end()
+        if body := self._body():
+            body.scroll_end(animate=False)
+
+    def action_scroll_home(self) -> None:
+        super().action_scroll_home()
+        if body := self._body():
+            body.scroll_home(animate=False)
+
+
 class CompareScreen(SegtuiScreen):
     """Two projects side by side: figures per precision, ratios, precisions, per-layer deltas."""
 
@@ -299,11 +328,11 @@ class CompareScreen(SegtuiScreen):
         with VerticalScroll(id="compare-body"):
             yield Static(id="compare-ratio")
             yield Label("Throughput and latency", classes="section")
-            yield SortableTable(id="compare-figures", classes="auto-table")
+            yield BodyTable(id="compare-figures", classes="auto-table")
             yield Label("What the best runs computed in", classes="section")
-            yield SortableTable(id="compare-precisions", classes="auto-table")
+            yield BodyTable(id="compare-precisions", classes="auto-table")
             yield Label("Time by layer type (best runs)", classes="section")
-            yield SortableTable(id="compare-deltas", classes="auto-table")
+            yield BodyTable(id="compare-deltas", classes="auto-table")
         yield JobQueue(id="compare-jobs")
         yield Footer()
 
