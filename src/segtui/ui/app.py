@@ -24,6 +24,7 @@ from segtui.core import storage
 from segtui.core.errors import Cancelled
 from segtui.core.priority import JOB_NICE_ENV
 from segtui.core.projects import available_devices
+from segtui.core.records import JobRecord
 from segtui.core.sample import SampleProjects, ensure_sample
 from segtui.core.workspace import Workspace, default_workspace_dir
 from segtui.ui import idle_gc, messages
@@ -35,6 +36,8 @@ from segtui.ui.screens.start import StartScreen
 from segtui.ui.styles import css_path
 
 SAMPLE_GROUP = "sample"
+#: The worker that reads the running jobs before quitting (see `action_quit`).
+QUIT_GROUP = "quit"
 #: The exit status after a failure (a refused workspace, an unexpected error).
 EXIT_FAILURE = 1
 #: The exit status after ctrl+c reached Python (128 + SIGINT).
@@ -58,7 +61,16 @@ class SegtuiApp(App[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f1", "help", "Help", id="app.help", tooltip="Show the keys that work here."),
+        Binding("f1", "help", "More", id="app.help", tooltip="Show every key that works here."),
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            show=False,
+            priority=True,
+            id="app.quit",
+            tooltip="Quit segtui (asks first while a job runs; the job goes on).",
+        ),
     ]
 
     def __init__(self, workspace: Workspace, register_sample: bool = True) -> None:
@@ -184,6 +196,31 @@ class SegtuiApp(App[None]):
             help_screen.show(title, where, rows, str(self.workspace.root))
         self.push_screen("help")
 
+    async def action_quit(self) -> None:
+        """Quit; while jobs run, first ask (they go on: the app never waits for them)."""
+        from segtui.ui.screens.quit_confirm import QuitConfirmScreen
+
+        if isinstance(self.screen, QuitConfirmScreen):
+            return
+        self.read_active_jobs(self.workspace.root)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=QUIT_GROUP)
+    def read_active_jobs(self, workspace_root: Path) -> list[JobRecord]:
+        """The queued and running jobs (the question before quitting names them)."""
+        return in_workspace(workspace_root, lambda ws: ws.watched_jobs())
+
+    def _confirm_quit(self, jobs: list[JobRecord]) -> None:
+        from segtui.ui.screens.quit_confirm import QuitConfirmScreen
+
+        if not jobs:
+            self.exit()
+        elif not isinstance(self.screen, QuitConfirmScreen):
+            self.push_screen(QuitConfirmScreen(jobs), self._quit_answered)
+
+    def _quit_answered(self, quit_app: bool | None) -> None:
+        if quit_app:
+            self.exit()
+
     def show_project(self, project_id: int, *, replace: bool = False) -> None:
         """Open the page of a project (replacing the current screen when `replace`).
 
@@ -236,7 +273,11 @@ class SegtuiApp(App[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The app's own workers; screens pass their failures to `report_worker_failure`."""
         worker = event.worker
-        if event.state == WorkerState.ERROR:
+        if worker.group == QUIT_GROUP and event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
+            # Jobs that cannot be read never keep the user in: quit as asked.
+            jobs = worker.result if isinstance(worker.result, list) else []
+            self._confirm_quit(jobs)
+        elif event.state == WorkerState.ERROR:
             self.report_worker_failure(worker)
         elif (
             event.state == WorkerState.SUCCESS

@@ -286,31 +286,43 @@ class CompareScreen(SegtuiScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
-            "escape", "back", "Back", id="compare.back", tooltip="Back to the previous screen."
+            "escape",
+            "back",
+            "Back",
+            show=False,
+            id="compare.back",
+            tooltip="Back to the previous screen.",
         ),
-        Binding("x", "swap", "Swap A/B", id="compare.swap", tooltip="Exchange the two projects."),
+        Binding("x", "swap", "Swap", id="compare.swap", tooltip="Exchange the two projects (A/B)."),
         Binding(
             "a",
             "benchmark('a', 'f32')",
-            "Benchmark A",
+            "Bench A",
             id="compare.benchmark_a",
             tooltip="Benchmark project A at f32 in a background job.",
         ),
         Binding(
             "b",
             "benchmark('b', 'f32')",
-            "Benchmark B f32",
+            "B FP32",
             id="compare.benchmark_b",
             tooltip="Benchmark project B at true FP32 in a background job.",
         ),
         Binding(
             "d",
             "benchmark('b', 'default')",
-            "Benchmark B default",
+            "B default",
             id="compare.benchmark_b_default",
             tooltip="Benchmark project B at its default precision (bf16 where the CPU has it).",
         ),
-        Binding("r", "reload", "Refresh", id="compare.refresh", tooltip="Reload the results."),
+        Binding(
+            "r",
+            "reload",
+            "Refresh",
+            show=False,
+            id="compare.refresh",
+            tooltip="Reload the results.",
+        ),
     ]
 
     def __init__(self, a_project_id: int, b_project_id: int) -> None:

@@ -51,11 +51,19 @@ class DeployScreen(SegtuiModalScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close", id="deploy.close", tooltip="Close without building."),
         Binding(
-            "ctrl+b",
+            "ctrl+s",
             "build",
             "Build",
             id="deploy.build",
             tooltip="Write the package (Enter in the path field does the same).",
+        ),
+        Binding(
+            "ctrl+b",
+            "build",
+            "Build",
+            show=False,
+            id="deploy.build_b",
+            tooltip="Write the package (the same as ctrl+s).",
         ),
     ]
 

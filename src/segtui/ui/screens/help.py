@@ -24,12 +24,28 @@ def _scope(node: DOMNode) -> tuple[int, str]:
     return 2, f"#{node.id}" if node.id else type(node).__name__
 
 
+def screen_actions(screen: Screen[object]) -> dict[str, tuple[str, str]]:
+    """What a widget's action does on `screen`: action -> (description, tooltip).
+
+    A screen names them in `HELP_ACTIONS` (e.g. the projects table's Enter is
+    "Open project", not DataTable's "Select"); help lists them with the screen's own keys.
+    """
+    actions: dict[str, tuple[str, str]] = getattr(screen, "HELP_ACTIONS", {})
+    return actions
+
+
 def binding_rows(screen: Screen[object]) -> list[HelpRow]:
     """(keys, action, scope, tooltip) of every described binding active on `screen` now."""
     app = screen.app
+    own = screen_actions(screen)
     by_action: dict[tuple[str, str], tuple[tuple[int, int], HelpRow]] = {}
     for key, active in screen.active_bindings.items():
         binding = active.binding
+        if binding.action in own and not isinstance(active.node, App):
+            # Listed as this screen's own key, in the screen's words, with its shown keys.
+            description, tooltip = own[binding.action]
+            binding = Binding(key, binding.action, description, tooltip=tooltip)
+            active = active._replace(node=screen, binding=binding, tooltip=tooltip)
         if not binding.description:
             continue
         display = app.get_key_display(binding.with_key(key))

@@ -220,18 +220,33 @@ class PerformanceScreen(SegtuiScreen):
     COMMANDS = Screen.COMMANDS | {ScreenKeyCommands}
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back", id="performance.back", tooltip="Back to the project."),
+        Binding(
+            "escape",
+            "back",
+            "Back",
+            show=False,
+            id="performance.back",
+            tooltip="Close the settings when they are open, else back to the project.",
+        ),
+        Binding(
+            "ctrl+s",
+            "benchmark('f32')",
+            "Run benchmark",
+            show=False,
+            id="performance.run",
+            tooltip="Run a benchmark at true FP32 with the settings (the same as b).",
+        ),
         Binding(
             "b",
             "benchmark('f32')",
-            "Benchmark f32",
+            "FP32",
             id="performance.benchmark_f32",
             tooltip="Measure at true FP32 (INFERENCE_PRECISION_HINT=f32) in a background job.",
         ),
         Binding(
             "d",
             "benchmark('default')",
-            "Benchmark default",
+            "Default",
             id="performance.benchmark_default",
             tooltip="Measure at the device's default precision (bf16 on CPUs that have it).",
         ),
@@ -253,10 +268,18 @@ class PerformanceScreen(SegtuiScreen):
             "i",
             "configs",
             "Configurations",
+            show=False,
             id="performance.configs",
             tooltip="Explore inference configurations: a batch × streams sweep.",
         ),
-        Binding("r", "reload", "Refresh", id="performance.refresh", tooltip="Reload the results."),
+        Binding(
+            "r",
+            "reload",
+            "Refresh",
+            show=False,
+            id="performance.refresh",
+            tooltip="Reload the results.",
+        ),
     ]
 
     def __init__(self, project_id: int) -> None:
@@ -455,6 +478,8 @@ class PerformanceScreen(SegtuiScreen):
         bar.display = not bar.display
         if bar.display:
             self.query_one("#perf-duration", Input).focus()
+        else:
+            self.query_one("#perf-results", SortableTable).focus()
 
     # -- navigation -------------------------------------------------------------------
 
@@ -480,4 +505,8 @@ class PerformanceScreen(SegtuiScreen):
         self.reload()
 
     def action_back(self) -> None:
+        # Escape closes the innermost thing: the settings first, then the screen.
+        if self.query_one("#perf-settings").display:
+            self.action_toggle_settings()
+            return
         self.app.pop_screen()

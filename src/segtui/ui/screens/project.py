@@ -281,12 +281,18 @@ class ProjectScreen(SegtuiScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
-            "escape", "back", "Back", id="project.back", tooltip="Go back to the previous screen."
+            "escape",
+            "back",
+            "Back",
+            show=False,
+            id="project.back",
+            tooltip="Go back to the previous screen.",
         ),
         Binding(
             "1",
             "show_tab('model')",
             "Model",
+            show=False,
             id="project.tab_model",
             tooltip="Show the model's analysis.",
         ),
@@ -294,6 +300,7 @@ class ProjectScreen(SegtuiScreen):
             "2",
             "show_tab('dataset')",
             "Dataset",
+            show=False,
             id="project.tab_dataset",
             tooltip="Show the dataset's analysis.",
         ),
@@ -301,6 +308,7 @@ class ProjectScreen(SegtuiScreen):
             "3",
             "show_tab('jobs')",
             "Jobs",
+            show=False,
             id="project.tab_jobs",
             tooltip="Show the project's jobs.",
         ),
@@ -308,6 +316,7 @@ class ProjectScreen(SegtuiScreen):
             "p",
             "open_parent",
             "Parent",
+            show=False,
             id="project.parent",
             tooltip="Open the project this one was optimized from.",
         ),
@@ -315,6 +324,7 @@ class ProjectScreen(SegtuiScreen):
             "r",
             "refresh",
             "Refresh",
+            show=False,
             id="project.refresh",
             tooltip="Reload the project from the workspace.",
         ),
@@ -328,7 +338,7 @@ class ProjectScreen(SegtuiScreen):
         Binding(
             "b",
             "performance",
-            "Performance",
+            "Perf",
             id="project.performance",
             tooltip="Benchmark throughput and latency; per-layer profile.",
         ),
@@ -343,6 +353,7 @@ class ProjectScreen(SegtuiScreen):
             "i",
             "configs",
             "Configs",
+            show=False,
             id="project.configs",
             tooltip="Explore inference configurations (batch × streams).",
         ),

@@ -128,8 +128,18 @@ class StartScreen(SegtuiScreen):
             id="start.refresh",
             tooltip="Reload the project list from the workspace.",
         ),
-        Binding("q", "app.quit", "Quit", id="start.quit", tooltip="Quit segtui."),
+        Binding(
+            "q",
+            "app.quit",
+            "Quit",
+            id="start.quit",
+            tooltip="Quit segtui (asks first while a job runs; the job goes on).",
+        ),
     ]
+    #: What the projects table's own keys do here (F1 lists them with the screen's keys).
+    HELP_ACTIONS: ClassVar[dict[str, tuple[str, str]]] = {
+        "select_cursor": ("Open project", "Open the page of the project under the cursor."),
+    }
 
     def __init__(self) -> None:
         super().__init__()
