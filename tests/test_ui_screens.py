@@ -101,7 +101,9 @@ async def test_empty_start_screen_and_f1_help(workspace: Workspace) -> None:
         help_screen = app.screen
         assert isinstance(help_screen, HelpScreen)
         rows = [help_screen.query_one(DataTable).get_row_at(i) for i in range(3)]
-        assert rows[0][:3] == ["n", "this screen", "New project"]
+        # The screen's own actions first: its table's Enter in the screen's words.
+        assert rows[0][:3] == ["⏎", "this screen", "Open project"]
+        assert rows[1][:3] == ["n", "this screen", "New project"]
         assert _text(help_screen.query_one("#help-workspace", Static)) == (
             f"Workspace: {workspace.root}"
         )
