@@ -29,6 +29,7 @@ from segtui.ui.screens.quit_confirm import QuitConfirmScreen
 from segtui.ui.screens.report import ReportScreen
 from segtui.ui.screens.start import StartScreen
 from segtui.ui.screens.visualize import VisualizeScreen
+from segtui.ui.widgets.property_table import PropertyTable
 from segtui.ui.widgets.table import SortableTable, num, txt
 
 SCREENS: list[type[Any]] = [
@@ -229,3 +230,19 @@ async def test_every_footer_fits_and_ends_with_f1(
         assert cut == 0, (name, size, shown)
         assert shown[-1] == "f1 More", (name, size, shown)
     assert {"a Accuracy", "d Deploy"} <= set(shown_by_screen["ProjectScreen"][0])
+
+
+async def test_home_and_end_go_through_an_info_table(
+    workspace: Workspace, pair: tuple[ProjectRecord, ProjectRecord]
+) -> None:
+    parent, _child = pair
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await opened(pilot, ProjectScreen(parent.id))
+        info = screen.query_one("#model-info", PropertyTable)
+        await until(pilot, lambda: info.row_count > 3)
+        info.focus()
+        await pilot.press("end")
+        assert info.cursor_row == info.row_count - 1
+        await pilot.press("home")
+        assert info.cursor_row == 0

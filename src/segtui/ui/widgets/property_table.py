@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
 Property = tuple[str, str]
@@ -10,6 +13,12 @@ Property = tuple[str, str]
 
 class PropertyTable(DataTable[str | Text]):
     """Shows `(name, value)` rows; a name starting with "§" is a section heading."""
+
+    # DataTable's Home/End move across columns; a list of properties has rows to go through.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("home", "scroll_top", "First", show=False),
+        Binding("end", "scroll_bottom", "Last", show=False),
+    ]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True, show_header=False)
