@@ -1,4 +1,4 @@
-"""SVG snapshots of the start screen and the project page (deterministic workspace, no timings)."""
+"""SVG snapshots of the main screens at 120×36 and 80×24 (deterministic workspace, no timings)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pilot_wait import until
+from pilot_wait import settle, until
+from test_ui_performance import measured
 from textual.pilot import Pilot
+from textual.widgets import Input, Static
 from tiny_models import build_omz_maskrcnn
 
 from segtui.core import machine
 from segtui.core.machine import MachineInfo
 from segtui.core.projects import create_project_from_paths
+from segtui.core.records import ProjectRecord
 from segtui.core.workspace import Workspace
 from segtui.ui.app import SegtuiApp
+from segtui.ui.screens.compare import CompareScreen
+from segtui.ui.screens.deploy import DeployScreen
+from segtui.ui.screens.help import HelpScreen
+from segtui.ui.screens.optimize import OptimizeScreen
 from segtui.ui.screens.project import ProjectScreen
 from segtui.ui.screens.start import StartScreen
 from segtui.ui.widgets.property_table import PropertyTable
 
 SnapCompare = Callable[..., bool]
+__all__ = ["measured"]  # a fixture: the compare snapshot's stored benchmarks
 
 
 @pytest.fixture
@@ -81,3 +89,100 @@ def test_project_page(
 ) -> None:
     app = SegtuiApp(populated, register_sample=False)
     assert snap_compare(app, terminal_size=(120, 36), run_before=_project_page)
+
+
+# -- 80×24: every main screen must stay usable on the smallest common terminal -------------
+
+SMALL = (80, 24)
+
+
+def test_start_screen_80x24(snap_compare: SnapCompare, populated: Workspace) -> None:
+    app = SegtuiApp(populated, register_sample=False)
+    assert snap_compare(app, terminal_size=SMALL, run_before=_start_loaded)
+
+
+def test_project_page_80x24(
+    snap_compare: SnapCompare, populated: Workspace, fixed_machine: MachineInfo
+) -> None:
+    app = SegtuiApp(populated, register_sample=False)
+    assert snap_compare(app, terminal_size=SMALL, run_before=_project_page)
+
+
+async def _on_project_page(pilot: Pilot[Any], *keys: str) -> None:
+    """The project page, drawn, then `keys` pressed and every worker they started done."""
+    await _project_page(pilot)
+    await pilot.press(*keys)
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("size", [SMALL, (120, 36)], ids=["80x24", "120x36"])
+def test_optimize_form(
+    snap_compare: SnapCompare,
+    populated: Workspace,
+    fixed_machine: MachineInfo,
+    size: tuple[int, int],
+) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _on_project_page(pilot, "o")
+        screen = pilot.app.screen
+        assert isinstance(screen, OptimizeScreen)
+        await until(pilot, lambda: screen.scope is not None)
+        await settle(pilot)
+
+    app = SegtuiApp(populated, register_sample=False)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [SMALL, (120, 36)], ids=["80x24", "120x36"])
+def test_deploy_dialog(
+    snap_compare: SnapCompare,
+    populated: Workspace,
+    fixed_machine: MachineInfo,
+    size: tuple[int, int],
+) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _on_project_page(pilot, "d")
+        screen = pilot.app.screen
+        assert isinstance(screen, DeployScreen)
+        # The default path is in the test's temporary workspace: the same name on every run.
+        field = screen.query_one("#deploy-out", Input)
+        root = str(populated.root)
+        assert field.value.startswith(root)
+        field.value = "<workspace>" + field.value[len(root) :]
+        field.cursor_position = 0
+        await pilot.pause()
+
+    app = SegtuiApp(populated, register_sample=False)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [SMALL, (120, 36)], ids=["80x24", "120x36"])
+def test_help(
+    snap_compare: SnapCompare,
+    populated: Workspace,
+    fixed_machine: MachineInfo,
+    size: tuple[int, int],
+) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _on_project_page(pilot, "f1")
+        screen = pilot.app.screen
+        assert isinstance(screen, HelpScreen)
+        shown = screen.query_one("#help-workspace", Static)
+        shown.update(str(shown.render()).replace(str(populated.root), "<workspace>"))
+        await pilot.pause()
+
+    app = SegtuiApp(populated, register_sample=False)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_compare_80x24(
+    snap_compare: SnapCompare, workspace: Workspace, measured: tuple[ProjectRecord, ProjectRecord]
+) -> None:
+    parent, child = measured
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await pilot.app.push_screen(CompareScreen(child.id, parent.id))
+        await settle(pilot)
+
+    app = SegtuiApp(workspace, register_sample=False)
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
