@@ -99,7 +99,7 @@ def test_export_writes_csv_rows_equal_to_the_table_with_na(tmp_path: Path) -> No
         ["y.png", "1", "1", "0"],
     ]
     advanced = list(csv.reader(io.StringIO(written[1].read_text())))
-    assert advanced[0] == ["image", "class", "a", "b", "matches", "precision", "ap"]
+    assert advanced[0] == ["image", "class", "a", "b", "matches", "precision", "ap", "ap50"]
     expected = [
         [
             r["image"],
@@ -109,13 +109,14 @@ def test_export_writes_csv_rows_equal_to_the_table_with_na(tmp_path: Path) -> No
             str(r["matches"]),
             "n/a" if r["precision"] is None else str(r["precision"]),
             "n/a" if r["ap"] is None else str(r["ap"]),
+            "n/a" if r.get("ap50") is None else str(r.get("ap50")),
         ]
         for r in data["advanced"]
     ]
     assert advanced[1:] == expected
     # y.png: a person only in B (precision n/a: A has none), a dog only in A (AP n/a: B has none).
-    assert ["y.png", "person", "0", "1", "0", "n/a", "0.0"] in advanced
-    assert ["y.png", "dog", "1", "0", "0", "0.0", "n/a"] in advanced
+    assert ["y.png", "person", "0", "1", "0", "n/a", "0.0", "0.0"] in advanced
+    assert ["y.png", "dog", "1", "0", "0", "0.0", "n/a", "n/a"] in advanced
     assert json.loads(written[2].read_text()) == data
 
 
@@ -369,6 +370,9 @@ def test_create_report_on_tiny_models_stores_rows_predictions_and_replaces_the_o
     assert len(car_rows) == 3 and all(r["precision"] is None and r["ap"] == 0.0 for r in car_rows)
     person_rows = [r for r in data["advanced"] if r["class"] == "person"]
     assert all(r["precision"] == 1.0 and r["ap"] == pytest.approx(1.0) for r in person_rows)
+    # AP50 beside AP@[.50:.95], from the same COCOeval pass.
+    assert [r.get("ap50") for r in car_rows] == [0.0] * 3
+    assert all(r.get("ap50") == pytest.approx(1.0) for r in person_rows)
     summary = data["summary"]
     assert summary["precision"] in ("f32", "FP32", "f32 (forced)") or "32" in str(
         summary["precision"]
@@ -458,6 +462,7 @@ def test_create_report_on_annotations_scores_both_models_and_rows_against_the_an
         missed, extra = rows[(image, "box")], rows[(image, "disc")]
         assert (missed["a"], missed["b"], missed["precision"], missed["ap"]) == (0, 1, None, 0.0)
         assert (extra["a"], extra["b"], extra["precision"], extra["ap"]) == (1, 0, 0.0, None)
+        assert (missed.get("ap50"), extra.get("ap50")) == (0.0, None)
 
 
 def test_report_settings_take_defaults_and_ranges_from_the_schema() -> None:

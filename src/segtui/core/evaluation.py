@@ -15,7 +15,7 @@ import contextlib
 import copy
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -109,6 +109,13 @@ class CocoEvaluation:
     #: AP (IoU .50:.05:.95, 101 recall points) per (image id, category id) that has ground
     #: truth; absent where there is none to recall (no AP: "n/a").
     mask_ap_by_image: Mapping[ImageCategory, float]
+    #: The same at IoU .50 alone (AP50).
+    mask_ap50_by_image: Mapping[ImageCategory, float] = field(default_factory=dict)
+
+
+#: COCOeval's IoU thresholds (.50:.05:.95) as rows: the first alone is AP50.
+ALL_IOUS = slice(None)
+IOU_50 = slice(0, 1)
 
 
 def _quiet_coco(dataset: Mapping[str, Any]) -> COCO:
@@ -119,8 +126,11 @@ def _quiet_coco(dataset: Mapping[str, Any]) -> COCO:
     return coco
 
 
-def _image_ap(entry: Mapping[str, Any], recall_points: npt.NDArray[np.float64]) -> float | None:
-    """AP of one `COCOeval.evalImgs` entry, computed as `COCOeval.accumulate` does for a category.
+def _image_ap(
+    entry: Mapping[str, Any], recall_points: npt.NDArray[np.float64], ious: slice = ALL_IOUS
+) -> float | None:
+    """AP of one `COCOeval.evalImgs` entry, computed as `COCOeval.accumulate` does for a category
+    (averaged over the IoU thresholds `ious` picks).
 
     accumulate pools all images of a category; here the pool is one image. None when
     the entry has no ground truth that counts (nothing to recall).
@@ -131,8 +141,8 @@ def _image_ap(entry: Mapping[str, Any], recall_points: npt.NDArray[np.float64]) 
     if len(entry["dtScores"]) == 0:
         return 0.0
     order = np.argsort(-np.asarray(entry["dtScores"], dtype=float), kind="mergesort")
-    matched = np.asarray(entry["dtMatches"])[:, order] > 0  # iou thresholds × detections
-    ignored = np.asarray(entry["dtIgnore"])[:, order].astype(bool)
+    matched = np.asarray(entry["dtMatches"])[ious][:, order] > 0  # iou thresholds × detections
+    ignored = np.asarray(entry["dtIgnore"])[ious][:, order].astype(bool)
     tp = np.cumsum(matched & ~ignored, axis=1, dtype=float)
     fp = np.cumsum(~matched & ~ignored, axis=1, dtype=float)
     last = tp.shape[1] - 1
@@ -148,7 +158,7 @@ def _image_ap(entry: Mapping[str, Any], recall_points: npt.NDArray[np.float64]) 
     return float(np.mean(aps))
 
 
-def image_category_aps(evaluator: COCOeval) -> dict[ImageCategory, float]:
+def image_category_aps(evaluator: COCOeval, ious: slice = ALL_IOUS) -> dict[ImageCategory, float]:
     """Per image and category AP from an evaluated COCOeval (all areas, the last detection limit)."""
     params = evaluator.params
     all_areas = list(params.areaRng[0])
@@ -156,7 +166,7 @@ def image_category_aps(evaluator: COCOeval) -> dict[ImageCategory, float]:
     for entry in evaluator.evalImgs:
         if entry is None or list(entry["aRng"]) != all_areas:
             continue
-        ap = _image_ap(entry, np.asarray(params.recThrs, dtype=float))
+        ap = _image_ap(entry, np.asarray(params.recThrs, dtype=float), ious)
         if ap is not None:
             found[(int(entry["image_id"]), int(entry["category_id"]))] = ap
     return found
@@ -226,9 +236,9 @@ def _prepared(
 
 
 def _mask_ap_by_image(
-    gt: COCO, evaluated: list[int], mask_eval: COCOeval | None
+    gt: COCO, evaluated: list[int], mask_eval: COCOeval | None, ious: slice = ALL_IOUS
 ) -> dict[ImageCategory, float]:
-    return image_category_aps(mask_eval) if mask_eval else _unanswered(gt, evaluated)
+    return image_category_aps(mask_eval, ious) if mask_eval else _unanswered(gt, evaluated)
 
 
 def mask_ap_by_image(
@@ -238,9 +248,22 @@ def mask_ap_by_image(
     category_ids: Sequence[int] | None = None,
 ) -> dict[ImageCategory, float]:
     """Mask AP per (image id, category id) with ground truth, from one COCOeval segm pass."""
+    return mask_aps_by_image(ground_truth, predictions, image_ids, category_ids)[0]
+
+
+def mask_aps_by_image(
+    ground_truth: Mapping[str, Any],
+    predictions: list[ImagePrediction],
+    image_ids: Mapping[str, int],
+    category_ids: Sequence[int] | None = None,
+) -> tuple[dict[ImageCategory, float], dict[ImageCategory, float]]:
+    """Mask AP and AP50 per (image id, category id) with ground truth, from one segm pass."""
     gt, evaluated, segm = _prepared(ground_truth, predictions, image_ids, category_ids)
     _, mask_eval = _evaluate(gt, segm, "segm", evaluated, by_size=False)
-    return _mask_ap_by_image(gt, evaluated, mask_eval)
+    return (
+        _mask_ap_by_image(gt, evaluated, mask_eval),
+        _mask_ap_by_image(gt, evaluated, mask_eval, IOU_50),
+    )
 
 
 def _score(
@@ -305,7 +328,11 @@ def evaluate_coco_by_image(
     metrics, gt, evaluated, mask_eval = _score(
         ground_truth, predictions, image_ids, category_ids, by_size
     )
-    return CocoEvaluation(metrics, _mask_ap_by_image(gt, evaluated, mask_eval))
+    return CocoEvaluation(
+        metrics,
+        _mask_ap_by_image(gt, evaluated, mask_eval),
+        _mask_ap_by_image(gt, evaluated, mask_eval, IOU_50),
+    )
 
 
 def _segmentation_area(segmentation: Any, size: tuple[int, int]) -> float:

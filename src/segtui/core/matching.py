@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from segtui.core.predictions import ImagePrediction, Instance, mask_ious
 
@@ -42,6 +42,7 @@ AdvancedRow = TypedDict(
         "matches": int,
         "precision": float | None,  # matches / A; None ("n/a") when A has none
         "ap": float | None,  # AP of A against B; None ("n/a") when B has none
+        "ap50": NotRequired[float | None],  # the same at IoU .50 (reports before it: absent)
         "differs": bool,
     },
 )

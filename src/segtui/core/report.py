@@ -10,7 +10,8 @@ Basic rows: one per image that has an A or a B instance. Advanced rows: one
 per image and class present in A or B (a class the optimized model missed
 entirely still gets a row, with precision "n/a"). Images with neither count
 in the totals only. The advanced rows' AP is COCOeval's own matching, taken per
-image and class from the pass that scores A against B.
+image and class from the pass that scores A against B: AP over IoU .50:.95 ("ap"),
+and at IoU .50 alone ("ap50", absent from reports stored before it).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from segtui.core.evaluation import (
     evaluate_coco,
     evaluate_coco_by_image,
     load_annotations,
-    mask_ap_by_image,
+    mask_aps_by_image,
     predictions_as_ground_truth,
 )
 from segtui.core.job_registry import cancel_deferred, pause_point
@@ -214,6 +215,14 @@ def _by_image_class(
     }
 
 
+def _with_ap50(tables: ReportTables, ap50s: Mapping[ImageClass, float]) -> ReportTables:
+    """The advanced rows' AP at IoU .50 alone, beside their AP over .50:.95 (the same pass)."""
+    for row in tables["advanced"]:
+        ap50 = ap50s.get((row["image"], row["class_id"]))
+        row["ap50"] = None if ap50 is None else round(ap50, 4)
+    return tables
+
+
 def _above(predictions: list[ImagePrediction], threshold: float) -> list[ImagePrediction]:
     return [ImagePrediction(p.image, p.width, p.height, p.above(threshold)) for p in predictions]
 
@@ -238,7 +247,8 @@ def compare_with_parent(
     tables = compare_predictions(
         optimized, parent, class_names, threshold=threshold, iou=iou, class_aps=class_aps
     )
-    return tables, scored.metrics
+    ap50s = _by_image_class(scored.mask_ap50_by_image, image_ids, to_class)
+    return _with_ap50(tables, ap50s), scored.metrics
 
 
 def compare_with_annotations(
@@ -257,8 +267,9 @@ def compare_with_annotations(
     )
     # The rows count A above the threshold, so their AP scores A above it too; the
     # summary's AP is COCO's usual, over all of each model's predictions.
-    aps = mask_ap_by_image(truth, _above(optimized.predictions, threshold), ids, categories)
-    class_aps = _by_image_class(aps, ids, _class_of_category(categories, len(classes)))
+    aps, ap50s = mask_aps_by_image(truth, _above(optimized.predictions, threshold), ids, categories)
+    to_class = _class_of_category(categories, len(classes))
+    class_aps = _by_image_class(aps, ids, to_class)
     tables = compare_predictions(
         optimized.predictions,
         truth_predictions,
@@ -267,6 +278,7 @@ def compare_with_annotations(
         iou=iou,
         class_aps=class_aps,
     )
+    _with_ap50(tables, _by_image_class(ap50s, ids, to_class))
     optimized_m = evaluate_coco(truth, optimized.predictions, ids, categories, by_size=False)
     parent_m = evaluate_coco(truth, parent.predictions, ids, categories, by_size=False)
     return tables, optimized_m, parent_m
@@ -484,9 +496,14 @@ def export_report(data: ReportData, out: Path) -> list[Path]:
     make_output_folder(paths["json"].parent)
     basic: list[Sequence[object]] = [("image", "a", "b", "matches")]
     basic += [(r["image"], r["a"], r["b"], r["matches"]) for r in data["basic"]]
-    advanced: list[Sequence[object]] = [("image", "class", "a", "b", "matches", "precision", "ap")]
+    advanced: list[Sequence[object]] = [
+        ("image", "class", "a", "b", "matches", "precision", "ap", "ap50")
+    ]
     advanced += [
-        (r["image"], r["class"], r["a"], r["b"], r["matches"], _na(r["precision"]), _na(r["ap"]))
+        (
+            *(r["image"], r["class"], r["a"], r["b"], r["matches"]),
+            *(_na(r["precision"]), _na(r["ap"]), _na(r.get("ap50"))),
+        )
         for r in data["advanced"]
     ]
     for mode, rows in {"basic": basic, "advanced": advanced}.items():
