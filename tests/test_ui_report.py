@@ -1,33 +1,43 @@
-"""The accuracy report screen and Visualize, driven with keys on a stored report (no models run)."""
+"""The accuracy report screen, driven with keys on a stored report (no models run).
+
+Visualize, opened from it, is tested in test_ui_visualize.py.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
-import numpy as np
 import pytest
 from pilot_wait import settle
-from rich_pixels import Pixels
-from textual.widgets import DataTable, Input, Label, RadioButton, Static
+from stored_report import (
+    StoredReport,
+    column_labels,
+    instance,
+    open_report,
+    stand_in_model,
+    store_report,
+    table_rows,
+)
+from textual.widgets import DataTable, Input, RadioButton, Static
+from textual.widgets.data_table import ColumnKey
 
 from segtui.core import jobs
 from segtui.core.datasets import import_dataset
 from segtui.core.matching import AdvancedRow, BasicRow
-from segtui.core.predictions import ImagePrediction, Instance, encode_mask
-from segtui.core.report import ReportSummary, compare_with_parent
+from segtui.core.predictions import ImagePrediction
+from segtui.core.report import compare_with_parent
 from segtui.core.settings import REPORT, ReportSchema
 from segtui.core.types import JobKind, ReportType
-from segtui.core.workspace import JobRecord, ProjectRecord, ResultRecord, Workspace
+from segtui.core.workspace import JobRecord, Workspace
 from segtui.ui.app import SegtuiApp
 from segtui.ui.screens import report as report_screen
 from segtui.ui.screens.report import ReportScreen
-from segtui.ui.screens.visualize import VisualizeScreen
 from segtui.ui.widgets.report_table import (
     ReportTable,
     advanced_cells,
@@ -36,136 +46,23 @@ from segtui.ui.widgets.report_table import (
     filter_advanced,
     filter_basic,
 )
-from segtui.ui.widgets.table import Cell
-
-if TYPE_CHECKING:
-    from segtui.core.records import ModelAnalysis
 
 SnapCompare = Callable[..., bool]
-CLASSES = ["person", "car", "dog"]
-
-
-@dataclass
-class StoredReport:
-    parent: ProjectRecord
-    child: ProjectRecord
-    result: ResultRecord
-
-
-def _inst(h: int, w: int, y0: int, y1: int, x0: int, x1: int, cls: int, score: float) -> Instance:
-    mask = np.zeros((h, w), np.uint8)
-    mask[y0:y1, x0:x1] = 1
-    return Instance(cls, score, (float(x0), float(y0), float(x1), float(y1)), encode_mask(mask))
-
-
-def _model(ws: Workspace, tmp: Path, name: str, parent_id: int | None = None) -> int:
-    staged = tmp / f"staged-{name}"
-    staged.mkdir()
-    (staged / "model.xml").write_text("<net/>")
-    record = ws.add_model(
-        name=name,
-        format_id="omz_maskrcnn",
-        source_path=str(staged / "model.xml"),
-        staged_dir=staged,
-        xml_name="model.xml",
-        checksum=name,
-        analysis=cast("ModelAnalysis", {}),  # no graph: the report never loads the model
-        class_names=CLASSES,
-        optimized_from=parent_id,
-        optimization=None if parent_id is None else {"method": "INT8"},
-    )
-    return record.id
-
-
-def store_report(ws: Workspace, images: Path, tmp: Path) -> StoredReport:
-    """A parent and an optimized project on `images` (the image_folder fixture) with a stored report.
-
-    a.png: both models agree (person, car). b.jpg: A's person is shifted
-    (no match) and B has a dog that A misses. sub/c.bmp: one car each, agreeing.
-    """
-    dataset = import_dataset(ws, images, name="tiny images")
-    parent_model = _model(ws, tmp, "Tiny Mask R-CNN")
-    child_model = _model(ws, tmp, "Tiny Mask R-CNN INT8", parent_model)
-    parent = ws.add_project(name="Tiny", model_id=parent_model, dataset_id=dataset.id, device="CPU")
-    child = ws.add_project(
-        name="Tiny INT8",
-        model_id=child_model,
-        dataset_id=dataset.id,
-        device="CPU",
-        parent_id=parent.id,
-    )
-    a = [
-        ImagePrediction(
-            "a.png",
-            64,
-            48,
-            [_inst(48, 64, 4, 24, 6, 30, 0, 0.91), _inst(48, 64, 28, 44, 36, 60, 1, 0.82)],
-        ),
-        ImagePrediction("b.jpg", 40, 60, [_inst(60, 40, 20, 50, 14, 38, 0, 0.66)]),
-        ImagePrediction("sub/c.bmp", 32, 32, [_inst(32, 32, 2, 20, 2, 20, 1, 0.55)]),
-    ]
-    b = [
-        ImagePrediction(
-            "a.png",
-            64,
-            48,
-            [_inst(48, 64, 4, 24, 6, 30, 0, 0.95), _inst(48, 64, 28, 44, 36, 60, 1, 0.88)],
-        ),
-        ImagePrediction(
-            "b.jpg",
-            40,
-            60,
-            [_inst(60, 40, 10, 40, 2, 26, 0, 0.93), _inst(60, 40, 44, 58, 4, 20, 2, 0.71)],
-        ),
-        ImagePrediction("sub/c.bmp", 32, 32, [_inst(32, 32, 2, 20, 2, 20, 1, 0.6)]),
-    ]
-    ids = {p.image: n for n, p in enumerate(a, start=1)}
-    tables, a_vs_b = compare_with_parent(a, b, CLASSES, ids, threshold=0.1, iou=0.5)
-    summary: ReportSummary = {
-        "type": ReportType.PARENT,
-        "threshold": 0.1,
-        "iou": 0.5,
-        "precision": "f32",
-        "requested_precision": "f32",
-        "device": "CPU",
-        "project_id": child.id,
-        "parent_project_id": parent.id,
-        "inference_seconds": 0.5,
-        "a_vs_b": a_vs_b.to_json(),
-        "totals": tables["totals"],
-    }
-    result = ws.add_result(
-        project_id=child.id, kind="report:parent", data={"summary": summary, **tables}
-    )
-    folder = ws.root / "reports" / str(result.id)
-    folder.mkdir(parents=True)
-    (folder / "optimized.json").write_text(json.dumps([p.to_json() for p in a]))
-    (folder / "parent.json").write_text(json.dumps([p.to_json() for p in b]))
-    return StoredReport(parent, child, result)
+ADVANCED_LABELS = [
+    "Image",
+    "Class",
+    "A",
+    "B",
+    "Matches",
+    "Predicted class precision",
+    "Predicted class AP@[.50:.95]",
+    "AP50",
+]
 
 
 @pytest.fixture
 def stored(workspace: Workspace, image_folder: Path, tmp_path: Path) -> StoredReport:
     return store_report(workspace, image_folder, tmp_path)
-
-
-def _column_labels(table: DataTable[Any]) -> list[str]:
-    return [str(c.label) for c in table.columns.values()]
-
-
-def _rows(table: DataTable[Any]) -> list[list[str]]:
-    """The table's text, row by row, as shown."""
-    return [
-        [v.text if isinstance(v, Cell) else str(v) for v in table.get_row_at(i)]
-        for i in range(table.row_count)
-    ]
-
-
-async def _open_report(app: SegtuiApp, project_id: int, pilot: Any) -> ReportScreen:
-    screen = ReportScreen(project_id)
-    await app.push_screen(screen)
-    await settle(pilot)  # the report is read in a thread
-    return screen
 
 
 # -- pure table logic ----------------------------------------------------------
@@ -182,13 +79,18 @@ def test_cells_show_na_and_sort_figures_as_numbers_with_na_last() -> None:
         "matches": 0,
         "precision": 0.0,
         "ap": None,
+        "ap50": 0.5,
         "differs": True,
     }
     cells = advanced_cells(row)
-    assert [c.text for c in cells] == ["x.png", "dog", "10", "2", "0", "0", "n/a"]
-    assert [c.numeric for c in cells] == [False, False, True, True, True, True, True]
+    assert [c.text for c in cells] == ["x.png", "dog", "10", "2", "0", "0", "n/a", "0.5"]
+    assert [c.numeric for c in cells] == [False, False, True, True, True, True, True, True]
     # 10 sorts after 2 (a number, not text); n/a has no value, so the table puts it last.
     assert cells[2].sort_key > cells[3].sort_key and cells[6].value is None
+    # A report stored before AP50 existed has none: "–" (no figure), not "n/a" (B has none).
+    del row["ap50"]
+    older = advanced_cells(row)[7]
+    assert older.text == "–" and older.value is None and older.numeric
     basic = basic_cells({"image": "x.png", "a": 1, "b": 0, "matches": 0, "differs": True})
     assert [c.text for c in basic] == ["x.png", "1", "0", "0"]
 
@@ -252,11 +154,11 @@ async def test_the_report_is_read_in_a_thread_and_the_keys_read_nothing(
             await settle(pilot)
         finally:
             release.set()
-        assert screen.table.row_count == 3 and "Mask AP of A against B" in str(summary.content)
+        assert screen.table.row_count == 3 and "of A against B" in str(summary.content)
         assert readers and threading.get_ident() not in readers
         # Mode, sort and filters work on what was read: no read at all.
         reads = len(readers)
-        await pilot.press("t", "o", "r", "d", "f", "t")
+        await pilot.press("t", "s", "S", "d", "f", "t")
         await settle(pilot)
         assert len(readers) == reads
         assert screen.view.class_name == "car" and screen.view.differs_only
@@ -267,40 +169,66 @@ async def test_report_shows_summary_and_toggles_basic_advanced(
 ) -> None:
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        screen = await _open_report(app, stored.child.id, pilot)
+        screen = await open_report(app, stored.child.id, pilot)
         summary = str(screen.query_one("#report-summary", Static).content)
         metrics = stored.result.data["summary"]["a_vs_b"]
-        assert f"Mask AP of A against B {metrics['mask_ap']:.4f}" in summary
-        assert "A (optimized) 4 · B (parent) 5 · matches 3 · images 3, 1 where A ≠ B" in summary
-        assert "Inference precision f32" in summary
+        # COCO's AP is over IoU .50:.95, and the screen says so; AP50 beside it.
+        assert (
+            f"Mask AP@[.50:.95] of A against B {metrics['mask_ap']:.4f} · "
+            f"AP50 {metrics['mask_ap50']:.4f}" in summary
+        )
+        assert f"Box AP@[.50:.95] {metrics['box_ap']:.4f} · AP50 {metrics['box_ap50']:.4f}" in (
+            summary
+        )
+        assert "A (optimized) 5 · B (parent) 6 · matches 4 · images 3, 1 where A ≠ B" in summary
+        assert "Inference precision f32" in summary and "score ≥ 0.1 · match IoU ≥ 0.5" in summary
         table = screen.query_one("#report-table", DataTable)
-        assert _column_labels(table) == [
+        assert column_labels(table) == [
             "Image",
             "A. optimized detections",
             "B. parent detections",
             "Matches",
         ]
-        assert _rows(table) == [
+        assert table_rows(table) == [
             ["a.png", "2", "2", "2"],
             ["b.jpg", "1", "2", "0"],
-            ["sub/c.bmp", "1", "1", "1"],
+            ["sub/c.bmp", "2", "2", "2"],
         ]
         await pilot.press("t")
-        assert _column_labels(table) == [
-            "Image",
-            "Class",
-            "A",
-            "B",
-            "Matches",
-            "Predicted class precision",
-            "Predicted class AP",
-        ]
-        rows = _rows(table)
-        assert ["b.jpg", "dog", "0", "1", "0", "n/a", "0"] in rows
-        assert ["b.jpg", "person", "1", "1", "0", "0", "0"] in rows
-        assert len(rows) == 5
+        assert column_labels(table) == ADVANCED_LABELS
+        rows = table_rows(table)
+        # b.jpg: B's dog has nothing of A's to match (AP 0 at any IoU); A's person is
+        # shifted: no match at .50 either.
+        assert ["b.jpg", "dog", "0", "1", "0", "n/a", "0", "0"] in rows
+        assert ["b.jpg", "person", "1", "1", "0", "0", "0", "0"] in rows
+        assert ["sub/c.bmp", "dog", "1", "1", "1", "1", "1", "1"] in rows
+        assert len(rows) == 6
         await pilot.press("t")
         assert table.row_count == 3 and len(table.columns) == 4
+
+
+def test_ap50_separates_a_loose_match_from_an_exact_one() -> None:
+    """A mask of IoU .64 is found at IoU .50 (AP50 1) but only at 3 of AP@[.50:.95]'s 10
+    thresholds (.50, .55, .60)."""
+    a = [ImagePrediction("x.png", 40, 40, [instance(40, 40, 0, 16, 0, 25, 0, 0.9)])]
+    b = [ImagePrediction("x.png", 40, 40, [instance(40, 40, 0, 25, 0, 25, 0, 0.9)])]
+    tables, _ = compare_with_parent(a, b, ["person"], {"x.png": 1}, threshold=0.1, iou=0.5)
+    (row,) = tables["advanced"]
+    assert row.get("ap50") == 1.0 and row["ap"] == pytest.approx(0.3)
+    assert [c.text for c in advanced_cells(row)][6:] == ["0.3", "1"]
+
+
+async def test_narrow_report_keeps_the_ap_labels(
+    workspace: Workspace, stored: StoredReport
+) -> None:
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_report(app, stored.child.id, pilot)
+        await pilot.press("t")
+        table = screen.query_one("#report-table", DataTable)
+        assert column_labels(table)[5:] == ["Precision", "AP@[.50:.95]", "AP50"]
+        # Every column fits the 80 columns (no horizontal scrolling to reach AP50).
+        assert table.virtual_size.width <= table.size.width
 
 
 async def test_sort_by_matches_then_reverse_and_header_click(
@@ -308,23 +236,23 @@ async def test_sort_by_matches_then_reverse_and_header_click(
 ) -> None:
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        screen = await _open_report(app, stored.child.id, pilot)
+        screen = await open_report(app, stored.child.id, pilot)
         table = screen.query_one("#report-table", DataTable)
         assert isinstance(table, ReportTable)
         status = screen.query_one("#table-status", Static)
         for _ in range(4):  # Image, A, B, Matches
-            await pilot.press("o")
+            await pilot.press("s")
         assert table.sorted_by == ("matches", False)
-        assert [r[0] for r in _rows(table)] == ["b.jpg", "sub/c.bmp", "a.png"]
-        labels = _column_labels(table)
+        assert [r[0] for r in table_rows(table)] == ["b.jpg", "a.png", "sub/c.bmp"]
+        labels = column_labels(table)
         assert labels[3].startswith("Matches ") and labels[:3] == [
             "Image",
             "A. optimized detections",
             "B. parent detections",
         ]  # only the sorted column carries the direction
         assert "sorted by Matches ↑" in str(status.content)
-        await pilot.press("r")
-        assert [r[0] for r in _rows(table)] == ["a.png", "sub/c.bmp", "b.jpg"]
+        await pilot.press("S")
+        assert [r[0] for r in table_rows(table)] == ["a.png", "sub/c.bmp", "b.jpg"]
         assert "sorted by Matches ↓" in str(status.content)
         # Advanced mode keeps the sort; a header click sorts by precision: numbers descending, n/a last.
         await pilot.press("t")
@@ -333,43 +261,78 @@ async def test_sort_by_matches_then_reverse_and_header_click(
         table.post_message(DataTable.HeaderSelected(table, column.key, 5, column.label))
         await pilot.pause()
         assert table.sorted_by == ("precision", True)
-        assert [r[5] for r in _rows(table)] == ["1", "1", "1", "0", "n/a"]
+        assert [r[5] for r in table_rows(table)] == ["1", "1", "1", "1", "0", "n/a"]
         assert "sorted by Predicted class precision ↓" in str(status.content)
         table.post_message(DataTable.HeaderSelected(table, column.key, 5, column.label))
         await pilot.pause()
-        assert [r[5] for r in _rows(table)] == ["0", "1", "1", "1", "n/a"]
+        assert [r[5] for r in table_rows(table)] == ["0", "1", "1", "1", "1", "n/a"]
         # After the last column: the report's own order again.
-        for _ in range(2):  # AP, then none
-            await pilot.press("o")
+        for _ in range(3):  # AP, AP50, then none
+            await pilot.press("s")
         assert table.sorted_by is None and "sorted" not in str(status.content)
-        assert [r[:2] for r in _rows(table)][:2] == [["a.png", "person"], ["a.png", "car"]]
+        assert [r[:2] for r in table_rows(table)][:3] == [
+            ["a.png", "person"],
+            ["a.png", "car"],
+            ["b.jpg", "person"],
+        ]
+        assert "▲" not in "".join(column_labels(table)) and "▼" not in "".join(column_labels(table))
+
+
+async def test_a_sorted_header_widens_its_column_without_measuring_the_rows(
+    workspace: Workspace, stored: StoredReport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_report(app, stored.child.id, pilot)
+        await pilot.press("t")
+        await pilot.pause()
+        table = screen.table
+        widths = {key: table.columns[ColumnKey(key)].content_width for key, _ in screen.columns()}
+        assert widths["a"] == 1 and widths["image"] == len("sub/c.bmp")
+        measured: list[object] = []
+        measure = DataTable._update_column_widths
+
+        def counting(self: DataTable[Any], cells: set[Any]) -> None:
+            measured.append(cells)
+            measure(self, cells)
+
+        monkeypatch.setattr(DataTable, "_update_column_widths", counting)
+        for _ in range(3):  # Image, Class, A
+            await pilot.press("s")
+        await pilot.pause()
+        # "A ▲" is wider than its one-digit cells; the column grows to fit it.
+        assert table.columns[ColumnKey("a")].content_width == len("A ▲")
+        # The column left behind is as wide as its widest cell again.
+        assert table.columns[ColumnKey("class")].content_width == len("person")
+        assert table.columns[ColumnKey("image")].content_width == len("sub/c.bmp")
+        assert measured == []
 
 
 async def test_filter_differs_and_class(workspace: Workspace, stored: StoredReport) -> None:
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        screen = await _open_report(app, stored.child.id, pilot)
+        screen = await open_report(app, stored.child.id, pilot)
         table = screen.query_one("#report-table", DataTable)
         await pilot.press("d")
-        assert [r[0] for r in _rows(table)] == ["b.jpg"]
+        assert [r[0] for r in table_rows(table)] == ["b.jpg"]
         assert "1 of 3 rows" in str(screen.query_one("#table-status", Static).content)
         await pilot.press("d")
         assert table.row_count == 3
         await pilot.press("f")  # car (classes sorted: car, dog, person)
         assert screen.view.class_name == "car"
-        assert [r[0] for r in _rows(table)] == ["a.png", "sub/c.bmp"]
+        assert [r[0] for r in table_rows(table)] == ["a.png", "sub/c.bmp"]
         await pilot.press("t")
-        assert {r[1] for r in _rows(table)} == {"car"} and table.row_count == 2
+        assert {r[1] for r in table_rows(table)} == {"car"} and table.row_count == 2
         await pilot.press("f", "f")  # dog, person
-        assert [r[:2] for r in _rows(table)] == [["a.png", "person"], ["b.jpg", "person"]]
+        assert [r[:2] for r in table_rows(table)] == [["a.png", "person"], ["b.jpg", "person"]]
         await pilot.press("f")  # back to all classes
-        assert table.row_count == 5
+        assert table.row_count == 6
 
 
 async def test_export_writes_the_report_files(workspace: Workspace, stored: StoredReport) -> None:
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        await _open_report(app, stored.child.id, pilot)
+        await open_report(app, stored.child.id, pilot)
         await pilot.press("e")
         await settle(pilot)  # written in a thread
         base = f"project{stored.child.id}-parent-report{stored.result.id}"
@@ -377,7 +340,10 @@ async def test_export_writes_the_report_files(workspace: Workspace, stored: Stor
         names = sorted(p.name for p in folder.glob(f"{base}*"))
         assert names == [f"{base}.json", f"{base}.md", f"{base}_advanced.csv", f"{base}_basic.csv"]
         basic = (folder / f"{base}_basic.csv").read_text().splitlines()
-        assert basic == ["image,a,b,matches", "a.png,2,2,2", "b.jpg,1,2,0", "sub/c.bmp,1,1,1"]
+        assert basic == ["image,a,b,matches", "a.png,2,2,2", "b.jpg,1,2,0", "sub/c.bmp,2,2,2"]
+        advanced = (folder / f"{base}_advanced.csv").read_text().splitlines()
+        assert advanced[0] == "image,class,a,b,matches,precision,ap,ap50"
+        assert "b.jpg,dog,0,1,0,n/a,0.0,0.0" in advanced
 
 
 async def test_report_without_parent_cannot_be_created(
@@ -385,12 +351,15 @@ async def test_report_without_parent_cannot_be_created(
 ) -> None:
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        screen = await _open_report(app, stored.parent.id, pilot)
+        screen = await open_report(app, stored.parent.id, pilot)
         note = str(screen.query_one("#report-note", Static).content)
         assert "not an optimized project" in note
         assert screen.check_action("create_report", ()) is False
         assert screen.query_one("#type-annotations", RadioButton).disabled  # not annotated
         assert screen.query_one("#report-table", DataTable).row_count == 0
+        assert (
+            screen.visualize_link.session is None
+        )  # no report: nothing for Visualize to read ahead
 
 
 async def test_create_report_follows_the_job_and_loads_the_new_report(
@@ -415,11 +384,14 @@ async def test_create_report_follows_the_job_and_loads_the_new_report(
     monkeypatch.setattr(jobs, "submit", fake_submit)
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        screen = await _open_report(app, stored.child.id, pilot)
+        screen = await open_report(app, stored.child.id, pilot)
         assert screen.query_one("#report-table", DataTable).row_count == 3
-        await pilot.press("s")
+        first_session = screen.visualize_link.session
+        assert first_session is not None and first_session.result_id == stored.result.id
+        await pilot.press("ctrl+s")
         await settle(pilot)  # the job is started in a thread, then followed
-        for _ in range(50):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
             await pilot.pause(0.1)
             if screen.job_id is None and screen.report and screen.report.id != stored.result.id:
                 break
@@ -427,211 +399,29 @@ async def test_create_report_follows_the_job_and_loads_the_new_report(
         assert screen.report is not None and screen.report.id != stored.result.id
         assert screen.query_one("#report-table", DataTable).row_count == 1
         assert not screen.query("#report-job")  # the monitor is gone once the report is in
-
-
-# -- Visualize -------------------------------------------------------------------
-
-
-async def _until(pilot: Any, check: Callable[[], bool], seconds: float = 5.0) -> None:
-    """Let the app run until `check()` holds (drawing happens in thread workers)."""
-    for _ in range(int(seconds / 0.05)):
-        await pilot.pause(0.05)
-        if check():
-            return
-    raise AssertionError("timed out")
-
-
-async def _wait_drawn(screen: VisualizeScreen, pilot: Any, image: str) -> None:
-    """Until `image` is shown and drawn."""
-    await _until(
-        pilot,
-        lambda: (
-            screen.last is not None
-            and screen.prepared is not None
-            and screen.prepared.name == image
-        ),
-        seconds=10.0,
-    )
-
-
-async def test_visualize_opens_on_the_row_and_shows_both_panels(
-    workspace: Workspace, stored: StoredReport
-) -> None:
-    app = SegtuiApp(workspace, register_sample=False)
-    async with app.run_test(size=(120, 36)) as pilot:
-        screen = await _open_report(app, stored.child.id, pilot)
-        screen.query_one("#report-table", DataTable).focus()
-        await pilot.press("down", "enter")  # b.jpg
-        vis = app.screen
-        assert isinstance(vis, VisualizeScreen)
-        await _wait_drawn(vis, pilot, "b.jpg")
-        assert vis.images == ["a.png", "b.jpg", "sub/c.bmp"]
-        for panel in ("optimized", "parent"):
-            image = vis.query_one(f"#image-{panel}", Static)
-            assert image.display and isinstance(image.content, Pixels)
-        assert not vis.query_one("#panel-overlay").display
-        a_legend = str(vis.query_one("#legend-optimized", Static).content)
-        b_legend = str(vis.query_one("#legend-parent", Static).content)
-        assert a_legend == "■ person 0.66 ✗"
-        assert b_legend == "■ person 0.93 ✗  ■ dog 0.71 ✗"
-        assert (
-            str(vis.query_one("#title-optimized", Label).content)
-            == "A. Optimized model · 1 instance"
-        )
-        info = str(vis.query_one("#vis-info", Static).content)
-        assert "b.jpg" in info and "(2 of 3)" in info and "threshold 0.50" in info
-        assert vis.last is not None and vis.last.disagreement_pixels > 0
-        # The panel keeps the image's aspect ratio (40×60 is portrait).
-        width, height = vis.last.size
-        assert height > width
-
-        await pilot.press("minus")
-        await _until(pilot, lambda: vis.last is not None and vis.last.threshold == 0.45)
-        assert vis.threshold == 0.45
-        # 0.70: the person A found is gone.
-        await pilot.press("plus", "plus", "plus", "plus", "plus")
-        await _until(pilot, lambda: vis.last is not None and vis.last.threshold == 0.7)
-        assert "threshold 0.70" in str(vis.query_one("#vis-info", Static).content)
-        assert (
-            str(vis.query_one("#legend-optimized", Static).content)
-            == "no instances at this threshold"
-        )
-        assert (
-            str(vis.query_one("#legend-parent", Static).content) == "■ person 0.93 ✗  ■ dog 0.71 ✗"
-        )
-
-        await pilot.press("m")
-        await _until(
-            pilot, lambda: isinstance(vis.query_one("#image-overlay", Static).content, Pixels)
-        )
-        assert vis.query_one("#panel-overlay").display
-        assert not vis.query_one("#panel-optimized").display
-        assert isinstance(vis.query_one("#image-overlay", Static).content, Pixels)
-
-        await pilot.press("n")
-        await _wait_drawn(vis, pilot, "sub/c.bmp")
-        assert "(3 of 3)" in str(vis.query_one("#vis-info", Static).content)
-        await pilot.press("n")
-        await _wait_drawn(vis, pilot, "a.png")
-        await pilot.press("p")
-        await _wait_drawn(vis, pilot, "sub/c.bmp")
-        await pilot.press("escape")
-        assert isinstance(app.screen, ReportScreen)
-
-
-async def test_visualize_follows_the_sorted_table_order_and_redraws_on_resize(
-    workspace: Workspace, stored: StoredReport
-) -> None:
-    app = SegtuiApp(workspace, register_sample=False)
-    async with app.run_test(size=(120, 36)) as pilot:
-        await _open_report(app, stored.child.id, pilot)
-        await pilot.press("o", "r")  # image, descending
-        await pilot.press("v")
-        vis = app.screen
-        assert isinstance(vis, VisualizeScreen)
-        assert vis.images == ["sub/c.bmp", "b.jpg", "a.png"] and vis.image_name == "sub/c.bmp"
-        await _wait_drawn(vis, pilot, "sub/c.bmp")
-        assert vis.last is not None
-        big = vis.last.size
-        await pilot.resize_terminal(80, 24)
-        for _ in range(40):
-            await pilot.pause(0.05)
-            if vis.last is not None and vis.last.size != big:
-                break
-        small = vis.last.size
-        assert small[0] < big[0] and small[1] < big[1]
-        assert small[0] == small[1] or abs(small[0] - small[1]) <= 1  # c.bmp is square
+        # A new report: Visualize starts again from its threshold.
+        session = screen.visualize_link.session
+        assert session is not None and session is not first_session
+        assert session.result_id == screen.report.id
 
 
 def test_report_screen_snapshot(
     snap_compare: SnapCompare, workspace: Workspace, stored: StoredReport
 ) -> None:
-    async def open_report(pilot: Any) -> None:
+    async def open_report_screen(pilot: Any) -> None:
         await pilot.app.push_screen(ReportScreen(stored.child.id))
         await settle(pilot)
 
     app = SegtuiApp(workspace, register_sample=False)
-    assert snap_compare(app, run_before=open_report, press=["t"], terminal_size=(120, 36))
-
-
-async def test_visualize_draws_sharp_images_with_a_graphics_widget_and_toggles_back(
-    workspace: Workspace, stored: StoredReport
-) -> None:
-    # The kitty/sixel widgets need a real terminal; textual-image's half-cell widget takes
-    # the same code path (PIL image at the working resolution, sized to the panel).
-    widget = pytest.importorskip("textual_image.widget")
-    app = SegtuiApp(workspace, register_sample=False)
-    async with app.run_test(size=(120, 36)) as pilot:
-        screen = VisualizeScreen(
-            stored.child.id, stored.result.id, "a.png", sharp_widget=widget.HalfcellImage
-        )
-        await app.push_screen(screen)
-        await _wait_drawn(screen, pilot, "a.png")
-        for _ in range(20):
-            await pilot.pause(0.05)
-            if screen.query("#sharp-parent"):
-                break
-        sharp = screen.query_one("#sharp-parent", widget.HalfcellImage)
-        assert sharp.display and sharp.image.size == (64, 48)  # every pixel, not two per cell
-        assert not screen.query_one("#image-parent", Static).display
-        assert screen.check_action("toggle_graphics", ()) is True
-        await pilot.press("g")
-        for _ in range(20):
-            await pilot.pause(0.05)
-            if screen.query_one("#image-parent", Static).display:
-                break
-        assert not sharp.display
-        assert isinstance(screen.query_one("#image-parent", Static).content, Pixels)
-
-
-async def test_visualize_without_terminal_graphics_hides_the_sharp_key(
-    workspace: Workspace, stored: StoredReport
-) -> None:
-    app = SegtuiApp(workspace, register_sample=False)
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = VisualizeScreen(stored.child.id, stored.result.id, "sub/c.bmp")
-        await app.push_screen(screen)
-        await _wait_drawn(screen, pilot, "sub/c.bmp")
-        assert screen.sharp_widget is None and screen.check_action("toggle_graphics", ()) is False
-        assert not screen.query(".panel-sharp")
-        info = str(screen.query_one("#vis-info", Static).content)
-        assert "(1 of 1)" in info
-        await pilot.press("n")  # only one image: stays
-        assert screen.image_name == "sub/c.bmp"
-
-
-async def test_visualize_of_a_report_without_prediction_files_says_what_to_do(
-    workspace: Workspace, stored: StoredReport
-) -> None:
-    import shutil
-
-    shutil.rmtree(workspace.root / "reports" / str(stored.result.id))
-    app = SegtuiApp(workspace, register_sample=False)
-    messages: list[str] = []
-    notify = app.notify
-
-    def capture(message: str, **kwargs: Any) -> None:
-        messages.append(message)
-        notify(message, **kwargs)
-
-    app.notify = capture  # type: ignore[method-assign]
-    async with app.run_test(size=(120, 36)) as pilot:
-        screen = VisualizeScreen(stored.child.id, stored.result.id, "a.png")
-        await app.push_screen(screen)
-        for _ in range(40):
-            await pilot.pause(0.05)
-            if "Could not" in str(screen.query_one("#vis-info", Static).content):
-                break
-        assert "Could not load the report." in str(screen.query_one("#vis-info", Static).content)
-        assert any("cannot be read" in m and "Create the report again" in m for m in messages)
+    assert snap_compare(app, run_before=open_report_screen, press=["t"], terminal_size=(120, 36))
 
 
 async def test_annotated_dataset_offers_both_report_types_and_shows_the_ap_drop(
     workspace: Workspace, coco_dataset: Path, tmp_path: Path
 ) -> None:
     dataset = import_dataset(workspace, coco_dataset, name="coco")
-    parent_model = _model(workspace, tmp_path, "M")
-    child_model = _model(workspace, tmp_path, "M INT8", parent_model)
+    parent_model = stand_in_model(workspace, tmp_path, "M")
+    child_model = stand_in_model(workspace, tmp_path, "M INT8", parent_model)
     parent = workspace.add_project(
         name="P", model_id=parent_model, dataset_id=dataset.id, device="CPU"
     )
@@ -674,8 +464,8 @@ async def test_annotated_dataset_offers_both_report_types_and_shows_the_ap_drop(
         data={
             "summary": {
                 "type": "annotations",
-                "parent": {"mask_ap": 0.7171, "box_ap": 0.75},
-                "optimized": {"mask_ap": 0.7101, "box_ap": 0.74},
+                "parent": {"mask_ap": 0.7171, "mask_ap50": 0.95, "box_ap": 0.75},
+                "optimized": {"mask_ap": 0.7101, "mask_ap50": 0.94, "box_ap": 0.74},
                 "mask_ap_drop": 0.7,
                 "box_ap_drop": 1.0,
                 "precision": "f32",
@@ -689,23 +479,27 @@ async def test_annotated_dataset_offers_both_report_types_and_shows_the_ap_drop(
     )
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        screen = await _open_report(app, child.id, pilot)
+        screen = await open_report(app, child.id, pilot)
         # The newest report opens first: on annotations, with its own settings.
         assert screen.report_type == "annotations"
         note = str(screen.query_one("#report-note", Static).content)
         assert note.startswith("Accuracy evaluation on validation dataset")
         assert not screen.query_one("#type-annotations", RadioButton).disabled
         summary = str(screen.query_one("#report-summary", Static).content)
-        assert "Mask AP parent 0.7171 → optimized 0.7101 (drop 0.70 pts)" in summary
-        assert "Box AP 0.7500 → 0.7400 (drop 1.00 pts)" in summary
+        assert (
+            "Mask AP@[.50:.95] parent 0.7171 → optimized 0.7101 (drop 0.70 pts) · "
+            "AP50 0.9500 → 0.9400" in summary
+        )
+        # Box AP50 is not in this (older) summary: "–", never a made-up 0.
+        assert "Box AP@[.50:.95] 0.7500 → 0.7400 (drop 1.00 pts) · AP50 – → –" in summary
         assert "B (annotations) 2" in summary
         table = screen.query_one("#report-table", DataTable)
-        assert _column_labels(table)[2] == "B. annotations detections" and table.row_count == 1
+        assert column_labels(table)[2] == "B. annotations detections" and table.row_count == 1
         assert screen.query_one("#report-threshold", Input).value == "0.2"
         screen.query_one("#type-parent", RadioButton).value = True
         await settle(pilot)
         assert screen.report_type == "parent" and table.row_count == 2
-        assert "Mask AP of A against B 0.5000" in str(
+        assert "Mask AP@[.50:.95] of A against B 0.5000 · AP50 –" in str(
             screen.query_one("#report-summary", Static).content
         )
         assert "annotated" not in str(screen.query_one("#report-note", Static).content)
@@ -718,46 +512,13 @@ async def test_invalid_threshold_is_refused_before_any_job_starts(
     monkeypatch.setattr(jobs, "submit", lambda *args, **kwargs: submitted.append(kwargs))
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        screen = await _open_report(app, stored.child.id, pilot)
+        screen = await open_report(app, stored.child.id, pilot)
         screen.query_one("#report-threshold", Input).value = "1.5"
         screen.query_one("#report-table", DataTable).focus()
-        await pilot.press("s")
+        await pilot.press("ctrl+s")
         await settle(pilot)
         assert submitted == [] and screen.job_id is None
         assert screen.query_one("#report-table", DataTable).row_count == 3  # the old report stays
-
-
-def test_an_unreadable_image_is_drawn_as_grey_with_its_masks(
-    workspace: Workspace, stored: StoredReport, image_folder: Path
-) -> None:
-    from segtui.ui.screens.visualize import load_report_images, prepare_image
-
-    report = load_report_images(workspace, stored.child.id, stored.result.id)
-    assert report.class_names == CLASSES and report.iou == 0.5
-    readable = prepare_image(report, "b.jpg")
-    assert readable.unreadable is None
-    (image_folder / "b.jpg").write_bytes(b"not a jpeg")
-    broken = prepare_image(report, "b.jpg")
-    assert broken.unreadable is not None
-    vis = broken.comparison.render(0.5)
-    assert vis.size == (40, 60)
-    assert [e.class_name for e in vis.parent_legend] == ["person", "dog"]
-    assert vis.disagreement_pixels > 0
-
-
-def test_visualize_snapshot(
-    snap_compare: SnapCompare, workspace: Workspace, stored: StoredReport
-) -> None:
-    async def open_visualize(pilot: Any) -> None:
-        screen = VisualizeScreen(
-            stored.child.id, stored.result.id, "b.jpg", images=["a.png", "b.jpg", "sub/c.bmp"]
-        )
-        await pilot.app.push_screen(screen)
-        await _wait_drawn(screen, pilot, "b.jpg")
-        await pilot.pause(0.2)
-
-    app = SegtuiApp(workspace, register_sample=False)
-    assert snap_compare(app, run_before=open_visualize, terminal_size=(80, 24))
 
 
 async def test_the_form_takes_its_defaults_and_checks_from_the_report_schema(
@@ -769,7 +530,7 @@ async def test_the_form_takes_its_defaults_and_checks_from_the_report_schema(
     )
     app = SegtuiApp(workspace, register_sample=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        screen = await _open_report(app, stored.parent.id, pilot)
+        screen = await open_report(app, stored.parent.id, pilot)
         threshold = screen.query_one("#report-threshold", Input)
         assert threshold.value == "0.25"
         assert screen.query_one("#report-iou", Input).value == REPORT.iou.default_text == "0.5"

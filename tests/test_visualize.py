@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from segtui.core.matching import match_instances
 from segtui.core.predictions import ImagePrediction, Instance, encode_mask
 from segtui.core.settings import VISUALIZE
 from segtui.core.visualize import (
@@ -17,6 +18,7 @@ from segtui.core.visualize import (
     class_color,
     fit_size,
     half_block_size,
+    score_text,
     step_threshold,
     summary_line,
     to_pil,
@@ -126,7 +128,21 @@ def test_threshold_decides_what_is_drawn_and_what_disagrees() -> None:
     assert (low.overlay[weak == 1] == _blend(DISAGREE_COLOR, DISAGREE_ALPHA)).all()
     assert [e.text() for e in low.optimized_legend] == ["person 0.90", "car 0.40 ✗"]
     assert [e.matched for e in low.parent_legend] == [True]
-    assert "A 2 · B 1 instances at score ≥ 0.35" in summary_line(low)
+    assert summary_line(low) == (
+        "A 2 · B 1 · 1 match · 1 unmatched · 33.3 % of masked pixels differ · at score ≥ 0.35"
+    )
+    assert low.matches == 1 and comp.render(0.5).matches == 1
+
+
+def test_legends_match_as_the_report_does() -> None:
+    """Two equal B masks: the report's matching (B in stored order, the last of equal IoU)
+    takes the 0.8 one; the legend marks the same one, though it lists B strongest first."""
+    mask = _rect(5, 20, 10, 30)
+    a = [_inst(mask, 0, 0.9)]
+    b = [_inst(mask, 0, 0.4), _inst(mask, 0, 0.8)]
+    assert match_instances(a, b, 0.5) == [(0, 1, 1.0)]
+    _, parent = _comparison(a, b).legends(0.3)
+    assert [(round(e.score, 2), e.matched) for e in parent] == [(0.8, True), (0.4, False)]
 
 
 def test_legend_lists_instances_strongest_first_with_class_names() -> None:
@@ -217,3 +233,13 @@ def test_step_threshold_stays_on_the_grid_and_in_the_schema_range() -> None:
     for _ in range(3):
         value = step_threshold(value, 0.05)
     assert value == 0.65
+
+
+def test_step_threshold_from_a_report_threshold_off_the_grid() -> None:
+    # A report made at 0.12 or 0.02 opens there; a step goes to the grid, never backwards.
+    assert (step_threshold(0.12, 0.05), step_threshold(0.12, -0.05)) == (0.15, 0.1)
+    assert (step_threshold(0.02, -0.05), step_threshold(0.02, 0.05)) == (0.02, 0.05)
+    assert (step_threshold(0.97, 0.05), step_threshold(0.97, -0.05)) == (0.97, 0.95)
+    # 0.15 / 0.05 is 2.9999… in floating point: still the grid point 0.15.
+    assert (step_threshold(0.15, 0.05), step_threshold(0.15, -0.05)) == (0.2, 0.1)
+    assert (score_text(0.1), score_text(0.125), score_text(0.5)) == ("0.10", "0.125", "0.50")

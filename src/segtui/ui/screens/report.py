@@ -36,6 +36,7 @@ from segtui.core.settings import REPORT, SettingError, SettingField
 from segtui.core.types import JobKind, JobState, ReportType, ResultKind
 from segtui.core.workspace import JobRecord, ProjectRecord, ResultRecord, Workspace
 from segtui.ui.screens.base import FINISHED_STATES, SegtuiScreen
+from segtui.ui.screens.report_visualize import VisualizeLink
 from segtui.ui.styles import css_path
 from segtui.ui.widgets.job_monitor import JobMonitor
 from segtui.ui.widgets.report_table import (
@@ -152,9 +153,16 @@ class ReportScreen(SegtuiScreen):
     CSS_PATH = css_path("report.tcss")
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back", id="report.back", tooltip="Go back to the project."),
         Binding(
-            "s",
+            "escape",
+            "back",
+            "Back",
+            show=False,
+            id="report.back",
+            tooltip="Go back to the project.",
+        ),
+        Binding(
+            "ctrl+s",
             "create_report",
             "Create",
             id="report.create",
@@ -168,18 +176,19 @@ class ReportScreen(SegtuiScreen):
             tooltip="Switch between one row per image and one row per image and class.",
         ),
         Binding(
-            "o",
+            "s",
             "cycle_sort",
             "Sort",
             id="report.sort",
             tooltip="Sort by the next column (report order after the last).",
         ),
         Binding(
-            "r",
+            "S",
             "reverse_sort",
-            "Flip",
+            "Reverse sort",
+            show=False,
             id="report.reverse",
-            tooltip="Flip the sort between ascending and descending.",
+            tooltip="Reverse the sort between ascending and descending.",
         ),
         Binding(
             "f",
@@ -199,6 +208,7 @@ class ReportScreen(SegtuiScreen):
             "e",
             "export",
             "Export",
+            show=False,
             id="report.export",
             tooltip="Write the report as CSV, JSON and Markdown into the workspace's reports folder.",
         ),
@@ -224,9 +234,10 @@ class ReportScreen(SegtuiScreen):
         #: The project, read in a thread with each report.
         self.page: ReportProject | None = None
         self.job_id: int | None = None
-        #: A report job is being started (in a thread): a second s waits for it.
+        #: A report job is being started (in a thread): a second ctrl+s waits for it.
         self.submitting = False
         self._was_narrow = False
+        self.visualize_link = VisualizeLink(self)
 
     # -- layout ------------------------------------------------------------------
 
@@ -311,12 +322,13 @@ class ReportScreen(SegtuiScreen):
         self._select_type(loaded.report_type)
         self.query_one("#report-note", Static).update(self._note_text(loaded.project.dataset_name))
         self.report, self.data = loaded.record, loaded.data
+        self.visualize_link.report_shown()
         if loaded.problem:
             self.notify(loaded.problem, severity="error")
         summary = self.query_one("#report-summary", Static)
         if self.data is None:
             label = REPORT_TYPE_LABELS[self.report_type].lower()
-            summary.update(f"No report of this type yet ({label}): press s to create one.")
+            summary.update(f"No report of this type yet ({label}): press ctrl+s to create one.")
         else:
             summary.update(summary_text(self.data))
             # The form shows the settings the report was made with.
@@ -473,6 +485,8 @@ class ReportScreen(SegtuiScreen):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
+        if self.visualize_link.worker_changed(worker, event.state):
+            return
         if worker.group == SUBMIT_GROUP and event.state in FINISHED_STATES:
             self.submitting = False  # started (the job is followed next) or refused
         if worker.group != EXPORT_GROUP:
@@ -489,23 +503,20 @@ class ReportScreen(SegtuiScreen):
                 self.segtui.report_worker_failure(worker)
 
     def action_visualize(self) -> None:
-        keys = self.table.row_keys
-        if keys and self.report is not None:
-            self._open_visualize(keys[min(max(self.table.cursor_row, 0), len(keys) - 1)])
+        self.visualize_link.open_at_cursor()
 
     def on_data_table_row_selected(self, event: ReportTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self._open_visualize(event.row_key.value)
+        if event.row_key.value is not None and self.report is not None:
+            self.visualize_link.open(event.row_key.value)
 
-    def _open_visualize(self, row_key: str) -> None:
-        from segtui.ui.screens.visualize import VisualizeScreen
+    def on_data_table_row_highlighted(self) -> None:
+        self.visualize_link.cursor_moved()
 
-        assert self.report is not None
-        # Visualize steps through the images in the table's order, as sorted now.
-        order = list(dict.fromkeys(self.row_images[key] for key in self.table.row_keys))
-        self.app.push_screen(
-            VisualizeScreen(self.project_id, self.report.id, self.row_images[row_key], images=order)
-        )
+    def on_screen_resume(self) -> None:
+        self.visualize_link.resumed()
+
+    def on_unmount(self) -> None:
+        self.visualize_link.closed()
 
     # -- the report job ------------------------------------------------------------
 

@@ -2,174 +2,79 @@
 
 The optimized model's masks (A) and the parent's (B) are drawn in class
 colours, the pixels where they disagree in magenta, with the instances listed
-under each panel. The threshold keys redraw at another confidence; n and p
-step through the images in the report table's order. The image is drawn with
-half-block characters (rich-pixels), which works in every terminal and over
-SSH; where the terminal speaks the kitty graphics protocol or sixel and the
-optional `graphics` extra (textual-image) is installed, a sharp image is drawn
-instead (`prepare_terminal_graphics`, g toggles). Reading the report,
-decoding and drawing run in thread workers; only the finished renderables reach
-the widgets.
+under each panel. Visualize opens at the report's score threshold and match IoU
+(the header says both, and the counts are the report row's); the threshold keys
+redraw at another confidence, kept for the next opening while the report screen
+is open (`VisualizeSession`); n and p step through the images in the report
+table's order, as filtered and sorted. The image is drawn with half-block
+characters, which works in every terminal and over SSH; where the terminal speaks
+the kitty graphics protocol or sixel and the optional `graphics` extra
+(textual-image) is installed, a sharp image is drawn instead
+(`prepare_terminal_graphics`, g toggles).
+
+The screen is drawn at once, with its panels saying what they wait for; reading
+the report (the report screen usually has it read already), decoding and drawing
+run in thread workers, and the next image is drawn ahead while the user looks.
+Drawings are kept by image, threshold and panel size, so going back is instant.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import ClassVar, Literal
+from dataclasses import replace
+from typing import ClassVar
 
-from PIL import Image
+from rich.console import COLOR_SYSTEMS
 from rich.text import Text
-from rich_pixels import Pixels
-from textual import events, work
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Label, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker, WorkerState
 
-from segtui.core.datasets import ImageReadError, image_path, load_image
-from segtui.core.errors import SegtuiError
-from segtui.core.predictions import ImagePrediction
-from segtui.core.report import report_data, report_predictions
-from segtui.core.settings import REPORT
 from segtui.core.visualize import (
-    DEFAULT_THRESHOLD,
     THRESHOLD_STEP,
-    ImageComparison,
-    LegendEntry,
     Panel,
     Visualization,
-    blank_image,
     half_block_size,
+    score_text,
     step_threshold,
     summary_line,
-    to_pil,
 )
-from segtui.core.workspace import Workspace
 from segtui.ui.screens.base import SegtuiScreen
+from segtui.ui.screens.visualize_drawing import (
+    Drawing,
+    DrawRequest,
+    PanelGeometry,
+    PreparedImage,
+)
+from segtui.ui.screens.visualize_session import ReportImages, VisualizeSession, load_report_images
 from segtui.ui.styles import css_path
 from segtui.ui.terminal_graphics import terminal_graphics_widget
+from segtui.ui.widgets.half_blocks import HalfBlockImage, HalfBlocks
 
 LOAD_GROUP = "visualize-load"
-IMAGE_GROUP = "visualize-image"
-RENDER_GROUP = "visualize-render"
-#: Side by side (A and B), or one overlay of both.
-ViewMode = Literal["side-by-side", "overlay"]
-
-
-@dataclass
-class ReportImages:
-    """What Visualize needs of a report, read once: predictions by image and where the images are."""
-
-    optimized: dict[str, ImagePrediction]
-    parent: dict[str, ImagePrediction]
-    paths: dict[str, Path]
-    class_names: list[str]
-    iou: float
-
-
-@dataclass
-class PreparedImage:
-    name: str
-    comparison: ImageComparison
-    unreadable: str | None  # why the image could not be read (the masks are drawn on grey)
-
-
-def load_report_images(ws: Workspace, project_id: int, result_id: int) -> ReportImages:
-    """Read a report's stored predictions and its dataset's image paths (in a thread)."""
-    result = ws.result(result_id)
-    project = ws.project(project_id)
-    dataset = ws.dataset(project.dataset_id)
-    try:
-        optimized, parent = report_predictions(ws, result_id)
-    except (OSError, ValueError, KeyError) as exc:
-        raise SegtuiError(
-            f"The predictions of report {result_id} cannot be read ({exc}).",
-            "Create the report again (s on the report page).",
-        ) from exc
-    paths = {im.path: image_path(dataset, im) for im in ws.dataset_images(dataset.id)}
-    class_names = ws.model(project.model_id).class_names
-    summary = report_data(result)["summary"]
-    return ReportImages(
-        optimized={p.image: p for p in optimized},
-        parent={p.image: p for p in parent},
-        paths=paths,
-        class_names=list(class_names),
-        iou=float(summary.get("iou", REPORT.iou.default)),
-    )
-
-
-def prepare_image(report: ReportImages, name: str) -> PreparedImage:
-    """Decode one image and both models' masks of it."""
-    optimized = report.optimized.get(name) or report.parent.get(name)
-    if optimized is None:
-        raise SegtuiError(f"The report has no predictions for {name!r}.", "Re-run the report.")
-    empty = ImagePrediction(name, optimized.width, optimized.height, [])
-    parent = report.parent.get(name, empty)
-    if name not in report.optimized:
-        optimized = empty
-    unreadable = None
-    try:
-        path = report.paths.get(name)
-        if path is None:
-            raise ImageReadError("no longer part of the dataset")
-        image = load_image(path)
-        if image.shape[:2] != (optimized.height, optimized.width):
-            raise ImageReadError(
-                f"its size changed since the report ({image.shape[1]}×{image.shape[0]})"
-            )
-        comparison = ImageComparison.from_bgr(
-            image, optimized, parent, report.class_names, iou=report.iou
-        )
-    except ImageReadError as exc:
-        unreadable = str(exc)
-        canvas = blank_image(optimized.width, optimized.height)
-        comparison = ImageComparison(canvas, optimized, parent, report.class_names, iou=report.iou)
-    return PreparedImage(name, comparison, unreadable)
-
-
-def legend_text(entries: list[LegendEntry], *, error_style: str, width: int = 0) -> Text:
-    """The instances of one panel as coloured chips, strongest first; ✗ where there is no match.
-
-    Chips wrap as wholes within `width` cells (0: one line), never inside a chip.
-    """
-    if not entries:
-        return Text("no instances at this threshold", style="dim")
-    text = Text()
-    used = 0
-    for entry in entries:
-        chip = Text()
-        r, g, b = entry.color
-        chip.append("■ ", style=f"rgb({r},{g},{b})")
-        chip.append(f"{entry.class_name} {entry.score:.2f}")
-        if not entry.matched:
-            chip.append(" ✗", style=error_style)
-        if used:
-            if width and used + 2 + chip.cell_len > width:
-                text.append("\n")
-                used = 0
-            else:
-                text.append("  ")
-                used += 2
-        text.append_text(chip)
-        used += chip.cell_len
-    return text
+DRAW_GROUP = "visualize-draw"
+AHEAD_GROUP = "visualize-ahead"
+#: The next image is drawn this long after one is shown (not while it is being painted).
+AHEAD_DELAY_S = 0.15
+PANELS: tuple[Panel, ...] = ("optimized", "parent", "overlay")
+MODE_NAMES = {"side-by-side": "side by side", "overlay": "overlay"}
 
 
 def _instances(count: int) -> str:
     return f"{count} instance" + ("" if count == 1 else "s")
 
 
-class PanelImage(Static):
-    """A panel's image in half-block characters."""
+class PanelImage(HalfBlockImage):
+    """A panel's image in half-block characters (or what it waits for)."""
 
 
-class PanelArea(Container):
-    """The space for a panel's image; tells its screen when its size changes."""
+class PanelBox(Vertical):
+    """One panel (title, image, legend); tells its screen when its size changes."""
 
     def on_resize(self, event: events.Resize) -> None:
         screen = self.screen
@@ -183,20 +88,27 @@ class VisualizeScreen(SegtuiScreen):
     CSS_PATH = css_path("report.tcss")
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back", id="visualize.back", tooltip="Back to the report."),
+        Binding(
+            "escape",
+            "back",
+            "Back",
+            show=False,
+            id="visualize.back",
+            tooltip="Back to the report.",
+        ),
         Binding(
             "n",
             "step(1)",
             "Next",
             id="visualize.next",
-            tooltip="The next image in the report table's order.",
+            tooltip="The next image in the report table's order (as filtered and sorted).",
         ),
         Binding(
             "p",
             "step(-1)",
             "Prev",
             id="visualize.previous",
-            tooltip="The previous image in the report table's order.",
+            tooltip="The previous image in the report table's order (as filtered and sorted).",
         ),
         Binding("right", "step(1)", "Next", show=False, id="visualize.next_arrow"),
         Binding("left", "step(-1)", "Previous", show=False, id="visualize.previous_arrow"),
@@ -227,6 +139,7 @@ class VisualizeScreen(SegtuiScreen):
             "g",
             "toggle_graphics",
             "Sharp",
+            show=False,
             id="visualize.graphics",
             tooltip="Switch between terminal graphics (kitty/sixel) and half-block characters.",
         ),
@@ -247,46 +160,80 @@ class VisualizeScreen(SegtuiScreen):
         *,
         images: Sequence[str] | None = None,
         sharp_widget: type[Widget] | None = None,
+        session: VisualizeSession | None = None,
     ) -> None:
-        """`sharp_widget`: a textual-image widget class for sharp images (default: the one found
-        by `prepare_terminal_graphics`, or none: half blocks)."""
+        """`images`: the report table's images in its order (n and p walk them); `session`:
+        the report screen's, kept between openings (default: a new one); `sharp_widget`: a
+        textual-image widget class for sharp images (default: the one found by
+        `prepare_terminal_graphics`, or none: half blocks)."""
         super().__init__()
         self.project_id = project_id
         self.result_id = result_id
+        self.session = session or VisualizeSession(project_id, result_id)
         self.image_name = image_name
         self.images: list[str] = list(images) if images else [image_name]
         if image_name not in self.images:
             self.images.insert(0, image_name)
-        self.threshold = DEFAULT_THRESHOLD
-        self.mode: ViewMode = "side-by-side"
-        self.highlight = True
-        self.report: ReportImages | None = None
-        self.prepared: PreparedImage | None = None
-        self.last: Visualization | None = None
+        self.shown: Drawing | None = None
+        #: The drawing the screen waits for (shown when a worker brings it).
+        self.wanted: DrawRequest | None = None
+        self._ahead_timer: Timer | None = None
+        #: Why nothing can be shown (the report's predictions could not be read).
+        self.problem: str | None = None
+        self._direction = 1
         self._render_timer: Timer | None = None
         self.sharp_widget = sharp_widget or terminal_graphics_widget()
         self.sharp = self.sharp_widget is not None
 
+    # -- what is shown -------------------------------------------------------------
+
+    @property
+    def threshold(self) -> float | None:
+        """The score threshold drawn (None until the report is read)."""
+        return self.session.threshold
+
+    @property
+    def last(self) -> Visualization | None:
+        """The render shown (None until the first image is drawn, and while the next is drawn)."""
+        return None if self.shown is None else self.shown.vis
+
+    @property
+    def prepared(self) -> PreparedImage | None:
+        """The decoded image shown."""
+        return None if self.shown is None else self.shown.prepared
+
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("Loading the report…", id="vis-info")
+        yield Static("Reading the report…", id="vis-info")
         with Horizontal(id="vis-panels"):
             for panel, title in (
                 ("optimized", "A. Optimized model"),
                 ("parent", "B. Parent model"),
                 ("overlay", "Overlay: agreement in class colours, disagreement in magenta"),
             ):
-                with Vertical(id=f"panel-{panel}", classes="panel"):
+                with PanelBox(id=f"panel-{panel}", classes="panel"):
                     yield Label(title, id=f"title-{panel}", classes="panel-title")
-                    with PanelArea(id=f"area-{panel}", classes="panel-area"):
+                    with Container(id=f"area-{panel}", classes="panel-area"):
                         yield PanelImage(id=f"image-{panel}", classes="panel-image")
                     yield Static(id=f"legend-{panel}", classes="panel-legend")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.title = "Visualize"
-        self.sub_title = self.image_name
+        # Two lines, and one for each title, whatever their text: the panels' size (which
+        # a drawing is planned for) changes only with the terminal's.
+        info = self.query_one("#vis-info", Static)
+        info.styles.height = 2
+        for widget in (info, *self.query(".panel-title")):
+            widget.styles.text_wrap = "nowrap"
+            widget.styles.text_overflow = "ellipsis"
+        for title in self.query(".panel-title"):
+            title.styles.height = 1
         self._apply_mode()
+        self._placeholders()
+        self._update_info()
+        if self.session.report is not None:
+            return  # read ahead by the report screen
         project_id, result_id = self.project_id, self.result_id
         self.tasks.run(
             lambda ws: load_report_images(ws, project_id, result_id),
@@ -295,51 +242,11 @@ class VisualizeScreen(SegtuiScreen):
             description="Load the report",
         )
 
-    # -- workers -----------------------------------------------------------------
-
     def _report_loaded(self, report: ReportImages) -> None:
-        self.report = report
+        self.session.take_report(report)
         self.show_image(self.image_name)
 
-    @work(
-        thread=True,
-        exclusive=True,
-        exit_on_error=False,
-        group=IMAGE_GROUP,
-        description="Load the image",
-    )
-    def load_image(self, report: ReportImages, name: str) -> PreparedImage:
-        return prepare_image(report, name)
-
-    @work(
-        thread=True,
-        exclusive=True,
-        exit_on_error=False,
-        group=RENDER_GROUP,
-        description="Draw the masks",
-    )
-    def draw(
-        self,
-        prepared: PreparedImage,
-        threshold: float,
-        highlight: bool,
-        cells: dict[Panel, tuple[int, int]],
-        sharp: bool,
-    ) -> tuple[PreparedImage, Visualization, dict[Panel, Pixels | Image.Image]]:
-        comparison = prepared.comparison
-        width, height = comparison.working_size
-        columns = min(c for c, _ in cells.values())
-        rows = min(r for _, r in cells.values())
-        # Terminal graphics get every pixel of the working resolution; half blocks two per cell.
-        size = None if sharp else half_block_size(width, height, columns, rows)
-        vis = comparison.render(threshold, size, highlight=highlight)
-        images: dict[Panel, Pixels | Image.Image] = {}
-        for panel in cells:
-            if get_current_worker().is_cancelled:
-                break
-            image = to_pil(vis.panel(panel))
-            images[panel] = image if sharp else Pixels.from_image(image)
-        return prepared, vis, images
+    # -- workers -----------------------------------------------------------------
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
@@ -347,102 +254,170 @@ class VisualizeScreen(SegtuiScreen):
             # self.tasks hands the report to _report_loaded, and any failure (a SegtuiError
             # or not) to the app's notification; the panel says so here.
             if event.state == WorkerState.ERROR:
-                self.query_one("#vis-info", Static).update("Could not load the report.")
+                self.problem = "Could not load the report."
+                self._placeholders()
+                self._update_info()
             return
-        if worker.group not in (IMAGE_GROUP, RENDER_GROUP):
+        if worker.group not in (DRAW_GROUP, AHEAD_GROUP):
             return
-        if event.state == WorkerState.ERROR:
+        if event.state == WorkerState.ERROR and worker.group == DRAW_GROUP:
             self.segtui.report_worker_failure(worker)
-            return
-        if event.state != WorkerState.SUCCESS or worker.result is None:
-            return
-        if worker.group == IMAGE_GROUP:
-            assert isinstance(worker.result, PreparedImage)
-            if worker.result.name == self.image_name:
-                self.prepared = worker.result
-                self.schedule_render(0)
-        elif worker.group == RENDER_GROUP:
-            prepared, vis, pixels = worker.result
-            if prepared is self.prepared:
-                self._show(vis, pixels)
+        # The session keeps a finished drawing and tells _drawn.
+        self.session.worker_changed(worker, event.state)
+
+    def _drawn(self, drawing: Drawing) -> None:
+        """A drawing is done (this screen's, or one the report made for its cursor)."""
+        if drawing.request == self.wanted and self.shown is not drawing:
+            self._show(drawing)
+
+    def on_screen_resume(self) -> None:
+        """Shown (again: the report screen keeps this screen between openings)."""
+        if self._drawn not in self.session.listeners:
+            self.session.listeners.append(self._drawn)
+        self.show_image(self.image_name)  # drawn at once if the panels' size is known
+
+    def on_screen_suspend(self) -> None:
+        if self._drawn in self.session.listeners:
+            self.session.listeners.remove(self._drawn)
+        if self._ahead_timer is not None:
+            self._ahead_timer.stop()
+            self._ahead_timer = None
+
+    def open_at(self, image_name: str, images: Sequence[str]) -> None:
+        """Before this screen is shown again: the image, and the table's images in order."""
+        self.image_name = image_name
+        self.images = list(images) if images else [image_name]
+        if image_name not in self.images:
+            self.images.insert(0, image_name)
+        self._direction = 1
+        # Before it is painted: the new image (or its placeholder), not the last one shown.
+        self.show_image(image_name)
 
     # -- drawing -----------------------------------------------------------------
 
     def show_image(self, name: str) -> None:
-        if self.report is None:
-            return
         self.image_name = name
-        self.sub_title = name
-        self.prepared = None
-        self._update_info()
-        self.load_image(self.report, name)
+        self.session.last_image = name
+        self.request_drawing()
 
     def schedule_render(self, delay: float = 0.08) -> None:
-        """Redraw soon; resizes come in bursts, so they coalesce."""
+        """Redraw soon; resizes come in bursts, so they coalesce (the first draws at once)."""
         if self._render_timer is not None:
             self._render_timer.stop()
-        self._render_timer = self.set_timer(max(delay, 0.01), self._render_now)
-
-    def _panel_cells(self) -> dict[Panel, tuple[int, int]]:
-        panels: tuple[Panel, ...] = (
-            ("overlay",) if self.mode == "overlay" else ("optimized", "parent")
-        )
-        sizes = [self.query_one(f"#area-{panel}", PanelArea).content_size for panel in panels]
-        # The side-by-side panels share one size (the smaller), so the images stay level.
-        columns = max(4, min(size.width for size in sizes))
-        rows = max(2, min(size.height for size in sizes))
-        return {panel: (columns, rows) for panel in panels}
+        if self.shown is None:
+            delay = 0.0
+        self._render_timer = self.set_timer(max(delay, 0.001), self._render_now)
 
     def _render_now(self) -> None:
         self._render_timer = None
-        if self.prepared is None:
-            return
-        self.draw(self.prepared, self.threshold, self.highlight, self._panel_cells(), self.sharp)
+        self.request_drawing()
 
-    def _show(self, vis: Visualization, images: dict[Panel, Pixels | Image.Image]) -> None:
-        self.last = vis
-        cells = self._panel_cells()
-        for panel, image in images.items():
+    def _geometry(self) -> PanelGeometry | None:
+        """The panels to draw and the content size they share (None before the first layout).
+
+        Before it, the size the panels had last time, in a terminal of this size: the
+        drawing starts while the screen is laid out.
+        """
+        panels: tuple[Panel, ...] = (
+            ("overlay",) if self.session.mode == "overlay" else ("optimized", "parent")
+        )
+        sizes = [self.query_one(f"#panel-{panel}", PanelBox).content_size for panel in panels]
+        if any(size.width <= 0 or size.height <= 0 for size in sizes):
+            template, size = self.session.template, self.app.size
+            if template is None or self.session.screen_size != (size.width, size.height):
+                return None
+            return template.geometry if template.geometry.panels == panels else None
+        # The side-by-side panels share one size (the smaller), so the images stay level.
+        return PanelGeometry(
+            panels, min(size.width for size in sizes), min(size.height for size in sizes)
+        )
+
+    def _request(self, name: str) -> DrawRequest | None:
+        geometry = self._geometry()
+        threshold = self.session.threshold
+        if geometry is None or threshold is None:
+            return None
+        return DrawRequest(
+            name=name,
+            threshold=threshold,
+            highlight=self.session.highlight,
+            mode=self.session.mode,
+            sharp=self.sharp,
+            geometry=geometry,
+            error_style=f"bold {self.app.current_theme.error or 'red'}",
+            color_system=COLOR_SYSTEMS.get(self.app.console.color_system or ""),
+        )
+
+    def request_drawing(self) -> None:
+        """Show the current image as the view asks: kept from before, or drawn in a thread."""
+        self._update_info()
+        request = self._request(self.image_name)
+        if self.session.report is None or request is None:
+            return
+        self.wanted = request
+        self.session.template = request
+        self.session.screen_size = (self.app.size.width, self.app.size.height)
+        if self.shown is not None and self.shown.request == request:
+            return
+        cached = self.session.drawings.get(request)
+        if cached is not None:
+            self._show(cached)
+            return
+        if self.shown is not None and self.shown.request.name != request.name:
+            self.shown = None
+            self._placeholders()
+            self._update_info()
+        self.session.draw(self, request, DRAW_GROUP)
+
+    def _draw_next_ahead(self) -> None:
+        """Draw the image n (or p, if that was pressed last) will show, while the user looks."""
+        self._ahead_timer = None
+        shown = self.shown
+        if shown is None or len(self.images) < 2:
+            return
+        position = self.images.index(shown.request.name) if shown.request.name in self.images else 0
+        name = self.images[(position + self._direction) % len(self.images)]
+        self.session.draw(self, replace(shown.request, name=name), AHEAD_GROUP)
+
+    def _placeholders(self) -> None:
+        waiting = "Drawing…"
+        if self.session.report is None:
+            waiting = "Nothing to draw." if self.problem else "Reading the report…"
+        for panel in PANELS:
+            self.query_one(f"#image-{panel}", PanelImage).show_text(waiting)
+        for panel in ("optimized", "parent"):
+            self.query_one(f"#title-{panel}", Label).update(
+                "A. Optimized model" if panel == "optimized" else "B. Parent model"
+            )
+
+    def _show(self, drawing: Drawing) -> None:
+        self.shown = drawing
+        vis = drawing.vis
+        for panel, picture in drawing.pictures.items():
             half_blocks = self.query_one(f"#image-{panel}", PanelImage)
             sharp = self.query(f"#sharp-{panel}")
-            if isinstance(image, Pixels):
-                half_blocks.update(image)
+            if isinstance(picture, HalfBlocks):
+                half_blocks.show(picture)
                 half_blocks.display = True
                 sharp.set(display=False)
                 continue
-            columns, rows = cells.get(panel, (4, 2))
-            width, height = half_block_size(image.width, image.height, columns, rows)
+            width, height = half_block_size(picture.width, picture.height, *drawing.cells)
             if sharp:
                 widget = sharp.first()
             else:
                 assert self.sharp_widget is not None
                 widget = self.sharp_widget(id=f"sharp-{panel}", classes="panel-sharp")
-                self.query_one(f"#area-{panel}", PanelArea).mount(widget)
-            widget.image = image  # type: ignore[attr-defined]
+                self.query_one(f"#area-{panel}", Container).mount(widget)
+            widget.image = picture  # type: ignore[attr-defined]
             widget.styles.width = width
             widget.styles.height = height // 2
             widget.display = True
             half_blocks.display = False
-        error_style = f"bold {self.app.current_theme.error or 'red'}"
-        legends = {}
-        for panel, entries in (("optimized", vis.optimized_legend), ("parent", vis.parent_legend)):
-            width = self.query_one(f"#legend-{panel}", Static).content_size.width
-            legends[panel] = legend_text(entries, error_style=error_style, width=width)
-        # Equal heights keep the two images level.
-        lines = max(len(t.plain.splitlines()) for t in legends.values())
-        for panel, text in legends.items():
+        for panel, text in drawing.legends.items():
             legend = self.query_one(f"#legend-{panel}", Static)
-            legend.styles.min_height = lines
+            # The rows the drawing was planned with: equal on both sides, so images stay level.
+            legend.styles.height = drawing.legend_rows
             legend.update(text)
-        width = self.query_one("#legend-overlay", Static).content_size.width
-        overlay = Text.assemble(
-            ("A: ", "bold"),
-            legend_text(vis.optimized_legend, error_style=error_style, width=max(0, width - 3)),
-            "\n",
-            ("B: ", "bold"),
-            legend_text(vis.parent_legend, error_style=error_style, width=max(0, width - 3)),
-        )
-        self.query_one("#legend-overlay", Static).update(overlay)
         self.query_one("#title-optimized", Label).update(
             f"A. Optimized model · {_instances(len(vis.optimized_legend))}"
         )
@@ -450,22 +425,49 @@ class VisualizeScreen(SegtuiScreen):
             f"B. Parent model · {_instances(len(vis.parent_legend))}"
         )
         self._update_info()
+        # After this image is painted: the next one is drawn while the user looks at it.
+        if self._ahead_timer is not None:
+            self._ahead_timer.stop()
+        self._ahead_timer = self.set_timer(AHEAD_DELAY_S, self._draw_next_ahead)
 
     def _update_info(self) -> None:
-        position = self.images.index(self.image_name) + 1 if self.image_name in self.images else 0
-        text = Text()
-        text.append(self.image_name, "bold")
-        text.append(f"  ({position} of {len(self.images)})  ")
-        text.append(f"threshold {self.threshold:.2f}", "bold")
-        text.append(f" · {self.mode} · highlight {'on' if self.highlight else 'off'}")
-        if self.last is not None and self.prepared is not None:
-            text.append("\n" + summary_line(self.last), "dim")
-        if self.prepared is not None and self.prepared.unreadable:
-            text.append(f"\nThe image cannot be read ({self.prepared.unreadable}): masks on grey.")
-        self.query_one("#vis-info", Static).update(text)
+        """The two header lines: what is drawn (threshold, IoU, image), then what was found."""
+        session, name = self.session, self.image_name
+        position = self.images.index(name) + 1 if name in self.images else 0
+        first, second = Text(), Text(style="dim")
+        report = session.report
+        if session.threshold is not None and report is not None:
+            first.append(f"score ≥ {score_text(session.threshold)}", "bold")
+            own = session.threshold == report.threshold
+            first.append(
+                " (the report's)" if own else f" (report: {score_text(report.threshold)})",
+                "dim" if own else "bold",
+            )
+            first.append(f" · match IoU ≥ {score_text(report.iou)} · ")
+        first.append(name, "bold")
+        first.append(f" ({position} of {len(self.images)})")
+        if session.mode == "overlay":
+            first.append(" · overlay")
+        if not session.highlight:
+            first.append(" · highlight off")
+        shown = self.shown
+        if self.problem is not None:
+            second = Text(self.problem, style="bold")
+        elif shown is not None and shown.request.name == name:
+            if shown.prepared.unreadable:
+                second.append(
+                    f"The image cannot be read ({shown.prepared.unreadable}): masks on grey. ",
+                    "bold",
+                )
+            second.append(summary_line(shown.vis))
+        else:
+            second.append("reading the report…" if report is None else "drawing…")
+        self.query_one("#vis-info", Static).update(Text("\n").join([first, second]))
+        threshold = session.threshold
+        self.sub_title = name + ("" if threshold is None else f" · score ≥ {score_text(threshold)}")
 
     def _apply_mode(self) -> None:
-        side = self.mode == "side-by-side"
+        side = self.session.mode == "side-by-side"
         self.query_one("#panel-optimized").display = side
         self.query_one("#panel-parent").display = side
         self.query_one("#panel-overlay").display = not side
@@ -480,19 +482,20 @@ class VisualizeScreen(SegtuiScreen):
             self.notify("This is the only image in the report table.", timeout=2)
             return
         position = self.images.index(self.image_name) if self.image_name in self.images else 0
-        self.last = None
+        self._direction = 1 if delta > 0 else -1
         self.show_image(self.images[(position + delta) % len(self.images)])
 
     def action_threshold(self, direction: int) -> None:
-        self.threshold = step_threshold(self.threshold, direction * THRESHOLD_STEP)
-        self._update_info()
-        self.schedule_render(0)
+        if self.session.threshold is None:
+            return
+        self.session.threshold = step_threshold(self.session.threshold, direction * THRESHOLD_STEP)
+        self.request_drawing()
 
     def action_toggle_mode(self) -> None:
-        self.mode = "overlay" if self.mode == "side-by-side" else "side-by-side"
+        self.session.mode = "overlay" if self.session.mode == "side-by-side" else "side-by-side"
         self._apply_mode()
         self._update_info()
-        self.schedule_render()
+        self.call_after_refresh(self.request_drawing)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle_graphics":
@@ -502,9 +505,8 @@ class VisualizeScreen(SegtuiScreen):
     def action_toggle_graphics(self) -> None:
         self.sharp = not self.sharp and self.sharp_widget is not None
         self.notify("Terminal graphics" if self.sharp else "Half-block characters", timeout=2)
-        self.schedule_render(0)
+        self.request_drawing()
 
     def action_toggle_highlight(self) -> None:
-        self.highlight = not self.highlight
-        self._update_info()
-        self.schedule_render(0)
+        self.session.highlight = not self.session.highlight
+        self.request_drawing()

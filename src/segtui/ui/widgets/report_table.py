@@ -1,14 +1,14 @@
 """The accuracy report as the screen shows it: its headline figures, and its table of basic or
 advanced rows, filtered, sortable by any column.
 
-Built on the shared `SortableTable` (header clicks sort; the report screen's o and r
+Built on the shared `SortableTable` (header clicks sort; the report screen's s and S
 keys pick a column and flip it). Rows are the stored report rows (`BasicRow`,
 `AdvancedRow`); "n/a" figures have no value, so they sort last in either direction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -47,12 +47,23 @@ def columns_for(
         ("b", "B"),
         ("matches", "Matches"),
         ("precision", "Precision" if narrow else "Predicted class precision"),
-        ("ap", "AP" if narrow else "Predicted class AP"),
+        # COCO's AP: averaged over the IoU thresholds .50, .55, … .95; AP50 at .50 alone.
+        ("ap", "AP@[.50:.95]" if narrow else "Predicted class AP@[.50:.95]"),
+        ("ap50", "AP50"),
     ]
 
 
-def _ap(metrics: CocoMetricsData | None, key: Literal["mask_ap", "box_ap"]) -> float:
-    return 0.0 if metrics is None else float(metrics.get(key, 0.0))
+MetricKey = Literal["mask_ap", "mask_ap50", "box_ap", "box_ap50"]
+
+
+def _ap(metrics: CocoMetricsData | None, key: MetricKey) -> float:
+    return 0.0 if metrics is None else float(metrics.get(key) or 0.0)
+
+
+def _figure(metrics: CocoMetricsData | None, key: MetricKey) -> str:
+    """An AP figure, or "–" where the report has none (an older report, COCO's -1)."""
+    value = None if metrics is None else metrics.get(key)
+    return "–" if value is None or value < 0 else f"{value:.4f}"
 
 
 def summary_text(data: ReportData) -> Text:
@@ -62,21 +73,23 @@ def summary_text(data: ReportData) -> Text:
     text = Text()
     if summary.get("type") == ReportType.ANNOTATIONS:
         parent, optimized = summary.get("parent"), summary.get("optimized")
-        text.append("Mask AP ", "bold")
+        text.append("Mask AP@[.50:.95] ", "bold")
         text.append(
             f"parent {_ap(parent, 'mask_ap'):.4f} → optimized {_ap(optimized, 'mask_ap'):.4f}"
         )
         text.append(f" (drop {summary.get('mask_ap_drop', 0):.2f} pts)", "bold")
-        text.append("   Box AP ", "bold")
+        text.append(f" · AP50 {_figure(parent, 'mask_ap50')} → {_figure(optimized, 'mask_ap50')}\n")
+        text.append("Box AP@[.50:.95] ", "bold")
         text.append(f"{_ap(parent, 'box_ap'):.4f} → {_ap(optimized, 'box_ap'):.4f}")
-        text.append(f" (drop {summary.get('box_ap_drop', 0):.2f} pts)\n", "bold")
+        text.append(f" (drop {summary.get('box_ap_drop', 0):.2f} pts)", "bold")
+        text.append(f" · AP50 {_figure(parent, 'box_ap50')} → {_figure(optimized, 'box_ap50')}\n")
         b_name = "annotations"
     else:
         metrics = summary.get("a_vs_b")
-        text.append("Mask AP of A against B ", "bold")
-        text.append(f"{_ap(metrics, 'mask_ap'):.4f}")
-        text.append("   Box AP ", "bold")
-        text.append(f"{_ap(metrics, 'box_ap'):.4f}\n")
+        text.append("Mask AP@[.50:.95] of A against B ", "bold")
+        text.append(f"{_ap(metrics, 'mask_ap'):.4f} · AP50 {_figure(metrics, 'mask_ap50')}")
+        text.append("   Box AP@[.50:.95] ", "bold")
+        text.append(f"{_ap(metrics, 'box_ap'):.4f} · AP50 {_figure(metrics, 'box_ap50')}\n")
         b_name = "parent"
     count = {} if totals is None else totals
     text.append(
@@ -122,6 +135,8 @@ def advanced_cells(row: AdvancedRow) -> list[Cell]:
         _number(row["matches"]),
         _number(row["precision"]),
         _number(row["ap"]),
+        # A report made before AP50 was stored has none: "–", not "n/a" (B has none).
+        _number(row["ap50"]) if "ap50" in row else Cell(None, "–", numeric=True),
     ]
 
 
@@ -179,17 +194,12 @@ class ReportTable(SortableTable):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.cursor_type = "row"
-        self._shown_rows: list[tuple[str, Sequence[Cell]]] = []
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # s creates a report on this screen (o and r sort): the table's s gives way to it.
+        # The report screen's s sorts by the next column (the rows have no column cursor).
         if action == "sort_cursor_column":
             return False
         return super().check_action(action, parameters)
-
-    def set_rows(self, rows: Iterable[tuple[str, Sequence[Cell]]]) -> None:
-        self._shown_rows = list(rows)
-        super().set_rows(self._shown_rows)
 
     def sort_by(self, column: str) -> None:
         super().sort_by(column)
@@ -203,7 +213,6 @@ class ReportTable(SortableTable):
             self.sort_by(column)
 
     def clear_sort(self) -> None:
-        """Back to the report's own order (the same rows again, unsorted, headers without arrows)."""
-        self.sorted_by = None
-        super().set_rows(self._shown_rows)
+        """Back to the report's own order (the same rows, unsorted, headers without arrows)."""
+        self.unsort()
         self.post_message(self.Sorted())
