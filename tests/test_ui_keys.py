@@ -222,9 +222,12 @@ async def test_every_footer_fits_and_ends_with_f1(
     async with app.run_test(size=size) as pilot:
         start = app.screen
         await until(pilot, lambda: isinstance(start, StartScreen) and start.loaded)
+        # The footer lays its keys out after the screen's first refresh of its bindings.
+        await until(pilot, lambda: bool(footer_keys(start)[0]))
         shown_by_screen = {"StartScreen": footer_keys(start)}
         for page in screens_for(parent, child):
             await opened(pilot, page)
+            await until(pilot, lambda: bool(footer_keys(page)[0]))  # noqa: B023
             shown_by_screen[type(page).__name__] = footer_keys(page)
     for name, (shown, cut) in shown_by_screen.items():
         assert cut == 0, (name, size, shown)
