@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 from pilot_wait import settle, until
-from test_ui_performance import measured
+from stored_report import StoredReport, store_report
+from test_ui_performance import STORED_SWEEP, measured
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import DataTable, Input, Static
 from tiny_models import build_omz_maskrcnn
 
 from segtui.core import machine
@@ -20,11 +21,15 @@ from segtui.core.records import ProjectRecord
 from segtui.core.workspace import Workspace
 from segtui.ui.app import SegtuiApp
 from segtui.ui.screens.compare import CompareScreen
+from segtui.ui.screens.configs import ConfigsScreen
 from segtui.ui.screens.deploy import DeployScreen
 from segtui.ui.screens.help import HelpScreen
 from segtui.ui.screens.optimize import OptimizeScreen
+from segtui.ui.screens.performance import PerformanceScreen
 from segtui.ui.screens.project import ProjectScreen
+from segtui.ui.screens.report import ReportScreen
 from segtui.ui.screens.start import StartScreen
+from segtui.ui.screens.visualize import VisualizeScreen
 from segtui.ui.widgets.property_table import PropertyTable
 
 SnapCompare = Callable[..., bool]
@@ -128,6 +133,8 @@ def test_optimize_form(
         assert isinstance(screen, OptimizeScreen)
         await until(pilot, lambda: screen.scope is not None)
         await settle(pilot)
+        _steady_cursors(pilot)
+        await pilot.pause()
 
     app = SegtuiApp(populated, register_sample=False)
     assert snap_compare(app, terminal_size=size, run_before=run_before)
@@ -150,6 +157,7 @@ def test_deploy_dialog(
         assert field.value.startswith(root)
         field.value = "<workspace>" + field.value[len(root) :]
         field.cursor_position = 0
+        _steady_cursors(pilot)
         await pilot.pause()
 
     app = SegtuiApp(populated, register_sample=False)
@@ -186,3 +194,101 @@ def test_compare_80x24(
 
     app = SegtuiApp(workspace, register_sample=False)
     assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
+
+
+BOTH = pytest.mark.parametrize("size", [SMALL, (120, 36)], ids=["80x24", "120x36"])
+
+
+def _steady_cursors(pilot: Pilot[Any]) -> None:
+    """A focused Input's cursor blinks every 0.5 s: on a loaded machine the picture can be
+    taken in either phase, so show it steadily."""
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+
+
+async def _tables_sized(pilot: Pilot[Any]) -> None:
+    """Every worker done, then the tables' row renders dropped and the screen laid out again
+    (a render cached before the columns were measured would otherwise be in the picture)."""
+    await settle(pilot)
+    _steady_cursors(pilot)
+    for table in pilot.app.screen.query(DataTable):
+        table._clear_caches()
+        table.refresh(layout=True)
+    await pilot.pause()
+    await settle(pilot)
+
+
+@BOTH
+def test_performance(
+    snap_compare: SnapCompare,
+    workspace: Workspace,
+    measured: tuple[ProjectRecord, ProjectRecord],
+    fixed_machine: MachineInfo,
+    size: tuple[int, int],
+) -> None:
+    parent, _ = measured
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await pilot.app.push_screen(PerformanceScreen(parent.id))
+        await _tables_sized(pilot)
+
+    app = SegtuiApp(workspace, register_sample=False)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@BOTH
+def test_configs(
+    snap_compare: SnapCompare,
+    workspace: Workspace,
+    pair: tuple[ProjectRecord, ProjectRecord],
+    fixed_machine: MachineInfo,
+    size: tuple[int, int],
+) -> None:
+    parent, _ = pair
+    workspace.add_result(project_id=parent.id, kind="sweep", data=dict(STORED_SWEEP))
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await pilot.app.push_screen(ConfigsScreen(parent.id))
+        await _tables_sized(pilot)
+
+    app = SegtuiApp(workspace, register_sample=False)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.fixture
+def stored(workspace: Workspace, image_folder: Path, tmp_path: Path) -> StoredReport:
+    return store_report(workspace, image_folder, tmp_path)
+
+
+def test_report_80x24(
+    snap_compare: SnapCompare, workspace: Workspace, stored: StoredReport
+) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await pilot.app.push_screen(ReportScreen(stored.child.id))
+        await _tables_sized(pilot)
+
+    app = SegtuiApp(workspace, register_sample=False)
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before, press=["t"])
+
+
+def test_visualize_120x36(
+    snap_compare: SnapCompare, workspace: Workspace, stored: StoredReport
+) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        screen = VisualizeScreen(
+            stored.child.id, stored.result.id, "b.jpg", images=["a.png", "b.jpg", "sub/c.bmp"]
+        )
+        await pilot.app.push_screen(screen)
+        # Drawing is in thread workers: wait until b.jpg is shown at the screen's threshold.
+        await until(
+            pilot,
+            lambda: (
+                screen.shown is not None
+                and screen.shown.request.name == "b.jpg"
+                and screen.shown.request == screen.wanted
+            ),
+        )
+        await settle(pilot)
+
+    app = SegtuiApp(workspace, register_sample=False)
+    assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
