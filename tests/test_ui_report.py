@@ -177,8 +177,10 @@ async def test_report_shows_summary_and_toggles_basic_advanced(
             f"Mask AP@[.50:.95] of A against B {metrics['mask_ap']:.4f} · "
             f"AP50 {metrics['mask_ap50']:.4f}" in summary
         )
-        assert f"Box AP@[.50:.95] {metrics['box_ap']:.4f} · AP50 {metrics['box_ap50']:.4f}" in (
-            summary
+        # One line each: side by side, a label and its figure wrap apart at 80 columns.
+        assert (
+            f"AP50 {metrics['mask_ap50']:.4f}\nBox AP@[.50:.95] of A against B "
+            f"{metrics['box_ap']:.4f} · AP50 {metrics['box_ap50']:.4f}\n" in summary
         )
         assert "A (optimized) 5 · B (parent) 6 · matches 4 · images 3, 1 where A ≠ B" in summary
         assert "Inference precision f32" in summary and "score ≥ 0.1 · match IoU ≥ 0.5" in summary

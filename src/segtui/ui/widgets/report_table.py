@@ -87,8 +87,10 @@ def summary_text(data: ReportData) -> Text:
     else:
         metrics = summary.get("a_vs_b")
         text.append("Mask AP@[.50:.95] of A against B ", "bold")
-        text.append(f"{_ap(metrics, 'mask_ap'):.4f} · AP50 {_figure(metrics, 'mask_ap50')}")
-        text.append("   Box AP@[.50:.95] ", "bold")
+        # Box AP on a line of its own, as for a report on annotations: side by side, the
+        # pair wraps between a label and its figure at 80 columns.
+        text.append(f"{_ap(metrics, 'mask_ap'):.4f} · AP50 {_figure(metrics, 'mask_ap50')}\n")
+        text.append("Box AP@[.50:.95] of A against B ", "bold")
         text.append(f"{_ap(metrics, 'box_ap'):.4f} · AP50 {_figure(metrics, 'box_ap50')}\n")
         b_name = "parent"
     count = {} if totals is None else totals
