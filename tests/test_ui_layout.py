@@ -139,3 +139,35 @@ async def test_ignored_scope_shows_the_whole_layer_name(
         shown = screen.query_one("#scope-name", Static)
         assert str(shown.render()) == name
         assert shown.region.width <= size[0]
+
+
+def test_the_benchmark_results_leave_out_low_value_columns_when_narrow() -> None:
+    """At 80 columns Min/Max/Avg ms and Requests go first; FPS, latency, hint, seconds stay."""
+    from segtui.ui.widgets.benchmark_tables import RESULT_COLUMNS, result_columns, result_rows
+
+    assert result_columns(140) == RESULT_COLUMNS
+    assert result_columns(120) == RESULT_COLUMNS
+    narrow = [key for key, _label in result_columns(80)]
+    assert narrow == ["precision", "fps", "median", "streams", "batch", "hint", "duration"]
+    run = {
+        "throughput_fps": 8.0,
+        "latency_median_ms": 125.0,
+        "latency_avg_ms": 126.0,
+        "latency_min_ms": 120.0,
+        "latency_max_ms": 130.0,
+        "streams": 2,
+        "requests": 4,
+        "batch": 1,
+        "hint": "THROUGHPUT",
+        "duration_s": 20.0,
+    }
+    [(key, cells)] = result_rows({"f32": run}, result_columns(80))  # type: ignore[dict-item]
+    assert key == "f32" and [str(c.text) for c in cells] == [
+        "f32",
+        "8.00",
+        "125.00",
+        "2",
+        "1",
+        "THROUGHPUT",
+        "20.0",
+    ]

@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -63,6 +63,7 @@ from segtui.ui.widgets.benchmark_tables import (
     float_summary,
     header_tags,
     precision_rows,
+    result_columns,
     result_rows,
     run_settings_text,
     runtime_of,
@@ -287,6 +288,8 @@ class PerformanceScreen(SegtuiScreen):
         self.project_id = project_id
         self.page: PerformancePage | None = None
         self.selected_precision: str | None = None
+        #: The results table's columns that fit the screen (see result_columns).
+        self.result_columns: tuple[tuple[str, str], ...] = RESULT_COLUMNS
 
     @property
     def runs(self) -> dict[str, StoredBenchmark]:
@@ -322,7 +325,8 @@ class PerformanceScreen(SegtuiScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#perf-results", SortableTable).set_columns(RESULT_COLUMNS)
+        self.result_columns = result_columns(self.app.size.width)
+        self.query_one("#perf-results", SortableTable).set_columns(self.result_columns)
         self.query_one("#perf-by-type", SortableTable).set_columns(TYPE_COLUMNS)
         self.query_one("#perf-by-precision", SortableTable).set_columns(PRECISION_COLUMNS)
         self.query_one("#perf-slowest", SortableTable).set_columns(SLOWEST_COLUMNS)
@@ -331,6 +335,15 @@ class PerformanceScreen(SegtuiScreen):
         # Until the benchmarks are in, only the loading line shows.
         self.query_one("#perf-baseline").display = False
         self.query_one("#perf-results").display = False
+
+    def on_resize(self, event: events.Resize) -> None:
+        """The results table's columns again where the width changes which of them fit."""
+        fitted = result_columns(event.size.width)
+        if fitted != self.result_columns:
+            self.result_columns = fitted
+            table = self.query_one("#perf-results", SortableTable)
+            table.set_columns(fitted)
+            table.set_rows(result_rows(self.runs, fitted))
 
     def on_screen_resume(self) -> None:
         # Also when the screen is first shown: the first read starts here.
@@ -359,7 +372,7 @@ class PerformanceScreen(SegtuiScreen):
             and len(page.requested & {"f32", "default"}) < 2
         )
         table = self.query_one("#perf-results", SortableTable)
-        table.set_rows(result_rows(self.runs))
+        table.set_rows(result_rows(self.runs, self.result_columns))
         table.display = bool(self.runs)
         empty = self.query_one("#perf-empty", Static)
         empty.display = not self.runs

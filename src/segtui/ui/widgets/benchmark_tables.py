@@ -8,7 +8,7 @@ precisions as computed: a layer OpenVINO reports as F16 in an f32 run is "F32 (F
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from rich.text import Text
 
@@ -101,28 +101,53 @@ RESULT_COLUMNS = (
 )
 
 
-def result_rows(runs: Mapping[str, BenchmarkRun]) -> list[Row]:
-    """One row per inference precision measured (the newest run of each)."""
+#: Left out, in this order, where the screen is too narrow for every column.
+RESULT_OPTIONAL = ("min", "max", "avg", "requests", "duration")
+#: The widest value of each column ("THROUGHPUT", "1234.56"), for fitting them.
+_RESULT_VALUE_WIDTH = {"precision": 7, "hint": 10, "duration": 5}
+#: A column's padding; and what the table's border and scrollbar take.
+_RESULT_CELL_EXTRA = 2
+_RESULT_FRAME = 4
+
+
+def result_columns(width: int) -> tuple[tuple[str, str], ...]:
+    """RESULT_COLUMNS that fit `width` cells: the low-value ones are left out first."""
+
+    def needed(key: str, label: str) -> int:
+        return max(len(label), _RESULT_VALUE_WIDTH.get(key, 7)) + _RESULT_CELL_EXTRA
+
+    left_out: set[str] = set()
+    for key in (None, *RESULT_OPTIONAL):
+        if key is not None:
+            left_out.add(key)
+        shown = tuple((k, label) for k, label in RESULT_COLUMNS if k not in left_out)
+        if sum(needed(k, label) for k, label in shown) <= width - _RESULT_FRAME:
+            break
+    return shown
+
+
+def result_rows(
+    runs: Mapping[str, BenchmarkRun], columns: Sequence[tuple[str, str]] = RESULT_COLUMNS
+) -> list[Row]:
+    """One row per inference precision measured (the newest run of each), in `columns`."""
+    keys = [key for key, _label in RESULT_COLUMNS]
+    shown = [keys.index(key) for key, _label in columns]
     rows: list[Row] = []
     for precision, run in runs.items():
-        rows.append(
-            (
-                precision,
-                (
-                    txt(precision),
-                    num(float(run["throughput_fps"])),
-                    num(float(run["latency_median_ms"])),
-                    num(float(run["latency_avg_ms"])),
-                    num(float(run["latency_min_ms"])),
-                    num(float(run["latency_max_ms"])),
-                    num(run.get("streams")),
-                    num(run.get("requests")),
-                    num(run.get("batch")),
-                    txt(run.get("hint")),
-                    num(run.get("duration_s"), 1),
-                ),
-            )
+        cells = (
+            txt(precision),
+            num(float(run["throughput_fps"])),
+            num(float(run["latency_median_ms"])),
+            num(float(run["latency_avg_ms"])),
+            num(float(run["latency_min_ms"])),
+            num(float(run["latency_max_ms"])),
+            num(run.get("streams")),
+            num(run.get("requests")),
+            num(run.get("batch")),
+            txt(run.get("hint")),
+            num(run.get("duration_s"), 1),
         )
+        rows.append((precision, tuple(cells[i] for i in shown)))
     return rows
 
 
