@@ -8,12 +8,13 @@ from pilot_wait import until
 from textual.app import ComposeResult
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from segtui.core import jobs
 from segtui.core.types import JobKind, JobState
 from segtui.core.workspace import JobRecord, ProjectRecord, Workspace
 from segtui.ui.app import SegtuiApp
+from segtui.ui.screens.base import SegtuiScreen
 from segtui.ui.screens.project import ProjectScreen
 from segtui.ui.widgets.job_log import JobLogScreen, LogBuffer, LogLines, shown_line
 from segtui.ui.widgets.job_monitor import JobMonitor
@@ -226,3 +227,39 @@ async def test_the_jobs_tab_opens_a_finished_jobs_log_with_l_or_enter(
             await until(pilot, lambda s=status: str(s.content) == "benchmark · done")  # type: ignore[misc]
             await pilot.press(closing)
             assert app.screen is page and len(app.screen_stack) == depth
+
+
+class FocusElsewhereScreen(SegtuiScreen):
+    """A job card beside a focused input, as on the Performance or Optimize screens."""
+
+    def __init__(self, job_id: int | None) -> None:
+        super().__init__()
+        self.job_id = job_id
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="elsewhere")
+        if self.job_id is not None:
+            yield JobMonitor(self.job_id)
+
+
+async def test_l_opens_the_followed_jobs_log_wherever_the_focus_is(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    log = tmp_path / "log.txt"
+    job = running_job(workspace, log, 3)
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        page = FocusElsewhereScreen(job.id)
+        await app.push_screen(page)
+        page.query_one("#elsewhere", DataTable).focus()
+        await pilot.pause()
+        assert not isinstance(app.focused, JobMonitor)
+        screen = await open_log(pilot, "line 3")
+        assert screen.job_id == job.id
+        await pilot.press("l")
+        assert app.screen is page
+        # Without a job card, l does nothing (and F1 does not list it).
+        bare = FocusElsewhereScreen(None)
+        await app.push_screen(bare)
+        await pilot.press("l")
+        assert app.screen is bare and bare.check_action("job_log", ()) is False

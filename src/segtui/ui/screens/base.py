@@ -15,9 +15,10 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from textual import on
+from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
@@ -27,6 +28,7 @@ from segtui.core.workspace import Workspace
 
 if TYPE_CHECKING:
     from segtui.ui.app import SegtuiApp
+    from segtui.ui.widgets.job_monitor import JobMonitor
 
 T = TypeVar("T")
 #: The states a worker ends in.
@@ -123,6 +125,19 @@ class SegtuiScreen(Screen[None]):
     # app's HORIZONTAL_BREAKPOINTS give `-narrow` below 100 columns the same way).
     VERTICAL_BREAKPOINTS = [(0, "-low"), (30, "-high")]  # noqa: RUF012
 
+    # `l` opens the log of the job the screen follows wherever the focus is (the job card
+    # has the same key, but only while it is focused); F1 lists it while a job card is shown.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "l",
+            "job_log",
+            "Job log",
+            show=False,
+            id="screen.job_log",
+            tooltip="Show the log of the job this screen follows (l or escape closes it).",
+        ),
+    ]
+
     def __init__(
         self, name: str | None = None, id: str | None = None, classes: str | None = None
     ) -> None:
@@ -132,6 +147,22 @@ class SegtuiScreen(Screen[None]):
     @property
     def segtui(self) -> SegtuiApp:
         return segtui_app(self)
+
+    def _job_monitors(self) -> list[JobMonitor]:
+        from segtui.ui.widgets.job_monitor import JobMonitor  # (it imports this module)
+
+        return list(self.query(JobMonitor))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "job_log":
+            return bool(self._job_monitors())
+        return True
+
+    def action_job_log(self) -> None:
+        """The log of the newest job card on the screen."""
+        monitors = self._job_monitors()
+        if monitors:
+            monitors[-1].action_show_log()
 
     # A decorated handler under its own name: screens keep their on_worker_state_changed
     # for their other workers, and Textual calls both.

@@ -289,7 +289,7 @@ class OptimizeScreen(SegtuiScreen):
             return pending
         if action == "edit_settings":
             return pending and self.job_state in RETRY_STATES
-        return True
+        return super().check_action(action, parameters)
 
     def _start_problems(self) -> tuple[dict[str, object], list[str]]:
         """The job's parameters, and what keeps it from starting."""

@@ -399,7 +399,7 @@ class ProjectScreen(SegtuiScreen):
             return details is not None and not details.model.analysis.get("int8")
         if action == "compare":
             return details is not None and bool(details.parent or details.children)
-        return True
+        return super().check_action(action, parameters)
 
     # Perform: each page is its own screen, opened from here.
 

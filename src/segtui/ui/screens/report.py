@@ -432,7 +432,7 @@ class ReportScreen(SegtuiScreen):
             return self.data is not None
         if action == "visualize":
             return bool(self.row_images)
-        return True
+        return super().check_action(action, parameters)
 
     # -- actions -----------------------------------------------------------------
 

@@ -500,7 +500,7 @@ class VisualizeScreen(SegtuiScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle_graphics":
             return self.sharp_widget is not None
-        return True
+        return super().check_action(action, parameters)
 
     def action_toggle_graphics(self) -> None:
         self.sharp = not self.sharp and self.sharp_widget is not None
