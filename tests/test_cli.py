@@ -88,10 +88,12 @@ def test_create_project_predict_writes_coco_results(
         "device",
         "parent",
         "status",
+        "best",
+        "fps",
     ]
     assert set(rule.strip()) == {"─"}
     assert row.split()[0] == str(project_id) and " 3 " in row and "CPU" in row
-    assert row.split()[-1] == "ready"
+    assert row.split()[-2:] == ["ready", "–"]  # no benchmark yet
     code, out, _ = run(capsys, "list", "--workspace", ws, "--json")
     (listed,) = json.loads(out)
     assert listed["id"] == project_id and listed["images"] == 3 and listed["status"] == "ready"

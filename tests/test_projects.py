@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tiny_models import build_classifier, build_omz_maskrcnn
 
+from segtui.cli import main
 from segtui.core.errors import SegtuiError, UnsupportedModelError
 from segtui.core.models import import_model
 from segtui.core.projects import (
@@ -65,7 +67,7 @@ def test_project_rows_put_children_under_their_parent(
 
 
 def test_project_rows_carry_the_best_throughput_and_its_precision(
-    workspace: Workspace, parent: ProjectRecord
+    workspace: Workspace, parent: ProjectRecord, capsys: pytest.CaptureFixture[str]
 ) -> None:
     unmeasured = _child(workspace, parent, "GPU", parent.id)
     for fps, precision in ((31.25, "f32"), (63.84, "bf16"), (40.0, "f32")):
@@ -80,6 +82,17 @@ def test_project_rows_carry_the_best_throughput_and_its_precision(
     assert best.throughput_text == "63.8 bf16"
     assert rows[unmeasured].best_throughput_fps is None
     assert rows[unmeasured].throughput_text == "–"
+    # `segtui list` says the same, in its table and its JSON.
+    assert main(["list", "--workspace", str(workspace.root)]) == 0
+    table = capsys.readouterr().out
+    assert "best fps" in table and "63.8 bf16" in table
+    assert main(["list", "--workspace", str(workspace.root), "--json"]) == 0
+    listed = {p["id"]: p for p in json.loads(capsys.readouterr().out)}
+    assert (listed[parent.id]["best_fps"], listed[parent.id]["best_fps_precision"]) == (
+        63.84,
+        "bf16",
+    )
+    assert listed[unmeasured]["best_fps"] is None
 
 
 def test_optimization_text_from_the_stored_settings() -> None:

@@ -234,6 +234,8 @@ def _list_projects(ws: Workspace, out: Output) -> None:
             "device": p.device,
             "parent_id": p.parent_id,
             "status": p.status,
+            "best_fps": p.best_throughput_fps,
+            "best_fps_precision": p.best_precision,
         }
         for p in rows
     ]
@@ -247,10 +249,11 @@ def _list_projects(ws: Workspace, out: Output) -> None:
             p.device,
             str(p.parent_id or ""),
             p.status,
+            p.throughput_text,
         ]
         for p in rows
     ]
-    headers = ["id", "name", "model", "dataset", "images", "device", "parent", "status"]
+    headers = ["id", "name", "model", "dataset", "images", "device", "parent", "status", "best fps"]
     out.result(data, table(cells, headers))
 
 
