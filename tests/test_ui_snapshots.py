@@ -99,6 +99,8 @@ def test_project_page(
 # -- 80×24: every main screen must stay usable on the smallest common terminal -------------
 
 SMALL = (80, 24)
+#: A snapshot at the smallest common terminal and at the usual one (SVGs named by these ids).
+BOTH = pytest.mark.parametrize("size", [SMALL, (120, 36)], ids=["80x24", "120x36"])
 
 
 def test_start_screen_80x24(snap_compare: SnapCompare, populated: Workspace) -> None:
@@ -120,7 +122,7 @@ async def _on_project_page(pilot: Pilot[Any], *keys: str) -> None:
     await settle(pilot)
 
 
-@pytest.mark.parametrize("size", [SMALL, (120, 36)], ids=["80x24", "120x36"])
+@BOTH
 def test_optimize_form(
     snap_compare: SnapCompare,
     populated: Workspace,
@@ -140,7 +142,7 @@ def test_optimize_form(
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-@pytest.mark.parametrize("size", [SMALL, (120, 36)], ids=["80x24", "120x36"])
+@BOTH
 def test_deploy_dialog(
     snap_compare: SnapCompare,
     populated: Workspace,
@@ -164,7 +166,7 @@ def test_deploy_dialog(
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-@pytest.mark.parametrize("size", [SMALL, (120, 36)], ids=["80x24", "120x36"])
+@BOTH
 def test_help(
     snap_compare: SnapCompare,
     populated: Workspace,
@@ -194,9 +196,6 @@ def test_compare_80x24(
 
     app = SegtuiApp(workspace, register_sample=False)
     assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
-
-
-BOTH = pytest.mark.parametrize("size", [SMALL, (120, 36)], ids=["80x24", "120x36"])
 
 
 def _steady_cursors(pilot: Pilot[Any]) -> None:
