@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from cli_run import run_cli
 from conftest import write_scene
 from tiny_models import build_classifier, build_dynamic, build_omz_maskrcnn, build_omz_maskrcnn_conv
 
-from segtui.cli import main
 from segtui.core import import_checks
 from segtui.core.errors import SegtuiError
 from segtui.core.models import import_model
@@ -386,22 +386,13 @@ def _state(root: Path) -> tuple[object, ...]:
     return (*rows, files)
 
 
-def _run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse's refusal of a value
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out + err
-
-
 @pytest.mark.parametrize("case", CASES.values(), ids=list(CASES))
 def test_a_bad_import_is_refused_and_changes_nothing(
     case: Case, setup: Setup, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = _state(setup.root)
     argv = [arg.replace("{F}", str(setup.files)) for arg in case.argv]
-    code, text = _run(capsys, [*argv, "--workspace", str(setup.root)])
+    code, text = run_cli(capsys, [*argv, "--workspace", str(setup.root)])
     assert code == case.code, text
     for fragment in case.says:
         assert fragment in text, f"{fragment!r} not in {text!r}"
@@ -444,7 +435,7 @@ def test_an_unreadable_file_is_named(
     before = _state(root)
     _refuse_reading(monkeypatch, tmp_path / "m" / which)
     argv = ["import-model", str(xml), "--classes", str(tmp_path / "m" / "classes.txt")]
-    code, text = _run(capsys, [*argv, "--workspace", str(root)])
+    code, text = run_cli(capsys, [*argv, "--workspace", str(root)])
     monkeypatch.undo()
     assert code == REFUSED and "Traceback" not in text
     assert f"{which} cannot be read (permission denied)" in text
@@ -458,16 +449,16 @@ def test_an_existing_model_is_said_and_a_reshape_makes_a_new_one_once(
     xml = build_omz_maskrcnn(tmp_path / "m" / "model.xml", input_hw=(48, 64), labels=["a", "b"])
     write_scene(tmp_path / "images" / "a.png", (48, 64), 1)
     ws = ["--workspace", str(tmp_path / "ws")]
-    assert _run(capsys, ["import-model", str(xml), *ws])[0] == 0
+    assert run_cli(capsys, ["import-model", str(xml), *ws])[0] == 0
     # The model's own size is no reshape: the same model, and the user is told.
-    code, text = _run(capsys, ["import-model", str(xml), "--input-shape", "1,3,48,64", *ws])
+    code, text = run_cli(capsys, ["import-model", str(xml), "--input-shape", "1,3,48,64", *ws])
     assert code == 0 and "already in the workspace as model 1 (model)" in text
-    assert _run(capsys, ["import-dataset", str(tmp_path / "images"), *ws])[0] == 0
-    assert _run(capsys, ["create-project", "1", "1", *ws])[0] == 0
+    assert run_cli(capsys, ["import-dataset", str(tmp_path / "images"), *ws])[0] == 0
+    assert run_cli(capsys, ["create-project", "1", "1", *ws])[0] == 0
     # Another size on a registered model: a reshaped model and a second project, once.
-    code, text = _run(capsys, ["create-project", "1", "1", "--input-shape", "1,3,64,64", *ws])
+    code, text = run_cli(capsys, ["create-project", "1", "1", "--input-shape", "1,3,64,64", *ws])
     assert code == 0 and "Project 2: model 64x64 · images (CPU)" in text
-    code, text = _run(capsys, ["create-project", "1", "1", "--input-shape", "1,3,64,64", *ws])
+    code, text = run_cli(capsys, ["create-project", "1", "1", "--input-shape", "1,3,64,64", *ws])
     assert code == REFUSED and "Project 2 (model 64x64 · images) already has" in text
     with Workspace(tmp_path / "ws") as workspace:
         models = workspace.models()
@@ -485,12 +476,12 @@ def test_an_argument_that_is_both_an_id_and_a_path_says_which_it_is_read_as(
     monkeypatch.chdir(tmp_path)
     ws = ["--workspace", "ws"]
     # No model 1 yet: '1' is the folder.
-    code, text = _run(capsys, ["create-project", "1", "images", *ws])
+    code, text = run_cli(capsys, ["create-project", "1", "images", *ws])
     assert code == 0 and "Project 1: model · images" in text, text
     # Model 1 now exists: the id is taken, and the user is told how to name the folder.
-    code, text = _run(capsys, ["create-project", "1", "images", "--device", "CPU", *ws])
+    code, text = run_cli(capsys, ["create-project", "1", "images", "--device", "CPU", *ws])
     assert code == 0 and "'1' is read as model id 1; write ./1 for the file." in text
-    code, text = _run(capsys, ["create-project", "./1", "images", *ws])
+    code, text = run_cli(capsys, ["create-project", "./1", "images", *ws])
     assert code == 0 and "read as" not in text
     with Workspace(tmp_path / "ws") as workspace:
         assert [m.id for m in workspace.models()] == [1]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from cli_run import run_cli
 from conftest import write_scene
 from tiny_models import Det, build_omz_maskrcnn
 
@@ -233,15 +234,6 @@ def _results(ws: Workspace) -> list[tuple[int, str, JsonObject]]:
     return [(r.id, str(r.kind), r.data) for p in ws.projects() for r in ws.results(p.id)]
 
 
-def _run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse's refusal of an option
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out + err
-
-
 @pytest.mark.parametrize("case", CASES.values(), ids=list(CASES))
 def test_a_bad_option_is_refused_before_any_job(
     case: Case, setup: Setup, capsys: pytest.CaptureFixture[str]
@@ -250,7 +242,7 @@ def test_a_bad_option_is_refused_before_any_job(
         before = _results(ws)
         assert before and ws.jobs() == []
     argv = case.argv.format(P=setup.parent, C=setup.child, G=setup.gpu, S=setup.scratch).split()
-    code, text = _run(capsys, [*argv, "--workspace", str(setup.root)])
+    code, text = run_cli(capsys, [*argv, "--workspace", str(setup.root)])
     assert code == case.code, text
     for fragment in case.says:
         assert fragment in text, f"{fragment!r} not in {text!r}"
@@ -325,7 +317,7 @@ def test_a_project_whose_model_files_are_gone_is_refused(
     project = create_project_from_paths(workspace, model_path=xml, dataset_path=images)
     workspace.model(project.model_id).xml_path.unlink()
     argv = ["benchmark", str(project.id), "--workspace", str(workspace.root)]
-    code, text = _run(capsys, argv)
+    code, text = run_cli(capsys, argv)
     assert code == REFUSED and "Traceback" not in text
     assert f"The files of model {project.model_id}" in text and "missing" in text
     assert workspace.jobs() == []
