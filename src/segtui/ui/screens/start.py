@@ -191,7 +191,8 @@ class StartScreen(SegtuiScreen):
         selected = self.selected_project_id
         self.rows = {row.id: row for row in rows}
         self.loaded = True
-        self._fill(selected)
+        cells = [row_cells(row) for row in rows]
+        self._fill(selected, cells, fit_columns(cells, self.app.size.width - SCROLLBAR))
         empty = not rows
         self.query_one("#projects", DataTable).display = not empty
         self.query_one("#empty", Static).display = empty
@@ -200,11 +201,9 @@ class StartScreen(SegtuiScreen):
         if not empty:
             self.query_one("#projects", DataTable).focus()
 
-    def _fill(self, selected: int | None) -> None:
-        """The table again: the columns that fit the screen's width, then the rows."""
+    def _fill(self, selected: int | None, cells: list[tuple[str, ...]], fit: ColumnFit) -> None:
+        """The table again: the columns of `fit`, then the rows (`cells`: each row's cells)."""
         table = self.query_one("#projects", DataTable)
-        cells = [row_cells(row) for row in self.rows.values()]
-        fit = fit_columns(cells, self.app.size.width - SCROLLBAR)
         if fit != self.fit:
             self.fit = fit
             table.clear(columns=True)
@@ -221,8 +220,9 @@ class StartScreen(SegtuiScreen):
         if not self.loaded:
             return
         cells = [row_cells(row) for row in self.rows.values()]
-        if fit_columns(cells, event.size.width - SCROLLBAR) != self.fit:
-            self._fill(self.selected_project_id)
+        fit = fit_columns(cells, event.size.width - SCROLLBAR)
+        if fit != self.fit:
+            self._fill(self.selected_project_id, cells, fit)
 
     def on_job_changed(self, event: messages.JobChanged) -> None:
         self._job_moved(event.job)
