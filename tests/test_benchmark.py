@@ -10,7 +10,7 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 import pytest
-from tiny_models import build_omz_maskrcnn, build_omz_maskrcnn_conv
+from tiny_models import build_omz_maskrcnn_conv
 
 from segtui.cli import main
 from segtui.cli.commands.performance import sweep_notes, sweep_rows
@@ -22,7 +22,7 @@ from segtui.core.inference import compile_model
 from segtui.core.job_kinds import sweep_job
 from segtui.core.job_registry import JobContext
 from segtui.core.machine import machine_info
-from segtui.core.models import import_model, load_registered
+from segtui.core.models import load_registered
 from segtui.core.performance import (
     SweepCell,
     SweepSettings,
@@ -94,27 +94,6 @@ def conv_project(workspace: Workspace, image_folder: Path, tmp_path: Path) -> Pr
     return create_project_from_paths(
         workspace, model_path=model_path, dataset_path=image_folder, name="Conv"
     )
-
-
-@pytest.fixture
-def parent_and_child(
-    workspace: Workspace, image_folder: Path, tmp_path: Path
-) -> tuple[ProjectRecord, ProjectRecord]:
-    model_path = build_omz_maskrcnn(tmp_path / "m" / "model.xml")
-    parent = create_project_from_paths(
-        workspace, model_path=model_path, dataset_path=image_folder, name="Parent"
-    )
-    child_model = import_model(
-        workspace, model_path, name="model INT8", optimized_from=parent.model_id
-    )
-    child = workspace.add_project(
-        name="Parent INT8",
-        model_id=child_model.id,
-        dataset_id=parent.dataset_id,
-        device="CPU",
-        parent_id=parent.id,
-    )
-    return parent, child
 
 
 def test_run_benchmark_reports_the_precision_it_ran_at(
@@ -340,11 +319,11 @@ def test_cell_keys_of_an_older_sweep_with_repeated_configurations_are_unique() -
 
 def test_a_sweep_whose_every_cell_failed_is_not_stored(
     workspace: Workspace,
-    parent_and_child: tuple[ProjectRecord, ProjectRecord],
+    pair: tuple[ProjectRecord, ProjectRecord],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    parent, _ = parent_and_child
+    parent, _ = pair
     previous = workspace.add_result(project_id=parent.id, kind="sweep", data={"cells": []})
     fake_cells(monkeypatch, failing_batch=2)
     job = workspace.add_job(
@@ -385,9 +364,9 @@ def test_estimate_sweep_seconds() -> None:
 
 
 def test_compare_projects_ratios_from_stored_results(
-    workspace: Workspace, parent_and_child: tuple[ProjectRecord, ProjectRecord]
+    workspace: Workspace, pair: tuple[ProjectRecord, ProjectRecord]
 ) -> None:
-    parent, child = parent_and_child
+    parent, child = pair
     store(workspace, parent.id, run("f32", 10.0, 100.0, by_type={"Convolution": 80.0, "If": 20.0}))
     store(
         workspace,
@@ -427,11 +406,11 @@ def test_compare_projects_ratios_from_stored_results(
 
 
 def test_compare_projects_without_a_benchmark_says_which(
-    workspace: Workspace, parent_and_child: tuple[ProjectRecord, ProjectRecord]
+    workspace: Workspace, pair: tuple[ProjectRecord, ProjectRecord]
 ) -> None:
-    parent, child = parent_and_child
+    parent, child = pair
     store(workspace, parent.id, run("f32", 10.0, 100.0))
-    with pytest.raises(SegtuiError, match="Parent INT8"):
+    with pytest.raises(SegtuiError, match="Mask R-CNN INT8"):
         compare_projects(workspace, child.id, parent.id)
 
 
@@ -482,9 +461,9 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_cli_benchmark_sweep_and_compare(
     capsys: pytest.CaptureFixture[str],
     workspace: Workspace,
-    parent_and_child: tuple[ProjectRecord, ProjectRecord],
+    pair: tuple[ProjectRecord, ProjectRecord],
 ) -> None:
-    parent, child = parent_and_child
+    parent, child = pair
     ws = ["--workspace", str(workspace.root)]
     code, out, err = cli(
         capsys, "benchmark", str(parent.id), "--time", "0.5", "--hint", "latency", *ws, "--json"
@@ -544,9 +523,9 @@ def test_cli_benchmark_sweep_and_compare(
 def test_cli_sweep_refuses_too_many_cells(
     capsys: pytest.CaptureFixture[str],
     workspace: Workspace,
-    parent_and_child: tuple[ProjectRecord, ProjectRecord],
+    pair: tuple[ProjectRecord, ProjectRecord],
 ) -> None:
-    parent, _ = parent_and_child
+    parent, _ = pair
     batches = ",".join(str(n) for n in range(1, 10))
     code, _, err = cli(
         capsys,
