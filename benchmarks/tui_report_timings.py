@@ -34,22 +34,24 @@ import asyncio
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pycocotools import mask as mask_utils
 
 import segtui
-from segtui.core.datasets import import_dataset
 from segtui.core.predictions import ImagePrediction, Instance, encode_mask
-from segtui.core.report import ReportSummary, compare_with_parent
 from segtui.core.sample import sample_dir
-from segtui.core.types import ReportType
 from segtui.core.workspace import Workspace
+
+# The stored report is built as the report tests build theirs (tests/report_builder.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from report_builder import ReportSetup, build_report
 
 if TYPE_CHECKING:
     from segtui.ui.app import SegtuiApp
@@ -115,67 +117,25 @@ def _predictions(annotations: dict[str, Any]) -> tuple[list[ImagePrediction], ..
     return a_preds, b_preds
 
 
-def _model(ws: Workspace, tmp: Path, name: str, classes: list[str], parent: int | None) -> int:
-    staged = tmp / f"staged-{name}"
-    staged.mkdir()
-    (staged / "model.xml").write_text("<net/>")
-    record = ws.add_model(
-        name=name,
-        format_id="omz_maskrcnn",
-        source_path=str(staged / "model.xml"),
-        staged_dir=staged,
-        xml_name="model.xml",
-        checksum=name,
-        analysis=cast(Any, {}),  # no graph: nothing here loads the model
-        class_names=classes,
-        optimized_from=parent,
-        optimization=None if parent is None else {"method": "default"},
-    )
-    return record.id
-
-
 def build_workspace(ws: Workspace, tmp: Path) -> tuple[int, int]:
     """The sample's images, a parent/child pair of stand-in models and a stored report."""
     root = sample_dir()
     classes = (root / "classes.txt").read_text().split()
     annotations = json.loads((root / "annotations" / "instances_val.json").read_text())
-    dataset = import_dataset(ws, root / "images", name="shapes images")
-    parent_model = _model(ws, tmp, "shapes", classes, None)
-    child_model = _model(ws, tmp, "shapes INT8", classes, parent_model)
-    parent = ws.add_project(
-        name="shapes", model_id=parent_model, dataset_id=dataset.id, device="CPU"
-    )
-    child = ws.add_project(
-        name="shapes INT8",
-        model_id=child_model,
-        dataset_id=dataset.id,
-        device="CPU",
-        parent_id=parent.id,
+    setup = ReportSetup(
+        name="shapes",
+        model_name="shapes",
+        dataset_name="shapes images",
+        classes=classes,
+        threshold=THRESHOLD,
+        iou=0.5,
+        precision="i8",
+        inference_seconds=1.0,
+        method="default",
     )
     a, b = _predictions(annotations)
-    ids = {p.image: n for n, p in enumerate(a, start=1)}
-    tables, a_vs_b = compare_with_parent(a, b, classes, ids, threshold=THRESHOLD, iou=0.5)
-    summary: ReportSummary = {
-        "type": ReportType.PARENT,
-        "threshold": THRESHOLD,
-        "iou": 0.5,
-        "precision": "i8",
-        "requested_precision": "f32",
-        "device": "CPU",
-        "project_id": child.id,
-        "parent_project_id": parent.id,
-        "inference_seconds": 1.0,
-        "a_vs_b": a_vs_b.to_json(),
-        "totals": tables["totals"],
-    }
-    result = ws.add_result(
-        project_id=child.id, kind="report:parent", data={"summary": summary, **tables}
-    )
-    folder = ws.root / "reports" / str(result.id)
-    folder.mkdir(parents=True)
-    (folder / "optimized.json").write_text(json.dumps([p.to_json() for p in a]))
-    (folder / "parent.json").write_text(json.dumps([p.to_json() for p in b]))
-    return child.id, len(tables["advanced"])
+    _, child, result = build_report(ws, root / "images", tmp, setup, (a, b))
+    return child.id, len(result.data["advanced"])
 
 
 class Painted:

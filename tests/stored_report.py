@@ -3,32 +3,37 @@ Visualize tests), and reading the report screen's table."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import numpy as np
+import report_builder as build
 from pilot_wait import settle
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from segtui.core.datasets import import_dataset
 from segtui.core.predictions import ImagePrediction, Instance, encode_mask
-from segtui.core.report import ReportSummary, compare_with_parent
-from segtui.core.types import ReportType
 from segtui.core.workspace import ProjectRecord, ResultRecord, Workspace
 from segtui.ui.app import SegtuiApp
 from segtui.ui.screens.report import ReportScreen
 from segtui.ui.widgets.table import Cell
 
-if TYPE_CHECKING:
-    from segtui.core.records import ModelAnalysis
-
 CLASSES = ["person", "car", "dog"]
 #: The stored report's score threshold and match IoU.
 THRESHOLD = 0.1
 IOU = 0.5
+SETUP = build.ReportSetup(
+    name="Tiny",
+    model_name="Tiny Mask R-CNN",
+    dataset_name="tiny images",
+    classes=CLASSES,
+    threshold=THRESHOLD,
+    iou=IOU,
+    precision="f32",
+    inference_seconds=0.5,
+    method="INT8",
+)
 
 
 @dataclass
@@ -49,22 +54,7 @@ def instance(
 
 def stand_in_model(ws: Workspace, tmp: Path, name: str, parent_id: int | None = None) -> int:
     """A registered model without a graph (nothing here runs it)."""
-    staged = tmp / f"staged-{name}"
-    staged.mkdir()
-    (staged / "model.xml").write_text("<net/>")
-    record = ws.add_model(
-        name=name,
-        format_id="omz_maskrcnn",
-        source_path=str(staged / "model.xml"),
-        staged_dir=staged,
-        xml_name="model.xml",
-        checksum=name,
-        analysis=cast("ModelAnalysis", {}),
-        class_names=CLASSES,
-        optimized_from=parent_id,
-        optimization=None if parent_id is None else {"method": "INT8"},
-    )
-    return record.id
+    return build.stand_in_model(ws, tmp, name, CLASSES, parent_id)
 
 
 def predictions() -> tuple[list[ImagePrediction], list[ImagePrediction]]:
@@ -115,40 +105,7 @@ def predictions() -> tuple[list[ImagePrediction], list[ImagePrediction]]:
 def store_report(ws: Workspace, images: Path, tmp: Path) -> StoredReport:
     """A parent and an optimized project on `images` (the image_folder fixture) with a stored
     "optimized vs parent" report (score ≥ 0.1, IoU 0.5) and its prediction files."""
-    dataset = import_dataset(ws, images, name="tiny images")
-    parent_model = stand_in_model(ws, tmp, "Tiny Mask R-CNN")
-    child_model = stand_in_model(ws, tmp, "Tiny Mask R-CNN INT8", parent_model)
-    parent = ws.add_project(name="Tiny", model_id=parent_model, dataset_id=dataset.id, device="CPU")
-    child = ws.add_project(
-        name="Tiny INT8",
-        model_id=child_model,
-        dataset_id=dataset.id,
-        device="CPU",
-        parent_id=parent.id,
-    )
-    a, b = predictions()
-    ids = {p.image: n for n, p in enumerate(a, start=1)}
-    tables, a_vs_b = compare_with_parent(a, b, CLASSES, ids, threshold=THRESHOLD, iou=IOU)
-    summary: ReportSummary = {
-        "type": ReportType.PARENT,
-        "threshold": THRESHOLD,
-        "iou": IOU,
-        "precision": "f32",
-        "requested_precision": "f32",
-        "device": "CPU",
-        "project_id": child.id,
-        "parent_project_id": parent.id,
-        "inference_seconds": 0.5,
-        "a_vs_b": a_vs_b.to_json(),
-        "totals": tables["totals"],
-    }
-    result = ws.add_result(
-        project_id=child.id, kind="report:parent", data={"summary": summary, **tables}
-    )
-    folder = ws.root / "reports" / str(result.id)
-    folder.mkdir(parents=True)
-    (folder / "optimized.json").write_text(json.dumps([p.to_json() for p in a]))
-    (folder / "parent.json").write_text(json.dumps([p.to_json() for p in b]))
+    parent, child, result = build.build_report(ws, images, tmp, SETUP, predictions())
     return StoredReport(parent, child, result)
 
 
