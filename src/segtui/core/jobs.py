@@ -350,13 +350,7 @@ def _open_log(path: Path) -> int:
     """The job log opened for appending, private (0600 in a 0700 folder) whatever the umask."""
     storage.private_dir(path.parent)
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(path, flags, storage.PRIVATE_FILE)
-    try:
-        os.fchmod(fd, storage.PRIVATE_FILE)  # the umask may have taken bits from the owner too
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+    return storage.open_private(path, flags)
 
 
 def _spawn(ws: Workspace, job_id: int) -> int:

@@ -153,11 +153,12 @@ def _sqlite_error(exc: sqlite3.Error, root: Path) -> StorageError | None:
     if fault is Fault.CORRUPT:
         return corrupt(root, text)
     if fault is Fault.IO_ERROR:
-        if low_on_space(root) or file_size_limited():
-            return disk_full(root, limit=file_size_limited())
+        limited = file_size_limited()
+        if limited or low_on_space(root):
+            return disk_full(root, limit=limited)
         return io_failure(root, text)
-    if fault is Fault.CANNOT_OPEN and _why_not_writable(root):
-        return not_writable(root, _why_not_writable(root) or text)
+    if fault is Fault.CANNOT_OPEN and (why := _why_not_writable(root)):
+        return not_writable(root, why)
     if fault is Fault.SCHEMA_CHANGED:
         # segtui's own statements match its schema: a missing part was removed from outside.
         return corrupt(root, f"{text}; it was changed outside segtui")
@@ -370,13 +371,20 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+def open_private(path: Path, flags: int) -> int:
+    """`os.open(path, flags)`, a file it creates 0600 whatever the umask; its descriptor."""
+    fd = os.open(path, flags, PRIVATE_FILE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)  # the umask may have taken bits from the owner too
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def create_private_file(path: Path) -> None:
     """Create an empty file readable by the owner only (0600); FileExistsError if it exists."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE)
-    try:
-        os.fchmod(fd, PRIVATE_FILE)
-    finally:
-        os.close(fd)
+    os.close(open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW))
 
 
 def tighten(path: Path) -> None:
@@ -455,9 +463,8 @@ def write_error_log(error: BaseException, root: Path | None) -> Path | None:
     for folder in _log_folders(root):
         try:
             path = _owned_private_dir(folder) / name
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE)
+            fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                os.fchmod(fd, PRIVATE_FILE)
                 handle.write(f"segtui error at {time.ctime()} (workspace: {root})\n\n{text}")
         except OSError:
             continue
@@ -493,6 +500,7 @@ __all__ = [
     "exclusive_lock",
     "make_private",
     "open_database",
+    "open_private",
     "private_dir",
     "refuse_lost_database",
     "storage_error",
