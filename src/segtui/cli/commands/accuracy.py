@@ -122,19 +122,32 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
     settings = ReportSettings.from_values(schema_values(args, REPORT))
     max_drop = schema_values(args, REPORT_GATE)["max_drop"]
     export = export_target(args.export)
+    html = output_file(args.html, "--html") if args.html is not None else None
     with open_workspace(args) as ws:
         project = resolve_project(ws, args.project)
-        with naming_options(REPORT):
-            check_job(ws, JobKind.REPORT, project.id, settings.values())
-        final = run_job(ws, JobKind.REPORT, project.id, settings.values(), out)
-        record = ws.result(int((final.result or {})["result_id"]))
+        if args.stored:
+            from segtui.core.html_report import latest_report
+
+            record = latest_report(ws, project.id)
+        else:
+            with naming_options(REPORT):
+                check_job(ws, JobKind.REPORT, project.id, settings.values())
+            final = run_job(ws, JobKind.REPORT, project.id, settings.values(), out)
+            record = ws.result(int((final.result or {})["result_id"]))
         data = report_data(record)
         if export is not None:
             for path in export_report(data, export):
                 out.note(f"wrote {path}")
+        extra: dict[str, object] = {}
+        if html is not None:
+            from segtui.core.html_report import write_html_report
+
+            written = write_html_report(ws, record.id, html)
+            out.note(f"wrote {written.describe()}")
+            extra = {"html": str(written.path), "html_bytes": written.size_bytes}
         drop = mask_ap_drop(data["summary"])
         out.result(
-            {"result_id": record.id, "summary": data["summary"], "mask_ap_drop": drop},
+            {"result_id": record.id, "summary": data["summary"], "mask_ap_drop": drop, **extra},
             markdown_summary(data["summary"]).rstrip(),
         )
         if max_drop is not None and drop > max_drop:
@@ -167,4 +180,15 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     add_schema_options(p, REPORT)
     add_schema_options(p, REPORT_GATE)
     p.add_argument("--export", help="also write CSV, JSON and Markdown next to this path")
+    p.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write the report as one self-contained HTML page (opens in any browser)",
+    )
+    p.add_argument(
+        "--stored",
+        action="store_true",
+        help="use the project's newest stored report instead of running a new one "
+        "(the report options are not used)",
+    )
     p.set_defaults(func=cmd_report)

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.validation import ValidationResult, Validator
 from textual.widgets import Footer, Header, Input, Label, RadioButton, RadioSet, Static
 from textual.worker import Worker, WorkerState
 
@@ -32,10 +31,12 @@ from segtui.core import jobs
 from segtui.core.errors import SegtuiError
 from segtui.core.preflight import submit_checked
 from segtui.core.report import ReportData, ReportSettings, export_report, report_data
-from segtui.core.settings import REPORT, SettingError, SettingField
+from segtui.core.settings import REPORT, SettingError
 from segtui.core.types import JobKind, JobState, ReportType, ResultKind
 from segtui.core.workspace import JobRecord, ProjectRecord, ResultRecord, Workspace
 from segtui.ui.screens.base import FINISHED_STATES, SegtuiScreen
+from segtui.ui.screens.report_form import field_input
+from segtui.ui.screens.report_html import save_html
 from segtui.ui.screens.report_visualize import VisualizeLink
 from segtui.ui.styles import css_path
 from segtui.ui.widgets.job_monitor import JobMonitor
@@ -63,32 +64,6 @@ REPORT_TYPE_BUTTONS = {
 NARROW_WIDTH = 100
 SUBMIT_GROUP = "report-submit"
 EXPORT_GROUP = "report-export"
-
-
-class SchemaValidator(Validator):
-    """An Input check by a settings field: what `field.parse` refuses, and why."""
-
-    def __init__(self, field: SettingField[Any]) -> None:
-        super().__init__()
-        self.field = field
-
-    def validate(self, value: str) -> ValidationResult:
-        try:
-            self.field.parse(value)
-        except SettingError as exc:
-            return self.failure(exc.message)
-        return self.success()
-
-
-def _field_input(field: SettingField[Any], widget_id: str) -> Input:
-    return Input(
-        field.default_text,
-        id=widget_id,
-        type="number",
-        compact=True,
-        validators=[SchemaValidator(field)],
-        tooltip=f"{field.help.capitalize()} ({field.range_text()}).",
-    )
 
 
 @dataclass(frozen=True)
@@ -213,6 +188,14 @@ class ReportScreen(SegtuiScreen):
             tooltip="Write the report as CSV, JSON and Markdown into the workspace's reports folder.",
         ),
         Binding(
+            "H",
+            "save_html",
+            "Save HTML",
+            show=False,
+            id="report.save_html",
+            tooltip="Write the report as one HTML page to open in a browser (workspace's reports-html).",
+        ),
+        Binding(
             "v",
             "visualize",
             "View",
@@ -254,9 +237,9 @@ class ReportScreen(SegtuiScreen):
                             compact=True,
                         )
                 yield Label("Threshold", classes="field-label")
-                yield _field_input(REPORT.threshold, "report-threshold")
+                yield field_input(REPORT.threshold, "report-threshold")
                 yield Label("IoU", classes="field-label")
-                yield _field_input(REPORT.iou, "report-iou")
+                yield field_input(REPORT.iou, "report-iou")
             yield Static(id="report-note")
         yield Vertical(id="job-area")
         yield Static("Loading the report…", id="report-summary")
@@ -428,6 +411,7 @@ class ReportScreen(SegtuiScreen):
             "cycle_class",
             "toggle_differs",
             "export",
+            "save_html",
         ):
             return self.data is not None
         if action == "visualize":
@@ -472,6 +456,10 @@ class ReportScreen(SegtuiScreen):
             return
         name = f"project{self.project_id}-{self.report_type}-report{self.report.id}"
         self._export(self.data, self.segtui.workspace.root / "reports" / name)
+
+    def action_save_html(self) -> None:
+        if self.report is not None:
+            save_html(self, self.project_id, self.report.id)
 
     @work(
         thread=True,
