@@ -240,6 +240,24 @@ def long_header(good: Path, out: Path) -> Path:
     return _with_extra(header)(good, out)
 
 
+def folder_for_file(good: Path, out: Path) -> Path:
+    """A listed file stored as a folder entry of the same name (no data ever comes)."""
+    manifest, members = read_archive(good)
+    index = _target(manifest, members)
+    members[index] = entry(members[index].info.name, kind=tarfile.DIRTYPE)
+    return _rewrite(good, out, manifest, members)
+
+
+def header_chain(good: Path, out: Path) -> Path:
+    """3000 pax headers in a row (tarfile follows each by recursion, holding all of them)."""
+    manifest, members = read_archive(good)
+    pax = entry("././@PaxHeader", b"19 comment=chained\n", tarfile.XHDTYPE)
+    head = tar_bytes([manifest_member(manifest), *members], end=False)
+    chain = tar_bytes([pax] * 3000, end=False) + tar_bytes([entry("last.txt", b"x")])
+    out.write_bytes(gzip.compress(head + chain, compresslevel=1, mtime=0))
+    return out
+
+
 def data_after_end(good: Path, out: Path) -> Path:
     """A member hidden after the end-of-archive blocks."""
     manifest, members = read_archive(good)
@@ -324,6 +342,8 @@ ATTACKS: dict[str, Attack] = {
     "too_many_members": Attack(_manifest_changed(_too_many), "members, over the limit", False),
     "long_header": Attack(long_header, "extended header"),
     "gzip_bomb": Attack(gzip_bomb, "decompresses to more than"),
+    "folder_for_file": Attack(folder_for_file, "missing from the archive"),
+    "header_chain": Attack(header_chain, "nested too deeply"),
     "data_after_end": Attack(data_after_end, "data after its end", False),
     "truncated": Attack(truncated, "is truncated", False),
     "not_gzip": Attack(not_gzip, "is not a .tar.gz archive", False),

@@ -86,7 +86,8 @@ class ReadPass:
     expected: Manifest | None = None
     done: int = 0
     total: int = 0
-    seen: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)  # every entry's name, folders included
+    received: set[str] = field(default_factory=set)  # the members whose data was read
 
     def tick(self) -> None:
         if self.cancel is not None:
@@ -202,8 +203,9 @@ def _walk(tar: tarfile.TarFile, source: Inflated, scan: ReadPass) -> Manifest:
         _check_entry(info, scan, listed)
         if not info.isdir():
             _copy_member(tar, info, listed[info.name], scan)
+            scan.received.add(info.name)
         source.after = info.name
-    missing = [path for path in listed if path not in scan.seen]
+    missing = [path for path in listed if path not in scan.received]
     if missing:
         more = f" (and {len(missing) - 1:,} more)" if len(missing) > 1 else ""
         raise refuse_member(
