@@ -315,6 +315,23 @@ def test_stored_without_a_report_is_refused_clearly(
     assert "Traceback" not in text and not out.exists()
 
 
+def test_the_parent_is_the_projects_own_whatever_the_summary_says(
+    workspace: Workspace, stored: StoredReport
+) -> None:
+    """create_report stores the optimized project's id as "parent_project_id" (its parent
+    model ran on that project): the page still names, and benchmarks against, the parent."""
+    data = report_data(stored.result)
+    summary = dict(data["summary"]) | {"parent_project_id": stored.child.id}
+    result = workspace.add_result(
+        project_id=stored.child.id, kind="report:parent", data={**data, "summary": summary}
+    )
+    (workspace.root / "reports" / str(stored.result.id)).rename(
+        workspace.root / "reports" / str(result.id)
+    )
+    assert read_sources(workspace, result.id).parent.id == stored.parent.id
+    assert "B: parent (Tiny, #1)" in build_html_report(workspace, result.id).html
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium here (CI's .ci/run installs it)")
 def test_in_chromium_the_page_loads_nothing_runs_its_script_and_sorts(
     workspace: Workspace, stored: StoredReport, tmp_path: Path
