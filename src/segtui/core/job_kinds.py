@@ -19,6 +19,7 @@ from segtui.core.types import JobKind, Precision, ResultKind
 if TYPE_CHECKING:
     from segtui.core.benchmark import StoredBenchmark
     from segtui.core.optimize import OptimizeJobResult
+    from segtui.core.project_export import ExportResult
     from segtui.core.report import ReportOutcome
 
 R = TypeVar("R", bound=Mapping[str, object])
@@ -152,3 +153,14 @@ def report_job(ctx: JobContext) -> ReportOutcome:
         cancel=ctx.cancel,
         on_stored=ctx.finish_in,
     )
+
+
+@job_kind(JobKind.EXPORT)
+def export_job(ctx: JobContext) -> ExportResult:
+    """A project (its parents, optionally its children and images) archived to one file."""
+    from segtui.core.project_export import ExportRequest, export_project
+
+    if ctx.job.project_id is None:
+        raise ValueError("an export job needs a project")
+    request = ExportRequest.from_params(ctx.job.project_id, ctx.job.params)
+    return export_project(ctx.ws, request, ctx.work_dir, progress=ctx.progress, cancel=ctx.cancel)

@@ -117,6 +117,10 @@ def check_job(
     ws: Workspace, kind: JobKind, project_id: int, params: Mapping[str, object]
 ) -> ProjectRecord:
     """The project a job of `kind` would run on, or a SegtuiError saying why it cannot run."""
+    if kind == JobKind.EXPORT:  # no settings schema: a path and switches, checked there
+        from segtui.core.project_export import check_export
+
+        return check_export(ws, project_id, params)
     check_params(kind, params)
     project = check_project(ws, project_id)
     if kind == JobKind.REPORT:

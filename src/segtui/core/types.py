@@ -34,6 +34,7 @@ class JobKind(StrEnum):
     BENCHMARK = "benchmark"
     SWEEP = "sweep"
     REPORT = "report"
+    EXPORT = "export"
 
 
 class ResultKind(StrEnum):

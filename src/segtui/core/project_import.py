@@ -1,0 +1,322 @@
+"""`segtui import`: a project archive (see `project_export`) into this workspace, whole or not at all.
+
+1. `verify_archive` reads the whole archive and refuses a bad one; nothing is written.
+2. `plan_import` decides each row's fate against the workspace (`transfer_plan`); nothing
+   is written, so a refusal leaves the database and the files exactly as they were.
+3. The members are unpacked into a staging folder of the workspace, then one transaction
+   inserts every new row (new ids; the ids inside results renumbered: `transfer_ids`) and
+   moves the files into place. On any failure the rows roll back, the files moved are
+   removed and so is the staging folder.
+
+It runs in the calling process, not as a job: a refused archive must not leave a job row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
+
+from segtui.core.archive import VerifiedArchive, extract_archive, verify_archive
+from segtui.core.progress import CancelToken, ProgressCallback, no_progress
+from segtui.core.storage import make_private, private_dir
+from segtui.core.transfer_doc import (
+    ARCHIVE_KIND,
+    EXPORT_DOC,
+    ExportedDataset,
+    ExportedModel,
+    ExportedProject,
+    read_document,
+)
+from segtui.core.transfer_ids import Table, remap_result
+from segtui.core.transfer_plan import (
+    ImportPlan,
+    PlannedRow,
+    ResultStatus,
+    RowStatus,
+    plan_import,
+)
+from segtui.core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from segtui.core.workspace import _Tx
+
+
+class ImportedRow(TypedDict):
+    """A project, model or dataset of the archive and the row that stands for it here."""
+
+    archive_id: int
+    id: int
+    name: str
+    #: "renamed": added under `name`, its own was taken.
+    status: RowStatus
+    archive_name: str
+
+
+class ImportedResult(TypedDict):
+    archive_id: int
+    #: The new row ("added"), or the workspace's own ("identical", "kept-existing").
+    id: int | None
+    project_id: int
+    kind: str
+    status: ResultStatus
+
+
+class ImportOutcome(TypedDict):
+    """What `segtui import` did (and prints with --json)."""
+
+    archive: str
+    #: The project `segtui export` was asked for, as it is here.
+    project_id: int
+    projects: list[ImportedRow]
+    models: list[ImportedRow]
+    datasets: list[ImportedRow]
+    results: list[ImportedResult]
+
+
+@dataclass
+class _Landing:
+    """The ids given so far and the folders moved into the workspace (removed on failure)."""
+
+    ids: dict[Table, dict[int, int]] = field(default_factory=lambda: {"project": {}, "model": {}})
+    datasets: dict[int, int] = field(default_factory=dict)
+    results: dict[int, int] = field(default_factory=dict)
+    moved: list[Path] = field(default_factory=list)
+
+
+def _move_in(landing: _Landing, source: Path, target: Path) -> None:
+    """Move a staged folder to `target` (a folder that names no row: left by a crash)."""
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+    elif os.path.lexists(target):
+        target.unlink()
+    private_dir(target.parent)
+    os.replace(source, target)
+    landing.moved.append(target)
+    make_private(target)
+
+
+def _insert_model(
+    tx: _Tx, ws: Workspace, unpacked: Path, model: ExportedModel, row: PlannedRow, landing: _Landing
+) -> None:
+    parent = model["optimized_from"]
+    cur = tx.execute(
+        "INSERT INTO models(name, format_id, source_path, dir, xml_name, checksum, analysis, "
+        "class_names, optimized_from, optimization, created_at) "
+        "VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?)",
+        (
+            row.name,
+            model["format_id"],
+            model["source_path"],
+            model["xml_name"],
+            model["checksum"],
+            json.dumps(model["analysis"]),
+            json.dumps(model["class_names"]),
+            None if parent is None else landing.ids["model"][parent],
+            None if model["optimization"] is None else json.dumps(model["optimization"]),
+            model["created_at"],
+        ),
+    )
+    model_id = int(cur.lastrowid or 0)
+    rel = f"models/{model_id}"
+    _move_in(landing, unpacked / "models" / str(model["id"]), ws.root / rel)
+    tx.execute("UPDATE models SET dir = ? WHERE id = ?", (rel, model_id))
+    landing.ids["model"][model["id"]] = model_id
+
+
+def _insert_dataset(
+    tx: _Tx,
+    ws: Workspace,
+    unpacked: Path,
+    dataset: ExportedDataset,
+    row: PlannedRow,
+    landing: _Landing,
+) -> None:
+    cur = tx.execute(
+        "INSERT INTO datasets(name, kind, root, annotations, analysis, created_at) "
+        "VALUES (?, ?, '', NULL, ?, ?)",
+        (row.name, dataset["kind"], json.dumps(dataset["analysis"]), dataset["created_at"]),
+    )
+    dataset_id = int(cur.lastrowid or 0)
+    folder = ws.root / "datasets" / str(dataset_id)
+    staged = unpacked / "datasets" / str(dataset["id"])
+    if staged.is_dir():  # its annotations, and its images when they came along
+        _move_in(landing, staged, folder)
+    root = folder / "images" if row.root is None else row.root
+    annotations = f"datasets/{dataset_id}/annotations.json" if dataset["annotations"] else None
+    tx.execute(
+        "UPDATE datasets SET root = ?, annotations = ? WHERE id = ?",
+        (str(root), annotations, dataset_id),
+    )
+    tx.executemany(
+        "INSERT INTO dataset_images(dataset_id, idx, path, width, height, coco_id) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (dataset_id, n, i["path"], i["width"], i["height"], i["coco_id"])
+            for n, i in enumerate(dataset["images"])
+        ],
+    )
+    landing.datasets[dataset["id"]] = dataset_id
+
+
+def _insert_project(tx: _Tx, project: ExportedProject, row: PlannedRow, landing: _Landing) -> None:
+    parent = project["parent"]
+    cur = tx.execute(
+        "INSERT INTO projects(name, model_id, dataset_id, device, parent_id, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            row.name,
+            landing.ids["model"][project["model"]],
+            landing.datasets[project["dataset"]],
+            project["device"],
+            None if parent is None else landing.ids["project"][parent],
+            project["created_at"],
+        ),
+    )
+    landing.ids["project"][project["id"]] = int(cur.lastrowid or 0)
+
+
+def _insert_rows(
+    tx: _Tx, ws: Workspace, plan: ImportPlan, unpacked: Path, landing: _Landing
+) -> None:
+    """Every new row of the plan, parents first, with its files moved into place."""
+    doc = plan.document
+    models = {m["id"]: m for m in doc["models"]}
+    for key, row in plan.models.items():
+        if row.existing_id is not None:
+            landing.ids["model"][key] = row.existing_id
+        else:
+            _insert_model(tx, ws, unpacked, models[key], row, landing)
+    datasets = {d["id"]: d for d in doc["datasets"]}
+    for key, row in plan.datasets.items():
+        if row.existing_id is not None:
+            landing.datasets[key] = row.existing_id
+        else:
+            _insert_dataset(tx, ws, unpacked, datasets[key], row, landing)
+    projects = {p["id"]: p for p in doc["projects"]}
+    for key, row in plan.projects.items():
+        if row.existing_id is not None:
+            landing.ids["project"][key] = row.existing_id
+        else:
+            _insert_project(tx, projects[key], row, landing)
+    results = {r["id"]: r for r in doc["results"]}
+    for planned in plan.results:
+        if planned.status != "added":
+            continue
+        result = results[planned.archive_id]
+        data = remap_result(result["id"], result["kind"], result["data"], landing.ids)
+        cur = tx.execute(
+            "INSERT INTO results(project_id, job_id, kind, data, created_at) "
+            "VALUES (?, NULL, ?, ?, ?)",
+            (
+                landing.ids["project"][result["project"]],
+                result["kind"],
+                json.dumps(data),
+                result["created_at"],
+            ),
+        )
+        result_id = int(cur.lastrowid or 0)
+        landing.results[result["id"]] = result_id
+        staged = unpacked / "reports" / str(result["id"])
+        if result["files"] and staged.is_dir():
+            _move_in(landing, staged, ws.root / "reports" / str(result_id))
+
+
+def _rows(planned: dict[int, PlannedRow], ids: dict[int, int]) -> list[ImportedRow]:
+    return [
+        {
+            "archive_id": key,
+            "id": ids[key],
+            "name": row.name,
+            "status": row.status,
+            "archive_name": row.archive_name,
+        }
+        for key, row in planned.items()
+    ]
+
+
+def _outcome(path: Path, plan: ImportPlan, landing: _Landing) -> ImportOutcome:
+    projects = landing.ids["project"]
+    return {
+        "archive": str(path),
+        "project_id": projects[plan.document["project"]],
+        "projects": _rows(plan.projects, projects),
+        "models": _rows(plan.models, landing.ids["model"]),
+        "datasets": _rows(plan.datasets, landing.datasets),
+        "results": [
+            {
+                "archive_id": r.archive_id,
+                "id": landing.results.get(r.archive_id, r.existing_id),
+                "project_id": projects[r.project],
+                "kind": r.kind,
+                "status": r.status,
+            }
+            for r in plan.results
+        ],
+    }
+
+
+def apply_import(
+    ws: Workspace,
+    plan: ImportPlan,
+    verified: VerifiedArchive,
+    *,
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken | None = None,
+) -> ImportOutcome:
+    """Carry out `plan`: the archive's new rows and files land together, or nothing does."""
+    landing = _Landing()
+    staging = ws.staging_dir()
+    try:
+        unpacked = staging / "archive"
+        if plan.adds_anything:  # a re-import of what is here already unpacks nothing
+            extract_archive(verified, unpacked, progress=progress, cancel=cancel)
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        progress(0.99, "Registering the projects")
+        with ws.transaction() as tx:
+            _insert_rows(tx, ws, plan, unpacked, landing)
+    except BaseException:
+        for folder in reversed(landing.moved):
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    progress(1.0, "Done")
+    return _outcome(verified.path, plan, landing)
+
+
+def import_archive(
+    ws: Workspace,
+    path: Path,
+    *,
+    dataset_root: Path | None = None,
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken | None = None,
+) -> ImportOutcome:
+    """Verify, plan and import the archive at `path` (see the module docstring)."""
+    verified = verify_archive(
+        Path(path),
+        kind=ARCHIVE_KIND,
+        keep=(EXPORT_DOC,),
+        progress=lambda f, s: progress(0.5 * f, s),
+        cancel=cancel,
+    )
+    sha256s = {m["path"]: m["sha256"] for m in verified.manifest["members"]}
+    document = read_document(verified.kept.get(EXPORT_DOC), sha256s)
+    plan = plan_import(ws, document, sha256s, dataset_root=dataset_root)
+    return apply_import(
+        ws, plan, verified, progress=lambda f, s: progress(0.5 + 0.5 * f, s), cancel=cancel
+    )
+
+
+__all__ = [
+    "ImportOutcome",
+    "ImportedResult",
+    "ImportedRow",
+    "apply_import",
+    "import_archive",
+]

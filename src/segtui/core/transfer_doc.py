@@ -1,0 +1,392 @@
+"""The document inside a project archive (`export.json`): its shape, its members, its checks.
+
+`segtui export` writes one `export.json` beside the files it packs; `segtui import` reads it
+back before anything is written. Every row carries the id it had where it was exported:
+that id is only a key inside the document (a project's parent, a model's `optimized_from`,
+a result's project name rows by it). The importing workspace gives each row a new id.
+
+The archive layer (`core.archive`) vouches for the members' bytes; this module vouches for
+the document's shape and for every key and file it names, so that the import can trust it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Iterable, Mapping
+from functools import partial
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any, TypedDict, cast
+
+from segtui.core.archive import ARCHIVE_FORMAT
+from segtui.core.errors import SegtuiError
+from segtui.core.import_checks import check_name
+from segtui.core.records import DatasetAnalysis, JsonObject, ModelAnalysis
+from segtui.core.types import DatasetKind
+
+if TYPE_CHECKING:
+    from segtui.core.optimize import OptimizationRecord
+
+#: The archive kind `core.archive` records in its manifest (another kind is refused).
+ARCHIVE_KIND = "segtui-project"
+#: The member that holds the document.
+EXPORT_DOC = "export.json"
+#: The newest document format this segtui reads (the archive's own format number).
+DOC_FORMAT = ARCHIVE_FORMAT
+#: The hint of every refusal of the document: it was not written by `segtui export`.
+REEXPORT_HINT = "Export the project again with `segtui export`, and import that file."
+
+
+class ExportedProject(TypedDict):
+    id: int
+    name: str
+    model: int
+    dataset: int
+    device: str
+    #: The id of its parent in this document (always exported with it), or None.
+    parent: int | None
+    created_at: float
+
+
+class ExportedModel(TypedDict):
+    id: int
+    name: str
+    format_id: str
+    source_path: str
+    xml_name: str
+    checksum: str
+    analysis: ModelAnalysis
+    class_names: list[str]
+    #: The id of the model it was optimized from, in this document, or None.
+    optimized_from: int | None
+    #: How it was optimized (settings and ignored scope), as the workspace stored it.
+    optimization: OptimizationRecord | None
+    created_at: float
+    #: The files of its folder, members `models/<id>/<file>`.
+    files: list[str]
+
+
+class ExportedImage(TypedDict):
+    path: str  # relative to the dataset's root
+    width: int
+    height: int
+    coco_id: int | None
+
+
+class ExportedDataset(TypedDict):
+    id: int
+    name: str
+    kind: str
+    #: The image folder where it was exported (for re-linking when the images stay behind).
+    root: str
+    analysis: DatasetAnalysis
+    created_at: float
+    images: list[ExportedImage]
+    #: Its normalised COCO annotations are the member `datasets/<id>/annotations.json`.
+    annotations: bool
+    #: Its images are the members `datasets/<id>/images/<path>` (`export --with-dataset`).
+    with_images: bool
+
+
+class ExportedResult(TypedDict):
+    id: int
+    project: int
+    kind: str
+    #: As stored, ids of projects and models included (see `transfer_ids`).
+    data: JsonObject
+    created_at: float
+    #: The files of its report folder, members `reports/<id>/<file>`.
+    files: list[str]
+
+
+class ExportDocument(TypedDict):
+    format: int
+    segtui_version: str
+    exported_at: float
+    #: The project `segtui export` was asked for.
+    project: int
+    with_children: bool
+    with_dataset: bool
+    #: Parents before their children, models before the models optimized from them.
+    projects: list[ExportedProject]
+    models: list[ExportedModel]
+    datasets: list[ExportedDataset]
+    results: list[ExportedResult]
+
+
+def model_member(model_id: int, name: str) -> str:
+    return f"models/{model_id}/{name}"
+
+
+def annotations_member(dataset_id: int) -> str:
+    return f"datasets/{dataset_id}/annotations.json"
+
+
+def image_member(dataset_id: int, path: str) -> str:
+    return f"datasets/{dataset_id}/images/{path}"
+
+
+def report_member(result_id: int, name: str) -> str:
+    return f"reports/{result_id}/{name}"
+
+
+def document_bytes(document: ExportDocument) -> bytes:
+    return (json.dumps(document, indent=1, sort_keys=True) + "\n").encode("utf-8")
+
+
+# -- reading an untrusted document ----------------------------------------------------------
+
+_NUMBER = (int, float)
+_ID = (int,)
+_OPTIONAL_ID = (int, type(None))
+_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "document": {
+        "format": _ID,
+        "segtui_version": (str,),
+        "exported_at": _NUMBER,
+        "project": _ID,
+        "with_children": (bool,),
+        "with_dataset": (bool,),
+        "projects": (list,),
+        "models": (list,),
+        "datasets": (list,),
+        "results": (list,),
+    },
+    "project": {
+        "id": _ID,
+        "name": (str,),
+        "model": _ID,
+        "dataset": _ID,
+        "device": (str,),
+        "parent": _OPTIONAL_ID,
+        "created_at": _NUMBER,
+    },
+    "model": {
+        "id": _ID,
+        "name": (str,),
+        "format_id": (str,),
+        "source_path": (str,),
+        "xml_name": (str,),
+        "checksum": (str,),
+        "analysis": (dict,),
+        "class_names": (list,),
+        "optimized_from": _OPTIONAL_ID,
+        "optimization": (dict, type(None)),
+        "created_at": _NUMBER,
+        "files": (list,),
+    },
+    "dataset": {
+        "id": _ID,
+        "name": (str,),
+        "kind": (str,),
+        "root": (str,),
+        "analysis": (dict,),
+        "created_at": _NUMBER,
+        "images": (list,),
+        "annotations": (bool,),
+        "with_images": (bool,),
+    },
+    "image": {"path": (str,), "width": _ID, "height": _ID, "coco_id": _OPTIONAL_ID},
+    "result": {
+        "id": _ID,
+        "project": _ID,
+        "kind": (str,),
+        "data": (dict,),
+        "created_at": _NUMBER,
+        "files": (list,),
+    },
+}
+
+
+def refused(detail: str) -> SegtuiError:
+    return SegtuiError(
+        f"The archive's {EXPORT_DOC} is not a segtui export: {detail}.", REEXPORT_HINT
+    )
+
+
+def _checked(value: object, what: str, where: str) -> JsonObject:
+    """`value` as an object with every field of `what` of its type (a bool is no number)."""
+    if not isinstance(value, dict):
+        raise refused(f"{where} is not an object")
+    for field, types in _FIELDS[what].items():
+        if field not in value:
+            raise refused(f"{where} has no {field!r}")
+        item = value[field]
+        if isinstance(item, bool) and bool not in types:
+            raise refused(f"{where}: {field!r} is not a number")
+        if not isinstance(item, types):
+            raise refused(f"{where}: {field!r} is not {' or '.join(t.__name__ for t in types)}")
+    return cast(JsonObject, value)
+
+
+def _unique_ids(rows: Iterable[Mapping[str, Any]], what: str) -> set[int]:
+    ids: set[int] = set()
+    for row in rows:
+        if row["id"] in ids:
+            raise refused(f"two {what}s have the id {row['id']}")
+        ids.add(row["id"])
+    return ids
+
+
+def safe_relative(path: str) -> bool:
+    """A plain relative POSIX path: no root, no '..', no empty or '.' part, no backslash."""
+    if not path or "\\" in path or "\x00" in path:
+        return False
+    parts = PurePosixPath(path).parts
+    return not PurePosixPath(path).is_absolute() and all(p not in ("", ".", "..") for p in parts)
+
+
+def _check_files(
+    names: list[Any], member: Callable[[str], str], members: Collection[str], where: str
+) -> None:
+    for name in names:
+        if not isinstance(name, str) or not safe_relative(name):
+            raise refused(f"{where} names the file {name!r}, which is not a plain relative path")
+        if member(name) not in members:
+            raise refused(f"{where} names {member(name)!r}, which the archive does not hold")
+
+
+def _check_acyclic(links: Mapping[int, int | None], what: str) -> None:
+    """Every chain of `links` (child -> parent) ends: no row is its own ancestor."""
+    for start in links:
+        seen = {start}
+        step = links[start]
+        while step is not None:
+            if step in seen:
+                raise refused(f"{what} {start} is its own ancestor")
+            seen.add(step)
+            step = links.get(step)
+
+
+def _check_models(models: list[JsonObject], members: Collection[str]) -> set[int]:
+    ids = _unique_ids(models, "model")
+    for model in models:
+        where = f"model {model['id']}"
+        check_name(model["name"], f"The archive's {where} name")
+        if model["optimized_from"] is not None and model["optimized_from"] not in ids:
+            raise refused(
+                f"{where} was optimized from model {model['optimized_from']}, which it lacks"
+            )
+        if not all(isinstance(name, str) for name in model["class_names"]):
+            raise refused(f"{where} has class names that are not text")
+        if model["xml_name"] not in model["files"]:
+            raise refused(f"{where} lacks its file {model['xml_name']!r}")
+        _check_files(model["files"], partial(model_member, model["id"]), members, where)
+    _check_acyclic({m["id"]: m["optimized_from"] for m in models}, "Model")
+    return ids
+
+
+def _check_datasets(datasets: list[JsonObject], members: Collection[str]) -> set[int]:
+    ids = _unique_ids(datasets, "dataset")
+    for dataset in datasets:
+        key, where = dataset["id"], f"dataset {dataset['id']}"
+        check_name(dataset["name"], f"The archive's {where} name")
+        if dataset["kind"] not in tuple(DatasetKind):
+            raise refused(f"{where} has the unknown kind {dataset['kind']!r}")
+        images = [_checked(im, "image", f"an image of {where}") for im in dataset["images"]]
+        if not images:
+            raise refused(f"{where} has no images")
+        paths = [im["path"] for im in images]
+        if any(im["width"] < 1 or im["height"] < 1 for im in images):
+            raise refused(f"{where} lists an image without pixels")
+        if len(set(paths)) != len(paths):
+            raise refused(f"{where} lists an image twice")
+        if dataset["with_images"]:
+            _check_files(paths, partial(image_member, key), members, where)
+        elif not all(safe_relative(p) for p in paths):
+            raise refused(f"{where} lists an image path that is not a plain relative path")
+        if (dataset["kind"] == DatasetKind.COCO) != dataset["annotations"]:
+            raise refused(f"{where}: its annotations do not match its kind")
+        if dataset["annotations"] and annotations_member(key) not in members:
+            raise refused(f"{where} lacks its annotations file")
+    return ids
+
+
+def _check_projects(projects: list[JsonObject], models: set[int], datasets: set[int]) -> set[int]:
+    ids = _unique_ids(projects, "project")
+    for project in projects:
+        where = f"project {project['id']}"
+        check_name(project["name"], f"The archive's {where} name")
+        if project["model"] not in models or project["dataset"] not in datasets:
+            raise refused(f"{where} names a model or a dataset the archive lacks")
+        if project["parent"] is not None and project["parent"] not in ids:
+            raise refused(f"{where} names a parent project the archive lacks")
+        if not project["device"].strip():
+            raise refused(f"{where} has no device")
+    _check_acyclic({p["id"]: p["parent"] for p in projects}, "Project")
+    return ids
+
+
+def read_document(raw: bytes | None, members: Collection[str]) -> ExportDocument:
+    """The archive's document, checked whole (shape, keys, named members), or a refusal.
+
+    `members` are the paths the archive's manifest lists.
+    """
+    if raw is None:
+        raise refused("it is missing")
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise refused("it is not JSON text") from None
+    doc = _checked(value, "document", "the document")
+    if doc["format"] > DOC_FORMAT:
+        raise SegtuiError(
+            f"The archive was written by a newer segtui (format {doc['format']}; "
+            f"this one reads up to {DOC_FORMAT}).",
+            "Upgrade segtui, or export again with this version.",
+        )
+    lists = {
+        name: [_checked(row, name[:-1], f"a {name[:-1]}") for row in doc[name]]
+        for name in ("models", "datasets", "projects", "results")
+    }
+    models = _check_models(lists["models"], members)
+    datasets = _check_datasets(lists["datasets"], members)
+    projects = _check_projects(lists["projects"], models, datasets)
+    if doc["project"] not in projects:
+        raise refused(f"the exported project {doc['project']} is not in it")
+    _unique_ids(lists["results"], "result")
+    for result in lists["results"]:
+        where = f"result {result['id']}"
+        if result["project"] not in projects:
+            raise refused(f"{where} belongs to a project the archive lacks")
+        _check_files(result["files"], partial(report_member, result["id"]), members, where)
+    document = cast(ExportDocument, doc)
+    unnamed = sorted(set(members) - named_members(document))
+    if unnamed:
+        raise refused(f"the archive holds {unnamed[0]!r}, which it does not name")
+    return document
+
+
+def named_members(document: ExportDocument) -> set[str]:
+    """Every member the document names, itself included."""
+    named = {EXPORT_DOC}
+    for model in document["models"]:
+        named.update(model_member(model["id"], name) for name in model["files"])
+    for dataset in document["datasets"]:
+        if dataset["annotations"]:
+            named.add(annotations_member(dataset["id"]))
+        if dataset["with_images"]:
+            named.update(image_member(dataset["id"], i["path"]) for i in dataset["images"])
+    for result in document["results"]:
+        named.update(report_member(result["id"], name) for name in result["files"])
+    return named
+
+
+__all__ = [
+    "ARCHIVE_KIND",
+    "DOC_FORMAT",
+    "EXPORT_DOC",
+    "ExportDocument",
+    "ExportedDataset",
+    "ExportedImage",
+    "ExportedModel",
+    "ExportedProject",
+    "ExportedResult",
+    "annotations_member",
+    "document_bytes",
+    "image_member",
+    "model_member",
+    "named_members",
+    "read_document",
+    "report_member",
+    "safe_relative",
+]
