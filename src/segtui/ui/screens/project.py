@@ -228,6 +228,15 @@ class ProjectScreen(SegtuiScreen):
             id="project.deploy",
             tooltip="Build a deployment package (.tar.gz with the IR and a standalone infer.py).",
         ),
+        Binding(
+            "x",
+            "export",
+            "Export",
+            show=False,
+            id="project.export",
+            tooltip="Export the project (models, results, reports) to one .tar.gz for "
+            "segtui import.",
+        ),
     ]
 
     def __init__(self, project_id: int) -> None:
@@ -438,6 +447,11 @@ class ProjectScreen(SegtuiScreen):
         from segtui.ui.screens.deploy import DeployScreen
 
         self.app.push_screen(DeployScreen(self.project_id))
+
+    def action_export(self) -> None:
+        from segtui.ui.screens.export import ExportScreen
+
+        self.app.push_screen(ExportScreen(self.project_id))
 
     def action_back(self) -> None:
         self.app.pop_screen()
