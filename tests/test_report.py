@@ -374,6 +374,9 @@ def test_create_report_on_tiny_models_stores_rows_predictions_and_replaces_the_o
     assert [r.get("ap50") for r in car_rows] == [0.0] * 3
     assert all(r.get("ap50") == pytest.approx(1.0) for r in person_rows)
     summary = data["summary"]
+    # The parent project is the child's parent, not the project the parent model ran on.
+    assert summary["project_id"] == child_id
+    assert summary["parent_project_id"] == workspace.project(child_id).parent_id != child_id
     assert summary["precision"] in ("f32", "FP32", "f32 (forced)") or "32" in str(
         summary["precision"]
     )

@@ -87,8 +87,8 @@ def read_sources(ws: Workspace, result_id: int) -> ReportSources:
     data = report_data(record)
     summary = data["summary"]
     optimized = ws.project(int(summary.get("project_id", record.project_id)))
-    # The project's own parent first: reports made by create_report store the optimized
-    # project's id as "parent_project_id" (the parent model's predictions ran on it).
+    # The project's own parent first: reports stored by segtui 0.1.0 before this was fixed carry the
+    # optimized project's id as "parent_project_id" (the parent model's predictions ran on it).
     parent_id = optimized.parent_id or summary.get("parent_project_id")
     if parent_id is None:
         raise SegtuiError(f"Report {record.id} names no parent project.", "Create it again.")

@@ -340,7 +340,9 @@ def _summary(
         "requested_precision": settings.precision,
         "device": optimized.project.device,
         "project_id": optimized.project.id,
-        "parent_project_id": parent.project.id,
+        # The parent model ran on the optimized project (its dataset, its device): the
+        # parent project is the optimized one's parent, not the project it ran on.
+        "parent_project_id": optimized.project.parent_id or parent.project.id,
         "inference_seconds": round(inference_s, 3),
         **figures,
         "totals": totals,
