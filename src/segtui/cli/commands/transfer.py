@@ -52,8 +52,8 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
         result = cast("ExportResult", final.result)
         out.result(
             {**result, "job_id": final.id},
-            f"Exported project {project.id} ({len(result['projects'])} project(s): "
-            f"{', '.join(map(str, result['projects']))}) to {result['path']} "
+            f"Exported project {project.id} (projects "
+            f"{', '.join(f'#{i}' for i in result['projects'])}) to {result['path']} "
             f"({result['size_bytes'] / 1e6:.1f} MB, {result['members']} files). "
             "Read it with `segtui import FILE`.",
         )
