@@ -26,9 +26,8 @@ from segtui.ui.screens.base import SegtuiModalScreen
 from segtui.ui.widgets.job_monitor import JobMonitor
 
 CONTENTS = (
-    "One .tar.gz with a manifest of checksums: the models' IRs, the project (and its parent), "
-    "benchmarks, sweeps, reports and the optimization settings. `segtui import FILE` reads it "
-    "on another machine."
+    "One .tar.gz with a manifest of checksums: the models' IRs, the projects (with the "
+    "parent), benchmarks, sweeps and reports. `segtui import FILE` reads it elsewhere."
 )
 
 
@@ -75,7 +74,7 @@ class ExportScreen(SegtuiModalScreen):
             yield Input(id="export-out", placeholder="path of the .tar.gz")
             yield Checkbox("With its optimized children", value=True, id="export-children")
             yield Checkbox(
-                "With the dataset's images and annotations (else a reference, re-linked on import)",
+                "With the dataset's images (else re-linked on import)",
                 value=False,
                 id="export-dataset",
             )
