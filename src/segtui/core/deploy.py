@@ -10,7 +10,9 @@ The archive holds one top-level folder with:
   so the package decodes exactly as segtui does;
 * ``infer.py`` — a small command-line script: images or folders in, instances
   printed and written as JSON (COCO RLE masks), optional overlay PNGs;
-* ``config.json`` — format, input shapes, class names, thresholds, provenance;
+* ``config.json`` — format, input shapes, class names, thresholds, provenance, and the
+  runtime configuration infer.py compiles with (the project's latest sweep's best, see
+  ``deploy_config``);
 * ``classes.txt``, ``requirements.txt`` (the runtime pinned to the versions segtui
   runs with) and ``README.md``.
 
@@ -33,18 +35,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
 
 from segtui import __version__
+from segtui.core.deploy_config import (
+    TIME_FORMAT,
+    PackageConfig,
+    PackagedRuntime,
+    model_entry,
+    readme,
+    recommended_runtime,
+)
+from segtui.core.deploy_infer import INFER_SCRIPT
 from segtui.core.errors import SegtuiError
-from segtui.core.records import JsonObject, ModelRecord, PortJson
+from segtui.core.records import JsonObject
 from segtui.core.safe_files import check_output_path, safe_output, write_error
 from segtui.core.settings import DEPLOY
 from segtui.core.storage import private_dir
 from segtui.core.workspace import Workspace
-
-if TYPE_CHECKING:
-    from segtui.core.optimize import OptimizationRecord
 
 #: The runtime's entry: the formats package; the core modules it imports come along.
 RUNTIME_ROOT = "segtui.core.formats"
@@ -62,129 +69,6 @@ _CORE_DIR = Path(__file__).resolve().parent
 _CORE_NAME = re.compile(r"\bsegtui\.core\b")
 _TYPE_CHECKING = ("TYPE_CHECKING", "typing.TYPE_CHECKING")
 
-INFER_SCRIPT = '''#!/usr/bin/env python3
-"""Run this package's model on images, the way segtui does.
-
-    python infer.py IMAGE_OR_FOLDER [...] [--out results.json] [--overlay DIR]
-                    [--threshold 0.5] [--device CPU] [--precision default|f32] [--parent]
-
-Prints one line per image and, with --out, writes every instance as JSON: class,
-score, box (x1, y1, x2, y2 in image pixels) and the mask as COCO RLE.
-"""
-
-from __future__ import annotations
-
-import argparse
-import json
-import sys
-from pathlib import Path
-
-import cv2
-import numpy as np
-import openvino as ov
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from segtui_runtime.formats import detect_format  # noqa: E402
-from segtui_runtime.predictions import decode_mask  # noqa: E402
-
-SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-
-
-def image_paths(args: list[str]) -> list[Path]:
-    paths: list[Path] = []
-    for arg in args:
-        path = Path(arg)
-        if path.is_dir():
-            paths += sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES)
-        elif path.is_file():
-            paths.append(path)
-        else:
-            sys.exit(f"infer.py: no such file or folder: {path}")
-    if not paths:
-        sys.exit("infer.py: no images found")
-    return paths
-
-
-def overlay(image: np.ndarray, instances: list, names: list[str]) -> np.ndarray:
-    out = image.copy()
-    rng = np.random.default_rng(0)
-    colours = rng.integers(64, 256, (max(1, len(names)), 3))
-    for inst in instances:
-        colour = colours[inst.class_id % len(colours)].tolist()
-        mask = decode_mask(inst.rle).astype(bool)
-        out[mask] = (0.5 * out[mask] + 0.5 * np.array(colour)).astype(np.uint8)
-        x1, y1, x2, y2 = (int(round(v)) for v in inst.box)
-        cv2.rectangle(out, (x1, y1), (x2, y2), colour, 1)
-        label = f"{names[inst.class_id]} {inst.score:.2f}"
-        cv2.putText(out, label, (x1, max(10, y1 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1)
-    return out
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("images", nargs="+")
-    parser.add_argument("--out", type=Path, help="write the instances as JSON here")
-    parser.add_argument("--overlay", type=Path, help="write PNGs with the masks drawn here")
-    parser.add_argument("--threshold", type=float, default=None, help="minimum score")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--precision", choices=("default", "f32"), default="default")
-    parser.add_argument("--parent", action="store_true", help="run the parent model instead")
-    args = parser.parse_args()
-    config = json.loads((HERE / "config.json").read_text(encoding="utf-8"))
-    entry = config["parent" if args.parent else "model"]
-    if entry is None:
-        sys.exit("infer.py: this package holds no parent model")
-    threshold = config["score_threshold"] if args.threshold is None else args.threshold
-    names = config["class_names"]
-    core = ov.Core()
-    xml = HERE / entry["xml"]
-    model = core.read_model(xml)
-    if any(p.get_partial_shape().is_dynamic for p in model.inputs):
-        model.reshape({name: ov.PartialShape(shape) for name, shape in entry["input_shapes"].items()})
-    adapter = detect_format(model, xml, names)
-    properties = {"INFERENCE_PRECISION_HINT": "f32"} if args.precision == "f32" else {}
-    compiled = core.compile_model(model, args.device or config["device"], properties)
-    request = compiled.create_infer_request()
-    results = []
-    for path in image_paths(args.images):
-        image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
-        if image is None:
-            print(f"{path}: not a readable image, skipped", file=sys.stderr)
-            continue
-        inputs, meta = adapter.preprocess(image)
-        request.infer(inputs)
-        outputs = [np.array(t.data) for t in request.output_tensors]
-        instances = adapter.decode(outputs, meta, threshold)
-        counts: dict[str, int] = {}
-        for inst in instances:
-            counts[names[inst.class_id]] = counts.get(names[inst.class_id], 0) + 1
-        found = ", ".join(f"{n} {name}" for name, n in counts.items()) or "nothing"
-        print(f"{path}: {len(instances)} instances ({found})")
-        results.append(
-            {
-                "image": str(path),
-                "height": int(image.shape[0]),
-                "width": int(image.shape[1]),
-                "instances": [
-                    {**inst.to_json(), "class_name": names[inst.class_id]} for inst in instances
-                ],
-            }
-        )
-        if args.overlay:
-            args.overlay.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(args.overlay / (path.stem + ".png")), overlay(image, instances, names))
-    if args.out:
-        args.out.write_text(json.dumps({"threshold": threshold, "images": results}), encoding="utf-8")
-        print(f"wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-'''
-
 
 @dataclass(frozen=True)
 class DeployResult:
@@ -192,6 +76,7 @@ class DeployResult:
     size_bytes: int
     files: list[str]
     with_parent: bool
+    runtime: PackagedRuntime
 
     def to_json(self) -> JsonObject:
         return {
@@ -199,6 +84,7 @@ class DeployResult:
             "size_bytes": self.size_bytes,
             "files": self.files,
             "with_parent": self.with_parent,
+            "runtime": self.runtime,
         }
 
 
@@ -297,102 +183,6 @@ def runtime_sources(root: str = RUNTIME_ROOT) -> dict[str, str]:
     return sources
 
 
-class PackagedModel(TypedDict):
-    """A model in config.json."""
-
-    name: str
-    xml: str  # relative to the package folder
-    checksum: str
-    int8: bool
-    input_shapes: dict[str, list[int]]
-    optimization: OptimizationRecord | None  # how it was optimized, as stored
-
-
-class ProjectRef(TypedDict):
-    id: int
-    name: str
-
-
-class PackageConfig(TypedDict):
-    """config.json: what infer.py runs and where it came from."""
-
-    segtui_version: str
-    created_at: str
-    project: ProjectRef
-    format: str
-    format_id: str
-    device: str
-    score_threshold: float
-    class_names: list[str]
-    model: PackagedModel
-    parent: PackagedModel | None
-
-
-def _static_shape(record: ModelRecord, port: PortJson) -> list[int]:
-    # The import analysed the model after making it static: its input shapes are final.
-    shape = [d for d in port["shape"] if d is not None]
-    if len(shape) != len(port["shape"]):
-        raise SegtuiError(
-            f"Model {record.name!r} has a dynamic input shape ({port['name']}).",
-            "Import it again with --input-shape.",
-        )
-    return shape
-
-
-def _model_entry(record: ModelRecord, folder: str) -> PackagedModel:
-    return {
-        "name": record.name,
-        "xml": f"{folder}/model.xml",
-        "checksum": record.checksum,
-        "int8": bool(record.analysis.get("int8")),
-        "input_shapes": {
-            port["name"]: _static_shape(record, port) for port in record.analysis["inputs"]
-        },
-        "optimization": record.optimization,
-    }
-
-
-def _readme(project_name: str, config: PackageConfig, top: str) -> str:
-    model = config["model"]
-    lines = [
-        f"# {project_name} — deployment package",
-        "",
-        f"Built by segtui {config['segtui_version']} on {config['created_at']}.",
-        "",
-        f"- model: {model['name']} ({config['format']}), "
-        f"{'INT8' if model['int8'] else 'floating-point'} weights, input "
-        + ", ".join(f"{k} {'×'.join(map(str, v))}" for k, v in model["input_shapes"].items()),
-        f"- classes ({len(config['class_names'])}): {', '.join(config['class_names'])}",
-        f"- default device {config['device']}, score threshold {config['score_threshold']}",
-    ]
-    if config["parent"]:
-        lines.append(f"- parent model (for comparison): {config['parent']['name']}, `--parent`")
-    lines += [
-        "",
-        "## Run",
-        "",
-        "```bash",
-        f"cd {top}",
-        "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt",
-        ".venv/bin/python infer.py path/to/images --out results.json --overlay overlays/",
-        "```",
-        "",
-        "`infer.py` prints the instances found in each image; `--out` writes them as JSON",
-        "(class, score, box in image pixels, mask as COCO RLE), `--overlay` draws them.",
-        "`--precision f32` runs the floating-point layers at f32 on CPUs whose default is bf16.",
-        "",
-        "## Files",
-        "",
-        "- `model/` the OpenVINO IR; `parent/` the parent's IR when included",
-        "- `segtui_runtime/` segtui's pre/post-processing for this format, unchanged but for",
-        "  its imports, so results match segtui's",
-        "- `config.json` format, input shapes, classes, thresholds and where the model came from",
-        "- `classes.txt`, `requirements.txt` (the runtime, pinned)",
-        "",
-    ]
-    return "\n".join(lines)
-
-
 @dataclass(frozen=True)
 class DeployPlan:
     """What a package will hold, checked and resolved from the workspace (no files written)."""
@@ -401,6 +191,7 @@ class DeployPlan:
     top: str
     members: list[tuple[str, bytes | Path]]
     with_parent: bool
+    runtime: PackagedRuntime
     overwrite: bool = False
 
 
@@ -473,22 +264,23 @@ def plan_deployment(
 
     config: PackageConfig = {
         "segtui_version": __version__,
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "created_at": time.strftime(TIME_FORMAT),
         "project": {"id": project.id, "name": project.name},
         "format": record.analysis.get("format", record.format_id),
         "format_id": record.format_id,
         "device": project.device,
         "score_threshold": score_threshold,
         "class_names": record.class_names,
-        "model": _model_entry(record, "model"),
-        "parent": _model_entry(parent_record, "parent") if parent_record else None,
+        "model": model_entry(record, "model"),
+        "parent": model_entry(parent_record, "parent") if parent_record else None,
+        "runtime": recommended_runtime(ws, project.id),
     }
     members: list[tuple[str, bytes | Path]] = [
         ("infer.py", INFER_SCRIPT.encode()),
         ("config.json", (json.dumps(config, indent=2) + "\n").encode()),
         ("classes.txt", ("\n".join(record.class_names) + "\n").encode()),
         ("requirements.txt", ("\n".join(_pins()) + "\n").encode()),
-        ("README.md", _readme(project.name, config, top).encode()),
+        ("README.md", readme(project.name, config, top).encode()),
     ]
     for folder, model in (("model", record), ("parent", parent_record)):
         if model is not None:
@@ -497,7 +289,7 @@ def plan_deployment(
                 (f"{folder}/model.bin", _stored_file(ws, model.xml_path.with_suffix(".bin"))),
             ]
     members += [(f"segtui_runtime/{n}", t.encode()) for n, t in runtime_sources().items()]
-    return DeployPlan(out, top, members, parent_record is not None, overwrite)
+    return DeployPlan(out, top, members, parent_record is not None, config["runtime"], overwrite)
 
 
 def _tampered(path: Path) -> SegtuiError:
@@ -554,7 +346,8 @@ def write_deployment(plan: DeployPlan) -> DeployResult:
                     info.size = len(source)
                     tar.addfile(info, io.BytesIO(source))
         size = package.tell()
-    return DeployResult(out, size, [name for name, _ in plan.members], plan.with_parent)
+    files = [name for name, _ in plan.members]
+    return DeployResult(out, size, files, plan.with_parent, plan.runtime)
 
 
 def build_deployment(

@@ -17,6 +17,7 @@ from segtui.core.benchmark import (
 )
 from segtui.core.datasets import image_path
 from segtui.core.errors import Cancelled, SegtuiError
+from segtui.core.machine import MachineJson
 from segtui.core.models import LoadedModel, load_registered
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
 from segtui.core.records import ModelRecord, ResultRecord
@@ -84,6 +85,7 @@ class SweepCell(TypedDict):
     throughput_fps: NotRequired[float]
     latency_median_ms: NotRequired[float]
     precision: NotRequired[str]
+    machine: NotRequired[MachineJson]
 
 
 class SweepData(TypedDict):

@@ -14,6 +14,7 @@ from segtui.core.settings import DEPLOY
 
 def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
     from segtui.core.deploy import plan_deployment, write_deployment
+    from segtui.core.deploy_config import runtime_line
 
     settings = schema_values(args, DEPLOY)
     with open_workspace(args) as ws:
@@ -33,7 +34,8 @@ def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
             f"Deployment package for project {project.id}: {result.path} "
             f"({result.size_bytes / 1e6:.1f} MB, {len(result.files)} files"
             f"{', with the parent model' if result.with_parent else ''}); "
-            f"inside: pip install -r requirements.txt, python infer.py IMAGES",
+            f"inside: pip install -r requirements.txt, python infer.py IMAGES\n"
+            f"{runtime_line(result.runtime)}",
         )
     return EXIT_OK
 

@@ -13,6 +13,7 @@ from textual.containers import Vertical
 from textual.widgets import Checkbox, Input, Static
 
 from segtui.core.deploy import DeployResult, default_output, plan_deployment, write_deployment
+from segtui.core.deploy_config import PackagedRuntime, recommended_runtime, runtime_line
 from segtui.core.errors import SegtuiError
 from segtui.core.settings import DEPLOY
 from segtui.core.workspace import ProjectRecord, Workspace
@@ -26,15 +27,21 @@ CONTENTS = (
 
 @dataclass(frozen=True)
 class DeployTarget:
-    """The project to package and where its package goes by default (the workspace's deploy/
-    folder, shown in the path field before anything is written), read in a thread."""
+    """The project to package, where its package goes by default (the workspace's deploy/
+    folder, shown in the path field before anything is written) and the runtime
+    configuration its infer.py will use (from the latest sweep), read in a thread."""
 
     project: ProjectRecord
     default_out: Path
+    runtime: PackagedRuntime
 
 
 def read_target(ws: Workspace, project_id: int) -> DeployTarget:
-    return DeployTarget(ws.project(project_id), default_output(ws, project_id))
+    return DeployTarget(
+        ws.project(project_id),
+        default_output(ws, project_id),
+        recommended_runtime(ws, project_id),
+    )
 
 
 def build_package(ws: Workspace, project_id: int, out: Path, with_parent: bool) -> DeployResult:
@@ -102,6 +109,9 @@ class DeployScreen(SegtuiModalScreen):
         project = target.project
         self.query_one("#deploy-title", Static).update(
             Text(f"Deployment package — project #{project.id} {project.name}", style="bold")
+        )
+        self.query_one("#deploy-contents", Static).update(
+            f"{CONTENTS}\n{runtime_line(target.runtime)}"
         )
         out = self.query_one("#deploy-out", Input)
         if not out.value:
