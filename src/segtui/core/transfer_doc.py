@@ -12,6 +12,8 @@ the document's shape and for every key and file it names, so that the import can
 from __future__ import annotations
 
 import json
+import math
+import unicodedata
 from collections.abc import Callable, Collection, Iterable, Mapping
 from functools import partial
 from pathlib import PurePosixPath
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, cast
 from segtui.core.archive import ARCHIVE_FORMAT
 from segtui.core.errors import SegtuiError
 from segtui.core.import_checks import check_name
+from segtui.core.json_input import json_depth
 from segtui.core.records import DatasetAnalysis, JsonObject, ModelAnalysis
 from segtui.core.types import DatasetKind
 
@@ -135,14 +138,24 @@ def document_bytes(document: ExportDocument) -> bytes:
 
 # -- reading an untrusted document ----------------------------------------------------------
 
-_NUMBER = (int, float)
+_TIME = (int, float)
 _ID = (int,)
 _OPTIONAL_ID = (int, type(None))
+#: The fields that name a row of the document: whole numbers from 1 (SQLite's row ids).
+_ROW_IDS = frozenset({"id", "model", "dataset", "project", "parent", "optimized_from"})
+#: SQLite stores integers up to this; a larger one could not be inserted.
+_MAX_INT = 2**63 - 1
+#: A date Python can show: the last second of the year 9999.
+_MAX_TIME = 253_402_300_799
+#: segtui's document nests about 8 levels; Python's parser and deepcopy fail near 1000.
+_MAX_DEPTH = 64
+# Characters that would drive the terminal or reorder what it shows, where a text is printed.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "document": {
         "format": _ID,
         "segtui_version": (str,),
-        "exported_at": _NUMBER,
+        "exported_at": _TIME,
         "project": _ID,
         "with_children": (bool,),
         "with_dataset": (bool,),
@@ -158,7 +171,7 @@ _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
         "dataset": _ID,
         "device": (str,),
         "parent": _OPTIONAL_ID,
-        "created_at": _NUMBER,
+        "created_at": _TIME,
     },
     "model": {
         "id": _ID,
@@ -171,7 +184,7 @@ _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
         "class_names": (list,),
         "optimized_from": _OPTIONAL_ID,
         "optimization": (dict, type(None)),
-        "created_at": _NUMBER,
+        "created_at": _TIME,
         "files": (list,),
     },
     "dataset": {
@@ -180,7 +193,7 @@ _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
         "kind": (str,),
         "root": (str,),
         "analysis": (dict,),
-        "created_at": _NUMBER,
+        "created_at": _TIME,
         "images": (list,),
         "annotations": (bool,),
         "with_images": (bool,),
@@ -191,7 +204,7 @@ _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
         "project": _ID,
         "kind": (str,),
         "data": (dict,),
-        "created_at": _NUMBER,
+        "created_at": _TIME,
         "files": (list,),
     },
 }
@@ -203,8 +216,53 @@ def refused(detail: str) -> SegtuiError:
     )
 
 
+def control_character(text: str) -> str | None:
+    """The first character of `text` that must not reach a terminal, described; or None."""
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in _BIDI_CONTROLS:
+            return f"the control character {char!r}"
+    return None
+
+
+def _text_problem(document: object) -> str | None:
+    """A text anywhere in the document (results' data included) that would drive the
+    terminal where it is printed, described; line breaks and tabs are plain text there."""
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str) and not value.isprintable():
+            bad = control_character(value.replace("\n", "").replace("\t", ""))
+            if bad is not None:
+                return f"a text ({value[:40]!r}) holds {bad}"
+    return None
+
+
+def _value_problem(field: str, item: object, types: tuple[type, ...]) -> str | None:
+    """Why `item` cannot be the value of `field`, or None (its type is checked already)."""
+    if isinstance(item, str):
+        bad = control_character(item)
+        return None if bad is None else f"holds {bad}"
+    if isinstance(item, bool) or item is None or not isinstance(item, int | float):
+        return None
+    if types is _TIME:
+        if not math.isfinite(item) or not 0 <= item <= _MAX_TIME:
+            return f"is {item!r}, not a date"
+    elif field in _ROW_IDS and not 1 <= item <= _MAX_INT:
+        return f"is {item!r}, not an id (a whole number from 1)"
+    elif not -_MAX_INT - 1 <= item <= _MAX_INT:
+        return f"is {item!r}, too large a number"
+    return None
+
+
 def _checked(value: object, what: str, where: str) -> JsonObject:
-    """`value` as an object with every field of `what` of its type (a bool is no number)."""
+    """`value` as an object with every field of `what` of its type (a bool is no number),
+    ids from 1, dates that are dates, numbers SQLite stores and texts without control
+    characters."""
     if not isinstance(value, dict):
         raise refused(f"{where} is not an object")
     for field, types in _FIELDS[what].items():
@@ -215,6 +273,9 @@ def _checked(value: object, what: str, where: str) -> JsonObject:
             raise refused(f"{where}: {field!r} is not a number")
         if not isinstance(item, types):
             raise refused(f"{where}: {field!r} is not {' or '.join(t.__name__ for t in types)}")
+        problem = _value_problem(field, item, types)
+        if problem is not None:
+            raise refused(f"{where}: {field!r} {problem}")
     return cast(JsonObject, value)
 
 
@@ -228,11 +289,14 @@ def _unique_ids(rows: Iterable[Mapping[str, Any]], what: str) -> set[int]:
 
 
 def safe_relative(path: str) -> bool:
-    """A plain relative POSIX path: no root, no '..', no empty or '.' part, no backslash."""
+    """A plain relative POSIX path, written one way only: no root, no '..', no empty or '.'
+    part, no trailing '/', no backslash ('a//b' and './b' would name the same file twice)."""
     if not path or "\\" in path or "\x00" in path:
         return False
-    parts = PurePosixPath(path).parts
-    return not PurePosixPath(path).is_absolute() and all(p not in ("", ".", "..") for p in parts)
+    pure = PurePosixPath(path)
+    if pure.is_absolute() or pure.as_posix() != path:
+        return False
+    return all(p not in ("", ".", "..") for p in pure.parts)
 
 
 def _check_files(
@@ -268,6 +332,9 @@ def _check_models(models: list[JsonObject], members: Collection[str]) -> set[int
             )
         if not all(isinstance(name, str) for name in model["class_names"]):
             raise refused(f"{where} has class names that are not text")
+        bad = next(filter(None, map(control_character, model["class_names"])), None)
+        if bad is not None:
+            raise refused(f"{where} has a class name that holds {bad}")
         if model["xml_name"] not in model["files"]:
             raise refused(f"{where} lacks its file {model['xml_name']!r}")
         _check_files(model["files"], partial(model_member, model["id"]), members, where)
@@ -323,9 +390,11 @@ def read_document(raw: bytes | None, members: Collection[str]) -> ExportDocument
     """
     if raw is None:
         raise refused("it is missing")
+    if json_depth(raw) > _MAX_DEPTH:
+        raise refused(f"it nests lists or objects more than {_MAX_DEPTH} levels deep")
     try:
         value = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise refused("it is not JSON text") from None
     doc = _checked(value, "document", "the document")
     if doc["format"] > DOC_FORMAT:
@@ -349,6 +418,9 @@ def read_document(raw: bytes | None, members: Collection[str]) -> ExportDocument
         if result["project"] not in projects:
             raise refused(f"{where} belongs to a project the archive lacks")
         _check_files(result["files"], partial(report_member, result["id"]), members, where)
+    problem = _text_problem(doc)  # results' data: their texts are printed too
+    if problem is not None:
+        raise refused(problem)
     document = cast(ExportDocument, doc)
     unnamed = sorted(set(members) - named_members(document))
     if unnamed:
@@ -382,6 +454,7 @@ __all__ = [
     "ExportedProject",
     "ExportedResult",
     "annotations_member",
+    "control_character",
     "document_bytes",
     "image_member",
     "model_member",

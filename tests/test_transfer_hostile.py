@@ -1,0 +1,167 @@
+"""Hostile archives whose manifest and checksums are right but whose `export.json` lies:
+each is refused before anything is written, with a message that says what is wrong."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from test_transfer import Source, make_source, state
+
+from segtui.core.archive import write_archive
+from segtui.core.errors import SegtuiError
+from segtui.core.project_export import ExportRequest, collect_export
+from segtui.core.project_import import import_archive
+from segtui.core.records import JsonObject
+from segtui.core.transfer_doc import ARCHIVE_KIND, EXPORT_DOC, ExportDocument, document_bytes
+from segtui.core.types import ResultKind
+from segtui.core.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Exported:
+    """A parent and its child as `segtui export --with-children` collects them."""
+
+    source: Source
+    document: ExportDocument
+    members: list[tuple[str, Path]]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    src = make_source(tmp_path_factory.mktemp("hostile"))
+    request = ExportRequest(src.parent.id, src.ws.root / "unused", with_children=True)
+    contents = collect_export(src.ws, request)
+    return Exported(src, contents.document, contents.members)
+
+
+def pack(
+    tmp: Path,
+    exported: Exported,
+    doc: ExportDocument | bytes,
+    replaced: dict[str, bytes] | None = None,
+) -> Path:
+    """An archive with a valid manifest holding `doc` and the export's members, some of
+    them `replaced` by other bytes."""
+    doc_file = tmp / EXPORT_DOC
+    doc_file.write_bytes(doc if isinstance(doc, bytes) else document_bytes(doc))
+    members = [(EXPORT_DOC, doc_file)]
+    for name, path in exported.members:
+        if replaced is not None and name in replaced:
+            path = tmp / "replaced" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(replaced[name])
+        members.append((name, path))
+    archive = tmp / "hostile.tar.gz"
+    write_archive(archive, members, kind=ARCHIVE_KIND)
+    return archive
+
+
+def refused_unchanged(archive: Path, ws_root: Path, message: str) -> SegtuiError:
+    """Import `archive` into the workspace at `ws_root`: refused, nothing written."""
+    with Workspace(ws_root) as ws:
+        before = state(ws)
+        with pytest.raises(SegtuiError, match=re.escape(message)) as refusal:
+            import_archive(ws, archive)
+        assert state(ws) == before
+    return refusal.value
+
+
+def _result(doc: ExportDocument, kind: ResultKind) -> JsonObject:
+    return next(r["data"] for r in doc["results"] if r["kind"] == kind)
+
+
+def _nested(depth: int) -> object:
+    value: object = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def _deep_in_result(doc: ExportDocument) -> None:
+    _result(doc, ResultKind.ACCURACY)["deep"] = _nested(900)  # deepcopy fails there
+
+
+def _huge_coco_id(doc: ExportDocument) -> None:
+    doc["datasets"][0]["images"][0]["coco_id"] = 2**64  # no SQLite integer
+
+
+def _negative_project_id(doc: ExportDocument) -> None:
+    # A new row's stand-in id is -1 - id: -3 would stand in for project 2 of the workspace.
+    doc["projects"][1]["id"] = -3
+    for result in doc["results"]:
+        if result["project"] == doc["projects"][1]["id"]:
+            result["project"] = -3
+
+
+def _escape_in_device(doc: ExportDocument) -> None:
+    doc["projects"][0]["device"] = "CPU\x1b]0;owned\x07"
+
+
+def _escape_in_class_name(doc: ExportDocument) -> None:
+    doc["models"][0]["class_names"][0] = "person\x1b[2J"
+
+
+def _escape_in_result_text(doc: ExportDocument) -> None:
+    _result(doc, ResultKind.SWEEP)["cells"][1]["error"] = "out of memory\x9b2J"  # C1 CSI
+
+
+def _escape_in_image_path(doc: ExportDocument) -> None:
+    doc["datasets"][0]["images"][0]["path"] = "a\x1b[31m.png"
+
+
+def _dotted_image_path(doc: ExportDocument) -> None:
+    # "./a.png" is a second name of a.png: the dataset would list one image twice.
+    doc["datasets"][0]["images"][1]["path"] = "./" + doc["datasets"][0]["images"][0]["path"]
+
+
+def _late_date(doc: ExportDocument) -> None:
+    doc["results"][0]["created_at"] = 1e300  # no date Python can show
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (_deep_in_result, "nests lists or objects more than 64 levels deep"),
+        (_huge_coco_id, "'coco_id' is 18446744073709551616, too large a number"),
+        (_negative_project_id, "'id' is -3, not an id (a whole number from 1)"),
+        (_escape_in_device, "'device' holds the control character '\\x1b'"),
+        (_escape_in_class_name, "has a class name that holds the control character '\\x1b'"),
+        (_escape_in_result_text, "holds the control character '\\x9b'"),
+        (_escape_in_image_path, "'path' holds the control character '\\x1b'"),
+        (_dotted_image_path, "lists an image path that is not a plain relative path"),
+        (_late_date, "'created_at' is 1e+300, not a date"),
+    ],
+)
+def test_a_lying_document_is_refused_before_anything_is_written(
+    tmp_path: Path, exported: Exported, mutate: Callable[[ExportDocument], None], message: str
+) -> None:
+    doc = copy.deepcopy(exported.document)
+    mutate(doc)
+    refused_unchanged(pack(tmp_path, exported, doc), tmp_path / "dest", message)
+
+
+@pytest.mark.parametrize("value", ["Infinity", "NaN", "-1e18"])
+def test_a_date_that_is_no_date_is_refused(tmp_path: Path, exported: Exported, value: str) -> None:
+    text = document_bytes(exported.document).decode()
+    raw = text.replace('"created_at": ', f'"created_at": {value}, "was": ', 1).encode()
+    refused_unchanged(pack(tmp_path, exported, raw), tmp_path / "dest", "not a date")
+
+
+def test_nesting_past_the_parser_is_refused_not_a_crash(tmp_path: Path, exported: Exported) -> None:
+    text = document_bytes(exported.document).decode().rstrip()
+    raw = (text[:-1] + ', "deep": ' + "[" * 5000 + "]" * 5000 + "}").encode()
+    refused_unchanged(pack(tmp_path, exported, raw), tmp_path / "dest", "more than 64 levels")
+
+
+def test_line_breaks_in_result_texts_are_plain_text(tmp_path: Path, exported: Exported) -> None:
+    doc = copy.deepcopy(exported.document)
+    _result(doc, ResultKind.SWEEP)["cells"][1]["error"] = "out of memory:\n\tbatch 4"
+    with Workspace(tmp_path / "dest") as ws:
+        import_archive(ws, pack(tmp_path, exported, doc))
+        (sweep,) = [r for p in ws.projects() for r in ws.results(p.id, ResultKind.SWEEP)]
+        assert [c.get("error") for c in sweep.data["cells"]] == [None, "out of memory:\n\tbatch 4"]
