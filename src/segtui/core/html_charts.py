@@ -57,6 +57,12 @@ def bar_chart(title: str, groups: Sequence[BarGroup]) -> str:
     for group in groups:
         parts.append(f'<text x="0" y="{y + 13}" font-weight="600">{esc(group.title)}</text>')
         y += GROUP_TITLE
+        # The axis beside the bars only: a long group title runs across its place.
+        bars_height = len(group.bars) * (BAR_HEIGHT + BAR_GAP)
+        parts.append(
+            f'<line class="axis" stroke="#d5dbe2" x1="{LABEL_WIDTH}" y1="{y - 2}" '
+            f'x2="{LABEL_WIDTH}" y2="{y + bars_height}"></line>'
+        )
         for bar in group.bars:
             length = max(1.0, bar.value * scale) if bar.value > 0 else 0.0
             mid = y + BAR_HEIGHT - 3
@@ -72,10 +78,6 @@ def bar_chart(title: str, groups: Sequence[BarGroup]) -> str:
             )
             y += BAR_HEIGHT + BAR_GAP
         y += GROUP_GAP
-    parts.append(
-        f'<line class="axis" stroke="#d5dbe2" x1="{LABEL_WIDTH}" y1="0" '
-        f'x2="{LABEL_WIDTH}" y2="{height}"></line>'
-    )
     svg = element(
         "svg",
         "".join(parts),
