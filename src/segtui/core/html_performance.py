@@ -109,7 +109,7 @@ def pairs_table(pairs: Sequence[RunPair]) -> str:
         Column("B median ms", numeric=True),
         Column("A avg ms", numeric=True),
         Column("B avg ms", numeric=True),
-        Column("B / A median", numeric=True),
+        Column("B / A median ms", numeric=True),
     ]
     rows = []
     for pair in pairs:
@@ -184,18 +184,18 @@ def layers_html(
     ]
     columns = [
         Column("Layer type"),
-        Column("B ms", numeric=True),
         Column("A ms", numeric=True),
+        Column("B ms", numeric=True),
         Column("Δ ms (A − B)", numeric=True),
-        Column("B / A", numeric=True),
+        Column("B / A ms", numeric=True),
     ]
     rows = []
     for n, d in enumerate(deltas):
         speedup = d["b_ms"] / d["a_ms"] if d["a_ms"] > 0 and d["b_ms"] > 0 else None
         cells = [
             text_cell(d["layer_type"]),
-            number_cell(d["b_ms"], f"{d['b_ms']:.3f}"),
             number_cell(d["a_ms"], f"{d['a_ms']:.3f}"),
+            number_cell(d["b_ms"], f"{d['b_ms']:.3f}"),
             number_cell(d["delta_ms"], f"{d['delta_ms']:+.3f}"),
             number_cell(speedup, _ratio(speedup)),
         ]
@@ -219,7 +219,8 @@ def comparison_html(comparison: Comparison) -> str:
     intro = (
         f"<p class='note'>A: {esc(a['name'])} (#{a['project_id']}) · B: {esc(b['name'])} "
         f"(#{b['project_id']}). Each row pairs the runs asked for the same precision; "
-        f"the precision each actually ran at is beside it. {_machine_note(comparison)}</p>"
+        f"the precision each actually ran at is beside it. Both ratios say how many times "
+        f"faster A is. {_machine_note(comparison)}</p>"
     )
     legend = chart_legend(f"A · {a['name']}", f"B · {b['name']}")
     charts = (

@@ -89,10 +89,15 @@ def models_card(src: ReportSources) -> str:
     summary = src.data["summary"]
     head = "".join(f"<th>{label}</th>" for label in ("", "Project", "Model", "Format", "Weights"))
     rows = _model_row("A · optimized", src.optimized, src.optimized_model)
-    rows += _model_row("Parent", src.parent, src.parent_model)
-    precision = figure("precision", summary["precision"], summary["precision"])
-    asked = figure(
-        "requested_precision", summary["requested_precision"], summary["requested_precision"]
+    parent_role = "B · parent" if src.report_type == ReportType.PARENT else "Parent"
+    rows += _model_row(parent_role, src.parent, src.parent_model)
+    ran, requested = summary["precision"], summary["requested_precision"]
+    precision = figure("precision", ran, ran)
+    # Not "f32 (asked f32)": what was asked is only spelled out where it is not what ran.
+    asked = (
+        " (" + figure("requested_precision", requested, "as asked") + ")"
+        if requested == ran
+        else " (asked " + figure("requested_precision", requested, requested) + ")"
     )
     b_text = (
         "B is the parent model's predictions."
@@ -100,7 +105,7 @@ def models_card(src: ReportSources) -> str:
         else f"B is the annotations of {esc(src.dataset.name)}; both models are scored on them."
     )
     note = (
-        f"<p class='note'>Both models ran at {precision} (asked {asked}) on "
+        f"<p class='note'>Both models ran at {precision}{asked} on "
         f"{figure('device', summary['device'], summary['device'])}. {b_text}</p>"
     )
     table = f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
