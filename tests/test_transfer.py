@@ -4,6 +4,7 @@ every refusal leaves the workspace as it was."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
@@ -67,6 +68,17 @@ def benchmark(model_id: int, fps: float, precision: str) -> dict[str, object]:
     }
 
 
+def give_weights(ws: Workspace, model_id: int) -> None:
+    """A stand-in model (report_builder's: an .xml alone, its name as checksum) made whole:
+    a weights file, and the checksum of its files, as import checks it."""
+    model = ws.model(model_id)
+    weights = model.xml_path.with_suffix(".bin")
+    weights.write_bytes(f"weights of {model.name}".encode())
+    checksum = hashlib.sha256(model.xml_path.read_bytes() + weights.read_bytes()).hexdigest()
+    with ws.transaction() as tx:
+        tx.execute("UPDATE models SET checksum = ? WHERE id = ?", (checksum, model_id))
+
+
 def make_source(tmp: Path) -> Source:
     """A parent and its optimized child on three images, with benchmarks, a sweep, an
     evaluation and the child's stored report (its rows and both prediction files)."""
@@ -75,6 +87,8 @@ def make_source(tmp: Path) -> Source:
     staging = tmp / "staging"
     staging.mkdir()
     parent, child, report = build.build_report(ws, images, staging, SETUP, predictions())
+    give_weights(ws, parent.model_id)
+    give_weights(ws, child.model_id)
     ws.add_result(
         project_id=parent.id,
         kind=ResultKind.BENCHMARK,
@@ -187,8 +201,8 @@ def test_export_then_import_reproduces_the_projects_and_reimport_adds_nothing(
     archive = src.ws.root / "exports" / "segtui-export-tiny.tar.gz"
     assert exported["path"] == str(archive) and archive.stat().st_size == exported["size_bytes"]
     assert exported["projects"] == [src.parent.id, src.child.id]
-    # export.json, two model.xml, two report files.
-    assert exported["members"] == 5
+    # export.json, two model.xml and their model.bin, two report files.
+    assert exported["members"] == 7
     assert src.ws.job(exported["job_id"]).state == "done"
 
     dest_root = tmp_path / "dest"
@@ -277,6 +291,8 @@ def test_same_model_reused_and_taken_names_renamed(tmp_path: Path) -> None:
     # child model's name, and a project under the parent project's name.
     same = build.stand_in_model(dest, staging, SETUP.model_name, SETUP.classes)
     other = build.stand_in_model(dest, staging, f"{SETUP.model_name} INT8", ["x"])
+    give_weights(dest, same)
+    give_weights(dest, other)
     elsewhere = import_dataset(dest, write_images(tmp_path / "elsewhere"), name="elsewhere")
     dest.add_project(name=SETUP.name, model_id=other, dataset_id=elsewhere.id, device="CPU")
 
@@ -364,6 +380,7 @@ def test_with_dataset_the_images_and_annotations_come_along(
     staging = tmp_path / "staging"
     staging.mkdir()
     model = build.stand_in_model(ws, staging, "boxer", ["box", "disc"])
+    give_weights(ws, model)
     project = ws.add_project(name="Boxes", model_id=model, dataset_id=dataset.id, device="CPU")
     archive = export_to(ws, project.id, tmp_path / "a.tar.gz", with_dataset=True)
     originals = _files(dataset.root)

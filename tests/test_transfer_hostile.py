@@ -165,3 +165,50 @@ def test_line_breaks_in_result_texts_are_plain_text(tmp_path: Path, exported: Ex
         import_archive(ws, pack(tmp_path, exported, doc))
         (sweep,) = [r for p in ws.projects() for r in ws.results(p.id, ResultKind.SWEEP)]
         assert [c.get("error") for c in sweep.data["cells"]] == [None, "out of memory:\n\tbatch 4"]
+
+
+# -- models: their files must be what their checksum says ----------------------------------
+
+
+@pytest.mark.parametrize("into", ["empty", "holding the model"])
+def test_a_model_whose_files_are_not_its_checksum_is_refused(
+    tmp_path: Path, exported: Exported, into: str
+) -> None:
+    """The workspace reuses a model by checksum, now and when its IR is imported later: a
+    false checksum would pass other files off as that model."""
+    model = exported.document["models"][0]
+    weights = f"models/{model['id']}/model.bin"
+    archive = pack(tmp_path, exported, exported.document, {weights: b"someone else's weights"})
+    dest = tmp_path / "dest"
+    if into != "empty":  # the genuine model is there: it must not be "reused" by a lie
+        good = tmp_path / "good"
+        good.mkdir()
+        with Workspace(dest) as ws:
+            import_archive(ws, pack(good, exported, exported.document))
+    message = (
+        f"Model {model['id']} ({model['name']!r}) of the archive is not what its checksum says"
+    )
+    refused_unchanged(archive, dest, message)
+
+
+def _weights_left_out(doc: ExportDocument) -> None:
+    doc["models"][0]["files"].remove("model.bin")
+
+
+def _xml_is_the_weights(doc: ExportDocument) -> None:
+    doc["models"][0]["xml_name"] = "model.bin"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (_weights_left_out, "model 1 lacks the weights of 'model.xml' ('model.bin')"),
+        (_xml_is_the_weights, "model 1 lacks the weights of 'model.bin'"),
+    ],
+)
+def test_a_model_without_its_weights_is_refused(
+    tmp_path: Path, exported: Exported, mutate: Callable[[ExportDocument], None], message: str
+) -> None:
+    doc = copy.deepcopy(exported.document)
+    mutate(doc)
+    refused_unchanged(pack(tmp_path, exported, doc), tmp_path / "dest", message)

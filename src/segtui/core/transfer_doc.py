@@ -337,6 +337,9 @@ def _check_models(models: list[JsonObject], members: Collection[str]) -> set[int
             raise refused(f"{where} has a class name that holds {bad}")
         if model["xml_name"] not in model["files"]:
             raise refused(f"{where} lacks its file {model['xml_name']!r}")
+        weights = str(PurePosixPath(model["xml_name"]).with_suffix(".bin"))
+        if not model["xml_name"].endswith(".xml") or weights not in model["files"]:
+            raise refused(f"{where} lacks the weights of {model['xml_name']!r} ({weights!r})")
         _check_files(model["files"], partial(model_member, model["id"]), members, where)
     _check_acyclic({m["id"]: m["optimized_from"] for m in models}, "Model")
     return ids

@@ -54,10 +54,6 @@ class PlannedRow:
     #: A dataset re-linked to its images there (None: they come from the archive).
     root: Path | None = None
 
-    @property
-    def added(self) -> bool:
-        return self.status != "reused"
-
 
 @dataclass(frozen=True)
 class PlannedResult:
@@ -77,11 +73,6 @@ class ImportPlan:
     datasets: dict[int, PlannedRow]
     projects: dict[int, PlannedRow]
     results: list[PlannedResult]
-
-    @property
-    def adds_anything(self) -> bool:
-        rows = (*self.models.values(), *self.datasets.values(), *self.projects.values())
-        return any(r.added for r in rows) or any(r.status == "added" for r in self.results)
 
 
 def _free_name(name: str, taken: set[str]) -> str:
