@@ -90,8 +90,11 @@ def header_row(columns: Sequence[Column], *, sortable: bool) -> str:
     cells = []
     for column in columns:
         label = esc(column.label)
+        # Chromium does not paint a button in a table header repeated on each printed page:
+        # print shows a plain copy of the label instead.
         inner = (
             f'<button type="button">{label}<span class="arrow" aria-hidden="true"></span></button>'
+            f'<span class="print-label" aria-hidden="true">{label}</span>'
             if sortable
             else label
         )

@@ -15,6 +15,9 @@ from segtui.core.matching import AdvancedRow, BasicRow
 BASIC_TABLE_ID = "basic-table"
 ADVANCED_TABLE_ID = "advanced-table"
 NOT_AVAILABLE = "n/a"
+#: A table shows this many rows until "show all" (laying out thousands takes seconds on each
+#: sort); print shows every row.
+ROW_LIMIT = 1000
 
 
 def basic_columns(b_name: str) -> list[Column]:
@@ -45,7 +48,9 @@ def _share(value: float | None) -> str:
 
 
 def _row(index: int, differs: bool, cells: Sequence[str]) -> str:
-    attrs = {"data-i": index, "data-differs": int(differs), "class": "differs" if differs else None}
+    # Past the limit a row starts hidden ("more"): the script keeps the first rows shown.
+    classes = " ".join(c for c, on in (("differs", differs), ("more", index >= ROW_LIMIT)) if on)
+    attrs = {"data-i": index, "data-differs": int(differs), "class": classes or None}
     return element("tr", "".join(cells), attrs)
 
 
@@ -85,19 +90,31 @@ def advanced_rows(rows: Sequence[AdvancedRow]) -> list[str]:
 
 def table_html(table_id: str, title: str, columns: Sequence[Column], rows: Sequence[str]) -> str:
     """A titled, sortable table in a scrolling box, with its count of shown rows."""
+    shown = min(len(rows), ROW_LIMIT)
     count = element(
         "span",
-        f"{len(rows)} rows",
+        f"showing {shown} of {len(rows)} rows",
         {"class": "count", "data-count-for": table_id, "role": "status"},
     )
     table = element(
         "table",
         header_row(columns, sortable=True) + f"<tbody>{''.join(rows)}</tbody>",
-        {"id": table_id, "class": "sortable"},
+        {"id": table_id, "class": "sortable", "data-limit": ROW_LIMIT},
+    )
+    show_all = element(
+        "button",
+        f"Show all {len(rows)} rows",
+        {
+            "type": "button",
+            "class": "show-all no-print",
+            "data-show-all": table_id,
+            "hidden": shown == len(rows),
+        },
     )
     return (
         f"<div><h3>{esc(title)} {count}</h3>"
         + element("div", table, {"class": "table-wrap", "tabindex": 0, "aria-label": title})
+        + show_all
         + "</div>"
     )
 
@@ -105,9 +122,12 @@ def table_html(table_id: str, title: str, columns: Sequence[Column], rows: Seque
 def tables_html(basic: Sequence[BasicRow], advanced: Sequence[AdvancedRow], b_name: str) -> str:
     """The filter, then both tables side by side (one above the other on a narrow screen)."""
     differ = sum(row["differs"] for row in basic)
+    differ_rows = sum(row["differs"] for row in advanced)
+    # The tables list the images with an instance only (the summary counts all of them).
     toolbar = (
         '<div class="toolbar"><label><input type="checkbox" id="only-differs"> '
-        f"Only images where A ≠ B ({differ} of {len(basic)} images)</label>"
+        f"Only where A ≠ B ({differ} of the {len(basic)} images with an instance; "
+        f"{differ_rows} of the {len(advanced)} image and class rows)</label>"
         '<span class="count no-print">Click a column header (or focus it and press Enter) '
         "to sort; again to reverse.</span></div>"
         "<p class='note'><span class='swatch' style='background:#ff00ff'></span>"
