@@ -16,22 +16,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segtui import __version__
+from segtui.core.accuracy import coco_image_id
 from segtui.core.datasets import image_path
 from segtui.core.errors import SegtuiError
+from segtui.core.evaluation import category_mapping, load_annotations
 from segtui.core.html_images import MAX_IMAGES, ReportImages, images_html
 from segtui.core.html_page import Section, esc, page
 from segtui.core.html_performance import performance_html
 from segtui.core.html_summary import REPORT_TYPE_TITLES, ReportSources, made_at, summary_html
 from segtui.core.html_tables import tables_html
+from segtui.core.predictions import ImagePrediction
 from segtui.core.progress import ProgressCallback, no_progress
 from segtui.core.records import ResultRecord
-from segtui.core.report import report_data, report_predictions
+from segtui.core.report import annotations_as_predictions, report_data, report_predictions
 from segtui.core.safe_files import make_output_folder, write_output_text
 from segtui.core.types import ReportType, ResultKind
 from segtui.core.workspace import Workspace
 
 #: The workspace's folder for pages written from the TUI.
 HTML_FOLDER = "reports-html"
+#: What reading a damaged stored file raises (JSON of another shape raises any of these).
+DAMAGED = (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError)
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class HtmlReport:
     images_shown: int
     images_differ: int
     image_bytes: int
+    #: Why no image is drawn (the page says so too), or None.
+    images_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,9 +61,12 @@ class WrittenHtmlReport:
     result_id: int
     images_shown: int
     images_differ: int
+    images_problem: str | None = None
 
     def describe(self) -> str:
-        """'report.html (1.2 MiB, 24 of 57 images where A ≠ B)'."""
+        """'report.html (1.2 MiB, 24 of 57 images where A ≠ B)', or why no image is in it."""
+        if self.images_problem is not None:
+            return f"{self.path} ({size_text(self.size_bytes)}; no image: {self.images_problem})"
         return (
             f"{self.path} ({size_text(self.size_bytes)}, {self.images_shown} of "
             f"{self.images_differ} images where A ≠ B)"
@@ -106,14 +116,32 @@ def read_sources(ws: Workspace, result_id: int) -> ReportSources:
     )
 
 
+def _truth(ws: Workspace, src: ReportSources) -> dict[str, ImagePrediction]:
+    """An annotations report's B: the dataset's annotations by image, in prediction form."""
+    if src.dataset.annotations is None:
+        raise SegtuiError(f"Dataset {src.dataset.name!r} no longer has its annotations.")
+    truth = load_annotations(src.dataset.annotations)
+    images = [(im.path, coco_image_id(im)) for im in ws.dataset_images(src.dataset.id)]
+    classes = list(src.optimized_model.class_names)
+    categories = category_mapping(classes, src.dataset.analysis)
+    return {p.image: p for p in annotations_as_predictions(truth, images, categories, len(classes))}
+
+
 def report_images(ws: Workspace, src: ReportSources) -> ReportImages:
-    """The report's stored predictions and its images' paths, for drawing."""
+    """The report's stored predictions (and annotations), and its images' paths, for drawing."""
     try:
         optimized, parent = report_predictions(ws, src.record.id)
-    except (OSError, ValueError, KeyError) as exc:
+    except DAMAGED as exc:
         raise SegtuiError(
-            f"The predictions of report {src.record.id} cannot be read ({exc}).",
+            f"The stored predictions of report {src.record.id} cannot be read ({exc}).",
             "Create the report again.",
+        ) from exc
+    try:
+        truth = _truth(ws, src) if src.report_type == ReportType.ANNOTATIONS else None
+    except DAMAGED as exc:
+        raise SegtuiError(
+            f"The annotations of dataset {src.dataset.name!r} cannot be read ({exc}).",
+            "Import the dataset again.",
         ) from exc
     summary = src.data["summary"]
     return ReportImages(
@@ -123,7 +151,7 @@ def report_images(ws: Workspace, src: ReportSources) -> ReportImages:
         class_names=list(src.optimized_model.class_names),
         threshold=float(summary["threshold"]),
         iou=float(summary["iou"]),
-        b_title="B · parent" if src.report_type == ReportType.PARENT else "Parent model",
+        truth=truth,
     )
 
 
@@ -147,12 +175,20 @@ def build_html_report(
     """The page of the stored report `result_id`."""
     src = read_sources(ws, result_id)
     data = src.data
-    images_section, image_bytes = images_html(
-        report_images(ws, src),
-        data["basic"],
-        limit=max_images,
-        progress=lambda f, stage: progress(0.9 * f, stage),
-    )
+    problem: str | None = None
+    try:
+        images = report_images(ws, src)
+    except SegtuiError as exc:
+        # The summary, tables and benchmarks are in the database: the page is still worth having.
+        problem = exc.message
+        images_section, image_bytes = f"<p class='note'>{esc(exc.message)} {esc(exc.hint)}</p>", 0
+    else:
+        images_section, image_bytes = images_html(
+            images,
+            data["basic"],
+            limit=max_images,
+            progress=lambda f, stage: progress(0.9 * f, stage),
+        )
     progress(0.9, "Comparing the benchmarks")
     # The decision first (AP, speed), then the evidence; the long tables last (on paper too).
     sections = [
@@ -167,8 +203,9 @@ def build_html_report(
     )
     html = page(f"Accuracy report · {src.optimized.name}", _header(src), sections, footer)
     differ = sum(row["differs"] for row in data["basic"])
+    shown = 0 if problem else min(differ, max(0, max_images))
     progress(1.0, "Done")
-    return HtmlReport(html, src.record.id, min(differ, max(0, max_images)), differ, image_bytes)
+    return HtmlReport(html, src.record.id, shown, differ, image_bytes, problem)
 
 
 def write_html_report(
@@ -185,7 +222,12 @@ def write_html_report(
     encoded = report.html.encode("utf-8")
     write_output_text(out, report.html)
     return WrittenHtmlReport(
-        out, len(encoded), report.result_id, report.images_shown, report.images_differ
+        out,
+        len(encoded),
+        report.result_id,
+        report.images_shown,
+        report.images_differ,
+        report.images_problem,
     )
 
 
