@@ -12,12 +12,19 @@ from pathlib import Path
 import pytest
 from test_transfer import Source, make_source, state
 
-from segtui.core.archive import write_archive
+from segtui.core.archive import verify_archive, write_archive
 from segtui.core.errors import SegtuiError
 from segtui.core.project_export import ExportRequest, collect_export
-from segtui.core.project_import import import_archive
+from segtui.core.project_import import apply_import, import_archive
 from segtui.core.records import JsonObject
-from segtui.core.transfer_doc import ARCHIVE_KIND, EXPORT_DOC, ExportDocument, document_bytes
+from segtui.core.transfer_doc import (
+    ARCHIVE_KIND,
+    EXPORT_DOC,
+    ExportDocument,
+    document_bytes,
+    read_document,
+)
+from segtui.core.transfer_plan import plan_import
 from segtui.core.types import ResultKind
 from segtui.core.workspace import Workspace
 
@@ -212,3 +219,29 @@ def test_a_model_without_its_weights_is_refused(
     doc = copy.deepcopy(exported.document)
     mutate(doc)
     refused_unchanged(pack(tmp_path, exported, doc), tmp_path / "dest", message)
+
+
+# -- two imports at once ------------------------------------------------------------------
+
+
+def test_an_import_planned_before_another_finished_reuses_its_rows(
+    tmp_path: Path, exported: Exported
+) -> None:
+    """Two `segtui import` of one archive at once: the slower one planned "add" for every row,
+    then the faster one added them; the slower must reuse them, not add each twice."""
+    archive = pack(tmp_path, exported, exported.document)
+    with Workspace(tmp_path / "dest") as ws:
+        verified = verify_archive(archive, kind=ARCHIVE_KIND, keep=(EXPORT_DOC,))
+        sha256s = {m["path"]: m["sha256"] for m in verified.manifest["members"]}
+        document = read_document(verified.kept[EXPORT_DOC], sha256s)
+        slow = plan_import(ws, document, sha256s)
+        assert {r.status for r in slow.projects.values()} == {"added"}
+        fast = import_archive(ws, archive)
+        before = state(ws)
+        outcome = apply_import(ws, slow, verified)
+        assert state(ws) == before
+        assert [r["status"] for r in outcome["projects"]] == ["reused", "reused"]
+        assert [r["id"] for r in outcome["projects"]] == [r["id"] for r in fast["projects"]]
+        assert {r["status"] for r in outcome["results"]} == {"identical"}
+        names = [p.name for p in ws.projects()]
+        assert len(names) == 2 and len(set(names)) == 2

@@ -42,6 +42,7 @@ from segtui.core.transfer_plan import (
     ResultStatus,
     RowStatus,
     plan_import,
+    replan,
 )
 from segtui.core.workspace import Workspace
 
@@ -307,6 +308,9 @@ def apply_import(
             cancel.raise_if_cancelled()
         progress(0.99, "Registering the projects")
         with ws.transaction() as tx:
+            # Planned again under the write lock: a second import of the same archive that
+            # ran alongside has added its rows by now, and they are reused, not duplicated.
+            plan = replan(ws, plan)
             _insert_rows(tx, ws, plan, unpacked, landing)
     except BaseException:
         for folder in reversed(landing.moved):

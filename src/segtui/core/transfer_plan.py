@@ -73,6 +73,9 @@ class ImportPlan:
     datasets: dict[int, PlannedRow]
     projects: dict[int, PlannedRow]
     results: list[PlannedResult]
+    #: What it was planned with (`replan` plans again with them).
+    sha256s: Mapping[str, str]
+    dataset_root: Path | None
 
 
 def _free_name(name: str, taken: set[str]) -> str:
@@ -216,7 +219,10 @@ def _plan_datasets(
     datasets: list[ExportedDataset],
     sha256s: Mapping[str, str],
     dataset_root: Path | None,
+    roots: Mapping[int, Path],
 ) -> dict[int, PlannedRow]:
+    """Reuse a dataset with the same images and annotations; else add it, re-linked to its
+    images (`roots`: where they were found already) unless the archive holds them."""
     existing = ws.datasets()
     taken = {d.name for d in existing}
     planned: dict[int, PlannedRow] = {}
@@ -227,7 +233,9 @@ def _plan_datasets(
         if same is not None:
             planned[key] = PlannedRow(key, dataset["name"], same.name, "reused", same.id)
             continue
-        root = None if dataset["with_images"] else _relinked_root(dataset, dataset_root)
+        root = None
+        if not dataset["with_images"]:
+            root = roots.get(key) or _relinked_root(dataset, dataset_root)
         planned[key] = _new_row(key, dataset["name"], taken, root)
     return planned
 
@@ -311,12 +319,30 @@ def plan_import(
             f"--dataset-root {dataset_root} is not a folder.",
             "Give the folder that holds the dataset's images.",
         )
+    return _plan(ws, document, sha256s, dataset_root, {})
+
+
+def replan(ws: Workspace, plan: ImportPlan) -> ImportPlan:
+    """`plan` decided again against the workspace as it is now, its re-linked images not
+    read again. Called inside the import's write transaction: another import (or a job)
+    may have added the same rows or taken the same names since `plan` was made."""
+    roots = {key: row.root for key, row in plan.datasets.items() if row.root is not None}
+    return _plan(ws, plan.document, plan.sha256s, plan.dataset_root, roots)
+
+
+def _plan(
+    ws: Workspace,
+    document: ExportDocument,
+    sha256s: Mapping[str, str],
+    dataset_root: Path | None,
+    roots: Mapping[int, Path],
+) -> ImportPlan:
     models = _plan_models(ws, document["models"])
-    datasets = _plan_datasets(ws, document["datasets"], sha256s, dataset_root)
+    datasets = _plan_datasets(ws, document["datasets"], sha256s, dataset_root, roots)
     projects = _plan_projects(ws, document["projects"], models, datasets)
     ids = ids_so_far({"model": models, "project": projects})
     results = _plan_results(ws, document["results"], ids)
-    return ImportPlan(document, models, datasets, projects, results)
+    return ImportPlan(document, models, datasets, projects, results, sha256s, dataset_root)
 
 
 __all__ = [
@@ -328,4 +354,5 @@ __all__ = [
     "ids_so_far",
     "image_problem",
     "plan_import",
+    "replan",
 ]
