@@ -22,20 +22,21 @@ import pytest
 import report_builder as build
 from browser import browser, find_chromium
 from cli_run import run_cli
-from stored_report import CLASSES, SETUP, StoredReport, predictions, store_report
+from stored_report import CLASSES, SETUP, StoredReport, open_report, predictions, store_report
 from test_html_report import add_benchmarks, parse
 
 from segtui.core.accuracy import coco_image_id
 from segtui.core.datasets import import_dataset
 from segtui.core.html_images import STRIPE_LIGHT, STRIPE_PERIOD, hatch
 from segtui.core.html_page import Section, page
-from segtui.core.html_report import build_html_report, write_html_report
+from segtui.core.html_report import build_html_report, html_report_path, write_html_report
 from segtui.core.html_tables import ROW_LIMIT, tables_html
 from segtui.core.matching import AdvancedRow, BasicRow, compare_predictions
 from segtui.core.report import ReportSummary, report_data
 from segtui.core.types import ReportType
 from segtui.core.visualize import DISAGREE_COLOR
 from segtui.core.workspace import ResultRecord, Workspace
+from segtui.ui.app import SegtuiApp
 
 CHROMIUM = find_chromium()
 needs_chromium = pytest.mark.skipif(
@@ -95,6 +96,24 @@ def test_damaged_predictions_still_write_the_page_and_say_why_there_is_no_image(
     # The rest of the page is there, from the database.
     assert parse(html).figure_text["totals.images_differ"] == "1"
     assert 'id="pairs-table"' in html and 'id="advanced-table"' in html
+
+
+async def test_h_without_readable_predictions_saves_the_page_and_warns(
+    workspace: Workspace, image_folder: Path, tmp_path: Path
+) -> None:
+    report = store_report(workspace, image_folder, tmp_path)
+    (workspace.root / "reports" / str(report.result.id) / "optimized.json").write_text("[1]")
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_report(app, report.child.id, pilot)
+        await pilot.press("H")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        path = html_report_path(workspace, report.child.id, report.result.id)
+        assert path.is_file()
+        saved = [n for n in app._notifications if str(path) in n.message]
+        assert len(saved) == 1 and saved[0].severity == "warning"
+        assert "no image: The stored predictions of report" in saved[0].message
 
 
 def test_masks_that_cannot_be_decoded_leave_that_image_undrawn(

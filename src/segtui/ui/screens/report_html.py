@@ -28,7 +28,13 @@ def save_html(screen: SegtuiScreen, project_id: int, result_id: int) -> None:
         return write_html_report(ws, result_id, html_report_path(ws, project_id, result_id))
 
     def done(written: WrittenHtmlReport) -> None:
-        screen.notify(written.describe(), title="Report saved as HTML", timeout=12)
+        # Saved without its images (damaged predictions): still saved, but say so plainly.
+        if written.images_problem is None:
+            screen.notify(written.describe(), title="Report saved as HTML", timeout=12)
+        else:
+            screen.notify(
+                written.describe(), title="Report saved as HTML", severity="warning", timeout=12
+            )
 
     def refused(error: SegtuiError) -> None:
         screen.notify(f"{error.message}\n{error.hint}".strip(), severity="error", timeout=10)
