@@ -4,7 +4,6 @@ every refusal leaves the workspace as it was."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sqlite3
@@ -20,6 +19,7 @@ from cli_run import run_cli
 from conftest import workspace_files, write_scene
 from held_jobs import held
 from stored_report import SETUP, predictions
+from transfer_data import benchmark_run, evaluation_result, make_whole, sweep_data
 
 from segtui.core import job_registry, jobs, project_import
 from segtui.core.archive import write_archive
@@ -55,30 +55,6 @@ def write_images(root: Path) -> Path:
     return root
 
 
-def benchmark(model_id: int, fps: float, precision: str) -> dict[str, object]:
-    return {
-        "throughput_fps": fps,
-        "latency_median_ms": round(1000 / fps, 3),
-        "precision": precision,
-        "requested_precision": "f32",
-        "device": "CPU",
-        "runtime": {"time_by_type_ms": {"Convolution": 3.5, "Add": 0.25}},
-        "model_id": model_id,
-        "int8": precision != "f32",
-    }
-
-
-def give_weights(ws: Workspace, model_id: int) -> None:
-    """A stand-in model (report_builder's: an .xml alone, its name as checksum) made whole:
-    a weights file, and the checksum of its files, as import checks it."""
-    model = ws.model(model_id)
-    weights = model.xml_path.with_suffix(".bin")
-    weights.write_bytes(f"weights of {model.name}".encode())
-    checksum = hashlib.sha256(model.xml_path.read_bytes() + weights.read_bytes()).hexdigest()
-    with ws.transaction() as tx:
-        tx.execute("UPDATE models SET checksum = ? WHERE id = ?", (checksum, model_id))
-
-
 def make_source(tmp: Path) -> Source:
     """A parent and its optimized child on three images, with benchmarks, a sweep, an
     evaluation and the child's stored report (its rows and both prediction files)."""
@@ -87,25 +63,14 @@ def make_source(tmp: Path) -> Source:
     staging = tmp / "staging"
     staging.mkdir()
     parent, child, report = build.build_report(ws, images, staging, SETUP, predictions())
-    give_weights(ws, parent.model_id)
-    give_weights(ws, child.model_id)
-    ws.add_result(
-        project_id=parent.id,
-        kind=ResultKind.BENCHMARK,
-        data=benchmark(parent.model_id, 20.5, "f32"),
-    )
-    ws.add_result(
-        project_id=child.id,
-        kind=ResultKind.BENCHMARK,
-        data=benchmark(child.model_id, 55.25, "bf16"),
-    )
-    cells = [
-        {**benchmark(child.model_id, 61.0, "bf16"), "batch": 1, "streams": 2, "ok": True},
-        {"batch": 4, "streams": 8, "ok": False, "error": "out of memory"},
-    ]
-    sweep = {"cells": cells, "settings": {"duration_s": 2.0, "precision": "default"}}
+    make_whole(ws, parent.model_id, int8=False)
+    make_whole(ws, child.model_id, int8=True)
+    for project, fps, precision in ((parent, 20.5, "f32"), (child, 55.25, "bf16")):
+        data = benchmark_run(project.model_id, fps, precision)
+        ws.add_result(project_id=project.id, kind=ResultKind.BENCHMARK, data=data)
+    sweep = sweep_data(child.model_id, 61.0)
     ws.add_result(project_id=child.id, kind=ResultKind.SWEEP, data=sweep)
-    accuracy = {"metrics": {"mask_ap": 0.41, "box_ap": 0.45}, "precision": "f32", "images": 3}
+    accuracy = evaluation_result(0.41, 0.45)
     ws.add_result(project_id=parent.id, kind=ResultKind.ACCURACY, data=accuracy)
     return Source(ws, parent, child, report, images)
 
@@ -291,8 +256,8 @@ def test_same_model_reused_and_taken_names_renamed(tmp_path: Path) -> None:
     # child model's name, and a project under the parent project's name.
     same = build.stand_in_model(dest, staging, SETUP.model_name, SETUP.classes)
     other = build.stand_in_model(dest, staging, f"{SETUP.model_name} INT8", ["x"])
-    give_weights(dest, same)
-    give_weights(dest, other)
+    make_whole(dest, same, int8=False)
+    make_whole(dest, other, int8=False)
     elsewhere = import_dataset(dest, write_images(tmp_path / "elsewhere"), name="elsewhere")
     dest.add_project(name=SETUP.name, model_id=other, dataset_id=elsewhere.id, device="CPU")
 
@@ -380,7 +345,7 @@ def test_with_dataset_the_images_and_annotations_come_along(
     staging = tmp_path / "staging"
     staging.mkdir()
     model = build.stand_in_model(ws, staging, "boxer", ["box", "disc"])
-    give_weights(ws, model)
+    make_whole(ws, model, int8=False)
     project = ws.add_project(name="Boxes", model_id=model, dataset_id=dataset.id, device="CPU")
     archive = export_to(ws, project.id, tmp_path / "a.tar.gz", with_dataset=True)
     originals = _files(dataset.root)

@@ -245,3 +245,61 @@ def test_an_import_planned_before_another_finished_reuses_its_rows(
         assert {r["status"] for r in outcome["results"]} == {"identical"}
         names = [p.name for p in ws.projects()]
         assert len(names) == 2 and len(set(names)) == 2
+
+
+# -- stored JSON the workspace's readers index --------------------------------------------
+
+
+def _analysis_empty(doc: ExportDocument) -> None:
+    doc["models"][0]["analysis"] = {}  # type: ignore[typeddict-item]
+
+
+def _gflops_text(doc: ExportDocument) -> None:
+    doc["models"][0]["analysis"]["gflops"] = "many"  # type: ignore[typeddict-item]
+
+
+def _optimization_other(doc: ExportDocument) -> None:
+    doc["models"][1]["optimization"] = {"settings": 5}  # type: ignore[typeddict-item]
+
+
+def _dataset_analysis_empty(doc: ExportDocument) -> None:
+    doc["datasets"][0]["analysis"] = {}  # type: ignore[typeddict-item]
+
+
+def _throughput_text(doc: ExportDocument) -> None:
+    _result(doc, ResultKind.BENCHMARK)["throughput_fps"] = "fast"
+
+
+def _sweep_cells_number(doc: ExportDocument) -> None:
+    _result(doc, ResultKind.SWEEP)["cells"] = 5
+
+
+def _report_without_summary(doc: ExportDocument) -> None:
+    del _result(doc, ResultKind.REPORT_PARENT)["summary"]
+
+
+def _metrics_text(doc: ExportDocument) -> None:
+    _result(doc, ResultKind.ACCURACY)["metrics"]["mask_ap"] = None
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (_analysis_empty, "model 1's analysis has no 'fake_quantize_count'"),
+        (_gflops_text, "model 1's analysis.gflops is 'many', not a number"),
+        (_optimization_other, "model 2's optimization has no 'auto_ignored_scope'"),
+        (_dataset_analysis_empty, "dataset 1's analysis has no 'annotated'"),
+        (_throughput_text, "'s data.throughput_fps is 'fast', not a number"),
+        (_sweep_cells_number, "'s data.cells is 5, not a list"),
+        (_report_without_summary, "'s data has no 'summary'"),
+        (_metrics_text, "'s data.metrics.mask_ap is None, not a number"),
+    ],
+)
+def test_stored_json_of_another_shape_is_refused(
+    tmp_path: Path, exported: Exported, mutate: Callable[[ExportDocument], None], message: str
+) -> None:
+    """`segtui show`, `list`, `compare` and `report` index these: another shape made them
+    fail with "Unexpected error" after the import."""
+    doc = copy.deepcopy(exported.document)
+    mutate(doc)
+    refused_unchanged(pack(tmp_path, exported, doc), tmp_path / "dest", message)

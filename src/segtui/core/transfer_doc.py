@@ -23,6 +23,7 @@ from segtui.core.archive import ARCHIVE_FORMAT
 from segtui.core.errors import SegtuiError
 from segtui.core.import_checks import check_name
 from segtui.core.json_input import json_depth
+from segtui.core.json_shape import shape_problem
 from segtui.core.records import DatasetAnalysis, JsonObject, ModelAnalysis
 from segtui.core.types import DatasetKind
 
@@ -371,6 +372,49 @@ def _check_datasets(datasets: list[JsonObject], members: Collection[str]) -> set
     return ids
 
 
+def _stored_shapes() -> dict[str, object]:
+    """What each stored JSON of the document must be, as the workspace's readers declare it."""
+    from segtui.core.accuracy import EvaluationResult
+    from segtui.core.benchmark import BenchmarkRun
+    from segtui.core.optimize import OptimizationRecord
+    from segtui.core.performance import SweepData
+    from segtui.core.report import ReportData
+    from segtui.core.types import ResultKind
+
+    return {
+        "analysis": ModelAnalysis,
+        "optimization": OptimizationRecord | None,
+        "dataset analysis": DatasetAnalysis,
+        ResultKind.ACCURACY: EvaluationResult,
+        ResultKind.BENCHMARK: BenchmarkRun,
+        ResultKind.SWEEP: SweepData,
+        ResultKind.REPORT_PARENT: ReportData,
+        ResultKind.REPORT_ANNOTATIONS: ReportData,
+    }
+
+
+def _check_shapes(lists: Mapping[str, list[JsonObject]]) -> None:
+    """Models' analyses and optimizations, datasets' analyses and results' data have the
+    shape their readers index (`segtui show`, `list`, `compare`, `report` would fail on
+    another); a result of a kind this segtui does not know is refused later, by kind."""
+    shapes = _stored_shapes()
+    checks: list[tuple[object, object, str]] = []
+    for model in lists["models"]:
+        where = f"model {model['id']}'s"
+        checks.append((model["analysis"], shapes["analysis"], f"{where} analysis"))
+        checks.append((model["optimization"], shapes["optimization"], f"{where} optimization"))
+    for dataset in lists["datasets"]:
+        shape = shapes["dataset analysis"]
+        checks.append((dataset["analysis"], shape, f"dataset {dataset['id']}'s analysis"))
+    for result in lists["results"]:
+        if result["kind"] in shapes:
+            checks.append((result["data"], shapes[result["kind"]], f"result {result['id']}'s data"))
+    for value, shape, where in checks:
+        problem = shape_problem(value, shape, where)
+        if problem is not None:
+            raise refused(problem)
+
+
 def _check_projects(projects: list[JsonObject], models: set[int], datasets: set[int]) -> set[int]:
     ids = _unique_ids(projects, "project")
     for project in projects:
@@ -421,6 +465,7 @@ def read_document(raw: bytes | None, members: Collection[str]) -> ExportDocument
         if result["project"] not in projects:
             raise refused(f"{where} belongs to a project the archive lacks")
         _check_files(result["files"], partial(report_member, result["id"]), members, where)
+    _check_shapes(lists)
     problem = _text_problem(doc)  # results' data: their texts are printed too
     if problem is not None:
         raise refused(problem)
