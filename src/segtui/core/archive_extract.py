@@ -1,4 +1,5 @@
-"""Extracting a verified archive: the same checked pass again, writing into a new folder.
+"""Extracting a verified archive into a new folder: from the bytes verify_archive buffered,
+or, for an archive too large to hold, by the same checked pass over the file again.
 
 Every file and folder is created new below the destination (``O_EXCL|O_NOFOLLOW``,
 relative to an open folder, so a link planted meanwhile is never followed); any
@@ -10,17 +11,20 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
 
 from segtui.core.archive_manifest import ArchiveLimits, Manifest, MemberEntry, human_size
 from segtui.core.archive_read import DEFAULT_LIMITS, ReadPass, VerifiedArchive, run_pass
+from segtui.core.archive_stream import CHUNK
 from segtui.core.errors import DiskFullError
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
 from segtui.core.safe_files import OutputFileError, write_error
 
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_STAGE = "Extracting the archive"
 
 
 class _Extractor:
@@ -59,7 +63,7 @@ class _Extractor:
         except OSError as exc:
             raise write_error(self._target, exc) from exc
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
         assert self._handle is not None
         try:
             self._handle.write(data)
@@ -110,6 +114,32 @@ def _check_destination(dest: Path, manifest: Manifest) -> None:
         )
 
 
+def _write_buffered(
+    buffered: Mapping[str, memoryview],
+    manifest: Manifest,
+    extractor: _Extractor,
+    progress: ProgressCallback,
+    cancel: CancelToken | None,
+) -> None:
+    """Write the members verify_archive held in memory, in CHUNKs (so cancel is prompt)."""
+    total = max(1, sum(entry["size"] for entry in manifest["members"]))
+    done = 0
+    for entry in manifest["members"]:
+        data = buffered[entry["path"]]
+        if len(data) != entry["size"]:  # never, from verify_archive: refuse rather than trust
+            raise ValueError(f"buffered member {entry['path']!r} is not its manifest's size")
+        extractor.begin(entry)
+        for start in range(0, len(data), CHUNK):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            piece = data[start : start + CHUNK]
+            extractor.feed(piece)
+            done += len(piece)
+            progress(done / total, _STAGE)
+        extractor.end()
+    progress(1.0, _STAGE)
+
+
 def extract_archive(
     verified: VerifiedArchive,
     dest: Path,
@@ -118,10 +148,12 @@ def extract_archive(
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
 ) -> None:
-    """Extract a verified archive into the new folder `dest` (0700), checking every byte again.
+    """Extract a verified archive into the new folder `dest` (0700), removed on failure or cancel.
 
-    Anything that differs from the verified manifest (the file may have changed since)
-    is refused, and any failure or cancel removes `dest` whole.
+    With `verified.buffered` the members are written from memory and the archive file is
+    not opened again: those bytes are the ones verified, so a change to the file since
+    does not matter. Otherwise the file is read and checked again, and anything that
+    differs from the verified manifest (the file may have changed since) is refused.
     """
     dest = Path(dest)
     _check_destination(dest, verified.manifest)
@@ -136,17 +168,20 @@ def extract_archive(
     try:
         extractor = _Extractor(dest)
         try:
-            scan = ReadPass(
-                verified.path,
-                verified.manifest["kind"],
-                limits,
-                extractor,
-                "Extracting the archive",
-                progress,
-                cancel,
-                expected=verified.manifest,
-            )
-            run_pass(scan)
+            if verified.buffered is not None:
+                _write_buffered(verified.buffered, verified.manifest, extractor, progress, cancel)
+            else:
+                scan = ReadPass(
+                    verified.path,
+                    verified.manifest["kind"],
+                    limits,
+                    extractor,
+                    _STAGE,
+                    progress,
+                    cancel,
+                    expected=verified.manifest,
+                )
+                run_pass(scan)
         finally:
             extractor.close()
     except BaseException:

@@ -54,6 +54,9 @@ class ArchiveLimits:
     max_manifest_bytes: int = 16 * 2**20
     #: All the members verify_archive keeps in memory for the caller, together.
     max_kept_bytes: int = 256 * 2**20
+    #: Members up to this much in all are held in memory as verified, so extraction need
+    #: not read the archive again; above it, extraction streams and checks it a second time.
+    max_buffered_bytes: int = 256 * 2**20
 
 
 class ArchiveRefused(SegtuiError):

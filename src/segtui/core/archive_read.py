@@ -1,8 +1,10 @@
 """Reading a segtui archive that nothing vouches for: verify it whole, then extract it.
 
 One streaming pass (tarfile ``r|`` over our own gzip reader, which counts the bytes it
-really inflates) checks every member against the manifest; extraction is the same pass
-again with a writer attached, so an archive changed in between is refused as well.
+really inflates) checks every member against the manifest. An archive whose members fit
+in ArchiveLimits.max_buffered_bytes keeps them in memory as they were hashed, and
+extraction writes those bytes; a larger one is extracted by the same pass again with a
+writer attached, so an archive changed in between is refused as well.
 """
 
 from __future__ import annotations
@@ -56,11 +58,16 @@ _CHANGED_HINT = "Something changed the archive while it was read: try again; not
 
 @dataclass(frozen=True)
 class VerifiedArchive:
-    """An archive verify_archive read whole and found valid; `kept` holds the members asked for."""
+    """An archive verify_archive read whole and found valid; `kept` holds the members asked for.
+
+    `buffered` holds every member's verified bytes (read-only views, by member path) when
+    they fit in ArchiveLimits.max_buffered_bytes, else None (extraction reads the file again).
+    """
 
     path: Path
     manifest: Manifest
     kept: Mapping[str, bytes]
+    buffered: Mapping[str, memoryview] | None = None
 
 
 class Sink(Protocol):
@@ -231,38 +238,59 @@ def run_pass(scan: ReadPass) -> Manifest:
 
 
 class _Keeper:
-    """Keeps the bytes of the members the caller asked for, in memory; writes nothing."""
+    """Keeps the members the caller asked for, and all of them when they fit; writes nothing."""
 
     def __init__(self, keep: Collection[str], limits: ArchiveLimits) -> None:
         self._keep = frozenset(keep)
-        self._limit = limits.max_kept_bytes
+        self._limits = limits
         self.kept: dict[str, bytes] = {}
+        self.buffered: dict[str, memoryview] | None = None
         self._parts: list[bytes] | None = None
+        # One buffer of the member's size (checked against the manifest before begin), filled
+        # in place: the members are held once, never as chunks and a joined copy together.
+        self._buffer: bytearray | None = None
+        self._filled = 0
         self._name = ""
 
     def plan(self, manifest: Manifest) -> None:
         wanted = [entry for entry in manifest["members"] if entry["path"] in self._keep]
         total = sum(entry["size"] for entry in wanted)
-        if total > self._limit:
+        limit = self._limits.max_kept_bytes
+        if total > limit:
             largest = max(wanted, key=lambda entry: entry["size"])
             raise refuse_member(
                 largest["path"],
                 f"is {human_size(largest['size'])}; the members read before importing add up "
-                f"to {human_size(total)}, over the limit of {human_size(self._limit)}",
+                f"to {human_size(total)}, over the limit of {human_size(limit)}",
             )
+        everything = sum(entry["size"] for entry in manifest["members"])
+        if everything <= self._limits.max_buffered_bytes:
+            self.buffered = {}
 
     def begin(self, entry: MemberEntry) -> None:
         self._name = entry["path"]
         self._parts = [] if self._name in self._keep else None
+        if self.buffered is not None and self._parts is None:
+            self._buffer = bytearray(entry["size"])
+            self._filled = 0
 
     def feed(self, data: bytes) -> None:
         if self._parts is not None:
             self._parts.append(data)
+        elif self._buffer is not None:
+            end = self._filled + len(data)
+            self._buffer[self._filled : end] = data
+            self._filled = end
 
     def end(self) -> None:
         if self._parts is not None:
-            self.kept[self._name] = b"".join(self._parts)
-        self._parts = None
+            data = self.kept[self._name] = b"".join(self._parts)
+            if self.buffered is not None:
+                self.buffered[self._name] = memoryview(data)  # the kept bytes, not a copy
+        elif self._buffer is not None:
+            assert self.buffered is not None  # a buffer is made only when buffering
+            self.buffered[self._name] = memoryview(self._buffer).toreadonly()
+        self._parts = self._buffer = None
 
 
 DEFAULT_LIMITS = ArchiveLimits()
@@ -277,10 +305,14 @@ def verify_archive(
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
 ) -> VerifiedArchive:
-    """Read the whole archive once, writing nothing; ArchiveRefused unless all is as its manifest says."""
+    """Read the whole archive once, writing nothing; ArchiveRefused unless all is as its manifest says.
+
+    Members up to `limits.max_buffered_bytes` in all come back in `buffered` as hashed.
+    """
     path = Path(path)
     keeper = _Keeper(keep, limits)
     manifest = run_pass(
         ReadPass(path, kind, limits, keeper, "Checking the archive", progress, cancel)
     )
-    return VerifiedArchive(path, manifest, MappingProxyType(keeper.kept))
+    buffered = None if keeper.buffered is None else MappingProxyType(keeper.buffered)
+    return VerifiedArchive(path, manifest, MappingProxyType(keeper.kept), buffered)
