@@ -4,6 +4,7 @@ each is refused before anything is written, with a message that says what is wro
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from segtui.core.transfer_doc import (
     ARCHIVE_KIND,
     EXPORT_DOC,
     ExportDocument,
+    ExportedResult,
     document_bytes,
     read_document,
 )
@@ -303,3 +305,81 @@ def test_stored_json_of_another_shape_is_refused(
     doc = copy.deepcopy(exported.document)
     mutate(doc)
     refused_unchanged(pack(tmp_path, exported, doc), tmp_path / "dest", message)
+
+
+# -- a report's prediction files ----------------------------------------------------------
+
+
+def _report(doc: ExportDocument) -> ExportedResult:
+    return next(r for r in doc["results"] if r["kind"] == ResultKind.REPORT_PARENT)
+
+
+def _predictions(exported: Exported, name: str) -> list[JsonObject]:
+    member = f"reports/{_report(exported.document)['id']}/{name}"
+    path = dict(exported.members)[member]
+    return list(json.loads(path.read_text()))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"not": "a list"}', "the list is {'not': 'a list'}, not a list"),
+        (b"[1]", "the list[0] is 1, not an object"),
+        (b"\xff[]", "it is not JSON text"),
+        (b"[" * 40 + b"]" * 40, "nests lists or objects more than 16 levels deep"),
+    ],
+)
+def test_a_prediction_file_that_is_no_predictions_is_refused(
+    tmp_path: Path, exported: Exported, content: bytes, message: str
+) -> None:
+    """Visualize and the HTML report read these: another content made them fail."""
+    member = f"reports/{_report(exported.document)['id']}/parent.json"
+    archive = pack(tmp_path, exported, exported.document, {member: content})
+    error = refused_unchanged(archive, tmp_path / "dest", message)
+    assert error.message.startswith(f"The archive's {member} is not the predictions")
+
+
+def _elsewhere(items: list[JsonObject]) -> None:
+    items[0]["image"] = "not-in-the-dataset.png"
+
+
+def _huge_mask(items: list[JsonObject]) -> None:
+    # Decoding it would take 10 GB: a mask is as large as its image.
+    next(i for i in items if i["instances"])["instances"][0]["rle"]["size"] = [100_000, 100_000]
+
+
+def _resized(items: list[JsonObject]) -> None:
+    items[0]["width"] += 1
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (_elsewhere, "it predicts 'not-in-the-dataset.png', which is not an image of its dataset"),
+        (_huge_mask, "is not 64×48"),
+        (_resized, "'a.png' is 65×48 there, not as in its dataset"),
+    ],
+)
+def test_predictions_of_other_images_are_refused(
+    tmp_path: Path, exported: Exported, mutate: Callable[[list[JsonObject]], None], message: str
+) -> None:
+    items = _predictions(exported, "optimized.json")
+    mutate(items)
+    member = f"reports/{_report(exported.document)['id']}/optimized.json"
+    replaced = {member: json.dumps(items).encode()}
+    archive = pack(tmp_path, exported, exported.document, replaced)
+    refused_unchanged(archive, tmp_path / "dest", message)
+
+
+def test_a_report_folder_holds_its_two_prediction_files_only(
+    tmp_path: Path, exported: Exported
+) -> None:
+    doc = copy.deepcopy(exported.document)
+    report = _report(doc)
+    report["files"].append("run.sh")
+    extra = tmp_path / "run.sh"
+    extra.write_text("#!/bin/sh\n")
+    members = [*exported.members, (f"reports/{report['id']}/run.sh", extra)]
+    archive = pack(tmp_path, Exported(exported.source, doc, members), doc)
+    message = "has the files ['optimized.json', 'parent.json', 'run.sh'], but a report has"
+    refused_unchanged(archive, tmp_path / "dest", message)

@@ -13,7 +13,7 @@ import enum
 import functools
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal, Union
 
 #: How much of an offending value a message quotes.
@@ -91,14 +91,20 @@ def _scalar_fits(value: object, hint: object) -> bool | None:
     return None
 
 
-def shape_problem(value: object, hint: object, where: str) -> str | None:
-    """Why `value` is not of the declared type `hint` ("where.key is ..., not ..."), or None."""
+def shape_problem(
+    value: object, hint: object, where: str, *, loose: Collection[type] = ()
+) -> str | None:
+    """Why `value` is not of the declared type `hint` ("where.key is ..., not ..."), or None.
+
+    The TypedDicts in `loose` have no required keys here: records that gain keys over
+    versions without a migration (an older workspace's rows lack them), typed where present.
+    """
     fits = _scalar_fits(value, hint)
     if fits is not None:
         return None if fits else f"{where} is {_shown(value)}, not {_name(hint)}"
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (Union, types.UnionType):
-        problems = [shape_problem(value, arm, where) for arm in args]
+        problems = [shape_problem(value, arm, where, loose=loose) for arm in args]
         if all(problems):
             matching = [p for p, arm in zip(problems, args, strict=True) if _same_kind(value, arm)]
             return (
@@ -110,12 +116,12 @@ def shape_problem(value: object, hint: object, where: str) -> str | None:
     if origin is Literal:
         return None if value in args else f"{where} is {_shown(value)}, not {_name(hint)}"
     if typing.is_typeddict(hint):
-        return _typed_dict_problem(value, typing.cast(type, hint), where)
+        return _typed_dict_problem(value, typing.cast(type, hint), where, loose)
     if origin in (list, Sequence):
         if not isinstance(value, list):
             return f"{where} is {_shown(value)}, not a list"
         for index, item in enumerate(value):
-            problem = shape_problem(item, args[0], f"{where}[{index}]")
+            problem = shape_problem(item, args[0], f"{where}[{index}]", loose=loose)
             if problem is not None:
                 return problem
         return None
@@ -123,7 +129,7 @@ def shape_problem(value: object, hint: object, where: str) -> str | None:
         if not isinstance(value, dict):
             return f"{where} is {_shown(value)}, not an object"
         for key, item in value.items():
-            problem = shape_problem(item, args[1], f"{where}[{key!r}]")
+            problem = shape_problem(item, args[1], f"{where}[{key!r}]", loose=loose)
             if problem is not None:
                 return problem
         return None
@@ -137,16 +143,18 @@ def _same_kind(value: object, hint: object) -> bool:
     return typing.get_origin(hint) in (list, Sequence) and isinstance(value, list)
 
 
-def _typed_dict_problem(value: object, typed_dict: type, where: str) -> str | None:
+def _typed_dict_problem(
+    value: object, typed_dict: type, where: str, loose: Collection[type]
+) -> str | None:
     if not isinstance(value, dict):
         return f"{where} is {_shown(value)}, not an object"
     hints, required = _fields(typed_dict)
-    for key in sorted(required):
+    for key in sorted(required) if typed_dict not in loose else ():
         if key not in value:
             return f"{where} has no {key!r}"
     for key, hint in hints.items():
         if key in value:
-            problem = shape_problem(value[key], hint, f"{where}.{key}")
+            problem = shape_problem(value[key], hint, f"{where}.{key}", loose=loose)
             if problem is not None:
                 return problem
     return None

@@ -13,7 +13,6 @@ It runs in the calling process, not as a job: a refused archive must not leave a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,19 +21,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
 from segtui.core.archive import VerifiedArchive, extract_archive, verify_archive
-from segtui.core.errors import SegtuiError
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
 from segtui.core.storage import make_private, private_dir
 from segtui.core.transfer_doc import (
     ARCHIVE_KIND,
     EXPORT_DOC,
-    REEXPORT_HINT,
-    ExportDocument,
     ExportedDataset,
     ExportedModel,
     ExportedProject,
     read_document,
 )
+from segtui.core.transfer_files import check_checksums, check_predictions
 from segtui.core.transfer_ids import Table, remap_result
 from segtui.core.transfer_plan import (
     ImportPlan,
@@ -90,30 +87,6 @@ class _Landing:
     datasets: dict[int, int] = field(default_factory=dict)
     results: dict[int, int] = field(default_factory=dict)
     moved: list[Path] = field(default_factory=list)
-
-
-def _files_sha256(*paths: Path) -> str:
-    """sha256 over the files, in order (how `models.file_checksum` makes a model's checksum)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _check_checksums(document: ExportDocument, unpacked: Path) -> None:
-    """Each model's files hash to its checksum: the workspace reuses a model by checksum
-    (here, and when the same IR is imported later), so a false one would pass other
-    files off as that model."""
-    for model in document["models"]:
-        xml = unpacked / "models" / str(model["id"]) / model["xml_name"]
-        if _files_sha256(xml, xml.with_suffix(".bin")) != model["checksum"]:
-            raise SegtuiError(
-                f"Model {model['id']} ({model['name']!r}) of the archive is not what its "
-                "checksum says: its files were changed after the export. Nothing was imported.",
-                REEXPORT_HINT,
-            )
 
 
 def _move_in(landing: _Landing, source: Path, target: Path) -> None:
@@ -303,7 +276,8 @@ def apply_import(
         unpacked = staging / "archive"
         # Always: a model reused by its checksum is reused only if its files have it.
         extract_archive(verified, unpacked, progress=progress, cancel=cancel)
-        _check_checksums(plan.document, unpacked)
+        check_checksums(plan.document, unpacked)
+        check_predictions(plan.document, unpacked)
         if cancel is not None:
             cancel.raise_if_cancelled()
         progress(0.99, "Registering the projects")

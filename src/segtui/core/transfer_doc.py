@@ -25,7 +25,7 @@ from segtui.core.import_checks import check_name
 from segtui.core.json_input import json_depth
 from segtui.core.json_shape import shape_problem
 from segtui.core.records import DatasetAnalysis, JsonObject, ModelAnalysis
-from segtui.core.types import DatasetKind
+from segtui.core.types import DatasetKind, ResultKind
 
 if TYPE_CHECKING:
     from segtui.core.optimize import OptimizationRecord
@@ -36,6 +36,10 @@ ARCHIVE_KIND = "segtui-project"
 EXPORT_DOC = "export.json"
 #: The newest document format this segtui reads (the archive's own format number).
 DOC_FORMAT = ARCHIVE_FORMAT
+#: The files of a report's folder (`report.create_report`): its two models' predictions.
+REPORT_FILES = ("optimized.json", "parent.json")
+#: The largest image a dataset may list (core.datasets' limit).
+_MAX_PIXELS = 100_000_000
 #: The hint of every refusal of the document: it was not written by `segtui export`.
 REEXPORT_HINT = "Export the project again with `segtui export`, and import that file."
 
@@ -359,6 +363,8 @@ def _check_datasets(datasets: list[JsonObject], members: Collection[str]) -> set
         paths = [im["path"] for im in images]
         if any(im["width"] < 1 or im["height"] < 1 for im in images):
             raise refused(f"{where} lists an image without pixels")
+        if any(im["width"] * im["height"] > _MAX_PIXELS for im in images):
+            raise refused(f"{where} lists an image of more than {_MAX_PIXELS:,} pixels")
         if len(set(paths)) != len(paths):
             raise refused(f"{where} lists an image twice")
         if dataset["with_images"]:
@@ -379,7 +385,6 @@ def _stored_shapes() -> dict[str, object]:
     from segtui.core.optimize import OptimizationRecord
     from segtui.core.performance import SweepData
     from segtui.core.report import ReportData
-    from segtui.core.types import ResultKind
 
     return {
         "analysis": ModelAnalysis,
@@ -409,8 +414,11 @@ def _check_shapes(lists: Mapping[str, list[JsonObject]]) -> None:
     for result in lists["results"]:
         if result["kind"] in shapes:
             checks.append((result["data"], shapes[result["kind"]], f"result {result['id']}'s data"))
+    # A format's settings gain keys over versions (and per format family): typed, not required.
+    from segtui.core.formats.base import AdapterSettings
+
     for value, shape, where in checks:
-        problem = shape_problem(value, shape, where)
+        problem = shape_problem(value, shape, where, loose=(AdapterSettings,))
         if problem is not None:
             raise refused(problem)
 
@@ -465,6 +473,12 @@ def read_document(raw: bytes | None, members: Collection[str]) -> ExportDocument
         if result["project"] not in projects:
             raise refused(f"{where} belongs to a project the archive lacks")
         _check_files(result["files"], partial(report_member, result["id"]), members, where)
+        report = result["kind"] in (ResultKind.REPORT_PARENT, ResultKind.REPORT_ANNOTATIONS)
+        if sorted(result["files"]) not in ([], list(REPORT_FILES) if report else []):
+            wanted = f"a report has {' and '.join(REPORT_FILES)}" if report else "only reports do"
+            raise refused(
+                f"{where} ({result['kind']}) has the files {result['files']}, but {wanted}"
+            )
     _check_shapes(lists)
     problem = _text_problem(doc)  # results' data: their texts are printed too
     if problem is not None:
@@ -495,6 +509,8 @@ __all__ = [
     "ARCHIVE_KIND",
     "DOC_FORMAT",
     "EXPORT_DOC",
+    "REEXPORT_HINT",
+    "REPORT_FILES",
     "ExportDocument",
     "ExportedDataset",
     "ExportedImage",
