@@ -112,7 +112,7 @@ def test_a_workspace_of_schema_1_migrates_to_the_samples_table(tmp_path: Path) -
     conn.execute("PRAGMA user_version = 1")
     conn.close()
     with Workspace.open(root) as ws:
-        assert ws.schema_version == SCHEMA_VERSION == 2
+        assert ws.schema_version == SCHEMA_VERSION == 3
         assert ws.get_setting("kept") == "yes"
         columns = [r[1] for r in ws._conn.execute("PRAGMA table_info(samples)")]
     assert columns == [

@@ -92,6 +92,11 @@ MIGRATIONS: list[str] = [
         registered_at REAL NOT NULL
     );
     """,
+    # 2 -> 3: the user's accuracy settings of a model (core.accuracy_settings): only the
+    # values the user set, as a JSON object; the detected ones come from the model.
+    """
+    ALTER TABLE models ADD COLUMN accuracy_settings TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 #: The version a workspace has once every migration ran (SQLite's user_version).

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import openvino as ov
 from openvino.frontend import FrontEndManager
 
+from segtui.core.accuracy_values import Detector, checked_user_values
 from segtui.core.errors import ModelImportError, SegtuiError, UnsupportedModelError
 from segtui.core.formats import (
     FormatAdapter,
@@ -221,8 +222,13 @@ def load_model(
     *,
     class_names: list[str] | None = None,
     input_shape: list[int] | None = None,
+    settings: Mapping[str, object] | None = None,
 ) -> LoadedModel:
-    """Read an IR or ONNX model, make it static and detect its format; raise a clear error otherwise."""
+    """Read an IR or ONNX model, make it static and detect its format; raise a clear error otherwise.
+
+    `settings` are the user's accuracy values (checked ones: core.accuracy_settings),
+    applied to the adapter; their "format" replaces detection.
+    """
     path = model_file(Path(path))
     suffix = path.suffix.lower()
     if suffix == ".bin":
@@ -257,7 +263,7 @@ def load_model(
             "Check that the file is a complete OpenVINO IR or ONNX model.",
         ) from exc
     reshaped = _make_static(model, input_shape, path.name)
-    adapter = detect_format(model, path, class_names)
+    adapter = detect_format(model, path, class_names, settings=settings or None)
     return LoadedModel(model, adapter, ir_version, kind, reshaped)
 
 
@@ -414,12 +420,29 @@ def _check_class_count(loaded: LoadedModel, path: Path, class_names: list[str]) 
     )
 
 
-def _same_model(ws: Workspace, checksum: str, class_names: list[str]) -> ModelRecord | None:
-    """A model already imported from the same files with the same class names."""
+def _same_model(
+    ws: Workspace, checksum: str, class_names: list[str], user: Mapping[str, object]
+) -> ModelRecord | None:
+    """A model already imported from the same files with the same class names and settings."""
     for record in ws.models():
-        if record.checksum == checksum and record.class_names == class_names:
+        if (
+            record.checksum == checksum
+            and record.class_names == class_names
+            and record.accuracy_settings == user
+        ):
             return record
     return None
+
+
+def _detector(loaded: LoadedModel, path: Path, class_names: list[str] | None) -> Detector:
+    """The adapter detection builds for a format (None: the detected one) of a loaded model."""
+
+    def detect(format_id: str | None) -> FormatAdapter:
+        if format_id is None or format_id == loaded.adapter.format_id:
+            return loaded.adapter
+        return detect_format(loaded.model, path, class_names, format_id=format_id)
+
+    return detect
 
 
 def import_model(
@@ -434,18 +457,26 @@ def import_model(
     reuse_existing: bool = True,
     staging_dir: Path | None = None,
     then: Callable[[_Tx, int], None] | None = None,
+    accuracy_settings: Mapping[str, object] | None = None,
 ) -> ModelRecord:
     """Copy a model into the workspace and register it with its analysis.
 
-    An identical model (same checksum) that is already there is returned instead
-    of being copied twice. Any failure leaves nothing behind. The copy is staged in
-    `staging_dir` (a new folder; default: one under the workspace's tmp/), and
-    `then(tx, model_id)` writes what belongs with the model in its transaction.
+    An identical model (same checksum, classes and settings) that is already there is
+    returned instead of being copied twice. Any failure leaves nothing behind. The copy
+    is staged in `staging_dir` (a new folder; default: one under the workspace's tmp/),
+    and `then(tx, model_id)` writes what belongs with the model in its transaction.
+    `accuracy_settings` (text or typed values by key) are checked like `configure`'s and
+    stored as the user's; the analysis keeps what detection found.
     """
     loaded = load_model(path, class_names=class_names, input_shape=input_shape)
     path = model_file(Path(path))
     if class_names is not None and optimized_from is None:  # a child has its parent's names
         _check_class_count(loaded, path, class_names)
+    user: dict[str, object] = {}
+    effective = loaded.adapter
+    if accuracy_settings:
+        user = checked_user_values(_detector(loaded, path, class_names), {}, accuracy_settings)
+        effective = detect_format(loaded.model, path, class_names, settings=user)
     if staging_dir is None:
         staged = ws.staging_dir()
     else:
@@ -464,7 +495,7 @@ def import_model(
             shutil.copyfile(meta, staged / "metadata.yaml")
         checksum = file_checksum(target, target.with_suffix(".bin"))
         if reuse_existing and optimized_from is None:
-            existing = _same_model(ws, checksum, loaded.adapter.class_names)
+            existing = _same_model(ws, checksum, effective.class_names, user)
             if existing is not None:
                 shutil.rmtree(staged, ignore_errors=True)
                 return existing
@@ -478,19 +509,25 @@ def import_model(
         raise
     return ws.add_model(
         name=name or path.stem,
-        format_id=loaded.adapter.format_id,
+        format_id=effective.format_id,
         source_path=str(path.resolve()),
         staged_dir=staged,
         xml_name=xml_name,
         checksum=checksum,
         analysis=analysis,
-        class_names=list(loaded.adapter.class_names),
+        class_names=list(effective.class_names),
         optimized_from=optimized_from,
         optimization=optimization,
         then=then,
+        accuracy_settings=user,
     )
 
 
 def load_registered(record: ModelRecord) -> LoadedModel:
-    """Load a model that is in the workspace, with the class names it was imported with."""
-    return load_model(record.xml_path, class_names=record.class_names or None)
+    """Load a model that is in the workspace, with its class names and the accuracy settings
+    the user set (so every consumer predicts with them)."""
+    return load_model(
+        record.xml_path,
+        class_names=record.class_names or None,
+        settings=record.accuracy_settings or None,
+    )

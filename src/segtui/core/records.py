@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
@@ -126,6 +126,9 @@ class ModelRecord:
     optimized_from: int | None
     optimization: OptimizationRecord | None
     created_at: float
+    #: The accuracy settings the user set (core.accuracy_settings; {} when none): JSON.
+    #: `format_id` and `class_names` above are the effective ones, user values applied.
+    accuracy_settings: JsonObject = field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row, root: Path) -> ModelRecord:
@@ -142,6 +145,7 @@ class ModelRecord:
             optimized_from=row["optimized_from"],
             optimization=_loads(row["optimization"]),
             created_at=row["created_at"],
+            accuracy_settings=_loads(row["accuracy_settings"]) or {},
         )
 
     @property

@@ -217,18 +217,20 @@ class Workspace(JobStore):
         optimized_from: int | None = None,
         optimization: Mapping[str, object] | None = None,
         then: Callable[[_Tx, int], None] | None = None,
+        accuracy_settings: Mapping[str, object] | None = None,
     ) -> ModelRecord:
         """Register a model whose files wait in `staged_dir`; moves them into models/<id>.
 
-        `then(tx, model_id)` writes what belongs with the model in the same transaction.
+        `then(tx, model_id)` writes what belongs with the model in the same transaction;
+        `accuracy_settings` are the user's values (checked by core.accuracy_settings).
         """
         final: Path | None = None
         try:
             with self.transaction() as tx:
                 cur = tx.execute(
                     "INSERT INTO models(name, format_id, source_path, dir, xml_name, checksum, "
-                    "analysis, class_names, optimized_from, optimization, created_at) "
-                    "VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?)",
+                    "analysis, class_names, optimized_from, optimization, created_at, "
+                    "accuracy_settings) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         name,
                         format_id,
@@ -240,6 +242,7 @@ class Workspace(JobStore):
                         optimized_from,
                         None if optimization is None else json.dumps(optimization),
                         time.time(),
+                        json.dumps(dict(accuracy_settings or {})),
                     ),
                 )
                 model_id = int(cur.lastrowid or 0)
@@ -257,6 +260,25 @@ class Workspace(JobStore):
                 shutil.rmtree(final, ignore_errors=True)
             shutil.rmtree(staged_dir, ignore_errors=True)
             raise
+        return self.model(model_id)
+
+    def set_model_accuracy_settings(
+        self,
+        model_id: int,
+        user_values: Mapping[str, object],
+        *,
+        format_id: str,
+        class_names: list[str],
+    ) -> ModelRecord:
+        """Store a model's user accuracy settings with the format and class names they make
+        effective (core.accuracy_settings checks them first)."""
+        self.model(model_id)  # a NotFoundError for a model that is not there
+        with self.transaction() as tx:
+            tx.execute(
+                "UPDATE models SET accuracy_settings = ?, format_id = ?, class_names = ? "
+                "WHERE id = ?",
+                (json.dumps(dict(user_values)), format_id, json.dumps(class_names), model_id),
+            )
         return self.model(model_id)
 
     def delete_model(self, model_id: int) -> None:

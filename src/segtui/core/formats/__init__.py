@@ -9,7 +9,13 @@ break ties. Each format family has its module (`omz`, `omz_legacy`, `yolo`) on
 the shared `base`, `preprocessing`, `masks` and `nms`.
 """
 
-from segtui.core.formats.base import AdapterConfig, AdapterSettings, FormatAdapter, PortInfo
+from segtui.core.formats.base import (
+    MAX_DETECTIONS,
+    AdapterConfig,
+    AdapterSettings,
+    FormatAdapter,
+    PortInfo,
+)
 from segtui.core.formats.detect import SUPPORTED_FORMATS, detect_format
 from segtui.core.formats.masks import MASK_THRESHOLD, map_to_original, paste_mask
 from segtui.core.formats.metadata import (
@@ -22,6 +28,13 @@ from segtui.core.formats.metadata import (
 from segtui.core.formats.nms import nms
 from segtui.core.formats.omz import MaskRcnnSettings, ModelApiMaskRcnnAdapter, OmzMaskRcnnAdapter
 from segtui.core.formats.omz_legacy import LegacyMaskRcnnSettings, OmzMaskRcnnLegacyAdapter
+from segtui.core.formats.overrides import (
+    NMS_FORMATS,
+    SETTING_KEYS,
+    adapter_values,
+    keys_for,
+    with_values,
+)
 from segtui.core.formats.preprocessing import (
     RESIZE_TYPES,
     Box,
@@ -38,7 +51,10 @@ from segtui.core.formats.yolo import YoloCandidates, YoloSegAdapter, YoloSetting
 __all__ = [
     "COCO_CLASSES",
     "MASK_THRESHOLD",
+    "MAX_DETECTIONS",
+    "NMS_FORMATS",
     "RESIZE_TYPES",
+    "SETTING_KEYS",
     "SUPPORTED_FORMATS",
     "AdapterConfig",
     "AdapterSettings",
@@ -60,12 +76,15 @@ __all__ = [
     "YoloCandidates",
     "YoloSegAdapter",
     "YoloSettings",
+    "adapter_values",
     "detect_format",
     "image_to_tensor",
+    "keys_for",
     "map_to_original",
     "nms",
     "paste_mask",
     "read_metadata_yaml",
     "read_model_info",
     "resize_image",
+    "with_values",
 ]

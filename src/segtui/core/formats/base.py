@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 import numpy.typing as npt
 import openvino as ov
 
@@ -19,6 +20,9 @@ from segtui.core.formats.preprocessing import (
     image_to_tensor,
 )
 from segtui.core.predictions import Instance
+
+#: The most detections per image a user may ask for (and the cap where a model sets none).
+MAX_DETECTIONS = 10_000
 
 
 class AdapterSettings(ImageSettingsJson):
@@ -35,6 +39,9 @@ class AdapterSettings(ImageSettingsJson):
     outputs: dict[str, int]
     confidence_threshold: float | None
     iou_threshold: float | None
+    #: The lowest score decode keeps whatever threshold an operation asks (0: none).
+    min_score: float
+    max_detections: int
     num_classes: int
     class_names: list[str]
     model_info: ModelInfo
@@ -43,7 +50,11 @@ class AdapterSettings(ImageSettingsJson):
 @dataclass(frozen=True)
 class AdapterConfig:
     """What detection hands every adapter: the image input and its preprocessing, which
-    output plays which role, the class names and the thresholds the model suggests."""
+    output plays which role, the class names and the thresholds the model suggests.
+
+    The last four are the decoding's own settings (see `overrides`): their defaults are
+    what decoding always did, so a model without user values decodes as before.
+    """
 
     image_input: str
     image_settings: ImageSettings
@@ -52,6 +63,9 @@ class AdapterConfig:
     confidence_threshold: float | None = None
     iou_threshold: float | None = None
     model_info: ModelInfo = field(default_factory=lambda: ModelInfo())
+    min_score: float = 0.0
+    mask_threshold: float = MASK_THRESHOLD
+    max_detections: int = MAX_DETECTIONS
 
 
 class FormatAdapter(abc.ABC):
@@ -69,6 +83,9 @@ class FormatAdapter(abc.ABC):
         self.confidence_threshold = config.confidence_threshold
         self.iou_threshold = config.iou_threshold
         self.model_info = config.model_info.copy()
+        self.min_score = config.min_score
+        self.mask_threshold = config.mask_threshold
+        self.max_detections = config.max_detections
 
     @property
     def mask_size(self) -> int | None:
@@ -89,7 +106,24 @@ class FormatAdapter(abc.ABC):
         meta: PreprocessMeta,
         score_threshold: float = 0.05,
     ) -> list[Instance]:
-        """Instances in original-image pixels, best first; `outputs` in model.outputs order."""
+        """Instances in original-image pixels, best first; `outputs` in model.outputs order.
+
+        Scores below `score_threshold` or below the adapter's `min_score` are dropped.
+        """
+
+    def threshold(self, asked: float) -> float:
+        """The score threshold decode applies: the operation's, raised to `min_score`."""
+        return max(asked, self.min_score)
+
+    def capped(
+        self, index: npt.NDArray[np.int64], scores: npt.NDArray[Any]
+    ) -> npt.NDArray[np.int64]:
+        """The rows of `index` with the `max_detections` best `scores` (ties: earlier rows),
+        in their original order."""
+        if index.size <= self.max_detections:
+            return index
+        best = np.argsort(-scores[index], kind="stable")[: self.max_detections]
+        return np.sort(index[best])
 
     def settings(self) -> AdapterSettings:
         """A JSON-able description of the pre- and post-processing, for `show` and deployment."""
@@ -99,10 +133,12 @@ class FormatAdapter(abc.ABC):
             "image_input": self.image_input,
             **self.image_settings.as_dict(),
             "mask_size": self.mask_size,
-            "mask_threshold": MASK_THRESHOLD,
+            "mask_threshold": self.mask_threshold,
             "outputs": dict(self.roles),
             "confidence_threshold": self.confidence_threshold,
             "iou_threshold": self.iou_threshold,
+            "min_score": self.min_score,
+            "max_detections": self.max_detections,
             "num_classes": len(self.class_names),
             "class_names": list(self.class_names),
             "model_info": self.model_info.copy(),
@@ -122,6 +158,8 @@ class PortInfo:
     names: frozenset[str]
     shape: tuple[int | None, ...]
     element_type: str
+    #: Each dimension's upper bound (None: unbounded), e.g. 100 for OpenVINO's `..100`.
+    bounds: tuple[int | None, ...] = ()
 
     @property
     def rank(self) -> int:
@@ -150,6 +188,11 @@ def port_info(index: int, port: ov.Output) -> PortInfo:
     partial = port.get_partial_shape()
     if partial.rank.is_dynamic:
         shape: tuple[int | None, ...] = ()
+        bounds: tuple[int | None, ...] = ()
     else:
         shape = tuple(int(d.get_length()) if d.is_static else None for d in partial)
-    return PortInfo(index, name, names, shape, str(port.get_element_type().get_type_name()))
+        bounds = tuple(
+            int(d.get_max_length()) if d.get_max_length() >= 0 else None for d in partial
+        )
+    element = str(port.get_element_type().get_type_name())
+    return PortInfo(index, name, names, shape, element, bounds)

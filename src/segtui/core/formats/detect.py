@@ -3,14 +3,20 @@ break ties. Each matcher returns a ready adapter or None."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import openvino as ov
 
 from segtui.core.errors import UnsupportedModelError
-from segtui.core.formats.base import AdapterConfig, FormatAdapter, PortInfo, port_info
+from segtui.core.formats.base import (
+    MAX_DETECTIONS,
+    AdapterConfig,
+    FormatAdapter,
+    PortInfo,
+    port_info,
+)
 from segtui.core.formats.metadata import (
     COCO_CLASSES,
     MODEL_API_KEYS,
@@ -23,10 +29,12 @@ from segtui.core.formats.metadata import (
     read_metadata_yaml,
     read_model_info,
 )
+from segtui.core.formats.mismatch import mismatch
 from segtui.core.formats.omz import ModelApiMaskRcnnAdapter, OmzMaskRcnnAdapter
 from segtui.core.formats.omz_legacy import OmzMaskRcnnLegacyAdapter
+from segtui.core.formats.overrides import with_values
 from segtui.core.formats.preprocessing import RESIZE_TYPES, ImageSettings, ResizeType
-from segtui.core.formats.yolo import YOLO_IOU, YoloSegAdapter
+from segtui.core.formats.yolo import YOLO_IOU, YOLO_MAX_DET, YoloSegAdapter
 
 #: (format id, one-line description) of every format segtui reads, for messages and help.
 SUPPORTED_FORMATS: list[tuple[str, str]] = [
@@ -136,6 +144,7 @@ def _config(
     class_count: int | None,
     confidence: float,
     iou: float | None,
+    max_detections: int,
 ) -> AdapterConfig:
     """The adapter's common part; model_info's thresholds override the format's defaults."""
     info = found.model_info
@@ -147,7 +156,14 @@ def _config(
         confidence_threshold=parse_float(info.get("confidence_threshold"), confidence),
         iou_threshold=parse_float(info.get("iou_threshold"), iou) if iou is not None else None,
         model_info=found.model_info,
+        max_detections=max_detections,
     )
+
+
+def _rows(port: PortInfo) -> int:
+    """How many detections an output of one row per detection holds at most (its bound)."""
+    bound = port.bounds[-2] if len(port.bounds) >= 2 else None
+    return bound if bound is not None and 0 < bound <= MAX_DETECTIONS else MAX_DETECTIONS
 
 
 def _match_yolo(found: _Found) -> FormatAdapter | None:
@@ -183,6 +199,7 @@ def _match_yolo(found: _Found) -> FormatAdapter | None:
             class_count=num_classes,
             confidence=0.25,
             iou=YOLO_IOU,
+            max_detections=YOLO_MAX_DET,
         ),
         num_classes=num_classes,
         num_coefficients=nm,
@@ -215,16 +232,26 @@ def _match_legacy(found: _Found) -> FormatAdapter | None:
     }
     # Channel 0 of the masks is the background.
     class_count = None if channels is None else channels - 1
+    config = _config(
+        found,
+        images[0],
+        settings,
+        roles,
+        class_count=class_count,
+        confidence=0.5,
+        iou=None,
+        max_detections=_rows(boxes[0]),
+    )
     return OmzMaskRcnnLegacyAdapter(
-        _config(
-            found, images[0], settings, roles, class_count=class_count, confidence=0.5, iou=None
-        ),
+        config,
         mask_shape=(masks[0].shape[2], masks[0].shape[3]),
         info_input=infos[0].name,
     )
 
 
-def _match_maskrcnn(found: _Found) -> FormatAdapter | None:
+def _match_maskrcnn(found: _Found, model_api: bool | None = None) -> FormatAdapter | None:
+    """OMZ or Model API Mask R-CNN; `model_api` forces the one (else batched outputs or
+    Model API's model_info keys say which)."""
     images = [p for p in found.inputs if _image_input(p)]
     if len(found.inputs) != 1 or len(images) != 1:
         return None
@@ -241,14 +268,22 @@ def _match_maskrcnn(found: _Found) -> FormatAdapter | None:
         label = _pick(labels, ("label", "class"))
         if label is None:
             continue
-        model_api = batched or any(k in found.model_info for k in MODEL_API_KEYS)
+        if model_api is None:
+            model_api = batched or any(k in found.model_info for k in MODEL_API_KEYS)
         cls = ModelApiMaskRcnnAdapter if model_api else OmzMaskRcnnAdapter
         settings = _image_settings(images[0], found.model_info, "standard")
         roles = {"labels": label.index, "boxes": boxes[0].index, "masks": masks[0].index}
-        return cls(
-            _config(found, images[0], settings, roles, class_count=None, confidence=0.5, iou=None),
-            mask_shape=(masks[0].shape[-2], masks[0].shape[-1]),
+        config = _config(
+            found,
+            images[0],
+            settings,
+            roles,
+            class_count=None,
+            confidence=0.5,
+            iou=None,
+            max_detections=_rows(boxes[0]),
         )
+        return cls(config, mask_shape=(masks[0].shape[-2], masks[0].shape[-1]))
     return None
 
 
@@ -258,11 +293,36 @@ _MATCHERS: tuple[Callable[[_Found], FormatAdapter | None], ...] = (
     _match_maskrcnn,
 )
 
+#: Each format's own matcher, for a format the user chose.
+_FORMAT_MATCHERS: dict[str, Callable[[_Found], FormatAdapter | None]] = {
+    "omz-maskrcnn": lambda found: _match_maskrcnn(found, model_api=False),
+    "omz-maskrcnn-legacy": _match_legacy,
+    "yolo-seg": _match_yolo,
+    "model-api-maskrcnn": lambda found: _match_maskrcnn(found, model_api=True),
+}
+
 
 def detect_format(
-    model: ov.Model, model_path: Path | None = None, class_names: list[str] | None = None
+    model: ov.Model,
+    model_path: Path | None = None,
+    class_names: list[str] | None = None,
+    *,
+    format_id: str | None = None,
+    settings: Mapping[str, object] | None = None,
 ) -> FormatAdapter:
-    """The adapter for a static-shape model, or UnsupportedModelError naming what was found."""
+    """The adapter for a static-shape model, or UnsupportedModelError naming what was found.
+
+    `format_id` (else `settings["format"]`) skips detection: only that format's matcher
+    runs, and a model it cannot read is refused with the reason. `settings` are the
+    user's accuracy values (`overrides.SETTING_KEYS`), applied to the adapter.
+    """
+    found = _found(model, model_path, class_names)
+    chosen = format_id or (str(settings["format"]) if settings and "format" in settings else None)
+    adapter = _forced(found, chosen) if chosen is not None else _detected(found)
+    return with_values(adapter, settings) if settings else adapter
+
+
+def _found(model: ov.Model, model_path: Path | None, class_names: list[str] | None) -> _Found:
     inputs = [port_info(i, p) for i, p in enumerate(model.inputs)]
     outputs = [port_info(i, p) for i, p in enumerate(model.outputs)]
     found = _Found(
@@ -275,6 +335,10 @@ def detect_format(
             f"The model has a dynamic input shape: {', '.join(p.describe() for p in dynamic)}.",
             "Reshape it to a static size, e.g. `segtui import-model --input-shape 1,3,H,W`.",
         )
+    return found
+
+
+def _detected(found: _Found) -> FormatAdapter:
     for match in _MATCHERS:
         adapter = match(found)
         if adapter is not None:
@@ -289,3 +353,20 @@ def detect_format(
         else ""
     )
     raise _unsupported(found, why)
+
+
+def _forced(found: _Found, format_id: str) -> FormatAdapter:
+    """The adapter of the format the user chose, or why the model's ports do not fit it."""
+    match = _FORMAT_MATCHERS.get(format_id)
+    if match is None:
+        known = ", ".join(fid for fid, _ in SUPPORTED_FORMATS)
+        raise UnsupportedModelError(f"Unknown format {format_id!r}.", f"Use one of: {known}.")
+    adapter = match(found)
+    if adapter is not None:
+        return adapter
+    needs = dict(SUPPORTED_FORMATS)[format_id]
+    raise UnsupportedModelError(
+        f"The model cannot be read as {format_id}: {mismatch(found.inputs, found.candidates, format_id)}. "
+        f"The model has {_describe(found)}; {format_id} is {needs}.",
+        "Leave the format to detection, or import the model in that format.",
+    )

@@ -59,9 +59,9 @@ class OmzMaskRcnnAdapter(FormatAdapter):
         count = min(len(labels), len(boxes), len(masks))
         scores = boxes[:count, 4]
         # Padding rows carry score 0 and an empty box; a negative label marks them too.
-        keep = (scores > 0) & (scores >= score_threshold) & (labels[:count] >= 0)
+        keep = (scores > 0) & (scores >= self.threshold(score_threshold)) & (labels[:count] >= 0)
         keep &= (boxes[:count, 2] > boxes[:count, 0]) & (boxes[:count, 3] > boxes[:count, 1])
-        index = np.flatnonzero(keep)
+        index = self.capped(np.flatnonzero(keep), scores)
         return best_first(
             self._instances(
                 labels[index].astype(np.int64), scores[index], boxes[index, :4], masks[index], meta
@@ -80,10 +80,12 @@ class OmzMaskRcnnAdapter(FormatAdapter):
         original = meta.box_to_original(input_boxes)
         if masks.shape[1:] == meta.input_size:
             # Input-size masks (some OTX exports) are not confined to their box.
-            rles = [encode_mask(map_to_original(m, meta)) for m in masks]
+            rles = [
+                encode_mask(map_to_original(m, meta, threshold=self.mask_threshold)) for m in masks
+            ]
         else:
             rles = [
-                encode_mask(paste_mask(m, b, meta.original_size))
+                encode_mask(paste_mask(m, b, meta.original_size, self.mask_threshold))
                 for m, b in zip(masks, original, strict=True)
             ]
         return [

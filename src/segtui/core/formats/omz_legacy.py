@@ -69,9 +69,9 @@ class OmzMaskRcnnLegacyAdapter(OmzMaskRcnnAdapter):
         class_ids = np.rint(classes[:count]).astype(np.int64)
         # Class 0 is the background (and the label of padding rows).
         keep = (class_ids > 0) & (class_ids < raw_masks.shape[1])
-        keep &= (scores[:count] > 0) & (scores[:count] >= score_threshold)
+        keep &= (scores[:count] > 0) & (scores[:count] >= self.threshold(score_threshold))
         keep &= (boxes[:count, 2] > boxes[:count, 0]) & (boxes[:count, 3] > boxes[:count, 1])
-        index = np.flatnonzero(keep)
+        index = self.capped(np.flatnonzero(keep), scores[:count])
         masks = raw_masks[index, class_ids[index]]  # each row's own class channel
         return best_first(
             self._instances(class_ids[index] - 1, scores[index], boxes[index], masks, meta)

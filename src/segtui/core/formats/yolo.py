@@ -23,7 +23,6 @@ YOLO_IOU = 0.7
 
 class YoloSettings(AdapterSettings):
     nms: str
-    max_detections: int
     mask_coefficients: int
 
 
@@ -43,16 +42,24 @@ class YoloSegAdapter(FormatAdapter):
     format_id: ClassVar[str] = "yolo-seg"
     display_name: ClassVar[str] = "Ultralytics YOLO -seg (YOLOv8 / YOLO11)"
 
-    def __init__(self, config: AdapterConfig, *, num_classes: int, num_coefficients: int) -> None:
+    def __init__(
+        self,
+        config: AdapterConfig,
+        *,
+        num_classes: int,
+        num_coefficients: int,
+        class_aware_nms: bool = True,
+    ) -> None:
         super().__init__(config)
         self.num_classes = num_classes
         self.num_coefficients = num_coefficients
+        #: Ultralytics' default; class-agnostic NMS (its `agnostic_nms`) suppresses across classes.
+        self.class_aware_nms = class_aware_nms
 
     def settings(self) -> YoloSettings:
         return {
             **super().settings(),
-            "nms": "class-aware",
-            "max_detections": YOLO_MAX_DET,
+            "nms": "class-aware" if self.class_aware_nms else "class-agnostic",
             "mask_coefficients": self.num_coefficients,
         }
 
@@ -81,11 +88,12 @@ class YoloSegAdapter(FormatAdapter):
         meta: PreprocessMeta,
         score_threshold: float = 0.05,
     ) -> list[Instance]:
-        found = self.candidates(outputs, score_threshold)
+        found = self.candidates(outputs, self.threshold(score_threshold))
         if found.anchors.size == 0:
             return []
         iou = self.iou_threshold if self.iou_threshold is not None else YOLO_IOU
-        kept = nms(found.boxes, found.scores, found.class_ids, iou, YOLO_MAX_DET)
+        groups = found.class_ids if self.class_aware_nms else np.zeros_like(found.class_ids)
+        kept = nms(found.boxes, found.scores, groups, iou, self.max_detections)
         boxes = found.boxes[kept]
         coefficients = self._predictions(outputs)[4 + self.num_classes :, found.anchors[kept]].T
         raw_protos = np.asarray(outputs[self.roles["prototypes"]], np.float32)
@@ -96,7 +104,9 @@ class YoloSegAdapter(FormatAdapter):
         cell = max(meta.input_size[0] / proto_h, meta.input_size[1] / proto_w)
         margin = 2.0 * cell + 2.0
         rles = [
-            encode_mask(map_to_original(m, meta, region_around(box, meta, margin)))
+            encode_mask(
+                map_to_original(m, meta, region_around(box, meta, margin), self.mask_threshold)
+            )
             for m, box in zip(maps, boxes, strict=True)
         ]
         original = meta.box_to_original(boxes)
