@@ -22,7 +22,15 @@ WORKSPACE_OPTION = "--workspace"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from segtui.cli.commands import accuracy, deploy, optimize, performance, transfer, workspace
+    from segtui.cli.commands import (
+        accuracy,
+        configure,
+        deploy,
+        optimize,
+        performance,
+        transfer,
+        workspace,
+    )
 
     parser = argparse.ArgumentParser(
         prog="segtui",
@@ -36,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(WORKSPACE_OPTION, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     common.add_argument("--json", action="store_true", help="print machine-readable JSON")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (workspace, accuracy, optimize, performance, deploy, transfer):
+    for module in (workspace, configure, accuracy, optimize, performance, deploy, transfer):
         module.register(sub, common)
     p = sub.add_parser("tui", parents=[common], help="open the terminal UI (the default)")
     p.set_defaults(func=None)

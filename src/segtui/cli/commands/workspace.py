@@ -113,6 +113,7 @@ def model_json(record: ModelRecord) -> JsonObject:
         "optimized_from": record.optimized_from,
         "optimization": record.optimization,
         "analysis": record.analysis,
+        "accuracy_settings": record.accuracy_settings,
     }
 
 
@@ -145,6 +146,48 @@ def dataset_json(record: DatasetRecord) -> JsonObject:
     }
 
 
+def import_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The accuracy settings import-model's flags give (checked by the import like configure's)."""
+    given: dict[str, object] = {
+        key: value
+        for key, value in (
+            ("format", args.format),
+            ("channel_order", args.channel_order),
+            ("mean", args.mean),
+            ("scale", args.scale),
+            ("resize", args.resize),
+        )
+        if value is not None
+    }
+    for key, value in args.set or []:
+        given[key] = value
+    return given
+
+
+def _accuracy_flags(p: argparse.ArgumentParser) -> None:
+    """import-model's accuracy-settings flags (see `segtui configure`)."""
+    from segtui.cli.commands.configure import set_pair
+
+    p.add_argument("--format", metavar="ID", help="read the outputs as this format (see README)")
+    order = p.add_mutually_exclusive_group()
+    order.add_argument(
+        "--rgb", dest="channel_order", action="store_const", const="RGB", help="input is RGB"
+    )
+    order.add_argument(
+        "--bgr", dest="channel_order", action="store_const", const="BGR", help="input is BGR"
+    )
+    p.add_argument("--mean", metavar="A,B,C", help="per-channel mean (input = (px - mean) / scale)")
+    p.add_argument("--scale", metavar="A,B,C", help="per-channel scale, or one for all (255)")
+    p.add_argument("--resize", metavar="KIND", help="standard, fit_to_window, letterbox, ...")
+    p.add_argument(
+        "--set",
+        action="append",
+        type=set_pair,
+        metavar="KEY=VALUE",
+        help="any other accuracy setting, as `segtui configure` takes it (repeatable)",
+    )
+
+
 def cmd_import_model(args: argparse.Namespace, out: Output) -> int:
     from segtui.core.import_checks import check_name, read_class_names
     from segtui.core.models import import_model
@@ -152,13 +195,21 @@ def cmd_import_model(args: argparse.Namespace, out: Output) -> int:
     name = check_name(args.name, "--name", default="the file's name")
     path = _given_path(args.path, "model")
     names = read_class_names(Path(args.classes)) if args.classes is not None else None
+    settings = import_settings(args)
     with open_workspace(args) as ws:
         known = {m.id for m in ws.models()}
-        record = import_model(ws, path, name=name, class_names=names, input_shape=args.input_shape)
+        record = import_model(
+            ws,
+            path,
+            name=name,
+            class_names=names,
+            input_shape=args.input_shape,
+            accuracy_settings=settings,
+        )
         if record.id in known:
             out.note(
                 f"{path} is already in the workspace as model {record.id} ({record.name}), "
-                "with the same files and classes: nothing was imported."
+                "with the same files, classes and accuracy settings: nothing was imported."
             )
         out.result(model_json(record), model_text(record))
     return EXIT_OK
@@ -396,6 +447,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         type=input_shape_arg,
         help="static input shape N,C,H,W, e.g. 1,3,640,640 (N 1; H, W 16–8192)",
     )
+    _accuracy_flags(p)
     p.set_defaults(func=cmd_import_model)
     p._negative_number_matcher = _NEGATIVE_VALUE
 
