@@ -218,6 +218,12 @@ def test_import_model_flags_store_the_settings(
     }
     shown = _json(capsys, "configure", str(data["id"]), "--workspace", ws)
     assert shown["origins"]["resize"] == "user" and shown["origins"]["pad_value"] == "detected"
+    code, out, _ = run(capsys, "show", "model", str(data["id"]), "--workspace", ws)
+    assert code == 0
+    assert "format      model-api-maskrcnn (set by you; detected omz-maskrcnn)" in out
+    assert "settings    set by you: format, channel_order, mean, scale, resize, max_detections" in (
+        out
+    )
 
 
 @pytest.mark.parametrize(

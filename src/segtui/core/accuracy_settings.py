@@ -62,6 +62,8 @@ __all__ = [
 #: model again for every keystroke of the TUI's form would take ~0.1 s each.
 _ADAPTERS: OrderedDict[tuple[str, str, tuple[str, ...], str | None], FormatAdapter] = OrderedDict()
 _CACHED = 16
+#: The TUI asks from a worker thread while its screen asks from the event loop.
+_ADAPTERS_LOCK = threading.Lock()
 
 
 def _base_class_names(record: ModelRecord) -> list[str]:
@@ -76,19 +78,22 @@ def _detector(record: ModelRecord) -> Detector:
 
     def detect(format_id: str | None) -> FormatAdapter:
         key = (str(record.xml_path), record.checksum, tuple(names), format_id)
-        cached = _ADAPTERS.get(key)
-        if cached is None:
-            loaded = load_model(record.xml_path, class_names=names or None)
-            cached = loaded.adapter
-            if format_id is not None and format_id != cached.format_id:
-                cached = detect_format(
-                    loaded.model, record.xml_path, names or None, format_id=format_id
-                )
-            _ADAPTERS[key] = cached
+        with _ADAPTERS_LOCK:
+            cached = _ADAPTERS.get(key)
+            if cached is not None:
+                _ADAPTERS.move_to_end(key)
+                return cached
+        loaded = load_model(record.xml_path, class_names=names or None)
+        adapter = loaded.adapter
+        if format_id is not None and format_id != adapter.format_id:
+            adapter = detect_format(
+                loaded.model, record.xml_path, names or None, format_id=format_id
+            )
+        with _ADAPTERS_LOCK:
+            _ADAPTERS[key] = adapter
             while len(_ADAPTERS) > _CACHED:
                 _ADAPTERS.popitem(last=False)
-        _ADAPTERS.move_to_end(key)
-        return cached
+        return adapter
 
     return detect
 

@@ -73,9 +73,12 @@ def _fmt_shape(shape: list[int | None]) -> str:
 def model_text(record: ModelRecord) -> str:
     """A model's analysis as `segtui show model` prints it."""
     a = record.analysis
+    detected = a["format_id"]
     lines = [
         f"Model {record.id}: {record.name}",
-        f"  format      {a['format']} ({record.format_id})",
+        f"  format      {a['format']} ({record.format_id})"
+        if record.format_id == detected
+        else f"  format      {record.format_id} (set by you; detected {detected})",
     ]
     for port in a["inputs"]:
         lines.append(f"  input       {port['name']} {_fmt_shape(port['shape'])} {port['type']}")
@@ -95,6 +98,11 @@ def model_text(record: ModelRecord) -> str:
         + (" …" if len(record.class_names) > 12 else ""),
         f"  checksum    sha256:{record.checksum[:16]}…",
     ]
+    if record.accuracy_settings:
+        lines.append(
+            f"  settings    set by you: {', '.join(record.accuracy_settings)} "
+            f"(segtui configure {record.id})"
+        )
     if record.optimized_from is not None:
         lines.append(
             f"  optimized from model {record.optimized_from}: {json.dumps(record.optimization)}"
