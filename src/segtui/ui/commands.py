@@ -116,6 +116,11 @@ class ProjectPageCommands(CommandList):
                 screen.action_configs,
                 "A batch × streams sweep, its plot and the sweet spot (i)",
             ),
+            (
+                "Accuracy settings",
+                screen.action_model_settings,
+                "The model's colour order, mean/scale, resize, thresholds, class names (e)",
+            ),
         ]
         optional = [
             (

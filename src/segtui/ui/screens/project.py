@@ -229,6 +229,15 @@ class ProjectScreen(SegtuiScreen):
             tooltip="Build a deployment package (.tar.gz with the IR and a standalone infer.py).",
         ),
         Binding(
+            "e",
+            "model_settings",
+            "Accuracy settings",
+            show=False,
+            id="project.model_settings",
+            tooltip="The model's accuracy settings: colour order, mean/scale, resize, "
+            "thresholds, class names (edit, preview, save).",
+        ),
+        Binding(
             "x",
             "export",
             "Export",
@@ -447,6 +456,11 @@ class ProjectScreen(SegtuiScreen):
         from segtui.ui.screens.deploy import DeployScreen
 
         self.app.push_screen(DeployScreen(self.project_id))
+
+    def action_model_settings(self) -> None:
+        from segtui.ui.screens.model_settings import ModelSettingsScreen
+
+        self.app.push_screen(ModelSettingsScreen(self.project_id))
 
     def action_export(self) -> None:
         from segtui.ui.screens.export import ExportScreen

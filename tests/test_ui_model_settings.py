@@ -1,0 +1,255 @@
+"""The model's accuracy settings form (project page, e): edit, check as you type, preview, save."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pilot_screens import opened
+from pilot_wait import settle, until
+from textual.pilot import Pilot
+from textual.widgets import Input, Select, Static
+from tiny_models import build_omz_maskrcnn_conv
+
+from segtui.core.accuracy_settings import Origin, configure_model, model_settings, settings_preview
+from segtui.core.predictions import Instance, encode_mask
+from segtui.core.projects import create_project_from_paths
+from segtui.core.workspace import ProjectRecord, Workspace
+from segtui.ui.app import SegtuiApp
+from segtui.ui.screens import model_settings_preview
+from segtui.ui.screens.model_settings import ModelSettingsScreen
+from segtui.ui.screens.model_settings_preview import legend_layout
+from segtui.ui.screens.project import ProjectScreen
+from segtui.ui.widgets.settings_form import SettingsForm
+
+SnapCompare = Any
+
+
+@pytest.fixture
+def project(workspace: Workspace, image_folder: Path, tmp_path: Path) -> ProjectRecord:
+    """A project whose model computes from the pixels (so the colour order matters)."""
+    model_path = build_omz_maskrcnn_conv(
+        tmp_path / "m" / "model.xml", labels=["box", "disc", "ring"]
+    )
+    return create_project_from_paths(
+        workspace, model_path=model_path, dataset_path=image_folder, name="Conv Mask R-CNN"
+    )
+
+
+async def settings_screen(pilot: Pilot[None], project_id: int) -> ModelSettingsScreen:
+    """The project page, then e: the settings form, its first preview drawn."""
+    page = await opened(pilot, ProjectScreen(project_id))
+    await until(pilot, lambda: page.page is not None)
+    await pilot.press("e")
+    await until(pilot, lambda: isinstance(pilot.app.screen, ModelSettingsScreen))
+    screen = pilot.app.screen
+    assert isinstance(screen, ModelSettingsScreen)
+    await drawn(pilot, screen)
+    return screen
+
+
+async def drawn(pilot: Pilot[None], screen: ModelSettingsScreen) -> int:
+    """Until the preview the form asks for is drawn; how many drawings there were."""
+    await until(pilot, lambda: screen.preview is not None and not screen.preview_busy)
+    await settle(pilot)
+    await until(pilot, lambda: not screen.preview_busy)
+    return screen.preview_redraws
+
+
+def form_of(screen: ModelSettingsScreen) -> SettingsForm:
+    form = screen.form
+    assert form is not None
+    return form
+
+
+def scores(instances: tuple[Instance, ...] | list[Instance]) -> list[float]:
+    return [round(i.score, 6) for i in instances]
+
+
+async def test_changing_the_colour_order_redraws_the_preview_and_ctrl_s_saves_it(
+    workspace: Workspace, project: ProjectRecord
+) -> None:
+    model_id = project.model_id
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await settings_screen(pilot, project.id)
+        count = screen.preview_redraws
+        form = form_of(screen)
+        assert form.keys[:2] == ("format", "channel_order")
+        assert form.origin_text("channel_order") == "detected"
+        first = screen.preview
+        assert first is not None and screen.page is not None and screen.page.image is not None
+        image = screen.page.image.path
+        stored = model_settings(workspace, model_id)
+        assert stored.values["channel_order"] == "BGR"
+        # The before side is the model as stored, predicted by core on that image.
+        assert scores(first.predictions.before) == scores(
+            settings_preview(workspace, model_id, {}, image)
+        )
+        assert first.predictions.after == first.predictions.before
+
+        # Tab to the colour order, open its list, pick RGB (the first choice).
+        await pilot.press("tab")
+        assert app.focused is form.query_one("#field-channel_order", Select)
+        await pilot.press("enter", "home", "enter")
+        await until(pilot, lambda: screen.preview_redraws > count)
+        count = await drawn(pilot, screen)
+        shown = screen.preview
+        assert shown is not None
+        assert dict(shown.request.changes) == {"channel_order": "RGB"}
+        rgb = settings_preview(workspace, model_id, {"channel_order": "RGB"}, image)
+        assert scores(shown.predictions.after) == scores(rgb)
+        assert scores(shown.predictions.after) != scores(shown.predictions.before)
+        assert shown.predictions.before == first.predictions.before  # not predicted again
+        assert form.origin_text("channel_order") == "• edited"
+        status = str(screen.query_one("#settings-status", Static).render())
+        assert status == "1 change not saved: ctrl+s saves, escape drops it."
+        # Nothing is stored until ctrl+s.
+        assert model_settings(workspace, model_id).origins["channel_order"] == Origin.DETECTED
+
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: form_of(screen).origin_text("channel_order") == "set by you")
+        saved = model_settings(workspace, model_id)
+        assert saved.origins["channel_order"] == Origin.USER
+        assert saved.values["channel_order"] == "RGB"
+        assert saved.user_values() == {"channel_order": "RGB"}
+        notes = [str(n.message) for n in app._notifications]
+        assert any(n.startswith("Saved: Channel order RGB.") for n in notes), notes
+        # The stored settings changed: the before side now runs with them.
+        await until(pilot, lambda: screen.preview_redraws > count)
+        await drawn(pilot, screen)
+        after_save = screen.preview
+        assert after_save is not None
+        assert after_save.request.before_version == saved.version != stored.version
+        assert scores(after_save.predictions.before) == scores(rgb)
+        assert not after_save.request.changes
+
+
+async def test_a_mean_of_two_numbers_is_shown_under_its_field_and_not_saved(
+    workspace: Workspace, project: ProjectRecord
+) -> None:
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await settings_screen(pilot, project.id)
+        count = screen.preview_redraws
+        form = form_of(screen)
+        mean = form.query_one("#field-mean", Input)
+        mean.focus()
+        mean.value = ""
+        await pilot.press("0", ",", "0")
+        await settle(pilot)
+        problem = form.query_one("#problem-mean", Static)
+        assert problem.display
+        text = str(problem.render())
+        assert text.startswith("✗ needs 3 values, one per input channel"), text
+        assert "(got 2: 0, 0)" in text
+        assert mean.has_class("-invalid")
+        assert screen.query_one("#settings-status", Static).has_class("-bad")
+        await pilot.pause(0.5)  # past the preview's delay: an invalid value draws nothing
+        assert screen.preview_redraws == count
+
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        notes = [str(n.message) for n in app._notifications]
+        assert any(n.startswith("Not saved: mean: needs 3 values") for n in notes), notes
+        settings = model_settings(workspace, project.model_id)
+        assert settings.origins["mean"] == Origin.DETECTED
+        assert settings.user_values() == {}
+
+        # Fixed, the problem goes and the preview runs with the new mean.
+        await pilot.press(",", "1")
+        await until(pilot, lambda: screen.preview_redraws > count)
+        await drawn(pilot, screen)
+        assert not problem.display
+        assert screen.preview is not None
+        assert dict(screen.preview.request.changes) == {"mean": "0,0,1"}
+
+
+async def test_ctrl_r_puts_a_field_back_to_detected_and_escape_drops_edits(
+    workspace: Workspace, project: ProjectRecord
+) -> None:
+    model_id = project.model_id
+    configure_model(workspace, model_id, {"channel_order": "RGB", "score_threshold": "0.2"})
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await settings_screen(pilot, project.id)
+        count = screen.preview_redraws
+        form = form_of(screen)
+        assert form.origin_text("channel_order") == "set by you"
+        assert form.raw("channel_order") == "RGB"
+        form.query_one("#field-channel_order", Select).focus()
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert form.raw("channel_order") == "BGR"
+        assert form.origin_text("channel_order") == "• detected"
+        assert form.pending().resets == {"channel_order"}
+        await until(pilot, lambda: screen.preview_redraws > count)
+        await drawn(pilot, screen)
+        assert screen.preview is not None
+        assert screen.preview.request.resets == {"channel_order"}
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: form_of(screen).origin_text("channel_order") == "detected")
+        settings = model_settings(workspace, model_id)
+        assert settings.origins["channel_order"] == Origin.DETECTED
+        assert settings.user_values() == {"score_threshold": 0.2}
+
+        # An edit left unsaved is dropped by escape, without a question.
+        threshold = form.query_one("#field-score_threshold", Input)
+        threshold.focus()
+        threshold.value = "0.4"
+        await settle(pilot)
+        assert form.origin_text("score_threshold") == "• edited"
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ProjectScreen))
+        assert model_settings(workspace, model_id).user_values() == {"score_threshold": 0.2}
+
+
+def test_the_legend_goes_beside_a_square_image_and_under_a_wide_one() -> None:
+    # A square image in a 38×9 panel: beside, it gets every row (18 px, not 14).
+    beside = legend_layout((256, 256), (15, 5), 2, 38, 9)
+    assert (beside.width, beside.rows, beside.image_size) == (15, 9, (18, 18))
+    # A wide image in the same panel fills the columns with the legend under it.
+    below = legend_layout((640, 160), (15, 5), 2, 38, 9)
+    assert (below.width, below.rows, below.image_size) == (0, 2, (38, 10))
+    # Nothing found: no legend beside.
+    assert legend_layout((256, 256), (0, 0), 1, 38, 9).width == 0
+
+
+def _fixed_instances(changes: Any, size: tuple[int, int]) -> list[Instance]:
+    """Two rectangles (one fewer in RGB): the snapshot does not depend on inference."""
+    height, width = size
+    found = []
+    count = 1 if dict(changes).get("channel_order") == "RGB" else 2
+    for n in range(count):
+        mask = np.zeros((height, width), np.uint8)
+        mask[2 + 10 * n : 12 + 10 * n, 4 + 20 * n : 24 + 20 * n] = 1
+        found.append(Instance(n, 0.9 - 0.2 * n, (4.0, 2.0, 24.0, 12.0), encode_mask(mask)))
+    return found
+
+
+def test_settings_form_80x24(
+    snap_compare: SnapCompare,
+    workspace: Workspace,
+    project: ProjectRecord,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def fake_preview(
+        ws: Workspace, model_id: int, changes: Any, image: Path, **_kw: Any
+    ) -> list[Instance]:
+        return _fixed_instances(changes, (48, 64))
+
+    monkeypatch.setattr(model_settings_preview, "settings_preview", fake_preview)
+
+    async def open_and_edit(pilot: Pilot[None]) -> None:
+        await settings_screen(pilot, project.id)
+        screen = pilot.app.screen
+        assert isinstance(screen, ModelSettingsScreen)
+        count = screen.preview_redraws
+        await pilot.press("tab", "enter", "home", "enter")
+        await until(pilot, lambda: screen.preview_redraws > count)
+        await drawn(pilot, screen)
+
+    app = SegtuiApp(workspace, register_sample=False)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=open_and_edit)
