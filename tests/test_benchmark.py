@@ -15,6 +15,7 @@ from tiny_models import build_omz_maskrcnn_conv
 from segtui.cli import main
 from segtui.cli.commands.performance import sweep_notes, sweep_rows
 from segtui.core import jobs, performance, priority
+from segtui.core.accuracy_settings import record_settings
 from segtui.core.benchmark import HINTS, BenchmarkRun, BenchmarkSettings, run_benchmark
 from segtui.core.datasets import image_path
 from segtui.core.errors import Cancelled, SegtuiError
@@ -517,6 +518,8 @@ def test_cli_benchmark_sweep_and_compare(
     assert latest_sweep(workspace, parent.id) == {
         "cells": swept["cells"],
         "settings": swept["settings"],
+        # The model's accuracy settings it ran with, once (core.settings_versions).
+        "accuracy_settings_version": record_settings(workspace.model(parent.model_id)).version,
     }
 
 

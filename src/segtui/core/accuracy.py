@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
+from segtui.core.accuracy_values import AccuracySettingsJson
 from segtui.core.datasets import image_path
 from segtui.core.evaluation import (
     CocoMetricsData,
@@ -21,6 +22,7 @@ from segtui.core.models import load_registered
 from segtui.core.predictions import ImagePrediction
 from segtui.core.preflight import EVALUATE_HINT, check_annotations
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
+from segtui.core.settings_versions import settings_json
 from segtui.core.types import Precision
 from segtui.core.workspace import (
     DatasetImage,
@@ -120,6 +122,9 @@ class EvaluationResult(TypedDict):
     device: str
     images: int
     inference_seconds: float
+    #: The model's accuracy settings it ran with (core.settings_versions; results stored
+    #: before they were recorded lack it).
+    accuracy_settings: NotRequired[AccuracySettingsJson]
 
 
 #: The lowest score a detection needs to count in COCO AP (pycocotools' usual cut).
@@ -158,4 +163,5 @@ def evaluate_project(
         "device": run.device,
         "images": len(run.images),
         "inference_seconds": round(run.seconds, 3),
+        "accuracy_settings": settings_json(run.model),
     }

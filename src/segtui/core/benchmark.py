@@ -142,6 +142,9 @@ class BenchmarkRun(BenchmarkFigures):
 
     model_id: int
     int8: bool
+    #: The version of the model's accuracy settings (its inputs are prepared with them;
+    #: runs stored before it was kept lack it: core.settings_versions).
+    accuracy_settings_version: NotRequired[str]
 
 
 class StoredBenchmark(BenchmarkRun):

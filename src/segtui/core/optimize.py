@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
 from segtui.core.accuracy import coco_image_id
+from segtui.core.accuracy_values import AccuracySettingsJson
 from segtui.core.datasets import image_path
 from segtui.core.errors import SegtuiError
 from segtui.core.evaluation import category_mapping, load_annotations
@@ -24,6 +25,7 @@ from segtui.core.quantize import (
     parent_reference,
     quantize,
 )
+from segtui.core.settings_versions import inherited_values, settings_json
 from segtui.core.types import DropType, Method, Preset
 from segtui.core.workspace import DatasetRecord, ProjectRecord, Workspace
 
@@ -66,6 +68,9 @@ class OptimizationRecord(_OptimizationBase, total=False):
     #: Whether the returned model kept the drop within `max_drop` on the validation images
     #: (None when NNCF validated the full set fewer than twice).
     max_drop_met: bool | None
+    #: The parent's accuracy settings it was calibrated with, which the child inherits (its
+    #: user values); models optimized before they were recorded lack it.
+    accuracy_settings: AccuracySettingsJson
 
 
 def max_drop_met(
@@ -213,6 +218,8 @@ def _register(
             optimization=record,
             staging_dir=work_dir / "register",
             then=with_child,
+            # The parent's values at the time, copied: a later change to either is its own.
+            accuracy_settings=inherited_values(record),
         )
     pause_point("register: committed")
     return ws.project(child[0])
@@ -243,6 +250,7 @@ def optimize_project(
             f"Model {parent_model.name!r} is already INT8.", "Optimize its parent project instead."
         )
     loaded = load_registered(parent_model)
+    parent_settings = settings_json(parent_model)  # what the calibration runs with
     subset = settings.subset_count(len(ws.dataset_images(dataset.id)))
     calibration = _calibration_paths(ws, dataset, subset)
     metric: ReferenceMetric | None = None
@@ -265,6 +273,7 @@ def optimize_project(
     progress(0.97, "Registering the optimized model")
     label = "INT8 AA" if settings.accuracy_aware else "INT8"
     record = _record(settings, outcome, reference, started)
+    record["accuracy_settings"] = parent_settings
     registered = (outcome.xml_path, record, label)
     child = _register(ws, project, registered, work_dir, cancel, on_registered)
     progress(1.0, "Done")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NotRequired, TypedDict, cast
 
+from segtui.core.accuracy_settings import record_settings
 from segtui.core.benchmark import (
     BenchmarkRun,
     BenchmarkSettings,
@@ -86,6 +87,7 @@ class SweepCell(TypedDict):
     latency_median_ms: NotRequired[float]
     precision: NotRequired[str]
     machine: NotRequired[MachineJson]
+    accuracy_settings_version: NotRequired[str]
 
 
 class SweepData(TypedDict):
@@ -94,6 +96,8 @@ class SweepData(TypedDict):
     cells: list[SweepCell]
     #: What the cells share (each cell's own batch and streams are in the cell).
     settings: StoredBenchmarkSettings
+    #: The version of the model's accuracy settings (sweeps stored before it lack it).
+    accuracy_settings_version: NotRequired[str]
 
 
 class SweepParams(TypedDict):
@@ -159,6 +163,8 @@ class _Subject:
     model: ModelRecord
     loaded: LoadedModel
     paths: list[Path]
+    #: The version of the accuracy settings the model is loaded with.
+    settings_version: str
 
 
 def _subject(ws: Workspace, project_id: int) -> _Subject:
@@ -166,7 +172,8 @@ def _subject(ws: Workspace, project_id: int) -> _Subject:
     model = ws.model(project.model_id)
     dataset = ws.dataset(project.dataset_id)
     paths = [image_path(dataset, im) for im in ws.dataset_images(dataset.id)]
-    return _Subject(project.device, model, load_registered(model), paths)
+    version = record_settings(model).version
+    return _Subject(project.device, model, load_registered(model), paths, version)
 
 
 def _benchmark(
@@ -188,7 +195,10 @@ def _benchmark(
     )
     model = subject.model
     return BenchmarkRun(
-        **result.to_json(), model_id=model.id, int8=bool(model.analysis.get("int8"))
+        **result.to_json(),
+        model_id=model.id,
+        int8=bool(model.analysis.get("int8")),
+        accuracy_settings_version=subject.settings_version,
     )
 
 
@@ -387,7 +397,14 @@ def sweep_project(
     if not any(row["ok"] for row in rows):
         # A sweep without a single figure must not become the project's newest sweep.
         raise _failed_sweep(rows)
-    return SweepData(cells=rows, settings=shared.to_json())
+    data = SweepData(cells=rows, settings=shared.to_json())
+    # Each measured cell ran the model with the same settings: the sweep records them once.
+    versions = [
+        row["accuracy_settings_version"] for row in rows if row.get("accuracy_settings_version")
+    ]
+    if versions:
+        data["accuracy_settings_version"] = versions[0]
+    return data
 
 
 def stored_sweep(ws: Workspace, result_id: int) -> SweepData:

@@ -25,11 +25,12 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 from pycocotools import mask as mask_utils
 
 from segtui.core.accuracy import ProjectPredictions, predict_project
+from segtui.core.accuracy_values import AccuracySettingsJson
 from segtui.core.errors import SegtuiError
 from segtui.core.evaluation import (
     CocoMetrics,
@@ -55,6 +56,7 @@ from segtui.core.preflight import check_report
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
 from segtui.core.safe_files import make_output_folder, write_output_text
 from segtui.core.settings import REPORT, checked
+from segtui.core.settings_versions import settings_json
 from segtui.core.types import Precision, ReportType, ResultKind
 from segtui.core.workspace import (
     DatasetRecord,
@@ -129,6 +131,9 @@ class ReportSummary(ReportFigures):
     parent_project_id: int
     inference_seconds: float
     totals: ReportTotals
+    #: Each model's accuracy settings it ran with, "optimized" and "parent" (reports stored
+    #: before they were recorded lack it: core.settings_versions).
+    settings: NotRequired[dict[str, AccuracySettingsJson]]
 
 
 class ReportData(TypedDict):
@@ -346,6 +351,10 @@ def _summary(
         "inference_seconds": round(inference_s, 3),
         **figures,
         "totals": totals,
+        "settings": {
+            "optimized": settings_json(optimized.model),
+            "parent": settings_json(parent.model),
+        },
     }
 
 

@@ -72,6 +72,8 @@ def cmd_predict(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_evaluate(args: argparse.Namespace, out: Output) -> int:
     from segtui.core.accuracy import EvaluationResult
+    from segtui.core.settings_versions import data_staleness, stale_suffix, with_staleness
+    from segtui.core.types import ResultKind
 
     settings = schema_values(args, EVALUATE)
     with open_workspace(args) as ws:
@@ -82,11 +84,14 @@ def cmd_evaluate(args: argparse.Namespace, out: Output) -> int:
         # The job's result is its EvaluationResult, read back from JSON.
         result = cast(EvaluationResult, final.result)
         m = result["metrics"]
+        # Settings changed while it ran make it stale at once.
+        state = data_staleness(ws, ResultKind.ACCURACY, project.id, result)
         out.result(
-            {**result, "job_id": final.id, "project_id": project.id},
+            with_staleness({**result, "job_id": final.id, "project_id": project.id}, state),
             f"Project {project.id} on {result['images']} images ({result['device']}, {result['precision']}):\n"
             f"  mask AP {m['mask_ap']:.4f}  AP50 {m['mask_ap50']:.4f}  AP75 {m['mask_ap75']:.4f}\n"
-            f"  box  AP {m['box_ap']:.4f}  AP50 {m['box_ap50']:.4f}  AP75 {m['box_ap75']:.4f}",
+            f"  box  AP {m['box_ap']:.4f}  AP50 {m['box_ap50']:.4f}  AP75 {m['box_ap75']:.4f}"
+            + stale_suffix(state),
         )
     return EXIT_OK
 
@@ -118,6 +123,7 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
         mask_ap_drop,
         report_data,
     )
+    from segtui.core.settings_versions import stale_line, staleness, with_staleness
 
     settings = ReportSettings.from_values(schema_values(args, REPORT))
     max_drop = schema_values(args, REPORT_GATE)["max_drop"]
@@ -146,10 +152,10 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
             out.note(f"wrote {written.describe()}")
             extra = {"html": str(written.path), "html_bytes": written.size_bytes}
         drop = mask_ap_drop(data["summary"])
-        out.result(
-            {"result_id": record.id, "summary": data["summary"], "mask_ap_drop": drop, **extra},
-            markdown_summary(data["summary"]).rstrip(),
-        )
+        state = staleness(ws, record)
+        document = {"result_id": record.id, "summary": data["summary"], "mask_ap_drop": drop}
+        text = markdown_summary(data["summary"]).rstrip()
+        out.result(with_staleness(document | extra, state), text + stale_line(state))
         if max_drop is not None and drop > max_drop:
             # A verdict, not an error: the report is printed (as the only JSON document).
             sys.stderr.write(

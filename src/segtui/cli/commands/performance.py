@@ -14,7 +14,10 @@ from segtui.core.types import JobKind
 
 if TYPE_CHECKING:
     from segtui.core.benchmark import BenchmarkFigures
-    from segtui.core.performance import SweepCell
+    from segtui.core.performance import ComparedProject, SweepCell
+    from segtui.core.records import JsonObject
+    from segtui.core.settings_versions import CurrentVersions
+    from segtui.core.workspace import Workspace
 
 
 def benchmark_line(d: BenchmarkFigures) -> str:
@@ -48,6 +51,7 @@ def run_notes(run: BenchmarkFigures) -> list[str]:
 def cmd_benchmark(args: argparse.Namespace, out: Output) -> int:
     from segtui.core.benchmark import BenchmarkSettings
     from segtui.core.performance import stored_benchmark
+    from segtui.core.settings_versions import stale_line, staleness, with_staleness
 
     values = schema_values(args, BENCHMARK)
     settings = BenchmarkSettings.from_values(values)
@@ -68,12 +72,31 @@ def cmd_benchmark(args: argparse.Namespace, out: Output) -> int:
         if rt.get("non_compute_share") is not None:
             text += f"; time outside Convolution/MatMul: {rt['non_compute_share'] * 100:.0f}%"
         text += "".join(f"\n  {line}" for line in run_notes(run))
-        out.result(dict(run) | {"job_id": final.id}, text)
+        state = staleness(ws, ws.result(run["result_id"]))
+        out.result(
+            with_staleness(dict(run) | {"job_id": final.id}, state), text + stale_line(state)
+        )
     return EXIT_OK
+
+
+def _compared_runs(
+    ws: Workspace, current: CurrentVersions, compared: ComparedProject
+) -> tuple[list[str], JsonObject]:
+    """A compared project's runs, a line each, and as JSON with their staleness."""
+    from segtui.core.settings_versions import data_staleness, stale_suffix, staleness_json
+    from segtui.core.types import ResultKind
+
+    lines, runs = [], {}
+    for precision, run in compared["runs"].items():
+        state = data_staleness(ws, ResultKind.BENCHMARK, compared["project_id"], run, current)
+        lines.append(f"   {benchmark_line(run)}{stale_suffix(state)}")
+        runs[precision] = {**run, **staleness_json(state)}
+    return lines, {**compared, "runs": runs}
 
 
 def cmd_compare(args: argparse.Namespace, out: Output) -> int:
     from segtui.core.performance import compare_projects
+    from segtui.core.settings_versions import CurrentVersions
 
     with open_workspace(args) as ws:
         a = resolve_project(ws, args.a)
@@ -85,16 +108,17 @@ def cmd_compare(args: argparse.Namespace, out: Output) -> int:
         if b is None:
             raise CliError(f"Project {a.id} has no parent to compare with.", "Name B explicitly.")
         data = compare_projects(ws, a.id, b.id)
-        lines = [f"A: project {a.id} {a.name}"]
-        lines += [f"   {benchmark_line(r)}" for r in data["a"]["runs"].values()]
-        lines.append(f"B: project {b.id} {b.name}")
-        lines += [f"   {benchmark_line(r)}" for r in data["b"]["runs"].values()]
+        current = CurrentVersions(ws)
+        a_lines, a_json = _compared_runs(ws, current, data["a"])
+        b_lines, b_json = _compared_runs(ws, current, data["b"])
+        lines = [f"A: project {a.id} {a.name}", *a_lines, f"B: project {b.id} {b.name}", *b_lines]
+        document = dict(data) | {"a": a_json, "b": b_json}
         for precision, ratio in data["ratios_vs_b"].items():
             lines.append(
                 f"A vs B@{precision}: throughput ×{ratio['throughput_ratio']:.2f}, "
                 f"latency ×{ratio['latency_ratio']:.2f} faster"
             )
-        out.result(data, "\n".join(lines))
+        out.result(document, "\n".join(lines))
     return EXIT_OK
 
 

@@ -398,6 +398,11 @@ def _shown_id(text: str, what: str) -> int:
 
 def cmd_show(args: argparse.Namespace, out: Output) -> int:
     from segtui.core.projects import project_summary
+    from segtui.core.settings_versions import (
+        optimization_staleness,
+        project_result_states,
+        stale_suffix,
+    )
 
     with open_workspace(args) as ws:
         if args.what == "model":
@@ -423,6 +428,13 @@ def cmd_show(args: argparse.Namespace, out: Output) -> int:
             head.append(f"  parent      project {p['parent_id']}")
         if p["children"]:
             head.append(f"  optimized   project(s) {', '.join(map(str, p['children']))}")
+        results = project_result_states(ws, project.id)
+        summary["results"] = [r.to_json() for r in results]
+        head += [f"  result {r.result_id:<4} {r.kind}{stale_suffix(r.staleness)}" for r in results]
+        calibrated = optimization_staleness(model)
+        summary["model"]["optimization_staleness"] = str(calibrated)
+        if calibrated.stale:
+            head.append("  settings    changed since it was optimized with its parent's")
         out.result(
             summary, "\n".join(head) + "\n" + model_text(model) + "\n" + dataset_text(dataset)
         )

@@ -61,6 +61,8 @@ REPORT_TYPE_BUTTONS = {
     ReportType.PARENT: "Optimized vs parent",
     ReportType.ANNOTATIONS: "On annotations",
 }
+#: Under the summary of a report made with other accuracy settings than its models have now.
+STALE_TEXT = "Stale: the models' accuracy settings changed since; press ctrl+s to run it again."
 NARROW_WIDTH = 100
 SUBMIT_GROUP = "report-submit"
 EXPORT_GROUP = "report-export"
@@ -87,6 +89,8 @@ class LoadedReport:
     data: ReportData | None
     #: Why the stored report cannot be read ("message\nhint").
     problem: str | None
+    #: Made with other accuracy settings than its models have now (core.settings_versions).
+    stale: bool = False
 
 
 def newest_report_type(ws: Workspace, project_id: int) -> ReportType:
@@ -113,13 +117,17 @@ def read_report(
     else:
         stored = ws.results(project_id, _result_kind(chosen))
         record = stored[-1] if stored else None
-    data, problem = None, None
+    data, problem, stale = None, None, False
     if record is not None:
         try:
             data = report_data(record)
         except SegtuiError as exc:
             problem = f"{exc.message}\n{exc.hint}".strip()
-    return LoadedReport(about, chosen, record, data, problem)
+        else:
+            from segtui.core.settings_versions import staleness  # reads the models' graphs
+
+            stale = staleness(ws, record).stale
+    return LoadedReport(about, chosen, record, data, problem, stale)
 
 
 class ReportScreen(SegtuiScreen):
@@ -313,7 +321,10 @@ class ReportScreen(SegtuiScreen):
             label = REPORT_TYPE_LABELS[self.report_type].lower()
             summary.update(f"No report of this type yet ({label}): press ctrl+s to create one.")
         else:
-            summary.update(summary_text(self.data))
+            text = summary_text(self.data)
+            if loaded.stale:
+                text.append(f"\n{STALE_TEXT}", "bold")
+            summary.update(text)
             # The form shows the settings the report was made with.
             made_with = self.data["summary"]
             for field, widget_id in (

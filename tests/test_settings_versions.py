@@ -1,0 +1,267 @@
+"""Results record the accuracy settings they ran with, and show as stale once the model's
+settings change (current again when they change back; unknown when they recorded none)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import openvino as ov
+import pytest
+import report_builder as build
+from cli_run import run_cli
+from pilot_wait import settle
+from stored_report import SETUP, open_report, predictions
+from textual.widgets import Static
+from tiny_models import build_omz_maskrcnn
+
+from segtui.core import optimize
+from segtui.core.accuracy import evaluate_project
+from segtui.core.accuracy_settings import configure_model, model_settings
+from segtui.core.benchmark import BenchmarkSettings
+from segtui.core.models import import_model
+from segtui.core.optimize import optimize_project
+from segtui.core.optimize_settings import OptimizeSettings
+from segtui.core.performance import benchmark_project
+from segtui.core.projects import create_project_from_paths
+from segtui.core.quantize import QuantizeOutcome
+from segtui.core.report import ReportSettings, create_report
+from segtui.core.settings_versions import (
+    STALE_NOTE,
+    Staleness,
+    data_staleness,
+    dependencies,
+    optimization_staleness,
+    recorded_version,
+    staleness,
+)
+from segtui.core.types import ReportType, ResultKind
+from segtui.core.workspace import ProjectRecord, ResultRecord, Workspace
+from segtui.ui.app import SegtuiApp
+from segtui.ui.screens.report import STALE_TEXT
+
+
+@dataclass(frozen=True)
+class Made:
+    """A parent and its 'INT8' child on an annotated dataset, the parent's evaluation and the
+    child's report, each stored with the settings it ran with."""
+
+    parent: ProjectRecord
+    child: ProjectRecord
+    evaluation: ResultRecord
+    report: ResultRecord
+
+
+@pytest.fixture
+def made(workspace: Workspace, coco_dataset: Path, tmp_path: Path) -> Made:
+    model_path = build_omz_maskrcnn(tmp_path / "m" / "model.xml")
+    parent = create_project_from_paths(
+        workspace, model_path=model_path, dataset_path=coco_dataset, name="tiny"
+    )
+    child_model = import_model(
+        workspace, model_path, name="tiny INT8", optimized_from=parent.model_id
+    )
+    child = workspace.add_project(
+        name="tiny INT8",
+        model_id=child_model.id,
+        dataset_id=parent.dataset_id,
+        device="CPU",
+        parent_id=parent.id,
+    )
+    result = evaluate_project(workspace, parent.id)
+    evaluation = workspace.add_result(project_id=parent.id, kind=ResultKind.ACCURACY, data=result)
+    outcome = create_report(workspace, child.id, ReportSettings(type=ReportType.PARENT))
+    return Made(parent, child, evaluation, workspace.result(outcome["result_id"]))
+
+
+def _states(ws: Workspace, made: Made) -> tuple[Staleness, Staleness]:
+    return staleness(ws, ws.result(made.evaluation.id)), staleness(ws, ws.result(made.report.id))
+
+
+# -- what is recorded, and the rules --------------------------------------------------------
+
+
+def test_results_record_the_settings_they_ran_with(workspace: Workspace, made: Made) -> None:
+    parent_settings = model_settings(workspace, made.parent.model_id).to_json()
+    child_settings = model_settings(workspace, made.child.model_id).to_json()
+    assert made.evaluation.data["accuracy_settings"] == parent_settings
+    assert made.report.data["summary"]["settings"] == {
+        "optimized": child_settings,
+        "parent": parent_settings,
+    }
+    assert len(parent_settings["version"]) == 12
+    report_models = dependencies(workspace, made.report.kind, made.child.id, made.report.data)
+    assert [(d.role, d.model_id, d.recorded) for d in report_models] == [
+        ("optimized", made.child.model_id, child_settings["version"]),
+        ("parent", made.parent.model_id, parent_settings["version"]),
+    ]
+    assert _states(workspace, made) == (Staleness.CURRENT, Staleness.CURRENT)
+
+
+def test_a_change_makes_them_stale_and_changing_it_back_current_again(
+    workspace: Workspace, made: Made
+) -> None:
+    configure_model(workspace, made.parent.model_id, {"scale": "255"})
+    assert _states(workspace, made) == (Staleness.STALE, Staleness.STALE)
+    # The version is a hash of the values: back to the detected value, back to current.
+    configure_model(workspace, made.parent.model_id, {}, reset=["scale"])
+    assert _states(workspace, made) == (Staleness.CURRENT, Staleness.CURRENT)
+    # The optimized model's settings count for its report, not for the parent's evaluation.
+    configure_model(workspace, made.child.model_id, {"channel_order": "RGB"})
+    assert _states(workspace, made) == (Staleness.CURRENT, Staleness.STALE)
+
+
+def test_results_from_before_the_feature_are_unknown_not_stale(
+    workspace: Workspace, made: Made, image_folder: Path, tmp_path: Path
+) -> None:
+    older = {k: v for k, v in made.evaluation.data.items() if k != "accuracy_settings"}
+    record = workspace.add_result(project_id=made.parent.id, kind=ResultKind.ACCURACY, data=older)
+    configure_model(workspace, made.parent.model_id, {"scale": "255"})
+    assert staleness(workspace, record) == Staleness.UNKNOWN
+    assert not Staleness.UNKNOWN.stale
+    # A report that recorded one model's settings but not the other's says nothing either.
+    summary = dict(made.report.data["summary"])
+    summary["settings"] = {"optimized": summary["settings"]["optimized"]}
+    half = workspace.add_result(
+        project_id=made.child.id,
+        kind=made.report.kind,
+        data={**made.report.data, "summary": summary},
+    )
+    assert staleness(workspace, half) == Staleness.UNKNOWN
+    # A stored report of models without a readable graph (stand-ins) with an old version.
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    _, child, stand_in = build.build_report(workspace, image_folder, staging, SETUP, predictions())
+    assert staleness(workspace, stand_in) == Staleness.UNKNOWN
+    data = dict(stand_in.data)
+    data["summary"] = {
+        **data["summary"],
+        "settings": {"optimized": {"version": "0" * 12}, "parent": {"version": "0" * 12}},
+    }
+    recorded = workspace.add_result(project_id=child.id, kind=stand_in.kind, data=data)
+    assert staleness(workspace, recorded) == Staleness.UNKNOWN  # its models cannot be read
+
+
+def test_recorded_version_reads_a_settings_json_or_a_bare_version() -> None:
+    assert recorded_version({"version": "abc123abc123", "values": {}}) == "abc123abc123"
+    assert recorded_version("abc123abc123") == "abc123abc123"
+    assert recorded_version(None) is None
+    assert recorded_version({"values": {}}) is None
+    assert recorded_version({"version": 12}) is None
+
+
+def test_a_benchmark_records_the_version_and_goes_stale(workspace: Workspace, made: Made) -> None:
+    run = benchmark_project(
+        workspace, made.parent.id, BenchmarkSettings(duration_s=0.5), per_layer=False
+    )
+    version = model_settings(workspace, made.parent.model_id).version
+    assert run["accuracy_settings_version"] == version
+    stored = workspace.add_result(project_id=made.parent.id, kind=ResultKind.BENCHMARK, data=run)
+    assert staleness(workspace, stored) == Staleness.CURRENT
+    configure_model(workspace, made.parent.model_id, {"pad_value": "114"})
+    assert staleness(workspace, stored) == Staleness.STALE
+    # A sweep records it once, for the project's model.
+    sweep = {"cells": [], "accuracy_settings_version": version}
+    assert data_staleness(workspace, ResultKind.SWEEP, made.parent.id, sweep) == Staleness.STALE
+
+
+# -- the optimized child ----------------------------------------------------------------------
+
+
+def _copying_quantize(*args: Any, **kwargs: Any) -> QuantizeOutcome:
+    """NNCF's place taken by a copy of the parent's IR (no calibration here)."""
+    model, target = args[0], Path(args[4])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(model, target, compress_to_fp16=False)
+    return QuantizeOutcome(target, 0.0, 1, None, [])
+
+
+def test_an_optimized_child_inherits_the_parents_values_at_the_time(
+    workspace: Workspace, made: Made, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(optimize, "quantize", _copying_quantize)
+    parent_model = made.parent.model_id
+    at_the_time = configure_model(workspace, parent_model, {"scale": "255", "pad_value": "114"})
+    child = optimize_project(workspace, made.parent.id, OptimizeSettings(), tmp_path / "work")
+    model = workspace.model(child.model_id)
+    user = {"scale": [255.0, 255.0, 255.0], "pad_value": 114.0}
+    assert model.accuracy_settings == user
+    assert model.optimization is not None
+    assert model.optimization["accuracy_settings"] == at_the_time.to_json()
+    assert model_settings(workspace, model.id).version == at_the_time.version
+    assert optimization_staleness(model) == Staleness.CURRENT
+    # The parent changes later: the child keeps the values it was made with.
+    configure_model(workspace, parent_model, {}, reset=["scale", "pad_value"])
+    assert workspace.model(child.model_id).accuracy_settings == user
+    assert optimization_staleness(workspace.model(child.model_id)) == Staleness.CURRENT
+    # The child's own change: its calibration used other settings.
+    configure_model(workspace, child.model_id, {"pad_value": "0"})
+    assert optimization_staleness(workspace.model(child.model_id)) == Staleness.STALE
+    # A model optimized before the settings were recorded: unknown.
+    assert optimization_staleness(workspace.model(made.child.model_id)) == Staleness.UNKNOWN
+
+
+# -- where stale shows: the CLI's JSON and text, the report screen ----------------------------
+
+
+def _cli(capsys: pytest.CaptureFixture[str], ws: Workspace, *argv: str) -> str:
+    code, text = run_cli(capsys, ["--workspace", str(ws.root), *argv])
+    assert code == 0, text
+    return text
+
+
+def test_the_cli_says_stale_in_json_and_text(
+    workspace: Workspace, made: Made, capsys: pytest.CaptureFixture[str]
+) -> None:
+    child, parent = str(made.child.id), str(made.parent.id)
+    report = json.loads(_cli(capsys, workspace, "report", child, "--stored", "--json"))
+    assert (report["stale"], report["staleness"]) == (False, "current")
+    _cli(capsys, workspace, "configure", str(made.parent.model_id), "--set", "scale=255")
+    report = json.loads(_cli(capsys, workspace, "report", child, "--stored", "--json"))
+    assert (report["stale"], report["staleness"]) == (True, "stale")
+    assert report["result_id"] == made.report.id
+    assert STALE_NOTE in _cli(capsys, workspace, "report", child, "--stored")
+    shown = json.loads(_cli(capsys, workspace, "show", "project", parent, "--json"))
+    assert [(r["id"], r["kind"], r["stale"]) for r in shown["results"]] == [
+        (made.evaluation.id, "accuracy", True)
+    ]
+    text = _cli(capsys, workspace, "show", "project", parent)
+    assert f"result {made.evaluation.id:<4} accuracy {STALE_NOTE}" in text
+    _cli(capsys, workspace, "configure", str(made.parent.model_id), "--reset", "scale")
+    shown = json.loads(_cli(capsys, workspace, "show", "project", parent, "--json"))
+    assert [r["staleness"] for r in shown["results"]] == ["current"]
+    assert STALE_NOTE not in _cli(capsys, workspace, "show", "project", parent)
+
+
+def test_compare_marks_each_run(
+    workspace: Workspace, made: Made, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for project in (made.parent, made.child):
+        run = benchmark_project(
+            workspace, project.id, BenchmarkSettings(duration_s=0.5), per_layer=False
+        )
+        workspace.add_result(project_id=project.id, kind=ResultKind.BENCHMARK, data=run)
+    configure_model(workspace, made.child.model_id, {"pad_value": "114"})
+    compared = json.loads(_cli(capsys, workspace, "compare", str(made.child.id), "--json"))
+    assert [run["stale"] for run in compared["a"]["runs"].values()] == [True]
+    assert [run["stale"] for run in compared["b"]["runs"].values()] == [False]
+    lines = _cli(capsys, workspace, "compare", str(made.child.id)).splitlines()
+    assert lines[1].endswith(STALE_NOTE) and not lines[3].endswith(STALE_NOTE)
+
+
+async def test_the_report_screen_says_stale(workspace: Workspace, made: Made) -> None:
+    def summary_of(screen: Any) -> str:
+        return str(screen.query_one("#report-summary", Static).content)
+
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_report(app, made.child.id, pilot)
+        assert "of A against B" in summary_of(screen)
+        assert STALE_TEXT not in summary_of(screen)
+        await app.pop_screen()
+        configure_model(workspace, made.parent.model_id, {"scale": "255"})
+        screen = await open_report(app, made.child.id, pilot)
+        await settle(pilot)
+        assert summary_of(screen).endswith(STALE_TEXT)
