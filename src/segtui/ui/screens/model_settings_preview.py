@@ -194,6 +194,14 @@ def legend_layout(
     return LegendLayout(0, legend_rows, below)
 
 
+def _legend(entries: list[LegendEntry], error_style: str, width: int) -> Text:
+    """The instances as chips (Visualize's), or a line saying there are none: every
+    instance the decoder keeps is drawn, so there is no threshold to speak of."""
+    if not entries:
+        return Text("no instances found", style="dim")
+    return legend_text(entries, error_style=error_style, width=width)
+
+
 def _widest_chip(entries: list[LegendEntry]) -> int:
     return max((len(e.text()) + 2 for e in entries), default=0)
 
@@ -213,9 +221,7 @@ def draw(predictions: PreviewPredictions, request: PreviewRequest) -> PreviewDra
         )
     columns, rows = max(4, request.columns), max(2, request.rows)
     style = request.error_style
-    below = [
-        legend_text(e, error_style=style, width=columns) for e in (before_entries, after_entries)
-    ]
+    below = [_legend(e, style, columns) for e in (before_entries, after_entries)]
     layout = legend_layout(
         comparison.working_size,
         (
@@ -228,8 +234,7 @@ def draw(predictions: PreviewPredictions, request: PreviewRequest) -> PreviewDra
     )
     if layout.width:
         before_legend, after_legend = (
-            _clipped(legend_text(e, error_style=style, width=layout.width), rows)
-            for e in (before_entries, after_entries)
+            _clipped(_legend(e, style, layout.width), rows) for e in (before_entries, after_entries)
         )
     else:
         before_legend, after_legend = (_clipped(text, layout.rows) for text in below)
