@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from test_transfer import Source, make_source, state
+import report_builder as build
+from test_transfer import make_source, state
+from transfer_data import make_whole
 
 from segtui.core.archive import verify_archive, write_archive
+from segtui.core.datasets import import_dataset
 from segtui.core.errors import SegtuiError
 from segtui.core.project_export import ExportRequest, collect_export
 from segtui.core.project_import import apply_import, import_archive
@@ -35,7 +38,6 @@ from segtui.core.workspace import Workspace
 class Exported:
     """A parent and its child as `segtui export --with-children` collects them."""
 
-    source: Source
     document: ExportDocument
     members: list[tuple[str, Path]]
 
@@ -45,7 +47,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
     src = make_source(tmp_path_factory.mktemp("hostile"))
     request = ExportRequest(src.parent.id, src.ws.root / "unused", with_children=True)
     contents = collect_export(src.ws, request)
-    return Exported(src, contents.document, contents.members)
+    src.ws.close()
+    return Exported(contents.document, contents.members)
 
 
 def pack(
@@ -380,6 +383,29 @@ def test_a_report_folder_holds_its_two_prediction_files_only(
     extra = tmp_path / "run.sh"
     extra.write_text("#!/bin/sh\n")
     members = [*exported.members, (f"reports/{report['id']}/run.sh", extra)]
-    archive = pack(tmp_path, Exported(exported.source, doc, members), doc)
+    archive = pack(tmp_path, Exported(doc, members), doc)
     message = "has the files ['optimized.json', 'parent.json', 'run.sh'], but a report has"
     refused_unchanged(archive, tmp_path / "dest", message)
+
+
+# -- a dataset's annotations ----------------------------------------------------------------
+
+
+def test_annotations_segtui_cannot_use_are_refused(tmp_path: Path, coco_dataset: Path) -> None:
+    """Evaluate and the reports load them: a broken file failed every later job on it."""
+    with Workspace(tmp_path / "src") as ws:
+        dataset = import_dataset(ws, coco_dataset, name="boxes")
+        staging = tmp_path / "staging"
+        staging.mkdir()
+        model = build.stand_in_model(ws, staging, "boxer", ["box", "disc"])
+        make_whole(ws, model, int8=False)
+        project = ws.add_project(name="Boxes", model_id=model, dataset_id=dataset.id, device="CPU")
+        request = ExportRequest(project.id, tmp_path / "unused", with_dataset=True)
+        contents = collect_export(ws, request)
+    exported = Exported(contents.document, contents.members)
+    member = f"datasets/{dataset.id}/annotations.json"
+    broken = b'{"images": [], "annotations": 5, "categories": []}'
+    archive = pack(tmp_path, exported, contents.document, {member: broken})
+    message = f"dataset {dataset.id} has annotations segtui cannot use: "
+    error = refused_unchanged(archive, tmp_path / "dest", message)
+    assert "'annotations' must be a list" in error.message

@@ -31,7 +31,7 @@ from segtui.core.transfer_doc import (
     ExportedProject,
     read_document,
 )
-from segtui.core.transfer_files import check_checksums, check_predictions
+from segtui.core.transfer_files import check_annotations, check_checksums, check_predictions
 from segtui.core.transfer_ids import Table, remap_result
 from segtui.core.transfer_plan import (
     ImportPlan,
@@ -277,6 +277,7 @@ def apply_import(
         # Always: a model reused by its checksum is reused only if its files have it.
         extract_archive(verified, unpacked, progress=progress, cancel=cancel)
         check_checksums(plan.document, unpacked)
+        check_annotations(plan.document, unpacked)
         check_predictions(plan.document, unpacked)
         if cancel is not None:
             cancel.raise_if_cancelled()

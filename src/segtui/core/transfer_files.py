@@ -1,8 +1,9 @@
 """What `segtui import` checks in the unpacked archive before it registers anything.
 
 `transfer_doc` vouches for the document; these are the files it names: each model's files
-must be what its checksum says, each report's prediction files must be predictions of its
-dataset's images (Visualize and the HTML report decode them, mask by mask).
+must be what its checksum says, each dataset's annotations a COCO file as segtui stores
+one, each report's prediction files predictions of its dataset's images (Visualize and
+the HTML report decode them, mask by mask).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from segtui.core.transfer_doc import (
     REEXPORT_HINT,
     REPORT_FILES,
     ExportDocument,
+    annotations_member,
     model_member,
     report_member,
 )
@@ -90,6 +92,27 @@ def _check_prediction_file(path: Path, member: str, sizes: Mapping[str, tuple[in
             raise _refused(member, f"a mask of {image!r} is not {width}×{height}")
 
 
+def check_annotations(document: ExportDocument, unpacked: Path) -> None:
+    """Each dataset's COCO annotations, checked as evaluate and the reports load them (a
+    broken file imported fine and failed every later job on that dataset)."""
+    from segtui.core.coco_checks import check_stored
+    from segtui.core.errors import DatasetImportError
+    from segtui.core.json_input import read_json
+
+    for dataset in document["datasets"]:
+        if not dataset["annotations"]:
+            continue
+        member = annotations_member(dataset["id"])
+        try:
+            check_stored(read_json(unpacked / member, "a COCO instances JSON"), member)
+        except DatasetImportError as exc:
+            raise SegtuiError(
+                f"The archive's dataset {dataset['id']} has annotations segtui cannot use: "
+                f"{exc.message}",
+                REEXPORT_HINT,
+            ) from exc
+
+
 def check_predictions(document: ExportDocument, unpacked: Path) -> None:
     """Each report's prediction files: what Visualize and the HTML report decode."""
     projects = {p["id"]: p for p in document["projects"]}
@@ -104,4 +127,4 @@ def check_predictions(document: ExportDocument, unpacked: Path) -> None:
             _check_prediction_file(unpacked / member, member, sizes)
 
 
-__all__ = ["check_checksums", "check_predictions"]
+__all__ = ["check_annotations", "check_checksums", "check_predictions"]
