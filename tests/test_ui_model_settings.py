@@ -206,6 +206,22 @@ async def test_ctrl_r_puts_a_field_back_to_detected_and_escape_drops_edits(
         assert model_settings(workspace, model_id).user_values() == {"score_threshold": 0.2}
 
 
+async def test_a_model_whose_files_are_gone_is_said_so_on_the_screen(
+    workspace: Workspace, project: ProjectRecord
+) -> None:
+    model = workspace.model(project.model_id)
+    (model.dir / model.xml_name).unlink()
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await opened(pilot, ModelSettingsScreen(project.id))
+        await until(pilot, lambda: bool(list(app._notifications)))
+        await settle(pilot)
+        status = str(screen.query_one("#settings-status", Static).render())
+        assert status == f"✗ No such file: {model.dir / model.xml_name}."
+        assert [n.severity for n in app._notifications] == ["error"]
+        assert screen.form is None and screen.preview is None
+
+
 def test_the_legend_goes_beside_a_square_image_and_under_a_wide_one() -> None:
     # A square image in a 38×9 panel: beside, it gets every row (18 px, not 14).
     beside = legend_layout((256, 256), (15, 5), 2, 38, 9)

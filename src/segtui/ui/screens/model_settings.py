@@ -206,7 +206,13 @@ class ModelSettingsScreen(SegtuiScreen):
 
     def _load_refused(self, error: SegtuiError) -> None:
         self.notify(error.message, severity="error")
-        self.query_one("#settings-intro", Static).update(Text(f"✗ {error.message}", style="red"))
+        # The status line: the intro is hidden below 30 rows.
+        status = self.query_one("#settings-status", Static)
+        status.update(Text(f"✗ {error.message}"))
+        status.add_class("-bad")
+
+    def _check_refused(self, error: SegtuiError) -> None:
+        self.notify(f"The settings could not be checked: {error.message}", severity="error")
 
     async def _show_page(self, page: SettingsPage) -> None:
         self.page = page
@@ -261,6 +267,7 @@ class ModelSettingsScreen(SegtuiScreen):
                 self._show_checked,
                 group="settings-check",
                 description="Check the settings",
+                refused=self._check_refused,
             )
         self._schedule_preview(PREVIEW_DELAY_S)
 
