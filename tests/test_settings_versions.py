@@ -4,6 +4,9 @@ settings change (current again when they change back; unknown when they recorded
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,16 +18,20 @@ from cli_run import run_cli
 from pilot_wait import settle
 from stored_report import SETUP, open_report, predictions
 from textual.widgets import Static
-from tiny_models import build_omz_maskrcnn
+from tiny_models import build_omz_maskrcnn, build_omz_maskrcnn_conv
 
 from segtui.core import optimize
 from segtui.core.accuracy import evaluate_project
 from segtui.core.accuracy_settings import configure_model, model_settings
 from segtui.core.benchmark import BenchmarkSettings
-from segtui.core.models import import_model
+from segtui.core.datasets import image_path
+from segtui.core.deploy import build_deployment
+from segtui.core.inference import run_inference
+from segtui.core.models import import_model, load_registered
 from segtui.core.optimize import optimize_project
 from segtui.core.optimize_settings import OptimizeSettings
 from segtui.core.performance import benchmark_project
+from segtui.core.predictions import InstanceData
 from segtui.core.projects import create_project_from_paths
 from segtui.core.quantize import QuantizeOutcome
 from segtui.core.report import ReportSettings, create_report
@@ -265,3 +272,62 @@ async def test_the_report_screen_says_stale(workspace: Workspace, made: Made) ->
         screen = await open_report(app, made.child.id, pilot)
         await settle(pilot)
         assert summary_of(screen).endswith(STALE_TEXT)
+
+
+# -- the deployment package carries them ------------------------------------------------------
+
+
+def _packaged_predictions(ws: Workspace, project: ProjectRecord, out: Path) -> list[Any]:
+    """What the package's infer.py finds in the project's images (score ≥ 0.05, f32)."""
+    out.mkdir()
+    result = build_deployment(ws, project.id, out)
+    with tarfile.open(result.path) as tar:
+        top = tar.getnames()[0].split("/")[0]
+        tar.extractall(out / "x", filter="data")
+    package = out / "x" / top
+    dataset = ws.dataset(project.dataset_id)
+    paths = [str(image_path(dataset, im)) for im in ws.dataset_images(dataset.id)]
+    written = out / "r.json"
+    options = ["--out", str(written), "--threshold", "0.05", "--precision", "f32"]
+    done = subprocess.run(
+        [sys.executable, "-I", str(package / "infer.py"), *paths, *options],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    config = json.loads((package / "config.json").read_text())
+    return [config["model"]["accuracy_settings"], json.loads(written.read_text())["images"]]
+
+
+def _segtui_predictions(ws: Workspace, project: ProjectRecord) -> list[list[InstanceData]]:
+    dataset = ws.dataset(project.dataset_id)
+    images = [(im.path, image_path(dataset, im)) for im in ws.dataset_images(dataset.id)]
+    loaded = load_registered(ws.model(project.model_id))
+    run = run_inference(loaded.model, loaded.adapter, images, score_threshold=0.05)
+    return [[i.to_json() for i in p.instances] for p in run.predictions]
+
+
+def test_a_package_made_after_configure_predicts_like_segtui(
+    workspace: Workspace, image_folder: Path, tmp_path: Path
+) -> None:
+    model_path = build_omz_maskrcnn_conv(tmp_path / "conv" / "model.xml")
+    project = create_project_from_paths(
+        workspace, model_path=model_path, dataset_path=image_folder, name="conv"
+    )
+    detected = _segtui_predictions(workspace, project)
+    settings = configure_model(
+        workspace, project.model_id, {"scale": "255", "channel_order": "RGB"}
+    )
+    configured = _segtui_predictions(workspace, project)
+    assert [[i["score"] for i in p] for p in configured] != [
+        [i["score"] for i in p] for p in detected
+    ]
+    packaged_settings, packaged = _packaged_predictions(workspace, project, tmp_path / "deploy")
+    assert packaged_settings == settings.to_json()
+    assert packaged_settings["values"]["scale"] == [255.0, 255.0, 255.0]
+    for image, expected in zip(packaged, configured, strict=True):
+        got = image["instances"]
+        assert [i["class_id"] for i in got] == [i["class_id"] for i in expected]
+        assert [i["score"] for i in got] == pytest.approx([i["score"] for i in expected], abs=1e-4)
+        assert [i["rle"] for i in got] == [i["rle"] for i in expected]

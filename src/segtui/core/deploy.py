@@ -262,6 +262,14 @@ def plan_deployment(
             "Choose another file name, or remove it first (segtui deploy --force overwrites).",
         )
 
+    # The model files are checked before config.json reads the graphs (their settings).
+    model_files: list[tuple[str, bytes | Path]] = []
+    for folder, model in (("model", record), ("parent", parent_record)):
+        if model is not None:
+            model_files += [
+                (f"{folder}/model.xml", _stored_file(ws, model.xml_path)),
+                (f"{folder}/model.bin", _stored_file(ws, model.xml_path.with_suffix(".bin"))),
+            ]
     config: PackageConfig = {
         "segtui_version": __version__,
         "created_at": time.strftime(TIME_FORMAT),
@@ -282,12 +290,7 @@ def plan_deployment(
         ("requirements.txt", ("\n".join(_pins()) + "\n").encode()),
         ("README.md", readme(project.name, config, top).encode()),
     ]
-    for folder, model in (("model", record), ("parent", parent_record)):
-        if model is not None:
-            members += [
-                (f"{folder}/model.xml", _stored_file(ws, model.xml_path)),
-                (f"{folder}/model.bin", _stored_file(ws, model.xml_path.with_suffix(".bin"))),
-            ]
+    members += model_files
     members += [(f"segtui_runtime/{n}", t.encode()) for n, t in runtime_sources().items()]
     return DeployPlan(out, top, members, parent_record is not None, config["runtime"], overwrite)
 

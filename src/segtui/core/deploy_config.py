@@ -17,6 +17,7 @@ from segtui.core.types import Hint, Precision, ResultKind
 from segtui.core.workspace import Workspace
 
 if TYPE_CHECKING:
+    from segtui.core.accuracy_values import AccuracySettingsJson
     from segtui.core.optimize import OptimizationRecord
 
 #: How config.json and the README write a time (local time, with its offset).
@@ -56,6 +57,9 @@ class PackagedModel(TypedDict):
     int8: bool
     input_shapes: dict[str, list[int]]
     optimization: OptimizationRecord | None  # how it was optimized, as stored
+    #: How its inputs are prepared and its outputs decoded (the user's values and the
+    #: detected ones): infer.py applies the values, so it predicts as segtui does.
+    accuracy_settings: AccuracySettingsJson
 
 
 class ProjectRef(TypedDict):
@@ -185,6 +189,8 @@ def _static_shape(record: ModelRecord, port: PortJson) -> list[int]:
 
 def model_entry(record: ModelRecord, folder: str) -> PackagedModel:
     """A model as config.json describes it; its IR goes to `folder`/model.xml."""
+    from segtui.core.accuracy_settings import record_settings  # reads the model's graph
+
     return {
         "name": record.name,
         "xml": f"{folder}/model.xml",
@@ -194,6 +200,7 @@ def model_entry(record: ModelRecord, folder: str) -> PackagedModel:
             port["name"]: _static_shape(record, port) for port in record.analysis["inputs"]
         },
         "optimization": record.optimization,
+        "accuracy_settings": record_settings(record).to_json(),
     }
 
 
@@ -233,8 +240,9 @@ def readme(project_name: str, config: PackageConfig, top: str) -> str:
         "- `model/` the OpenVINO IR; `parent/` the parent's IR when included",
         "- `segtui_runtime/` segtui's pre/post-processing for this format, unchanged but for",
         "  its imports, so results match segtui's",
-        "- `config.json` format, input shapes, classes, thresholds, the runtime configuration",
-        "  and where the model came from",
+        "- `config.json` format, input shapes, classes, thresholds, each model's accuracy",
+        "  settings (its pre- and post-processing), the runtime configuration and where the",
+        "  model came from",
         "- `classes.txt`, `requirements.txt` (the runtime, pinned)",
         "",
     ]

@@ -257,7 +257,9 @@ def main() -> int:
     if any(p.get_partial_shape().is_dynamic for p in model.inputs):
         shapes = entry["input_shapes"]
         model.reshape({name: ov.PartialShape(shape) for name, shape in shapes.items()})
-    adapter = detect_format(model, xml, names)
+    # The accuracy settings segtui predicted with (the user's and the detected values).
+    settings = (entry.get("accuracy_settings") or {}).get("values") or None
+    adapter = detect_format(model, xml, names, settings=settings)
     per_image = with_batch(model, adapter.image_input, runtime["batch"])
     compiled = core.compile_model(model, device, compile_properties(runtime))
     streams = plural(int(compiled.get_property("NUM_STREAMS")), "stream")
