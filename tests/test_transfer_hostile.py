@@ -4,7 +4,9 @@ each is refused before anything is written, with a message that says what is wro
 from __future__ import annotations
 
 import copy
+import fcntl
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -409,3 +411,28 @@ def test_annotations_segtui_cannot_use_are_refused(tmp_path: Path, coco_dataset:
     message = f"dataset {dataset.id} has annotations segtui cannot use: "
     error = refused_unchanged(archive, tmp_path / "dest", message)
     assert "'annotations' must be a list" in error.message
+
+
+# -- an import killed midway ---------------------------------------------------------------
+
+
+def test_the_next_import_removes_what_a_killed_import_left(
+    tmp_path: Path, exported: Exported
+) -> None:
+    """kill -9 during extraction left the unpacked archive in tmp/ for good (the CLI never
+    cleaned it); one whose lock a running import holds stays."""
+    archive = pack(tmp_path, exported, exported.document)
+    tmp = tmp_path / "dest" / "tmp"
+    dead = tmp / "import-dead" / "archive" / "models" / "1"
+    dead.mkdir(parents=True)
+    (dead / "model.bin").write_bytes(b"\0" * 4096)
+    running = tmp / "import-running"
+    running.mkdir()
+    fd = os.open(running, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with Workspace(tmp_path / "dest") as ws:
+            import_archive(ws, archive)
+        assert sorted(p.name for p in tmp.iterdir()) == ["import-running"]
+    finally:
+        os.close(fd)

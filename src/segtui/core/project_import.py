@@ -13,9 +13,13 @@ It runs in the calling process, not as a job: a refused archive must not leave a
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
@@ -79,6 +83,10 @@ class ImportOutcome(TypedDict):
     results: list[ImportedResult]
 
 
+#: The name of an import's staging folder under tmp/ begins so.
+_STAGING_PREFIX = "import-"
+
+
 @dataclass
 class _Landing:
     """The ids given so far and the folders moved into the workspace (removed on failure)."""
@@ -87,6 +95,46 @@ class _Landing:
     datasets: dict[int, int] = field(default_factory=dict)
     results: dict[int, int] = field(default_factory=dict)
     moved: list[Path] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def _staging(ws: Workspace) -> Iterator[Path]:
+    """A new staging folder under tmp/, locked while the import runs, removed after it.
+
+    A killed import leaves its folder behind (the archive unpacked: up to its size): the
+    next import removes those whose lock no process holds. The folder is locked before
+    it takes its `import-` name, so an unlocked one is always a dead import's.
+    """
+    tmp = private_dir(ws.root / "tmp")
+    _remove_abandoned(tmp)
+    name = uuid.uuid4().hex
+    starting = private_dir(tmp / f".starting-{name}")
+    fd = os.open(starting, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    folder = tmp / f"{_STAGING_PREFIX}{name}"
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.rename(starting, folder)  # the lock stays with the folder
+        yield folder
+    finally:
+        shutil.rmtree(starting, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(fd)
+
+
+def _remove_abandoned(tmp: Path) -> None:
+    """Remove the staging folders of imports that died (their lock is free)."""
+    try:
+        children = [c for c in tmp.iterdir() if c.name.startswith(_STAGING_PREFIX)]
+    except OSError:
+        return
+    for child in children:
+        with contextlib.suppress(OSError):  # BlockingIOError: its import is running
+            fd = os.open(child, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(child)
+            finally:
+                os.close(fd)
 
 
 def _move_in(landing: _Landing, source: Path, target: Path) -> None:
@@ -271,9 +319,24 @@ def apply_import(
 ) -> ImportOutcome:
     """Carry out `plan`: the archive's new rows and files land together, or nothing does."""
     landing = _Landing()
-    staging = ws.staging_dir()
+    with _staging(ws) as staging:
+        plan = _land(ws, plan, verified, staging / "archive", landing, progress, cancel)
+    progress(1.0, "Done")
+    return _outcome(verified.path, plan, landing)
+
+
+def _land(
+    ws: Workspace,
+    plan: ImportPlan,
+    verified: VerifiedArchive,
+    unpacked: Path,
+    landing: _Landing,
+    progress: ProgressCallback,
+    cancel: CancelToken | None,
+) -> ImportPlan:
+    """Unpack, check the files, then register the rows (the plan made again): the plan
+    carried out; on failure the folders moved in are removed."""
     try:
-        unpacked = staging / "archive"
         # Always: a model reused by its checksum is reused only if its files have it.
         extract_archive(verified, unpacked, progress=progress, cancel=cancel)
         check_checksums(plan.document, unpacked)
@@ -291,10 +354,7 @@ def apply_import(
         for folder in reversed(landing.moved):
             shutil.rmtree(folder, ignore_errors=True)
         raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    progress(1.0, "Done")
-    return _outcome(verified.path, plan, landing)
+    return plan
 
 
 def import_archive(
