@@ -57,6 +57,7 @@ class _Extractor:
             os.close(fd)
 
     def begin(self, entry: MemberEntry) -> None:
+        """Create the member's file; it is then fed (returns None: no buffer to read into)."""
         self._target = self._dest / entry["path"]
         try:
             self._handle = os.fdopen(self._create(entry["path"]), "wb")

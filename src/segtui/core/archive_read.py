@@ -10,6 +10,7 @@ writer attached, so an archive changed in between is refused as well.
 from __future__ import annotations
 
 import hashlib
+import io
 import tarfile
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -74,7 +75,9 @@ class Sink(Protocol):
     """Where a pass puts the members it reads (kept in memory, or written out)."""
 
     def plan(self, manifest: Manifest) -> None: ...
-    def begin(self, entry: MemberEntry) -> None: ...
+    def begin(self, entry: MemberEntry) -> memoryview | None:
+        """A writable buffer of the member's size to read it into, or None to be fed it."""
+
     def feed(self, data: bytes) -> None: ...
     def end(self) -> None: ...
 
@@ -133,18 +136,24 @@ def _copy_member(
 ) -> None:
     """Stream one member's data into the sink, hashing it; refuse it if the checksum differs."""
     handle = tar.extractfile(info)
-    assert handle is not None  # a regular file
+    assert isinstance(handle, io.BufferedReader)  # a regular file's
     digest = hashlib.sha256()
-    left = entry["size"]
-    scan.sink.begin(entry)
-    while left:
+    size = entry["size"]
+    target = scan.sink.begin(entry)
+    read = 0
+    while read < size:
         scan.tick()
-        data = handle.read(min(CHUNK, left))
+        want = min(CHUNK, size - read)
+        data: bytes | memoryview
+        if target is None:
+            data = chunk = handle.read(want)
+            scan.sink.feed(chunk)
+        else:  # straight into the sink's buffer: no copy of each chunk to hand over
+            data = target[read : read + handle.readinto(target[read : read + want])]
         if not data:
             raise tarfile.ReadError("unexpected end of data")
         digest.update(data)
-        scan.sink.feed(data)
-        left -= len(data)
+        read += len(data)
         scan.done += len(data)
         scan.progress(scan.done / scan.total, scan.stage)
     if digest.hexdigest() != entry["sha256"]:
@@ -246,10 +255,9 @@ class _Keeper:
         self.kept: dict[str, bytes] = {}
         self.buffered: dict[str, memoryview] | None = None
         self._parts: list[bytes] | None = None
-        # One buffer of the member's size (checked against the manifest before begin), filled
-        # in place: the members are held once, never as chunks and a joined copy together.
+        # One buffer of the member's size (checked against the manifest before begin), read
+        # into in place: the members are held once, never as chunks and a joined copy together.
         self._buffer: bytearray | None = None
-        self._filled = 0
         self._name = ""
 
     def plan(self, manifest: Manifest) -> None:
@@ -267,20 +275,17 @@ class _Keeper:
         if everything <= self._limits.max_buffered_bytes:
             self.buffered = {}
 
-    def begin(self, entry: MemberEntry) -> None:
+    def begin(self, entry: MemberEntry) -> memoryview | None:
         self._name = entry["path"]
         self._parts = [] if self._name in self._keep else None
-        if self.buffered is not None and self._parts is None:
-            self._buffer = bytearray(entry["size"])
-            self._filled = 0
+        if self.buffered is None or self._parts is not None:
+            return None
+        self._buffer = bytearray(entry["size"])
+        return memoryview(self._buffer)
 
     def feed(self, data: bytes) -> None:
         if self._parts is not None:
             self._parts.append(data)
-        elif self._buffer is not None:
-            end = self._filled + len(data)
-            self._buffer[self._filled : end] = data
-            self._filled = end
 
     def end(self) -> None:
         if self._parts is not None:
