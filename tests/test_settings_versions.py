@@ -4,9 +4,11 @@ settings change (current again when they change back; unknown when they recorded
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,15 +25,19 @@ from tiny_models import build_omz_maskrcnn, build_omz_maskrcnn_conv
 from segtui.core import optimize
 from segtui.core.accuracy import evaluate_project
 from segtui.core.accuracy_settings import configure_model, model_settings
+from segtui.core.archive import write_archive
 from segtui.core.benchmark import BenchmarkSettings
 from segtui.core.datasets import image_path
 from segtui.core.deploy import build_deployment
+from segtui.core.errors import SegtuiError
 from segtui.core.inference import run_inference
 from segtui.core.models import import_model, load_registered
 from segtui.core.optimize import optimize_project
 from segtui.core.optimize_settings import OptimizeSettings
 from segtui.core.performance import benchmark_project
 from segtui.core.predictions import InstanceData
+from segtui.core.project_export import ExportRequest, collect_export
+from segtui.core.project_import import import_archive
 from segtui.core.projects import create_project_from_paths
 from segtui.core.quantize import QuantizeOutcome
 from segtui.core.report import ReportSettings, create_report
@@ -44,6 +50,7 @@ from segtui.core.settings_versions import (
     recorded_version,
     staleness,
 )
+from segtui.core.transfer_doc import ARCHIVE_KIND, EXPORT_DOC, ExportDocument, document_bytes
 from segtui.core.types import ReportType, ResultKind
 from segtui.core.workspace import ProjectRecord, ResultRecord, Workspace
 from segtui.ui.app import SegtuiApp
@@ -331,3 +338,88 @@ def test_a_package_made_after_configure_predicts_like_segtui(
         assert [i["class_id"] for i in got] == [i["class_id"] for i in expected]
         assert [i["score"] for i in got] == pytest.approx([i["score"] for i in expected], abs=1e-4)
         assert [i["rle"] for i in got] == [i["rle"] for i in expected]
+
+
+# -- export and import carry them -------------------------------------------------------------
+
+
+def _archive(ws: Workspace, project_id: int, folder: Path, mutate: Any = None) -> Path:
+    """The project exported (with a change to its export.json when asked)."""
+    folder.mkdir()
+    contents = collect_export(ws, ExportRequest(project_id, folder / "unused"))
+    if mutate is not None:
+        mutate(contents.document)
+    doc_file = folder / EXPORT_DOC
+    doc_file.write_bytes(document_bytes(contents.document))
+    archive = folder / "export.tar.gz"
+    write_archive(archive, [(EXPORT_DOC, doc_file), *contents.members], kind=ARCHIVE_KIND)
+    return archive
+
+
+def test_export_and_import_keep_the_settings_and_what_is_stale(
+    workspace: Workspace, made: Made, tmp_path: Path
+) -> None:
+    configure_model(workspace, made.child.model_id, {"pad_value": "114"})
+    outcome = create_report(workspace, made.child.id, ReportSettings(type=ReportType.PARENT))
+    configure_model(workspace, made.parent.model_id, {"scale": "255"})  # the report goes stale
+    configure_model(workspace, made.parent.model_id, {}, reset=["scale"])  # current again
+    configure_model(workspace, made.parent.model_id, {"channel_order": "RGB"})
+    archive = _archive(workspace, made.child.id, tmp_path / "export")
+    dest = Workspace(tmp_path / "dest")
+    imported = import_archive(dest, archive)
+    source_models = {m.name: m for m in workspace.models()}
+    for model in dest.models():
+        source = source_models[model.name]
+        assert model.accuracy_settings == source.accuracy_settings
+        assert (
+            model_settings(dest, model.id).version == model_settings(workspace, source.id).version
+        )
+    assert {m.name: m.accuracy_settings for m in dest.models()} == {
+        "model": {"channel_order": "RGB"},
+        "tiny INT8": {"pad_value": 114.0},
+    }
+    report_id = next(
+        r["id"] for r in imported["results"] if r["archive_id"] == outcome["result_id"]
+    )
+    assert report_id is not None
+    report = dest.result(report_id)
+    assert staleness(dest, report) == Staleness.STALE  # the parent's RGB came after it
+    parent_model = next(m.id for m in dest.models() if m.name == "model")
+    configure_model(dest, parent_model, {}, reset=["channel_order"])
+    assert staleness(dest, dest.result(report.id)) == Staleness.CURRENT
+    dest.close()
+
+
+def _bad_scale(document: ExportDocument) -> None:
+    document["models"][0]["accuracy_settings"] = {"scale": [0.0, 0.0, 0.0]}
+
+
+def _unknown_key(document: ExportDocument) -> None:
+    document["models"][0]["accuracy_settings"] = {"colour": "RGB"}
+
+
+def _other_class_names(document: ExportDocument) -> None:
+    document["models"][0]["accuracy_settings"] = {"class_names": ["x", "y"]}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (_bad_scale, "model 1's accuracy setting scale: 0 is out of range"),
+        (_unknown_key, "has the accuracy setting 'colour', which its format lacks"),
+        (_other_class_names, "accuracy setting class_names is not its class_names"),
+    ],
+)
+def test_an_archive_with_bad_settings_is_refused(
+    workspace: Workspace,
+    made: Made,
+    tmp_path: Path,
+    mutate: Callable[[ExportDocument], None],
+    message: str,
+) -> None:
+    archive = _archive(workspace, made.parent.id, tmp_path / "export", mutate)
+    dest = Workspace(tmp_path / "dest")
+    with pytest.raises(SegtuiError, match=re.escape(message)):
+        import_archive(dest, archive)
+    assert dest.models() == []
+    dest.close()

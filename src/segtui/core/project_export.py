@@ -224,6 +224,7 @@ def _model_entry(model: ModelRecord) -> ExportedModel:
         "class_names": model.class_names,
         "optimized_from": model.optimized_from,
         "optimization": model.optimization,
+        "accuracy_settings": model.accuracy_settings,
         "created_at": model.created_at,
         "files": _model_files(model),
     }

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
 from segtui.core.archive import VerifiedArchive, extract_archive, verify_archive
+from segtui.core.archive_manifest import human_size
+from segtui.core.errors import DiskFullError
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
 from segtui.core.storage import make_private, private_dir
 from segtui.core.transfer_doc import (
@@ -155,8 +157,8 @@ def _insert_model(
     parent = model["optimized_from"]
     cur = tx.execute(
         "INSERT INTO models(name, format_id, source_path, dir, xml_name, checksum, analysis, "
-        "class_names, optimized_from, optimization, created_at) "
-        "VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?)",
+        "class_names, optimized_from, optimization, created_at, accuracy_settings) "
+        "VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             row.name,
             model["format_id"],
@@ -168,6 +170,7 @@ def _insert_model(
             None if parent is None else landing.ids["model"][parent],
             None if model["optimization"] is None else json.dumps(model["optimization"]),
             model["created_at"],
+            json.dumps(model.get("accuracy_settings", {})),
         ),
     )
     model_id = int(cur.lastrowid or 0)
@@ -309,6 +312,27 @@ def _outcome(path: Path, plan: ImportPlan, landing: _Landing) -> ImportOutcome:
     }
 
 
+def _unpack(
+    ws: Workspace,
+    verified: VerifiedArchive,
+    unpacked: Path,
+    progress: ProgressCallback,
+    cancel: CancelToken | None,
+) -> None:
+    """Extract the archive into the staging folder; a full disk is said of the workspace
+    (the staging folder it would name is gone by the time the user reads it)."""
+    try:
+        extract_archive(verified, unpacked, progress=progress, cancel=cancel)
+    except DiskFullError as exc:
+        needed = human_size(sum(m["size"] for m in verified.manifest["members"]))
+        free = human_size(shutil.disk_usage(ws.root).free)
+        raise DiskFullError(
+            f"The disk of workspace {ws.root} has too little free space to unpack the archive "
+            f"({needed} of files; {free} free now). Nothing was imported.",
+            "Free some space on that disk, or import into a workspace on another disk.",
+        ) from exc
+
+
 def apply_import(
     ws: Workspace,
     plan: ImportPlan,
@@ -338,7 +362,7 @@ def _land(
     carried out; on failure the folders moved in are removed."""
     try:
         # Always: a model reused by its checksum is reused only if its files have it.
-        extract_archive(verified, unpacked, progress=progress, cancel=cancel)
+        _unpack(ws, verified, unpacked, progress, cancel)
         check_checksums(plan.document, unpacked)
         check_annotations(plan.document, unpacked)
         check_predictions(plan.document, unpacked)

@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Callable, Collection, Iterable, Mapping
 from functools import partial
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 from segtui.core.archive import ARCHIVE_FORMAT
 from segtui.core.errors import SegtuiError
@@ -68,6 +68,9 @@ class ExportedModel(TypedDict):
     optimized_from: int | None
     #: How it was optimized (settings and ignored scope), as the workspace stored it.
     optimization: OptimizationRecord | None
+    #: The accuracy settings the user set (core.accuracy_settings); archives made before
+    #: they were kept lack it (none set).
+    accuracy_settings: NotRequired[JsonObject]
     created_at: float
     #: The files of its folder, members `models/<id>/<file>`.
     files: list[str]
@@ -346,8 +349,34 @@ def _check_models(models: list[JsonObject], members: Collection[str]) -> set[int
         if not model["xml_name"].endswith(".xml") or weights not in model["files"]:
             raise refused(f"{where} lacks the weights of {model['xml_name']!r} ({weights!r})")
         _check_files(model["files"], partial(model_member, model["id"]), members, where)
+        _check_accuracy_settings(model, where)
     _check_acyclic({m["id"]: m["optimized_from"] for m in models}, "Model")
     return ids
+
+
+def _check_accuracy_settings(model: JsonObject, where: str) -> None:
+    """A model's accuracy settings hold keys its format has, each value as `configure`
+    stores it, and the format and class names the model row says are in effect."""
+    from segtui.core.accuracy_fields import FIELDS
+    from segtui.core.formats import keys_for
+    from segtui.core.setting_fields import SettingError
+
+    values = model.get("accuracy_settings", {})
+    if not isinstance(values, dict):
+        raise refused(f"{where}'s accuracy settings are not an object")
+    applicable = keys_for(str(values.get("format", model["format_id"])))
+    for key, value in values.items():
+        if key not in FIELDS or key not in applicable:
+            raise refused(f"{where} has the accuracy setting {key!r}, which its format lacks")
+        try:
+            checked = FIELDS[key].check(value)
+        except SettingError as exc:
+            raise refused(f"{where}'s accuracy setting {exc.message.rstrip('.')}") from None
+        if checked != value:
+            raise refused(f"{where}'s accuracy setting {key} is not written as segtui writes it")
+    for key, column in (("format", "format_id"), ("class_names", "class_names")):
+        if key in values and values[key] != model[column]:
+            raise refused(f"{where}'s accuracy setting {key} is not its {column}")
 
 
 def _check_datasets(datasets: list[JsonObject], members: Collection[str]) -> set[int]:

@@ -113,7 +113,8 @@ def _parents_first(rows: list[Mapping[str, object]], link: str) -> list[int]:
 
 
 def _plan_models(ws: Workspace, models: list[ExportedModel]) -> dict[int, PlannedRow]:
-    """Reuse a model with the same checksum, classes and parent model; else add it."""
+    """Reuse a model with the same checksum, classes, accuracy settings and parent model;
+    else add it."""
     existing = ws.models()
     taken = {m.name for m in existing}
     by_id = {m["id"]: m for m in models}
@@ -128,6 +129,7 @@ def _plan_models(ws: Workspace, models: list[ExportedModel]) -> dict[int, Planne
                 for m in existing
                 if m.checksum == model["checksum"]
                 and m.class_names == model["class_names"]
+                and m.accuracy_settings == model.get("accuracy_settings", {})
                 and m.optimized_from == parent_here
                 and (parent is None or parent_here is not None)
             ),
