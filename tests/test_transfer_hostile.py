@@ -17,9 +17,10 @@ import report_builder as build
 from test_transfer import make_source, state
 from transfer_data import make_whole
 
+from segtui.core import project_import
 from segtui.core.archive import verify_archive, write_archive
 from segtui.core.datasets import import_dataset
-from segtui.core.errors import SegtuiError
+from segtui.core.errors import DiskFullError, SegtuiError
 from segtui.core.project_export import ExportRequest, collect_export
 from segtui.core.project_import import apply_import, import_archive
 from segtui.core.records import JsonObject
@@ -436,3 +437,19 @@ def test_the_next_import_removes_what_a_killed_import_left(
         assert sorted(p.name for p in tmp.iterdir()) == ["import-running"]
     finally:
         os.close(fd)
+
+
+def test_a_full_disk_while_unpacking_names_the_workspace(
+    tmp_path: Path, exported: Exported, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The extraction's own message named the staging folder, gone by then."""
+    archive = pack(tmp_path, exported, exported.document)
+
+    def full(verified: object, dest: Path, **kwargs: object) -> None:
+        raise DiskFullError(f"Could not write {dest}/models/1/model.bin: the disk is full.")
+
+    monkeypatch.setattr(project_import, "extract_archive", full)
+    root = tmp_path / "dest"
+    error = refused_unchanged(archive, root, f"The disk of workspace {root} has too little")
+    assert "import-" not in str(error) and "Nothing was imported" in error.message
+    assert list((root / "tmp").iterdir()) == []
