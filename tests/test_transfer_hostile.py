@@ -453,3 +453,11 @@ def test_a_full_disk_while_unpacking_names_the_workspace(
     error = refused_unchanged(archive, root, f"The disk of workspace {root} has too little")
     assert "import-" not in str(error) and "Nothing was imported" in error.message
     assert list((root / "tmp").iterdir()) == []
+
+
+def test_a_name_with_blanks_around_it_is_refused(tmp_path: Path, exported: Exported) -> None:
+    """segtui strips every name it stores: "Tiny " beside "Tiny" would look the same."""
+    doc = copy.deepcopy(exported.document)
+    doc["projects"][0]["name"] += " "
+    message = f"project {doc['projects'][0]['id']} has blanks around its name"
+    refused_unchanged(pack(tmp_path, exported, doc), tmp_path / "dest", message)

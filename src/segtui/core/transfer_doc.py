@@ -307,6 +307,12 @@ def safe_relative(path: str) -> bool:
     return all(p not in ("", ".", "..") for p in pure.parts)
 
 
+def _check_name(name: str, where: str) -> None:
+    """A name as segtui stores one: "Tiny " would pass for "Tiny" in every list."""
+    if check_name(name, f"The archive's {where} name") != name:
+        raise refused(f"{where} has blanks around its name {name!r}")
+
+
 def _check_files(
     names: list[Any], member: Callable[[str], str], members: Collection[str], where: str
 ) -> None:
@@ -333,7 +339,7 @@ def _check_models(models: list[JsonObject], members: Collection[str]) -> set[int
     ids = _unique_ids(models, "model")
     for model in models:
         where = f"model {model['id']}"
-        check_name(model["name"], f"The archive's {where} name")
+        _check_name(model["name"], where)
         if model["optimized_from"] is not None and model["optimized_from"] not in ids:
             raise refused(
                 f"{where} was optimized from model {model['optimized_from']}, which it lacks"
@@ -383,7 +389,7 @@ def _check_datasets(datasets: list[JsonObject], members: Collection[str]) -> set
     ids = _unique_ids(datasets, "dataset")
     for dataset in datasets:
         key, where = dataset["id"], f"dataset {dataset['id']}"
-        check_name(dataset["name"], f"The archive's {where} name")
+        _check_name(dataset["name"], where)
         if dataset["kind"] not in tuple(DatasetKind):
             raise refused(f"{where} has the unknown kind {dataset['kind']!r}")
         images = [_checked(im, "image", f"an image of {where}") for im in dataset["images"]]
@@ -456,7 +462,7 @@ def _check_projects(projects: list[JsonObject], models: set[int], datasets: set[
     ids = _unique_ids(projects, "project")
     for project in projects:
         where = f"project {project['id']}"
-        check_name(project["name"], f"The archive's {where} name")
+        _check_name(project["name"], where)
         if project["model"] not in models or project["dataset"] not in datasets:
             raise refused(f"{where} names a model or a dataset the archive lacks")
         if project["parent"] is not None and project["parent"] not in ids:
