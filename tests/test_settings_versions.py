@@ -24,7 +24,7 @@ from tiny_models import build_omz_maskrcnn, build_omz_maskrcnn_conv
 
 from segtui.core import optimize
 from segtui.core.accuracy import evaluate_project
-from segtui.core.accuracy_settings import configure_model, model_settings
+from segtui.core.accuracy_settings import Origin, configure_model, model_settings
 from segtui.core.archive import write_archive
 from segtui.core.benchmark import BenchmarkSettings
 from segtui.core.datasets import image_path
@@ -43,6 +43,7 @@ from segtui.core.quantize import QuantizeOutcome
 from segtui.core.report import ReportSettings, create_report
 from segtui.core.settings_versions import (
     STALE_NOTE,
+    USER_ORIGIN,
     Staleness,
     data_staleness,
     dependencies,
@@ -54,6 +55,7 @@ from segtui.core.transfer_doc import ARCHIVE_KIND, EXPORT_DOC, ExportDocument, d
 from segtui.core.types import ReportType, ResultKind
 from segtui.core.workspace import ProjectRecord, ResultRecord, Workspace
 from segtui.ui.app import SegtuiApp
+from segtui.ui.screens.project_properties import model_properties
 from segtui.ui.screens.report import STALE_TEXT
 
 
@@ -159,6 +161,7 @@ def test_results_from_before_the_feature_are_unknown_not_stale(
 
 
 def test_recorded_version_reads_a_settings_json_or_a_bare_version() -> None:
+    assert USER_ORIGIN == Origin.USER  # the light module's copy of the origin's value
     assert recorded_version({"version": "abc123abc123", "values": {}}) == "abc123abc123"
     assert recorded_version("abc123abc123") == "abc123abc123"
     assert recorded_version(None) is None
@@ -206,6 +209,9 @@ def test_an_optimized_child_inherits_the_parents_values_at_the_time(
     assert model.optimization["accuracy_settings"] == at_the_time.to_json()
     assert model_settings(workspace, model.id).version == at_the_time.version
     assert optimization_staleness(model) == Staleness.CURRENT
+    calibrated = ("Calibrated with settings", f"version {at_the_time.version}")
+    rows = model_properties(model)
+    assert calibrated in rows and not any(label == "Accuracy settings" for label, _ in rows)
     # The parent changes later: the child keeps the values it was made with.
     configure_model(workspace, parent_model, {}, reset=["scale", "pad_value"])
     assert workspace.model(child.model_id).accuracy_settings == user
@@ -213,6 +219,10 @@ def test_an_optimized_child_inherits_the_parents_values_at_the_time(
     # The child's own change: its calibration used other settings.
     configure_model(workspace, child.model_id, {"pad_value": "0"})
     assert optimization_staleness(workspace.model(child.model_id)) == Staleness.STALE
+    assert (
+        calibrated[0],
+        f"{calibrated[1]} (stale: its accuracy settings changed since; optimize again)",
+    ) in model_properties(workspace.model(child.model_id))
     # A model optimized before the settings were recorded: unknown.
     assert optimization_staleness(workspace.model(made.child.model_id)) == Staleness.UNKNOWN
 

@@ -19,17 +19,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
-from segtui.core.accuracy_settings import AccuracySettingsJson, Origin, record_settings
 from segtui.core.errors import SegtuiError
 from segtui.core.records import JsonObject, ModelRecord, ResultRecord
 from segtui.core.types import ResultKind
 from segtui.core.workspace import Workspace
 
+if TYPE_CHECKING:
+    from segtui.core.accuracy_values import AccuracySettingsJson
+
 #: What the CLI's text and the TUI append to a stale result.
 STALE_NOTE = "(stale: the model's accuracy settings changed since; run it again)"
 
+#: `accuracy_fields.Origin.USER`: the origin of a value the user set (that module loads the
+#: formats and OpenCV; this one stays light for the screens that show staleness).
+USER_ORIGIN = "user"
 #: Where each kind of result keeps the settings version of the model it ran.
 VERSION_KEY = "accuracy_settings_version"
 SETTINGS_KEY = "accuracy_settings"
@@ -66,6 +71,8 @@ class Dependency:
 
 def settings_json(record: ModelRecord) -> AccuracySettingsJson:
     """What a result records of the model it runs: its settings now, with their version."""
+    from segtui.core.accuracy_settings import record_settings  # reads the model's graph
+
     return record_settings(record).to_json()
 
 
@@ -130,6 +137,8 @@ class CurrentVersions:
 
     def of(self, model_id: int) -> str | None:
         """The model's version now; None when it cannot be read (gone, or its files are)."""
+        from segtui.core.accuracy_settings import record_settings  # reads the model's graph
+
         if model_id not in self._versions:
             try:
                 self._versions[model_id] = record_settings(self.ws.model(model_id)).version
@@ -173,7 +182,7 @@ def user_values(recorded: object) -> dict[str, object] | None:
     values, origins = recorded.get("values"), recorded.get("origins")
     if not isinstance(values, Mapping) or not isinstance(origins, Mapping):
         return None
-    return {str(k): v for k, v in values.items() if origins.get(k) == Origin.USER}
+    return {str(k): v for k, v in values.items() if origins.get(k) == USER_ORIGIN}
 
 
 def inherited_values(optimization: Mapping[str, object]) -> dict[str, object]:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from segtui.core.records import DatasetRecord, ModelRecord
+from segtui.core.settings_versions import optimization_staleness
 from segtui.ui.widgets.property_table import Property
 
 _MAX_CLASSES_SHOWN = 8
@@ -64,6 +65,18 @@ def _port_rows(model: ModelRecord) -> list[Property]:
     ]
 
 
+def _calibration_rows(model: ModelRecord) -> list[Property]:
+    """The accuracy settings an optimized model was calibrated with, and if they still hold."""
+    optimization = model.optimization
+    recorded = optimization.get("accuracy_settings") if optimization else None
+    if not recorded:
+        return []
+    text = f"version {recorded['version']}"
+    if optimization_staleness(model).stale:
+        text += " (stale: its accuracy settings changed since; optimize again)"
+    return [("Calibrated with settings", text)]
+
+
 def model_properties(model: ModelRecord) -> list[Property]:
     """What the Model tab lists: the model's record and its analysis."""
     a = model.analysis
@@ -102,7 +115,9 @@ def model_properties(model: ModelRecord) -> list[Property]:
         rows += [
             (k.replace("_", " ").capitalize(), _value_text(v))
             for k, v in model.optimization.items()
+            if k != "accuracy_settings"  # one row below, not its whole JSON
         ]
+        rows += _calibration_rows(model)
     settings = a.get("settings") or {}
     if settings:
         rows.append(("§Decoding settings", ""))
