@@ -196,7 +196,11 @@ def _copying_quantize(*args: Any, **kwargs: Any) -> QuantizeOutcome:
 
 
 def test_an_optimized_child_inherits_the_parents_values_at_the_time(
-    workspace: Workspace, made: Made, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    workspace: Workspace,
+    made: Made,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setattr(optimize, "quantize", _copying_quantize)
     parent_model = made.parent.model_id
@@ -223,6 +227,9 @@ def test_an_optimized_child_inherits_the_parents_values_at_the_time(
         calibrated[0],
         f"{calibrated[1]} (stale: its accuracy settings changed since; optimize again)",
     ) in model_properties(workspace.model(child.model_id))
+    shown = _cli(capsys, workspace, "show", "model", str(child.model_id))
+    assert f"calibrated  with accuracy settings {at_the_time.version} {STALE_NOTE}" in shown
+    assert '"accuracy_settings"' not in shown  # one line, not the JSON
     # A model optimized before the settings were recorded: unknown.
     assert optimization_staleness(workspace.model(made.child.model_id)) == Staleness.UNKNOWN
 

@@ -16,6 +16,7 @@ from segtui.core.errors import NotFoundError, SegtuiError
 from segtui.core.import_checks import parse_input_shape
 from segtui.core.machine import MachineInfo
 from segtui.core.records import DatasetRecord, JsonObject, ModelRecord
+from segtui.core.settings_versions import optimization_staleness, stale_suffix
 from segtui.core.workspace import Workspace
 
 LIST_CHOICES = ("projects", "models", "datasets", "jobs", "devices")
@@ -104,9 +105,14 @@ def model_text(record: ModelRecord) -> str:
             f"(segtui configure {record.id})"
         )
     if record.optimized_from is not None:
-        lines.append(
-            f"  optimized from model {record.optimized_from}: {json.dumps(record.optimization)}"
-        )
+        optimization = None if record.optimization is None else dict(record.optimization)
+        calibrated = None if optimization is None else optimization.pop("accuracy_settings", None)
+        lines.append(f"  optimized from model {record.optimized_from}: {json.dumps(optimization)}")
+        if isinstance(calibrated, dict):
+            lines.append(
+                f"  calibrated  with accuracy settings {calibrated.get('version')}"
+                + stale_suffix(optimization_staleness(record))
+            )
     return "\n".join(lines)
 
 
@@ -398,11 +404,7 @@ def _shown_id(text: str, what: str) -> int:
 
 def cmd_show(args: argparse.Namespace, out: Output) -> int:
     from segtui.core.projects import project_summary
-    from segtui.core.settings_versions import (
-        optimization_staleness,
-        project_result_states,
-        stale_suffix,
-    )
+    from segtui.core.settings_versions import project_result_states
 
     with open_workspace(args) as ws:
         if args.what == "model":
@@ -431,10 +433,7 @@ def cmd_show(args: argparse.Namespace, out: Output) -> int:
         results = project_result_states(ws, project.id)
         summary["results"] = [r.to_json() for r in results]
         head += [f"  result {r.result_id:<4} {r.kind}{stale_suffix(r.staleness)}" for r in results]
-        calibrated = optimization_staleness(model)
-        summary["model"]["optimization_staleness"] = str(calibrated)
-        if calibrated.stale:
-            head.append("  settings    changed since it was optimized with its parent's")
+        summary["model"]["optimization_staleness"] = str(optimization_staleness(model))
         out.result(
             summary, "\n".join(head) + "\n" + model_text(model) + "\n" + dataset_text(dataset)
         )
