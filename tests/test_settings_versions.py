@@ -266,6 +266,20 @@ def test_the_cli_says_stale_in_json_and_text(
     assert STALE_NOTE not in _cli(capsys, workspace, "show", "project", parent)
 
 
+def test_evaluate_prints_the_settings_it_ran_with(
+    workspace: Workspace, made: Made, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_model(workspace, made.parent.model_id, {"score_threshold": "0.7"})
+    evaluated = json.loads(_cli(capsys, workspace, "evaluate", str(made.parent.id), "--json"))
+    assert (
+        evaluated["accuracy_settings"] == model_settings(workspace, made.parent.model_id).to_json()
+    )
+    assert evaluated["accuracy_settings"]["values"]["score_threshold"] == 0.7
+    assert (evaluated["stale"], evaluated["staleness"]) == (False, "current")
+    # The older evaluation ran with the detected score floor: stale; this one with 0.7.
+    assert staleness(workspace, made.evaluation) == Staleness.STALE
+
+
 def test_compare_marks_each_run(
     workspace: Workspace, made: Made, capsys: pytest.CaptureFixture[str]
 ) -> None:
