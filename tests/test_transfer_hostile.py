@@ -461,3 +461,29 @@ def test_a_name_with_blanks_around_it_is_refused(tmp_path: Path, exported: Expor
     doc["projects"][0]["name"] += " "
     message = f"project {doc['projects'][0]['id']} has blanks around its name"
     refused_unchanged(pack(tmp_path, exported, doc), tmp_path / "dest", message)
+
+
+# -- re-linking the images where the archive says they are ---------------------------------
+
+
+def test_relinking_never_opens_what_is_not_a_regular_file(
+    tmp_path: Path, exported: Exported, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The archive names the folder (`root`) and the files: opening a device can act (a
+    watchdog arms), so one that is not a regular file is refused without being opened."""
+    root = tmp_path / "root"
+    root.mkdir()
+    os.mkfifo(root / "a.png")  # stands for /dev/watchdog: any file that is not regular
+    doc = copy.deepcopy(exported.document)
+    doc["datasets"][0]["root"] = str(root)
+    opened: list[str] = []
+    real_open = os.open
+
+    def recording(path: str | Path, flags: int, *args: int, **kwargs: object) -> int:
+        opened.append(str(path))
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", recording)
+    error = refused_unchanged(pack(tmp_path, exported, doc), tmp_path / "dest", "a.png is not")
+    assert f"in {root}, a.png is not a regular file" in error.message
+    assert str(root / "a.png") not in opened

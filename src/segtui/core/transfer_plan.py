@@ -175,7 +175,11 @@ def image_problem(root: Path, dataset: ExportedDataset) -> str | None:
     for image in dataset["images"]:
         path = root / image["path"]
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            # Looked at before it is opened: opening a device can act (a watchdog arms, a
+            # tape rewinds), and the archive names the folder and the files.
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                return f"{image['path']} is not a regular file"
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
         except OSError:
             return f"{image['path']} is missing"
         with os.fdopen(fd, "rb") as handle:
