@@ -269,3 +269,25 @@ def test_settings_form_80x24(
 
     app = SegtuiApp(workspace, register_sample=False)
     assert snap_compare(app, terminal_size=(80, 24), run_before=open_and_edit)
+
+
+def test_the_model_tab_lists_the_users_values_above_the_detected_ones(
+    workspace: Workspace, project: ProjectRecord
+) -> None:
+    from segtui.ui.screens.project_properties import model_properties
+
+    def rows() -> dict[str, str]:
+        return dict(model_properties(workspace.model(project.model_id)))
+
+    assert "§Accuracy settings set by you (e edits them)" not in rows()
+    assert "§Decoding settings as detected (e edits them)" in rows()
+    configure_model(workspace, project.model_id, {"channel_order": "RGB", "scale": "255"})
+    listed = model_properties(workspace.model(project.model_id))
+    shown = [label for label, _value in listed]
+    head = shown.index("§Accuracy settings set by you (e edits them)")
+    (order, order_value), (scale, scale_value) = listed[head + 1 : head + 3]
+    assert (order, order_value) == ("channel order", "RGB")
+    assert scale == "scale" and "255" in scale_value
+    # The detected section still says what detection found (BGR), below the user's values.
+    detected = shown.index("§Decoding settings as detected (e edits them)")
+    assert head < detected and dict(listed[detected:])["channel order"] == "BGR"

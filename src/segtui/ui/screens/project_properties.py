@@ -118,9 +118,13 @@ def model_properties(model: ModelRecord) -> list[Property]:
             if k != "accuracy_settings"  # one row below, not its whole JSON
         ]
         rows += _calibration_rows(model)
+    if model.accuracy_settings:
+        # The user's values win over the detected ones below (e opens the form).
+        rows.append(("§Accuracy settings set by you (e edits them)", ""))
+        rows += [(k.replace("_", " "), _value_text(v)) for k, v in model.accuracy_settings.items()]
     settings = a.get("settings") or {}
     if settings:
-        rows.append(("§Decoding settings", ""))
+        rows.append(("§Decoding settings as detected (e edits them)", ""))
         rows += [
             (k.replace("_", " "), _value_text(v))
             for k, v in settings.items()
