@@ -487,3 +487,27 @@ def test_relinking_never_opens_what_is_not_a_regular_file(
     error = refused_unchanged(pack(tmp_path, exported, doc), tmp_path / "dest", "a.png is not")
     assert f"in {root}, a.png is not a regular file" in error.message
     assert str(root / "a.png") not in opened
+
+
+def _no_throughput(doc: ExportDocument) -> None:
+    _result(doc, ResultKind.BENCHMARK)["throughput_fps"] = 0
+
+
+def _no_latency_in_a_cell(doc: ExportDocument) -> None:
+    _result(doc, ResultKind.SWEEP)["cells"][0]["latency_median_ms"] = -1.5
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (_no_throughput, "measured throughput_fps = 0"),
+        (_no_latency_in_a_cell, "measured latency_median_ms = -1.5"),
+    ],
+)
+def test_a_measurement_of_nothing_is_refused(
+    tmp_path: Path, exported: Exported, mutate: Callable[[ExportDocument], None], message: str
+) -> None:
+    """`compare` and the HTML report divide by these: 0 failed them (ZeroDivisionError)."""
+    doc = copy.deepcopy(exported.document)
+    mutate(doc)
+    refused_unchanged(pack(tmp_path, exported, doc), tmp_path / "dest", message)

@@ -456,6 +456,25 @@ def _check_shapes(lists: Mapping[str, list[JsonObject]]) -> None:
         problem = shape_problem(value, shape, where, loose=(AdapterSettings,))
         if problem is not None:
             raise refused(problem)
+    _check_measurements(lists["results"])
+
+
+#: The figures `compare` and the HTML report divide by: a measurement has them above 0.
+_DIVISORS = ("throughput_fps", "latency_median_ms")
+
+
+def _check_measurements(results: list[JsonObject]) -> None:
+    """Each benchmark, and each sweep cell that ran, measured something: a throughput or
+    median latency of 0 failed `compare` and the HTML report (division by zero)."""
+    for result in results:
+        runs: list[JsonObject] = []
+        if result["kind"] == ResultKind.BENCHMARK:
+            runs = [result["data"]]
+        elif result["kind"] == ResultKind.SWEEP:
+            runs = [cell for cell in result["data"]["cells"] if cell["ok"]]
+        for run, key in ((run, key) for run in runs for key in _DIVISORS if key in run):
+            if not (math.isfinite(run[key]) and run[key] > 0):
+                raise refused(f"result {result['id']} measured {key} = {run[key]!r}")
 
 
 def _check_projects(projects: list[JsonObject], models: set[int], datasets: set[int]) -> set[int]:
