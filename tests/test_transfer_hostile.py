@@ -511,3 +511,28 @@ def test_a_measurement_of_nothing_is_refused(
     doc = copy.deepcopy(exported.document)
     mutate(doc)
     refused_unchanged(pack(tmp_path, exported, doc), tmp_path / "dest", message)
+
+
+def _report_without_figures(doc: ExportDocument) -> None:
+    del _result(doc, ResultKind.REPORT_PARENT)["summary"]["a_vs_b"]
+
+
+def _report_of_the_other_type(doc: ExportDocument) -> None:
+    _result(doc, ResultKind.REPORT_PARENT)["summary"]["type"] = "annotations"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (_report_without_figures, "(report:parent) has no 'a_vs_b' in its summary"),
+        (_report_of_the_other_type, "(report:parent) holds a report of type 'annotations'"),
+    ],
+)
+def test_a_report_without_its_types_figures_is_refused(
+    tmp_path: Path, exported: Exported, mutate: Callable[[ExportDocument], None], message: str
+) -> None:
+    """`report --stored` and the HTML report read the figures of the summary's type (found
+    by fuzzing: a report:parent without a_vs_b failed them with KeyError)."""
+    doc = copy.deepcopy(exported.document)
+    mutate(doc)
+    refused_unchanged(pack(tmp_path, exported, doc), tmp_path / "dest", message)

@@ -23,8 +23,8 @@ from segtui.core.archive import ARCHIVE_FORMAT
 from segtui.core.errors import SegtuiError
 from segtui.core.import_checks import check_name
 from segtui.core.json_input import json_depth
-from segtui.core.json_shape import shape_problem
 from segtui.core.records import DatasetAnalysis, JsonObject, ModelAnalysis
+from segtui.core.transfer_stored import stored_problem
 from segtui.core.types import DatasetKind, ResultKind
 
 if TYPE_CHECKING:
@@ -413,70 +413,6 @@ def _check_datasets(datasets: list[JsonObject], members: Collection[str]) -> set
     return ids
 
 
-def _stored_shapes() -> dict[str, object]:
-    """What each stored JSON of the document must be, as the workspace's readers declare it."""
-    from segtui.core.accuracy import EvaluationResult
-    from segtui.core.benchmark import BenchmarkRun
-    from segtui.core.optimize import OptimizationRecord
-    from segtui.core.performance import SweepData
-    from segtui.core.report import ReportData
-
-    return {
-        "analysis": ModelAnalysis,
-        "optimization": OptimizationRecord | None,
-        "dataset analysis": DatasetAnalysis,
-        ResultKind.ACCURACY: EvaluationResult,
-        ResultKind.BENCHMARK: BenchmarkRun,
-        ResultKind.SWEEP: SweepData,
-        ResultKind.REPORT_PARENT: ReportData,
-        ResultKind.REPORT_ANNOTATIONS: ReportData,
-    }
-
-
-def _check_shapes(lists: Mapping[str, list[JsonObject]]) -> None:
-    """Models' analyses and optimizations, datasets' analyses and results' data have the
-    shape their readers index (`segtui show`, `list`, `compare`, `report` would fail on
-    another); a result of a kind this segtui does not know is refused later, by kind."""
-    shapes = _stored_shapes()
-    checks: list[tuple[object, object, str]] = []
-    for model in lists["models"]:
-        where = f"model {model['id']}'s"
-        checks.append((model["analysis"], shapes["analysis"], f"{where} analysis"))
-        checks.append((model["optimization"], shapes["optimization"], f"{where} optimization"))
-    for dataset in lists["datasets"]:
-        shape = shapes["dataset analysis"]
-        checks.append((dataset["analysis"], shape, f"dataset {dataset['id']}'s analysis"))
-    for result in lists["results"]:
-        if result["kind"] in shapes:
-            checks.append((result["data"], shapes[result["kind"]], f"result {result['id']}'s data"))
-    # A format's settings gain keys over versions (and per format family): typed, not required.
-    from segtui.core.formats.base import AdapterSettings
-
-    for value, shape, where in checks:
-        problem = shape_problem(value, shape, where, loose=(AdapterSettings,))
-        if problem is not None:
-            raise refused(problem)
-    _check_measurements(lists["results"])
-
-
-#: The figures `compare` and the HTML report divide by: a measurement has them above 0.
-_DIVISORS = ("throughput_fps", "latency_median_ms")
-
-
-def _check_measurements(results: list[JsonObject]) -> None:
-    """Each benchmark, and each sweep cell that ran, measured something: a throughput or
-    median latency of 0 failed `compare` and the HTML report (division by zero)."""
-    for result in results:
-        runs: list[JsonObject] = []
-        if result["kind"] == ResultKind.BENCHMARK:
-            runs = [result["data"]]
-        elif result["kind"] == ResultKind.SWEEP:
-            runs = [cell for cell in result["data"]["cells"] if cell["ok"]]
-        for run, key in ((run, key) for run in runs for key in _DIVISORS if key in run):
-            if not (math.isfinite(run[key]) and run[key] > 0):
-                raise refused(f"result {result['id']} measured {key} = {run[key]!r}")
-
-
 def _check_projects(projects: list[JsonObject], models: set[int], datasets: set[int]) -> set[int]:
     ids = _unique_ids(projects, "project")
     for project in projects:
@@ -533,7 +469,9 @@ def read_document(raw: bytes | None, members: Collection[str]) -> ExportDocument
             raise refused(
                 f"{where} ({result['kind']}) has the files {result['files']}, but {wanted}"
             )
-    _check_shapes(lists)
+    problem = stored_problem(lists)
+    if problem is not None:
+        raise refused(problem)
     problem = _text_problem(doc)  # results' data: their texts are printed too
     if problem is not None:
         raise refused(problem)
