@@ -213,3 +213,23 @@ def test_report_max_drop_gate_exits_1_with_the_report_as_the_only_json(
     assert err == "segtui: mask AP drop 25.00 points exceeds --max-drop 10.0\n"
     code, out, err = run(capsys, *argv, "25")
     assert code == 0 and json.loads(out)["mask_ap_drop"] == 25.0 and err == ""
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly_with_141(tmp_path: Path) -> None:
+    """`segtui list --json | head`: the pipe closes before segtui writes; no traceback."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes anything
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "segtui", "--workspace", str(tmp_path / "ws"), "list", "--json"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Mapping
 
@@ -46,11 +47,22 @@ def open_workspace(args: argparse.Namespace) -> Workspace:
     return ws
 
 
+#: A closed output pipe, as a shell reports a process that SIGPIPE ended (128 + 13).
+EXIT_BROKEN_PIPE = 141
+
+
 def run_command(command: Command, args: argparse.Namespace, out: Output) -> int:
     """Run a command: every failure ends in a message and a non-zero exit, never a traceback."""
     root = default_workspace_dir(getattr(args, "workspace", None))
     try:
-        return command(args, out)
+        code = command(args, out)
+        sys.stdout.flush()  # here, where a closed pipe can still be caught
+        return code
+    except BrokenPipeError:
+        # The reader went away (`segtui list --json | head`): nothing to say to it, and
+        # Python's own flush at exit must not print a traceback either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         out.fail("Interrupted.", "")
         return EXIT_INTERRUPTED
