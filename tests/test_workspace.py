@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
@@ -461,3 +462,29 @@ def test_an_exclusive_lock_excludes_and_leaves_no_file(tmp_path: Path) -> None:
     assert not lock.exists()
     with storage.exclusive_lock(lock, timeout_s=0.2, what="testing"):
         pass  # free again
+
+
+def test_clean_tmp_removes_old_folders_but_not_one_whose_lock_a_process_holds(
+    workspace: Workspace,
+) -> None:
+    import fcntl
+    import os
+
+    tmp = workspace.root / "tmp"
+    tmp.mkdir(exist_ok=True)
+    dead, running = tmp / "import-dead", tmp / "import-running"
+    for folder in (dead, running):
+        (folder / "members").mkdir(parents=True)
+        (folder / "members" / "model.bin").write_bytes(b"x" * 10)
+        old = time.time() - 7200  # older than the hour clean_tmp waits
+        os.utime(folder, (old, old))
+    fd = os.open(running, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as a running import holds its staging folder
+        workspace.clean_tmp()
+        assert not dead.exists()
+        assert (running / "members" / "model.bin").read_bytes() == b"x" * 10
+    finally:
+        os.close(fd)
+    workspace.clean_tmp()  # its import is gone: the lock is free
+    assert not running.exists()

@@ -8,6 +8,7 @@ and an import either lands whole (files and rows) or leaves nothing behind.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -171,7 +172,7 @@ class Workspace(JobStore):
             with contextlib.suppress(OSError):
                 # Only folders: a lock file there is held by a live process (core.sample).
                 if child.is_dir() and child.stat().st_mtime < cutoff:
-                    shutil.rmtree(child, ignore_errors=True)
+                    _remove_unless_locked(child)
 
     # -- settings ----------------------------------------------------------------
 
@@ -478,6 +479,17 @@ LEFT JOIN (
 ) best ON best.project_id = p.id AND best.rank = 1
 ORDER BY p.id
 """
+
+
+def _remove_unless_locked(folder: Path) -> None:
+    """Remove `folder` unless a live process holds its lock (an import running for over an
+    hour locks its staging folder: core.project_import); BlockingIOError leaves it."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        os.close(fd)
 
 
 class _Tx:
