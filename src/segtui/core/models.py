@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -16,6 +15,7 @@ import openvino as ov
 from openvino.frontend import FrontEndManager
 
 from segtui.core.accuracy_values import Detector, checked_user_values
+from segtui.core.checksums import file_checksum
 from segtui.core.errors import ModelImportError, SegtuiError, UnsupportedModelError
 from segtui.core.formats import (
     FormatAdapter,
@@ -50,16 +50,6 @@ def ov_core() -> ov.Core:
     if _core is None:
         _core = ov.Core()
     return _core
-
-
-def file_checksum(*paths: Path) -> str:
-    """sha256 over the files, in order."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check_ir_pair(xml_path: Path, bin_path: Path) -> tuple[str, int]:

@@ -8,12 +8,12 @@ the HTML report decode them, mask by mask).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import cast
 
+from segtui.core.checksums import file_checksum
 from segtui.core.errors import SegtuiError
 from segtui.core.json_input import json_depth
 from segtui.core.json_shape import shape_problem
@@ -33,23 +33,13 @@ _MAX_DEPTH = 16
 _REPORTS = (ResultKind.REPORT_PARENT, ResultKind.REPORT_ANNOTATIONS)
 
 
-def _files_sha256(*paths: Path) -> str:
-    """sha256 over the files, in order (how `models.file_checksum` makes a model's checksum)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
 def check_checksums(document: ExportDocument, unpacked: Path) -> None:
     """Each model's files hash to its checksum: the workspace reuses a model by checksum
     (here, and when the same IR is imported later), so a false one would pass other
     files off as that model."""
     for model in document["models"]:
         xml = unpacked / model_member(model["id"], model["xml_name"])
-        if _files_sha256(xml, xml.with_suffix(".bin")) != model["checksum"]:
+        if file_checksum(xml, xml.with_suffix(".bin")) != model["checksum"]:
             raise SegtuiError(
                 f"Model {model['id']} ({model['name']!r}) of the archive is not what its "
                 "checksum says: its files were changed after the export. Nothing was imported.",
