@@ -233,3 +233,38 @@ def test_a_reader_that_goes_away_ends_the_command_quietly_with_141(tmp_path: Pat
         os.close(write_end)
     assert done.returncode == 141, done.stderr
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+def test_create_project_takes_any_mix_of_ids_names_and_paths(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, model_xml: Path, image_folder: Path
+) -> None:
+    ws = str(tmp_path / "ws")
+
+    def create(model: str, dataset: str, device: str) -> tuple[int, dict[str, object]]:
+        code, out, err = run(
+            capsys, "create-project", model, dataset, "--device", device, "--workspace", ws,
+            "--json", "--name", f"p-{device}-{model[:4]}",
+        )  # fmt: skip
+        return code, (json.loads(out) if code == 0 else {"error": err})
+
+    code, first = create(str(model_xml), str(image_folder), "CPU")  # path + path
+    assert code == 0, first
+    model_name = json.loads(run(capsys, "list", "models", "--workspace", ws, "--json")[1])[0]
+    dataset = json.loads(run(capsys, "list", "datasets", "--workspace", ws, "--json")[1])[0]
+    # The same model and dataset by name, and by id + name: the duplicate is refused, which
+    # shows both were found as the registered ones (not read as paths).
+    for model, data in (
+        (model_name["name"], dataset["name"]),
+        (str(model_name["id"]), dataset["name"]),
+    ):
+        code, out = create(model, data, "CPU")
+        assert code == 1 and "already has this model, dataset and device" in str(out["error"])
+    # A name with a path: the registered model, the folder imported as a dataset again.
+    code, out = create(model_name["name"], str(image_folder), "CPU")
+    assert code == 0, out
+    model_json = out["model"]
+    assert isinstance(model_json, dict) and model_json["id"] == model_name["id"]
+    code, _out, err = run(
+        capsys, "create-project", "no such model", dataset["name"], "--workspace", ws
+    )
+    assert code == 1 and "no model of that name" in err and "Traceback" not in err

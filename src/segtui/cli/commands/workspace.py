@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +50,34 @@ def _given_path(text: str, what: str) -> Path:
     return Path(text).expanduser()
 
 
+#: Endings that make a MODEL or DATASET argument a path, never a name.
+_FILE_SUFFIXES = frozenset({".xml", ".onnx", ".bin", ".json"})
+
+
 def _ref(
-    text: str, lookup: Callable[[int], object], what: str, usage: str, out: Output
+    text: str,
+    lookup: Callable[[int], object],
+    what: str,
+    usage: str,
+    out: Output,
+    names: Callable[[], Sequence[tuple[int, str]]] = lambda: (),
 ) -> int | Path:
-    """A command-line MODEL or DATASET: a registered id, else a path; says which was tried."""
+    """A command-line MODEL or DATASET: a registered id, else a file or folder, else a
+    registered name (`names()`: (id, name) pairs); says which was tried."""
     if not is_id(text):
-        return _given_path(text, what)
+        # A path-like text stays a path (its own "no such file" message names it).
+        path_like = "/" in text or Path(text).suffix.lower() in _FILE_SUFFIXES
+        if path_like or not text.strip() or os.path.lexists(os.path.expanduser(text)):
+            return _given_path(text, what)
+        named = [row_id for row_id, name in names() if name == text]
+        if len(named) == 1:
+            return named[0]
+        if len(named) > 1:
+            raise CliError(
+                f"Several {what}s are named {text!r}: ids {', '.join(map(str, named))}.",
+                f"Give the {what} id instead. {usage}",
+            )
+        raise CliError(f"No file or folder named {text!r} here, and no {what} of that name.", usage)
     number = int(text)
     on_disk = os.path.lexists(text)
     if _exists(lookup, number):
@@ -253,16 +275,18 @@ def cmd_create_project(args: argparse.Namespace, out: Output) -> int:
             args.model,
             ws.model,
             "model",
-            "MODEL is a model id (see `segtui list models`) or an .xml or .onnx file.",
+            "MODEL is a model id or name (see `segtui list models`) or an .xml or .onnx file.",
             out,
+            lambda: [(m.id, m.name) for m in ws.models()],
         )
         dataset = _ref(
             args.dataset,
             ws.dataset,
             "dataset",
-            "DATASET is a dataset id (see `segtui list datasets`), a folder of images "
-            "or a COCO .json file.",
+            "DATASET is a dataset id or name (see `segtui list datasets`), a folder of "
+            "images or a COCO .json file.",
             out,
+            lambda: [(d.id, d.name) for d in ws.datasets()],
         )
         project = create_project_from(
             ws,
@@ -479,8 +503,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_import_dataset)
 
     p = sub.add_parser("create-project", parents=[common], help="model + dataset + device")
-    p.add_argument("model", help="model id or model file")
-    p.add_argument("dataset", help="dataset id, image folder or COCO .json")
+    p.add_argument("model", help="model id, model name or model file (.xml, .onnx)")
+    p.add_argument("dataset", help="dataset id, dataset name, image folder or COCO .json")
     p.add_argument("--images", help="image folder of a COCO file")
     p.add_argument("--device", default="CPU")
     p.add_argument("--name")
