@@ -14,6 +14,7 @@ from conftest import write_scene
 from tiny_models import build_omz_maskrcnn_conv
 
 from segtui.core import jobs
+from segtui.core.deploy import plan_deployment
 from segtui.core.errors import SegtuiError
 from segtui.core.models import load_registered
 from segtui.core.optimize import optimize_project, validation_items
@@ -71,6 +72,9 @@ def _gone(pid: int, timeout: float = 10.0) -> bool:
 def test_optimize_project_registers_an_int8_child(workspace: Workspace, tmp_path: Path) -> None:
     parent = _project(workspace, tmp_path, images=4)
     parent_model = workspace.model(parent.model_id)
+    # An Ultralytics export keeps a metadata.yaml beside its IR (task, names, imgsz).
+    metadata = f"task: segment\nnames: {dict(enumerate(parent_model.class_names))}\n"
+    (parent_model.xml_path.parent / "metadata.yaml").write_text(metadata)
     stages: list[str] = []
     settings = OptimizeSettings(subset_percent=50, preset=Preset.MIXED, fast_bias_correction=False)
 
@@ -110,6 +114,11 @@ def test_optimize_project_registers_an_int8_child(workspace: Workspace, tmp_path
     assert load_registered(model).adapter.format_id == parent_model.format_id
     assert model.xml_path.is_file()
     assert _staging(workspace) == []
+    # The child carries the parent's metadata.yaml, and so does its deployment package.
+    assert (model.xml_path.parent / "metadata.yaml").read_text() == metadata
+    plan = plan_deployment(workspace, child.id, tmp_path / "pkg.tar.gz", with_parent=True)
+    packaged = [name for name, _ in plan.members]
+    assert "model/metadata.yaml" in packaged and "parent/metadata.yaml" in packaged
 
 
 def test_optimize_refuses_bad_settings_and_int8_parents(

@@ -270,6 +270,10 @@ def plan_deployment(
                 (f"{folder}/model.xml", _stored_file(ws, model.xml_path)),
                 (f"{folder}/model.bin", _stored_file(ws, model.xml_path.with_suffix(".bin"))),
             ]
+            # Ultralytics and the Model API load an exported YOLO IR with its metadata.yaml.
+            meta = model.xml_path.parent / "metadata.yaml"
+            if meta.is_file():
+                model_files.append((f"{folder}/metadata.yaml", _stored_file(ws, meta)))
     config: PackageConfig = {
         "segtui_version": __version__,
         "created_at": time.strftime(TIME_FORMAT),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -208,6 +209,12 @@ def _register(
             cancel.raise_if_cancelled()  # the last moment a cancel undoes the registration
         child.append(child_id)
 
+    # The child carries its parent's metadata.yaml (Ultralytics' export writes one beside the
+    # IR; Ultralytics and the Model API need it to load the INT8 IR), as import_model copies
+    # the one beside the file it registers.
+    meta = parent_model.xml_path.parent / "metadata.yaml"
+    if meta.is_file() and not (xml_path.parent / "metadata.yaml").exists():
+        shutil.copyfile(meta, xml_path.parent / "metadata.yaml")
     with cancel_deferred():
         import_model(
             ws,
