@@ -386,8 +386,19 @@ def test_compare_projects_ratios_from_stored_results(
 
     comparison = compare_projects(workspace, child.id, parent.id)
     assert comparison["a_best"]["throughput_fps"] == 30.0
-    assert comparison["ratios_vs_b"]["f32"] == {"throughput_ratio": 3.0, "latency_ratio": 4.0}
-    assert comparison["ratios_vs_b"]["bf16"] == {"throughput_ratio": 1.875, "latency_ratio": 2.5}
+    # A has no f32 run: its best (bf16) run stands against B's f32 one, and says so.
+    assert comparison["ratios_vs_b"]["f32"] == {
+        "throughput_ratio": 3.0,
+        "latency_ratio": 4.0,
+        "a_precision": "bf16",
+        "b_precision": "f32",
+    }
+    assert comparison["ratios_vs_b"]["bf16"] == {
+        "throughput_ratio": 1.875,
+        "latency_ratio": 2.5,
+        "a_precision": "bf16",
+        "b_precision": "bf16",
+    }
     # Per-layer deltas are against B's best run (the bf16 one), largest saving first.
     deltas = {d["layer_type"]: d for d in comparison["layer_deltas"]}
     assert deltas["Convolution"] == {
@@ -404,6 +415,26 @@ def test_compare_projects_ratios_from_stored_results(
     assert swapped["ratios_vs_b"]["bf16"]["throughput_ratio"] == pytest.approx(
         16.0 / 30.0, abs=1e-4
     )
+
+
+def test_compare_pairs_runs_of_the_same_precision_not_a_best_run_with_an_f32_one(
+    workspace: Workspace, pair: tuple[ProjectRecord, ProjectRecord]
+) -> None:
+    """Issue #16: "A vs B@f32 ×2.15" was A's bf16 run over B's f32 run; A's f32 run gives ×1.80."""
+    parent, child = pair
+    store(workspace, parent.id, run("f32", 100.0, 40.0))
+    store(workspace, parent.id, run("bf16", 179.0, 22.0, requested="default"))
+    store(workspace, child.id, run("f32", 180.0, 20.0))
+    store(workspace, child.id, run("bf16", 215.0, 16.0, requested="default"))
+    ratios = compare_projects(workspace, child.id, parent.id)["ratios_vs_b"]
+    assert ratios["f32"] == {
+        "throughput_ratio": 1.8,
+        "latency_ratio": 2.0,
+        "a_precision": "f32",
+        "b_precision": "f32",
+    }
+    assert ratios["bf16"]["throughput_ratio"] == pytest.approx(215.0 / 179.0, abs=1e-4)
+    assert ratios["bf16"]["a_precision"] == "bf16"
 
 
 def test_compare_projects_without_a_benchmark_says_which(

@@ -32,10 +32,17 @@ CELL_OVERHEAD_S = 2.0
 
 
 class RatioVsB(TypedDict):
-    """A's best run against one of B's precisions: A/B throughput, B/A median latency."""
+    """A's run paired with one of B's runs: A/B throughput, B/A median latency.
+
+    A's run is the one asked at the same precision as B's (f32 with f32, default with
+    default), else the one that ran at the same precision, else A's best; `a_precision`
+    and `b_precision` say what each side ran at, so an unpaired ratio says so.
+    """
 
     throughput_ratio: float
     latency_ratio: float
+    a_precision: NotRequired[str]
+    b_precision: NotRequired[str]
 
 
 class LayerDelta(TypedDict):
@@ -264,15 +271,7 @@ def compare_projects(ws: Workspace, a_id: int, b_id: int) -> Comparison:
         )
     a_best, b_best = _best(a_runs), _best(b_runs)
     ratios = {
-        precision: RatioVsB(
-            throughput_ratio=round(
-                float(a_best["throughput_fps"]) / float(b_run["throughput_fps"]), 4
-            ),
-            latency_ratio=round(
-                float(b_run["latency_median_ms"]) / float(a_best["latency_median_ms"]), 4
-            ),
-        )
-        for precision, b_run in b_runs.items()
+        precision: _ratio(_paired(a_runs, b_run), b_run) for precision, b_run in b_runs.items()
     }
     return Comparison(
         a=ComparedProject(project_id=a.id, name=a.name, runs=a_runs),
@@ -286,6 +285,26 @@ def compare_projects(ws: Workspace, a_id: int, b_id: int) -> Comparison:
 
 def _best(runs: Mapping[str, StoredBenchmark]) -> StoredBenchmark:
     return max(runs.values(), key=lambda d: float(d["throughput_fps"]))
+
+
+def _paired(a_runs: Mapping[str, StoredBenchmark], b_run: StoredBenchmark) -> StoredBenchmark:
+    """A's run to set beside `b_run`: asked at the same precision, else run at it, else A's best."""
+    asked = b_run.get("requested_precision")
+    same_asked = [r for r in a_runs.values() if asked and r.get("requested_precision") == asked]
+    if same_asked:
+        return _best({str(i): r for i, r in enumerate(same_asked)})
+    return a_runs.get(str(b_run["precision"])) or _best(a_runs)
+
+
+def _ratio(a_run: StoredBenchmark, b_run: StoredBenchmark) -> RatioVsB:
+    return RatioVsB(
+        throughput_ratio=round(float(a_run["throughput_fps"]) / float(b_run["throughput_fps"]), 4),
+        latency_ratio=round(
+            float(b_run["latency_median_ms"]) / float(a_run["latency_median_ms"]), 4
+        ),
+        a_precision=str(a_run["precision"]),
+        b_precision=str(b_run["precision"]),
+    )
 
 
 def layer_deltas(a_runtime: RuntimeProfile, b_runtime: RuntimeProfile) -> list[LayerDelta]:

@@ -114,9 +114,13 @@ def cmd_compare(args: argparse.Namespace, out: Output) -> int:
         lines = [f"A: project {a.id} {a.name}", *a_lines, f"B: project {b.id} {b.name}", *b_lines]
         document = dict(data) | {"a": a_json, "b": b_json}
         for precision, ratio in data["ratios_vs_b"].items():
+            a_at = ratio.get("a_precision", "best")
+            unpaired = (
+                f" (A has no run at {precision}: its {a_at} run)" if a_at != precision else ""
+            )
             lines.append(
-                f"A vs B@{precision}: throughput ×{ratio['throughput_ratio']:.2f}, "
-                f"latency ×{ratio['latency_ratio']:.2f} faster"
+                f"A@{a_at} vs B@{precision}: throughput ×{ratio['throughput_ratio']:.2f}, "
+                f"latency ×{ratio['latency_ratio']:.2f} faster{unpaired}"
             )
         out.result(document, "\n".join(lines))
     return EXIT_OK

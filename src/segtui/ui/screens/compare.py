@@ -95,7 +95,7 @@ def figure_rows(
 
 
 def ratio_text(comparison: Comparison, b_requested: Collection[str]) -> Text:
-    """A's best run against each precision B was measured at: throughput and latency ratios.
+    """A's run against each precision B was measured at (paired like with like, else named).
 
     `b_requested` is every precision B was ever asked to run at ("f32", "default"),
     to say which baseline is still missing and the key that measures it.
@@ -108,7 +108,9 @@ def ratio_text(comparison: Comparison, b_requested: Collection[str]) -> Text:
     for precision, ratio in ratios.items():
         asked = b_runs[precision].get("requested_precision")
         kind = "default" if asked == "default" else "true FP32"
-        text.append(f"\n  vs B at {precision} ({kind}): ")
+        a_at = ratio.get("a_precision")
+        a_side = f"A at {a_at} " if a_at and a_at != precision else ""
+        text.append(f"\n  {a_side}vs B at {precision} ({kind}): ")
         text.append(f"{float(ratio['throughput_ratio']):.2f}× throughput", style="bold")
         text.append(f" · latency B/A {float(ratio['latency_ratio']):.2f}×")
     if "default" in b_requested and "f32" in b_requested and len(ratios) == 1:
