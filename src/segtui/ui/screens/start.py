@@ -129,6 +129,13 @@ class StartScreen(SegtuiScreen):
             tooltip="Reload the project list from the workspace.",
         ),
         Binding(
+            "i",
+            "import_archive",
+            "Import",
+            id="start.import",
+            tooltip="Import a project archive that `segtui export` wrote (.tar.gz).",
+        ),
+        Binding(
             "q",
             "app.quit",
             "Quit",
@@ -174,6 +181,11 @@ class StartScreen(SegtuiScreen):
 
     def on_screen_suspend(self) -> None:
         unsubscribe(self)
+
+    def action_import_archive(self) -> None:
+        from segtui.ui.screens.import_archive import ImportScreen
+
+        self.app.push_screen(ImportScreen())
 
     def action_refresh(self) -> None:
         self.reload()
