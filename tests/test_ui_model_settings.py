@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from pilot_screens import opened
+from pilot_screens import opened, text_of
 from pilot_wait import settle, until
+from test_ui_performance import PARENT_RT, bench
 from textual.pilot import Pilot
 from textual.widgets import Input, Select, Static
 from tiny_models import build_omz_maskrcnn_conv
@@ -19,8 +20,10 @@ from segtui.core.projects import create_project_from_paths
 from segtui.core.workspace import ProjectRecord, Workspace
 from segtui.ui.app import SegtuiApp
 from segtui.ui.screens import model_settings_preview
+from segtui.ui.screens.help import binding_rows
 from segtui.ui.screens.model_settings import ModelSettingsScreen
 from segtui.ui.screens.model_settings_preview import legend_layout
+from segtui.ui.screens.performance import PerformanceScreen
 from segtui.ui.screens.project import ProjectScreen
 from segtui.ui.widgets.settings_form import SettingsForm
 
@@ -222,6 +225,60 @@ async def test_a_model_whose_files_are_gone_is_said_so_on_the_screen(
         assert screen.form is None and screen.preview is None
 
 
+async def test_ctrl_n_and_ctrl_b_walk_the_preview_through_the_datasets_images(
+    workspace: Workspace, project: ProjectRecord
+) -> None:
+    model_id = project.model_id
+    images = workspace.dataset_images(project.dataset_id)
+    assert len(images) >= 2
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await settings_screen(pilot, project.id)
+        page = screen.page
+        assert page is not None and page.index == 0
+        assert [i.name for i in page.images] == [i.path for i in images]
+        intro = str(screen.query_one("#settings-intro", Static).render())
+        assert f"preview: {images[0].path} (1/{len(images)})" in intro
+        # The form has a pending edit: the after side runs with it on every image.
+        count = screen.preview_redraws
+        threshold = form_of(screen).query_one("#field-score_threshold", Input)
+        threshold.focus()
+        threshold.value = "0.5"
+        await until(pilot, lambda: screen.preview_redraws > count)
+        count = await drawn(pilot, screen)
+        assert screen.preview is not None
+        assert dict(screen.preview.request.changes) == {"score_threshold": "0.5"}
+
+        await pilot.press("ctrl+n")  # in an Input: the key is not typed
+        await until(pilot, lambda: screen.preview_redraws > count)
+        count = await drawn(pilot, screen)
+        assert form_of(screen).raw("score_threshold") == "0.5"
+        assert screen.page is not None and screen.page.index == 1
+        second = screen.page.images[1]
+        assert second.name == images[1].path
+        intro = str(screen.query_one("#settings-intro", Static).render())
+        assert f"preview: {second.name} (2/{len(images)})" in intro
+        shown = screen.preview
+        assert shown is not None and shown.request.image == second
+        assert shown.predictions.image == second
+        # Both sides predicted on the new image: before as stored, after with the form's.
+        before = settings_preview(workspace, model_id, {}, second.path)
+        after = settings_preview(workspace, model_id, {"score_threshold": "0.5"}, second.path)
+        assert scores(shown.predictions.before) == scores(before)
+        assert scores(shown.predictions.after) == scores(after)
+
+        await pilot.press("ctrl+b", "ctrl+b")  # back past the first: the last image
+        await until(pilot, lambda: screen.preview_redraws > count)
+        await drawn(pilot, screen)
+        assert screen.page is not None and screen.page.index == len(images) - 1
+        assert screen.preview is not None
+        assert screen.preview.request.image.name == images[-1].path
+        # F1 lists both keys as this screen's.
+        listed = {desc: (keys, scope) for keys, desc, scope, _tip in binding_rows(app.screen)}
+        assert listed["Next image"] == ("^n", "this screen")
+        assert listed["Previous image"] == ("^b", "this screen")
+
+
 def test_the_legend_goes_beside_a_square_image_and_under_a_wide_one() -> None:
     # A square image in a 38×9 panel: beside, it gets every row (18 px, not 14).
     beside = legend_layout((256, 256), (15, 5), 2, 38, 9)
@@ -291,3 +348,52 @@ def test_the_model_tab_lists_the_users_values_above_the_detected_ones(
     # The detected section still says what detection found (BGR), below the user's values.
     detected = shown.index("§Decoding settings as detected (e edits them)")
     assert head < detected and dict(listed[detected:])["channel order"] == "BGR"
+
+
+# -- staleness on the Performance screen (test_ui_performance.py is near 600 lines) ------
+
+
+async def test_a_benchmark_made_with_other_accuracy_settings_is_marked_stale(
+    workspace: Workspace, pair: tuple[ProjectRecord, ProjectRecord]
+) -> None:
+    parent, _ = pair
+    model_id = parent.model_id
+    version = model_settings(workspace, model_id).version
+    for precision, recorded in (("f32", "0123456789ab"), ("bf16", version)):
+        data = bench(precision, 4.0, 250.0, precision, PARENT_RT)
+        data |= {"model_id": model_id, "accuracy_settings_version": recorded}
+        workspace.add_result(project_id=parent.id, kind="benchmark", data=data)
+    stale_id = workspace.results(parent.id)[0].id
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await opened(pilot, PerformanceScreen(parent.id))
+        assert screen.page is not None and screen.page.stale == {"f32"}
+        note = screen.query_one("#perf-stale")
+        assert note.display
+        assert text_of(screen, "#perf-stale") == (
+            f"⚠ run {stale_id} (f32): the model's accuracy settings changed since (stale)"
+        )
+
+    # A change of the settings makes the run that was current stale as well.
+    configure_model(workspace, model_id, {"channel_order": "RGB"})
+    newer = model_settings(workspace, model_id).version
+    assert newer != version
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await opened(pilot, PerformanceScreen(parent.id))
+        assert screen.page is not None and screen.page.stale == {"f32", "bf16"}
+        assert text_of(screen, "#perf-stale").startswith(f"⚠ runs {stale_id} (f32), ")
+
+
+async def test_benchmarks_that_recorded_no_settings_are_not_marked(
+    workspace: Workspace, pair: tuple[ProjectRecord, ProjectRecord]
+) -> None:
+    parent, _ = pair
+    data = bench("f32", 4.0, 250.0, "f32", PARENT_RT) | {"model_id": parent.model_id}
+    workspace.add_result(project_id=parent.id, kind="benchmark", data=data)
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await opened(pilot, PerformanceScreen(parent.id))
+        assert screen.page is not None and screen.page.stale == frozenset()
+        assert not screen.query_one("#perf-stale").display
+        assert text_of(screen, "#perf-stale") == ""

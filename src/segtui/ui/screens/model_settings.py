@@ -4,8 +4,10 @@ The form (`SettingsForm`) has one row per setting of the model's format, with wh
 value comes from (detected, or set by you). Each edit is parsed at once and checked
 against the model (`check_changes`) in a thread worker; a valid edit redraws the
 preview about 300 ms later: one image of the project's dataset predicted with the
-stored settings (before) and with the form's (after), side by side. ctrl+s stores the
-changes (`configure_model`); escape closes and drops what was not saved.
+stored settings (before) and with the form's (after), side by side; ctrl+n and ctrl+b walk
+the dataset's images (letters would type into the form's fields; ctrl+p is the command
+palette). ctrl+s stores the changes (`configure_model`); escape closes and drops what was
+not saved.
 """
 
 from __future__ import annotations
@@ -65,13 +67,23 @@ SIDE_TOOLTIPS = {
 @dataclass(frozen=True)
 class SettingsPage:
     """What the screen shows, read in a worker: the project, its model and the settings,
-    and the image the preview predicts (None, with the reason, when there is none)."""
+    and the dataset's images, `index` the one the preview predicts (none: `no_image` says why)."""
 
     project: ProjectRecord
     model: ModelRecord
     settings: AccuracySettings
-    image: PreviewImage | None
+    images: tuple[PreviewImage, ...]
+    index: int = 0
     no_image: str = ""
+
+    @property
+    def image(self) -> PreviewImage | None:
+        return self.images[self.index] if self.images else None
+
+    @property
+    def position(self) -> str:
+        """'(2/5)': where the preview's image is in the dataset."""
+        return f"({self.index + 1}/{len(self.images)})"
 
 
 def load_settings_page(ws: Workspace, project_id: int) -> SettingsPage:
@@ -81,11 +93,9 @@ def load_settings_page(ws: Workspace, project_id: int) -> SettingsPage:
     dataset = ws.dataset(project.dataset_id)
     images = ws.dataset_images(dataset.id)
     if not images:
-        return SettingsPage(project, model, settings, None, "the dataset has no images")
-    first = images[0]
-    return SettingsPage(
-        project, model, settings, PreviewImage(image_path(dataset, first), first.path)
-    )
+        return SettingsPage(project, model, settings, (), no_image="the dataset has no images")
+    shown = tuple(PreviewImage(image_path(dataset, image), image.path) for image in images)
+    return SettingsPage(project, model, settings, shown)
 
 
 @dataclass(frozen=True)
@@ -149,6 +159,22 @@ class ModelSettingsScreen(SegtuiScreen):
             "Reset field",
             id="model_settings.reset",
             tooltip="Put the focused setting back to its detected value (ctrl+s saves it).",
+        ),
+        Binding(
+            "ctrl+n",
+            "image(1)",
+            "Next image",
+            show=False,  # the footer is full at 80 columns; F1 lists it
+            id="model_settings.next_image",
+            tooltip="Preview the dataset's next image (both sides are predicted again).",
+        ),
+        Binding(
+            "ctrl+b",
+            "image(-1)",
+            "Previous image",
+            show=False,
+            id="model_settings.previous_image",
+            tooltip="Preview the dataset's previous image (both sides are predicted again).",
         ),
         Binding(
             "escape",
@@ -237,7 +263,8 @@ class ModelSettingsScreen(SegtuiScreen):
         if page is None:
             return
         analysis = page.model.analysis
-        shown = page.image.name if page.image else f"none ({page.no_image})"
+        image = page.image
+        shown = f"{image.name} {page.position}" if image else f"none ({page.no_image})"
         self.query_one("#settings-intro", Static).update(
             Text.assemble(
                 (f"{page.model.name}", "bold"),
@@ -435,6 +462,23 @@ class ModelSettingsScreen(SegtuiScreen):
             )
 
     # -- actions ------------------------------------------------------------------
+
+    def action_image(self, step: int) -> None:
+        """Preview the image `step` places along the dataset (wrapping at either end)."""
+        page = self.page
+        if page is None:
+            return
+        if not page.images:
+            self.notify(f"No image to preview: {page.no_image}.", timeout=3)
+            return
+        self.page = page = replace(page, index=(page.index + step) % len(page.images))
+        self._show_intro()
+        image = page.image
+        if image is not None and self.has_class("-low"):  # the intro line is hidden
+            self.notify(f"Preview: {image.name} {page.position}", timeout=2)
+        if self.problems():
+            self.notify("Fix the form's problems to preview this image.", timeout=3)
+        self._schedule_preview(0)
 
     def action_reset_field(self) -> None:
         form = self.form

@@ -3,7 +3,7 @@ settings (before) and with the form's (after), drawn side by side as half-block 
 
 Predictions are kept between drawings: a resize only draws again, a change of the form
 predicts only the after side, and the before side is predicted again only when the stored
-settings change (a save).
+settings change (a save). Another image (ctrl+n, ctrl+b) predicts both.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ class PreviewRequest:
 class PreviewPredictions:
     """Both sides' instances and the image with their masks decoded (kept between drawings)."""
 
+    image: PreviewImage
     before_version: str
     changes_key: tuple[tuple[str, str], ...]
     before: tuple[Instance, ...]
@@ -121,6 +122,8 @@ def predict(
     """Both sides' predictions: those in `kept` where they still hold, the others run now."""
     before: tuple[Instance, ...] | None = None
     after: tuple[Instance, ...] | None = None
+    if kept is not None and kept.image != request.image:
+        kept = None  # another image: both sides are predicted again
     if kept is not None and kept.before_version == request.before_version:
         before = kept.before
         if kept.changes_key == request.changes_key:
@@ -143,7 +146,13 @@ def predict(
         return replace(kept, before_version=request.before_version, changes_key=request.changes_key)
     comparison, unreadable = _comparison(request.image, before, after, request.class_names_after)
     return PreviewPredictions(
-        request.before_version, request.changes_key, before, after, comparison, unreadable
+        request.image,
+        request.before_version,
+        request.changes_key,
+        before,
+        after,
+        comparison,
+        unreadable,
     )
 
 

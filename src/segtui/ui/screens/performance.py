@@ -47,7 +47,8 @@ from segtui.core.performance import latest_benchmarks, requested_precisions
 from segtui.core.preflight import submit_checked
 from segtui.core.records import JobRecord, ProjectRecord
 from segtui.core.settings import BENCHMARK, SettingError, SettingField
-from segtui.core.types import JobKind, Precision
+from segtui.core.settings_versions import CurrentVersions, data_staleness
+from segtui.core.types import JobKind, Precision, ResultKind
 from segtui.core.workspace import Workspace
 from segtui.ui.commands import ScreenKeyCommands
 from segtui.ui.screens.base import SegtuiScreen
@@ -68,6 +69,7 @@ from segtui.ui.widgets.benchmark_tables import (
     run_settings_text,
     runtime_of,
     slowest_rows,
+    stale_text,
     type_rows,
 )
 from segtui.ui.widgets.job_monitor import JobMonitor
@@ -174,17 +176,33 @@ class PerformancePage:
     compare_pair: tuple[int, int] | None
     #: A benchmark of the project queued or running (followed when the screen opens).
     running: JobRecord | None
+    #: The precisions whose run recorded accuracy settings the model no longer has.
+    stale: frozenset[str] = frozenset()
+
+
+def stale_precisions(
+    ws: Workspace, project_id: int, runs: dict[str, StoredBenchmark]
+) -> frozenset[str]:
+    """The runs made with other accuracy settings than the model's now (reads its graph)."""
+    current = CurrentVersions(ws)
+    return frozenset(
+        precision
+        for precision, run in runs.items()
+        if data_staleness(ws, ResultKind.BENCHMARK, project_id, run, current).stale
+    )
 
 
 def load_performance(ws: Workspace, project_id: int) -> PerformancePage:
     project = ws.project(project_id)
+    runs = latest_benchmarks(ws, project_id)
     return PerformancePage(
         project=project,
         int8=bool(ws.model(project.model_id).analysis.get("int8")),
-        runs=latest_benchmarks(ws, project_id),
+        runs=runs,
         requested=frozenset(requested_precisions(ws, project_id)),
         compare_pair=default_pair(ws, project_id),
         running=jobs.active_job(ws, project_id, JobKind.BENCHMARK),
+        stale=stale_precisions(ws, project_id, runs),
     )
 
 
@@ -302,6 +320,7 @@ class PerformanceScreen(SegtuiScreen):
             yield Static(id="perf-title")
             yield Static(LOADING, id="perf-empty", classes="empty")
             yield SortableTable(id="perf-results")
+            yield Static(id="perf-stale")
             yield Static(
                 "Baselines: b = true FP32, d = default precision (bf16 where the CPU has it).",
                 id="perf-baseline",
@@ -335,6 +354,7 @@ class PerformanceScreen(SegtuiScreen):
         # Until the benchmarks are in, only the loading line shows.
         self.query_one("#perf-baseline").display = False
         self.query_one("#perf-results").display = False
+        self.query_one("#perf-stale").display = False
 
     def on_resize(self, event: events.Resize) -> None:
         """The results table's columns again where the width changes which of them fit."""
@@ -374,6 +394,9 @@ class PerformanceScreen(SegtuiScreen):
         table = self.query_one("#perf-results", SortableTable)
         table.set_rows(result_rows(self.runs, self.result_columns))
         table.display = bool(self.runs)
+        stale = self.query_one("#perf-stale", Static)
+        stale.update(stale_text(self.runs, page.stale, self.app.current_theme.warning))
+        stale.display = bool(page.stale)
         empty = self.query_one("#perf-empty", Static)
         empty.display = not self.runs
         empty.update(NOT_MEASURED)

@@ -8,11 +8,11 @@ precisions as computed: a layer OpenVINO reports as F16 in an f32 run is "F32 (F
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from rich.text import Text
 
-from segtui.core.benchmark import BenchmarkRun
+from segtui.core.benchmark import BenchmarkRun, StoredBenchmark
 from segtui.core.machine import MachineInfo
 from segtui.core.runtime_graph import RuntimeProfile, SlowLayer, by_label, precision_label
 from segtui.ui.widgets.table import Row, num, txt
@@ -149,6 +149,22 @@ def result_rows(
         )
         rows.append((precision, tuple(cells[i] for i in shown)))
     return rows
+
+
+def stale_text(
+    runs: Mapping[str, StoredBenchmark], stale: Collection[str], style: str | None = None
+) -> Text:
+    """'⚠ run 12 (f32): the model's accuracy settings changed since …'; empty when none is."""
+    named = [
+        f"{run['result_id']} ({precision})" for precision, run in runs.items() if precision in stale
+    ]
+    if not named:
+        return Text()
+    runs_text = f"run{'s' if len(named) > 1 else ''} {', '.join(named)}"
+    return Text(
+        f"⚠ {runs_text}: the model's accuracy settings changed since (stale)",
+        style=style or "",
+    )
 
 
 TYPE_COLUMNS = (("type", "Layer type"), ("ms", "Time ms"), ("share", "Share"))
