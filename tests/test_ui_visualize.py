@@ -14,6 +14,7 @@ from stored_report import StoredReport, open_report, store_report
 from textual.pilot import Pilot
 from textual.widgets import Label, Static
 
+from segtui.core.report import ReportImages
 from segtui.core.workspace import Workspace
 from segtui.ui.app import SegtuiApp
 from segtui.ui.screens import visualize as visualize_screen
@@ -21,7 +22,7 @@ from segtui.ui.screens import visualize_drawing
 from segtui.ui.screens.report import ReportScreen
 from segtui.ui.screens.visualize import PanelImage, VisualizeScreen
 from segtui.ui.screens.visualize_drawing import prepare_image
-from segtui.ui.screens.visualize_session import ReportImages, load_report_images
+from segtui.ui.screens.visualize_session import load_report_images
 from segtui.ui.widgets.half_blocks import HalfBlocks
 
 SnapCompare = Callable[..., bool]

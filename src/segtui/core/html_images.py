@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -27,6 +26,7 @@ from segtui.core.html_page import element, esc, void_element
 from segtui.core.matching import BasicRow
 from segtui.core.predictions import ImagePrediction
 from segtui.core.progress import ProgressCallback, no_progress
+from segtui.core.report import ReportImages
 from segtui.core.visualize import (
     DISAGREE_COLOR,
     ImageComparison,
@@ -57,20 +57,6 @@ MAX_SIDE = 20_000
 _R, _G, _B = DISAGREE_COLOR
 HATCH_CSS = f"repeating-linear-gradient(135deg, rgb({_R},{_G},{_B}) 0 3px, #fff 3px 6px)"
 Side = Literal["a", "b", "ref"]
-
-
-@dataclass(frozen=True)
-class ReportImages:
-    """What drawing needs of a report: predictions by image, where the images are, how it matched."""
-
-    optimized: Mapping[str, ImagePrediction]
-    parent: Mapping[str, ImagePrediction]
-    paths: Mapping[str, Path]
-    class_names: Sequence[str]
-    threshold: float
-    iou: float
-    #: Annotations reports: the annotations (score 1) by image, B of every row; else None.
-    truth: Mapping[str, ImagePrediction] | None = None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from segtui.core.accuracy import coco_image_id
 from segtui.core.datasets import image_path
 from segtui.core.errors import SegtuiError
 from segtui.core.evaluation import category_mapping, load_annotations
-from segtui.core.html_images import MAX_IMAGES, ReportImages, images_html
+from segtui.core.html_images import MAX_IMAGES, images_html
 from segtui.core.html_page import Section, esc, page
 from segtui.core.html_performance import performance_html
 from segtui.core.html_summary import REPORT_TYPE_TITLES, ReportSources, made_at, summary_html
@@ -28,7 +28,12 @@ from segtui.core.html_tables import tables_html
 from segtui.core.predictions import ImagePrediction
 from segtui.core.progress import ProgressCallback, no_progress
 from segtui.core.records import ResultRecord
-from segtui.core.report import annotations_as_predictions, report_data, report_predictions
+from segtui.core.report import (
+    ReportImages,
+    annotations_as_predictions,
+    report_data,
+    report_predictions,
+)
 from segtui.core.safe_files import make_output_folder, write_output_text
 from segtui.core.types import ReportType, ResultKind
 from segtui.core.workspace import Workspace

@@ -152,6 +152,21 @@ class ReportOutcome(TypedDict):
     summary: ReportSummary
 
 
+@dataclass(frozen=True)
+class ReportImages:
+    """What drawing a stored report's images needs, read once: predictions by image, where
+    the images are, and the score threshold and match IoU the report was made with."""
+
+    optimized: Mapping[str, ImagePrediction]
+    parent: Mapping[str, ImagePrediction]
+    paths: Mapping[str, Path]
+    class_names: Sequence[str]
+    threshold: float
+    iou: float
+    #: Annotations reports drawn for the page: the annotations (score 1) by image; else None.
+    truth: Mapping[str, ImagePrediction] | None = None
+
+
 #: `on_stored(tx, outcome)` writes what commits with the stored report (a job's end).
 OnStored = Callable[["_Tx", ReportOutcome], None]
 

@@ -35,6 +35,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Header, Label, Static
 from textual.worker import Worker, WorkerState
 
+from segtui.core.report import ReportImages
 from segtui.core.visualize import (
     THRESHOLD_STEP,
     Panel,
@@ -51,7 +52,7 @@ from segtui.ui.screens.visualize_drawing import (
     PanelGeometry,
     PreparedImage,
 )
-from segtui.ui.screens.visualize_session import ReportImages, VisualizeSession, load_report_images
+from segtui.ui.screens.visualize_session import VisualizeSession, load_report_images
 from segtui.ui.styles import css_path
 from segtui.ui.terminal_graphics import terminal_graphics_widget
 from segtui.ui.widgets.half_blocks import HalfBlockImage, HalfBlocks

@@ -19,6 +19,7 @@ from rich.text import Text
 from segtui.core.datasets import ImageReadError, load_image
 from segtui.core.errors import SegtuiError
 from segtui.core.predictions import ImagePrediction
+from segtui.core.report import ReportImages
 from segtui.core.visualize import (
     ImageComparison,
     LegendEntry,
@@ -28,7 +29,7 @@ from segtui.core.visualize import (
     half_block_size,
     to_pil,
 )
-from segtui.ui.screens.visualize_session import ReportImages, ViewMode
+from segtui.ui.screens.visualize_session import ViewMode
 from segtui.ui.widgets.half_blocks import HalfBlocks
 
 #: A legend takes at most this share of its panel's rows (the image keeps the rest).

@@ -15,15 +15,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from textual.dom import DOMNode
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from segtui.core.errors import SegtuiError
-from segtui.core.predictions import ImagePrediction
-from segtui.core.report import report_data, report_predictions
+from segtui.core.report import ReportImages, report_data, report_predictions
 from segtui.core.settings import REPORT
 from segtui.core.workspace import Workspace
 
@@ -60,19 +58,6 @@ class Recent(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._items)
-
-
-@dataclass(frozen=True)
-class ReportImages:
-    """What Visualize needs of a report, read once: predictions by image, where the images
-    are, and the score threshold and match IoU the report was made with."""
-
-    optimized: dict[str, ImagePrediction]
-    parent: dict[str, ImagePrediction]
-    paths: dict[str, Path]
-    class_names: list[str]
-    threshold: float
-    iou: float
 
 
 def load_report_images(ws: Workspace, project_id: int, result_id: int) -> ReportImages:
