@@ -9,7 +9,6 @@ stayed behind is re-linked to its folder, or the plan is refused, saying what is
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Iterable, Mapping
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from segtui.core.checksums import file_checksum
 from segtui.core.errors import SegtuiError
 from segtui.core.image_header import HeaderError, header_size
 from segtui.core.records import JsonObject
@@ -143,14 +143,10 @@ def _plan_models(ws: Workspace, models: list[ExportedModel]) -> dict[int, Planne
 
 
 def _sha256(path: Path) -> str | None:
-    digest = hashlib.sha256()
     try:
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+        return file_checksum(path)
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 def _same_dataset(
