@@ -25,12 +25,12 @@ from segtui.ui import messages
 from segtui.ui.job_watcher import unsubscribe, watcher_of
 from segtui.ui.screens.base import SegtuiScreen
 from segtui.ui.styles import css_path
+from segtui.ui.widgets.table import fit_optional
 
 #: Every column, in display order (the model's format is on the project page).
 COLUMNS = ("ID", "Name", "Model", "Dataset", "Images", "Device", "Status", "Best FPS")
-#: Shown at any width.
-KEPT = ("ID", "Name", "Status")
-#: Shown in this order while they fit: the last is the first given up as the terminal narrows.
+#: Shown in this order while they fit (the last is the first given up as the terminal
+#: narrows); the other columns (ID, Name, Status) are shown at any width.
 OPTIONAL = ("Best FPS", "Dataset", "Model", "Images", "Device")
 #: A DataTable cell's padding (one space each side), and room for the vertical scrollbar.
 CELL_PADDING = 2
@@ -75,13 +75,7 @@ def fit_columns(cells: Sequence[Sequence[str]], width: int) -> ColumnFit:
         label: max([cell_len(label), *(cell_len(row[i]) for row in cells)]) + CELL_PADDING
         for i, label in enumerate(COLUMNS)
     }
-    used = sum(natural[label] for label in KEPT)
-    shown = set(KEPT)
-    for label in OPTIONAL:
-        if used + natural[label] > width:
-            break
-        used += natural[label]
-        shown.add(label)
+    shown, used = fit_optional(natural, OPTIONAL, width)
     name_width = None
     if used > width:  # even ID, Name and Status are too wide: names are cut
         name_width = max(NAME_MIN, natural["Name"] - (used - width) - CELL_PADDING)

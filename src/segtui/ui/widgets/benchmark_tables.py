@@ -15,7 +15,7 @@ from rich.text import Text
 from segtui.core.benchmark import BenchmarkRun, StoredBenchmark
 from segtui.core.machine import MachineInfo
 from segtui.core.runtime_graph import RuntimeProfile, SlowLayer, by_label, precision_label
-from segtui.ui.widgets.table import Row, num, txt
+from segtui.ui.widgets.table import Row, fit_optional, num, txt
 
 COMPUTE_TYPES_TEXT = "Convolution/MatMul"
 
@@ -112,18 +112,12 @@ _RESULT_FRAME = 4
 
 def result_columns(width: int) -> tuple[tuple[str, str], ...]:
     """RESULT_COLUMNS that fit `width` cells: the low-value ones are left out first."""
-
-    def needed(key: str, label: str) -> int:
-        return max(len(label), _RESULT_VALUE_WIDTH.get(key, 7)) + _RESULT_CELL_EXTRA
-
-    left_out: set[str] = set()
-    for key in (None, *RESULT_OPTIONAL):
-        if key is not None:
-            left_out.add(key)
-        shown = tuple((k, label) for k, label in RESULT_COLUMNS if k not in left_out)
-        if sum(needed(k, label) for k, label in shown) <= width - _RESULT_FRAME:
-            break
-    return shown
+    needed = {
+        key: max(len(label), _RESULT_VALUE_WIDTH.get(key, 7)) + _RESULT_CELL_EXTRA
+        for key, label in RESULT_COLUMNS
+    }
+    shown, _used = fit_optional(needed, RESULT_OPTIONAL[::-1], width - _RESULT_FRAME)
+    return tuple((key, label) for key, label in RESULT_COLUMNS if key in shown)
 
 
 def result_rows(

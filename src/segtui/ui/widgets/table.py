@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -61,6 +61,21 @@ def txt(value: object) -> Cell:
 
 
 Row = tuple[str, Sequence[Cell]]
+
+
+def fit_optional(
+    needed: Mapping[str, int], optional: Sequence[str], width: int
+) -> tuple[set[str], int]:
+    """The columns shown in `width` cells and the cells they take: every column of `needed`
+    outside `optional`, then `optional`'s in order while they fit (the last is given up first)."""
+    shown = {key for key in needed if key not in optional}
+    used = sum(needed[key] for key in shown)
+    for key in optional:
+        if used + needed[key] > width:
+            break
+        used += needed[key]
+        shown.add(key)
+    return shown, used
 
 
 def _ascending_key(cell: Cell) -> SortKey:
