@@ -28,7 +28,12 @@ from segtui.core.datasets import import_dataset
 from segtui.core.errors import SegtuiError
 from segtui.core.models import import_model
 from segtui.core.preflight import submit_checked
-from segtui.core.project_export import ExportRequest, collect_export, export_project
+from segtui.core.project_export import (
+    ExportContents,
+    ExportRequest,
+    collect_export,
+    export_project,
+)
 from segtui.core.project_import import ImportOutcome, import_archive
 from segtui.core.projects import project_summary
 from segtui.core.report import report_data, report_predictions
@@ -148,6 +153,28 @@ def database_dump(root: Path) -> list[str]:
 
 def state(ws: Workspace) -> tuple[list[str], list[str]]:
     return database_dump(ws.root), workspace_files(ws)
+
+
+def pack(
+    tmp: Path,
+    contents: ExportContents,
+    doc: ExportDocument | bytes,
+    replaced: dict[str, bytes] | None = None,
+) -> Path:
+    """An archive with a valid manifest holding `doc` and the export's members, some of
+    them `replaced` by other bytes."""
+    doc_file = tmp / EXPORT_DOC
+    doc_file.write_bytes(doc if isinstance(doc, bytes) else document_bytes(doc))
+    members = [(EXPORT_DOC, doc_file)]
+    for name, path in contents.members:
+        if replaced is not None and name in replaced:
+            path = tmp / "replaced" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(replaced[name])
+        members.append((name, path))
+    archive = tmp / "packed.tar.gz"
+    write_archive(archive, members, kind=ARCHIVE_KIND)
+    return archive
 
 
 # -- the round trip --------------------------------------------------------------------------
@@ -407,12 +434,8 @@ def test_a_bad_document_is_refused_before_anything_is_written(
     src = make_source(tmp_path / "src")
     request = ExportRequest(src.parent.id, tmp_path / "unused", with_children=True)
     contents = collect_export(src.ws, request)
-    document = contents.document
-    mutate(document)
-    doc_file = tmp_path / EXPORT_DOC
-    doc_file.write_bytes(document_bytes(document))
-    archive = tmp_path / "bad.tar.gz"
-    write_archive(archive, [(EXPORT_DOC, doc_file), *contents.members], kind=ARCHIVE_KIND)
+    mutate(contents.document)
+    archive = pack(tmp_path, contents, contents.document)
     for ws in (Workspace(tmp_path / "dest"), src.ws):
         before = state(ws)
         with pytest.raises(SegtuiError, match=re.escape(message)):

@@ -9,19 +9,18 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import report_builder as build
-from test_transfer import make_source, state
+from test_transfer import make_source, pack, state
 from transfer_data import make_whole
 
 from segtui.core import project_import
-from segtui.core.archive import verify_archive, write_archive
+from segtui.core.archive import verify_archive
 from segtui.core.datasets import import_dataset
 from segtui.core.errors import DiskFullError, SegtuiError
-from segtui.core.project_export import ExportRequest, collect_export
+from segtui.core.project_export import ExportContents, ExportRequest, collect_export
 from segtui.core.project_import import apply_import, import_archive
 from segtui.core.records import JsonObject
 from segtui.core.transfer_doc import (
@@ -37,43 +36,14 @@ from segtui.core.types import ResultKind
 from segtui.core.workspace import Workspace
 
 
-@dataclass(frozen=True)
-class Exported:
-    """A parent and its child as `segtui export --with-children` collects them."""
-
-    document: ExportDocument
-    members: list[tuple[str, Path]]
-
-
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
+def exported(tmp_path_factory: pytest.TempPathFactory) -> ExportContents:
+    """A parent and its child as `segtui export --with-children` collects them."""
     src = make_source(tmp_path_factory.mktemp("hostile"))
     request = ExportRequest(src.parent.id, src.ws.root / "unused", with_children=True)
     contents = collect_export(src.ws, request)
     src.ws.close()
-    return Exported(contents.document, contents.members)
-
-
-def pack(
-    tmp: Path,
-    exported: Exported,
-    doc: ExportDocument | bytes,
-    replaced: dict[str, bytes] | None = None,
-) -> Path:
-    """An archive with a valid manifest holding `doc` and the export's members, some of
-    them `replaced` by other bytes."""
-    doc_file = tmp / EXPORT_DOC
-    doc_file.write_bytes(doc if isinstance(doc, bytes) else document_bytes(doc))
-    members = [(EXPORT_DOC, doc_file)]
-    for name, path in exported.members:
-        if replaced is not None and name in replaced:
-            path = tmp / "replaced" / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(replaced[name])
-        members.append((name, path))
-    archive = tmp / "hostile.tar.gz"
-    write_archive(archive, members, kind=ARCHIVE_KIND)
-    return archive
+    return contents
 
 
 def refused_unchanged(archive: Path, ws_root: Path, message: str) -> SegtuiError:
@@ -153,7 +123,7 @@ def _late_date(doc: ExportDocument) -> None:
     ],
 )
 def test_a_lying_document_is_refused_before_anything_is_written(
-    tmp_path: Path, exported: Exported, mutate: Callable[[ExportDocument], None], message: str
+    tmp_path: Path, exported: ExportContents, mutate: Callable[[ExportDocument], None], message: str
 ) -> None:
     doc = copy.deepcopy(exported.document)
     mutate(doc)
@@ -161,19 +131,25 @@ def test_a_lying_document_is_refused_before_anything_is_written(
 
 
 @pytest.mark.parametrize("value", ["Infinity", "NaN", "-1e18"])
-def test_a_date_that_is_no_date_is_refused(tmp_path: Path, exported: Exported, value: str) -> None:
+def test_a_date_that_is_no_date_is_refused(
+    tmp_path: Path, exported: ExportContents, value: str
+) -> None:
     text = document_bytes(exported.document).decode()
     raw = text.replace('"created_at": ', f'"created_at": {value}, "was": ', 1).encode()
     refused_unchanged(pack(tmp_path, exported, raw), tmp_path / "dest", "not a date")
 
 
-def test_nesting_past_the_parser_is_refused_not_a_crash(tmp_path: Path, exported: Exported) -> None:
+def test_nesting_past_the_parser_is_refused_not_a_crash(
+    tmp_path: Path, exported: ExportContents
+) -> None:
     text = document_bytes(exported.document).decode().rstrip()
     raw = (text[:-1] + ', "deep": ' + "[" * 5000 + "]" * 5000 + "}").encode()
     refused_unchanged(pack(tmp_path, exported, raw), tmp_path / "dest", "more than 64 levels")
 
 
-def test_line_breaks_in_result_texts_are_plain_text(tmp_path: Path, exported: Exported) -> None:
+def test_line_breaks_in_result_texts_are_plain_text(
+    tmp_path: Path, exported: ExportContents
+) -> None:
     doc = copy.deepcopy(exported.document)
     _result(doc, ResultKind.SWEEP)["cells"][1]["error"] = "out of memory:\n\tbatch 4"
     with Workspace(tmp_path / "dest") as ws:
@@ -187,7 +163,7 @@ def test_line_breaks_in_result_texts_are_plain_text(tmp_path: Path, exported: Ex
 
 @pytest.mark.parametrize("into", ["empty", "holding the model"])
 def test_a_model_whose_files_are_not_its_checksum_is_refused(
-    tmp_path: Path, exported: Exported, into: str
+    tmp_path: Path, exported: ExportContents, into: str
 ) -> None:
     """The workspace reuses a model by checksum, now and when its IR is imported later: a
     false checksum would pass other files off as that model."""
@@ -222,7 +198,7 @@ def _xml_is_the_weights(doc: ExportDocument) -> None:
     ],
 )
 def test_a_model_without_its_weights_is_refused(
-    tmp_path: Path, exported: Exported, mutate: Callable[[ExportDocument], None], message: str
+    tmp_path: Path, exported: ExportContents, mutate: Callable[[ExportDocument], None], message: str
 ) -> None:
     doc = copy.deepcopy(exported.document)
     mutate(doc)
@@ -233,7 +209,7 @@ def test_a_model_without_its_weights_is_refused(
 
 
 def test_an_import_planned_before_another_finished_reuses_its_rows(
-    tmp_path: Path, exported: Exported
+    tmp_path: Path, exported: ExportContents
 ) -> None:
     """Two `segtui import` of one archive at once: the slower one planned "add" for every row,
     then the faster one added them; the slower must reuse them, not add each twice."""
@@ -304,7 +280,7 @@ def _metrics_text(doc: ExportDocument) -> None:
     ],
 )
 def test_stored_json_of_another_shape_is_refused(
-    tmp_path: Path, exported: Exported, mutate: Callable[[ExportDocument], None], message: str
+    tmp_path: Path, exported: ExportContents, mutate: Callable[[ExportDocument], None], message: str
 ) -> None:
     """`segtui show`, `list`, `compare` and `report` index these: another shape made them
     fail with "Unexpected error" after the import."""
@@ -320,7 +296,7 @@ def _report(doc: ExportDocument) -> ExportedResult:
     return next(r for r in doc["results"] if r["kind"] == ResultKind.REPORT_PARENT)
 
 
-def _predictions(exported: Exported, name: str) -> list[JsonObject]:
+def _predictions(exported: ExportContents, name: str) -> list[JsonObject]:
     member = f"reports/{_report(exported.document)['id']}/{name}"
     path = dict(exported.members)[member]
     return list(json.loads(path.read_text()))
@@ -336,7 +312,7 @@ def _predictions(exported: Exported, name: str) -> list[JsonObject]:
     ],
 )
 def test_a_prediction_file_that_is_no_predictions_is_refused(
-    tmp_path: Path, exported: Exported, content: bytes, message: str
+    tmp_path: Path, exported: ExportContents, content: bytes, message: str
 ) -> None:
     """Visualize and the HTML report read these: another content made them fail."""
     member = f"reports/{_report(exported.document)['id']}/parent.json"
@@ -367,7 +343,10 @@ def _resized(items: list[JsonObject]) -> None:
     ],
 )
 def test_predictions_of_other_images_are_refused(
-    tmp_path: Path, exported: Exported, mutate: Callable[[list[JsonObject]], None], message: str
+    tmp_path: Path,
+    exported: ExportContents,
+    mutate: Callable[[list[JsonObject]], None],
+    message: str,
 ) -> None:
     items = _predictions(exported, "optimized.json")
     mutate(items)
@@ -378,7 +357,7 @@ def test_predictions_of_other_images_are_refused(
 
 
 def test_a_report_folder_holds_its_two_prediction_files_only(
-    tmp_path: Path, exported: Exported
+    tmp_path: Path, exported: ExportContents
 ) -> None:
     doc = copy.deepcopy(exported.document)
     report = _report(doc)
@@ -386,7 +365,7 @@ def test_a_report_folder_holds_its_two_prediction_files_only(
     extra = tmp_path / "run.sh"
     extra.write_text("#!/bin/sh\n")
     members = [*exported.members, (f"reports/{report['id']}/run.sh", extra)]
-    archive = pack(tmp_path, Exported(doc, members), doc)
+    archive = pack(tmp_path, ExportContents(doc, members), doc)
     message = "has the files ['optimized.json', 'parent.json', 'run.sh'], but a report has"
     refused_unchanged(archive, tmp_path / "dest", message)
 
@@ -405,10 +384,9 @@ def test_annotations_segtui_cannot_use_are_refused(tmp_path: Path, coco_dataset:
         project = ws.add_project(name="Boxes", model_id=model, dataset_id=dataset.id, device="CPU")
         request = ExportRequest(project.id, tmp_path / "unused", with_dataset=True)
         contents = collect_export(ws, request)
-    exported = Exported(contents.document, contents.members)
     member = f"datasets/{dataset.id}/annotations.json"
     broken = b'{"images": [], "annotations": 5, "categories": []}'
-    archive = pack(tmp_path, exported, contents.document, {member: broken})
+    archive = pack(tmp_path, contents, contents.document, {member: broken})
     message = f"dataset {dataset.id} has annotations segtui cannot use: "
     error = refused_unchanged(archive, tmp_path / "dest", message)
     assert "'annotations' must be a list" in error.message
@@ -418,7 +396,7 @@ def test_annotations_segtui_cannot_use_are_refused(tmp_path: Path, coco_dataset:
 
 
 def test_the_next_import_removes_what_a_killed_import_left(
-    tmp_path: Path, exported: Exported
+    tmp_path: Path, exported: ExportContents
 ) -> None:
     """kill -9 during extraction left the unpacked archive in tmp/ for good (the CLI never
     cleaned it); one whose lock a running import holds stays."""
@@ -440,7 +418,7 @@ def test_the_next_import_removes_what_a_killed_import_left(
 
 
 def test_a_full_disk_while_unpacking_names_the_workspace(
-    tmp_path: Path, exported: Exported, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, exported: ExportContents, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The extraction's own message named the staging folder, gone by then."""
     archive = pack(tmp_path, exported, exported.document)
@@ -455,7 +433,7 @@ def test_a_full_disk_while_unpacking_names_the_workspace(
     assert list((root / "tmp").iterdir()) == []
 
 
-def test_a_name_with_blanks_around_it_is_refused(tmp_path: Path, exported: Exported) -> None:
+def test_a_name_with_blanks_around_it_is_refused(tmp_path: Path, exported: ExportContents) -> None:
     """segtui strips every name it stores: "Tiny " beside "Tiny" would look the same."""
     doc = copy.deepcopy(exported.document)
     doc["projects"][0]["name"] += " "
@@ -467,7 +445,7 @@ def test_a_name_with_blanks_around_it_is_refused(tmp_path: Path, exported: Expor
 
 
 def test_relinking_never_opens_what_is_not_a_regular_file(
-    tmp_path: Path, exported: Exported, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, exported: ExportContents, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The archive names the folder (`root`) and the files: opening a device can act (a
     watchdog arms), so one that is not a regular file is refused without being opened."""
@@ -505,7 +483,7 @@ def _no_latency_in_a_cell(doc: ExportDocument) -> None:
     ],
 )
 def test_a_measurement_of_nothing_is_refused(
-    tmp_path: Path, exported: Exported, mutate: Callable[[ExportDocument], None], message: str
+    tmp_path: Path, exported: ExportContents, mutate: Callable[[ExportDocument], None], message: str
 ) -> None:
     """`compare` and the HTML report divide by these: 0 failed them (ZeroDivisionError)."""
     doc = copy.deepcopy(exported.document)
@@ -529,7 +507,7 @@ def _report_of_the_other_type(doc: ExportDocument) -> None:
     ],
 )
 def test_a_report_without_its_types_figures_is_refused(
-    tmp_path: Path, exported: Exported, mutate: Callable[[ExportDocument], None], message: str
+    tmp_path: Path, exported: ExportContents, mutate: Callable[[ExportDocument], None], message: str
 ) -> None:
     """`report --stored` and the HTML report read the figures of the summary's type (found
     by fuzzing: a report:parent without a_vs_b failed them with KeyError)."""
