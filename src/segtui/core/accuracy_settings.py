@@ -72,8 +72,9 @@ def _base_class_names(record: ModelRecord) -> list[str]:
     return list(names) if names else list(record.class_names)
 
 
-def _detector(record: ModelRecord) -> Detector:
-    """Detection on a registered model's files, for its own format or one the user chose."""
+def _detector(record: ModelRecord, graph: ov.Model | None = None) -> Detector:
+    """Detection on a registered model, for its own format or one the user chose; on
+    `graph` when the caller has loaded it already (else its files are read)."""
     names = _base_class_names(record)
 
     def detect(format_id: str | None) -> FormatAdapter:
@@ -83,12 +84,13 @@ def _detector(record: ModelRecord) -> Detector:
             if cached is not None:
                 _ADAPTERS.move_to_end(key)
                 return cached
-        loaded = load_model(record.xml_path, class_names=names or None)
-        adapter = loaded.adapter
+        if graph is None:
+            loaded = load_model(record.xml_path, class_names=names or None)
+            model, adapter = loaded.model, loaded.adapter
+        else:
+            model, adapter = graph, detect_format(graph, record.xml_path, names or None)
         if format_id is not None and format_id != adapter.format_id:
-            adapter = detect_format(
-                loaded.model, record.xml_path, names or None, format_id=format_id
-            )
+            adapter = detect_format(model, record.xml_path, names or None, format_id=format_id)
         with _ADAPTERS_LOCK:
             _ADAPTERS[key] = adapter
             while len(_ADAPTERS) > _CACHED:
@@ -98,9 +100,12 @@ def _detector(record: ModelRecord) -> Detector:
     return detect
 
 
-def record_settings(record: ModelRecord) -> AccuracySettings:
-    """The accuracy settings of a model record (detected values and the user's)."""
-    return settings_from(_detector(record), record.accuracy_settings)
+def record_settings(record: ModelRecord, graph: ov.Model | None = None) -> AccuracySettings:
+    """The accuracy settings of a model record (detected values and the user's).
+
+    `graph`: the model as `models.load_registered` gave it, so it is not read again.
+    """
+    return settings_from(_detector(record, graph), record.accuracy_settings)
 
 
 def model_settings(ws: Workspace, model_id: int) -> AccuracySettings:

@@ -257,7 +257,7 @@ def optimize_project(
             f"Model {parent_model.name!r} is already INT8.", "Optimize its parent project instead."
         )
     loaded = load_registered(parent_model)
-    parent_settings = settings_json(parent_model)  # what the calibration runs with
+    parent_settings = settings_json(parent_model, loaded.model)  # what calibration runs with
     subset = settings.subset_count(len(ws.dataset_images(dataset.id)))
     calibration = _calibration_paths(ws, dataset, subset)
     metric: ReferenceMetric | None = None

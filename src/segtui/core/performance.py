@@ -179,8 +179,9 @@ def _subject(ws: Workspace, project_id: int) -> _Subject:
     model = ws.model(project.model_id)
     dataset = ws.dataset(project.dataset_id)
     paths = [image_path(dataset, im) for im in ws.dataset_images(dataset.id)]
-    version = record_settings(model).version
-    return _Subject(project.device, model, load_registered(model), paths, version)
+    loaded = load_registered(model)
+    version = record_settings(model, loaded.model).version
+    return _Subject(project.device, model, loaded, paths, version)
 
 
 def _benchmark(

@@ -27,6 +27,8 @@ from segtui.core.types import ResultKind
 from segtui.core.workspace import Workspace
 
 if TYPE_CHECKING:
+    import openvino as ov
+
     from segtui.core.accuracy_values import AccuracySettingsJson
 
 #: What the CLI's text and the TUI append to a stale result.
@@ -69,11 +71,12 @@ class Dependency:
     recorded: str | None
 
 
-def settings_json(record: ModelRecord) -> AccuracySettingsJson:
-    """What a result records of the model it runs: its settings now, with their version."""
-    from segtui.core.accuracy_settings import record_settings  # reads the model's graph
+def settings_json(record: ModelRecord, graph: ov.Model | None = None) -> AccuracySettingsJson:
+    """What a result records of the model it runs: its settings now, with their version
+    (`graph`: the model the caller loaded, else its files are read)."""
+    from segtui.core.accuracy_settings import record_settings  # detection on the graph
 
-    return record_settings(record).to_json()
+    return record_settings(record, graph).to_json()
 
 
 def recorded_version(recorded: object) -> str | None:
