@@ -303,8 +303,7 @@ class ModelSettingsScreen(SegtuiScreen):
         if form is None or checked.key != form.pending().key():
             return  # the form changed since: a newer check is on its way
         self.checked = checked
-        problems = {**checked.problems, **form.parse_problems()}
-        form.show_problems(problems)
+        form.show_problems(self.problems())
         self._update_status()
 
     def problems(self) -> dict[str, str]:

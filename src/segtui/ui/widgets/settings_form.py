@@ -93,8 +93,6 @@ class SettingsForm(VerticalScroll):
         self._reset_asked: set[str] = set()
         #: The problems shown, by key (from parsing, then from the model's checks).
         self.problems: dict[str, str] = {}
-        #: While the form sets its own controls their change events are not edits.
-        self._loading = False
 
     # -- building -----------------------------------------------------------------
 
