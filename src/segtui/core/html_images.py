@@ -21,7 +21,6 @@ from typing import Literal
 
 import numpy as np
 
-from segtui.core.datasets import ImageReadError, load_image
 from segtui.core.html_page import element, esc, void_element
 from segtui.core.matching import BasicRow
 from segtui.core.predictions import ImagePrediction
@@ -32,8 +31,8 @@ from segtui.core.visualize import (
     ImageComparison,
     LegendEntry,
     RgbArray,
-    blank_image,
     fit_size,
+    report_image,
     to_pil,
 )
 
@@ -142,22 +141,6 @@ def hatch(plain: RgbArray, highlighted: RgbArray) -> RgbArray:
     return out
 
 
-def _image(images: ReportImages, name: str, width: int, height: int) -> tuple[RgbArray, str | None]:
-    """The image's pixels (RGB), or grey and why it cannot be read."""
-    try:
-        path = images.paths.get(name)
-        if path is None:
-            raise ImageReadError("no longer part of the dataset")
-        pixels = load_image(path)
-        if pixels.shape[:2] != (height, width):
-            raise ImageReadError(
-                f"its size changed since the report ({pixels.shape[1]}×{pixels.shape[0]})"
-            )
-        return np.ascontiguousarray(pixels[:, :, ::-1]), None
-    except ImageReadError as exc:
-        return blank_image(width, height), str(exc)
-
-
 def _panels(
     comparison: ImageComparison, threshold: float, size: tuple[int, int] | None
 ) -> tuple[RgbArray, RgbArray, list[LegendEntry], list[LegendEntry], float]:
@@ -183,7 +166,7 @@ def draw_image(images: ReportImages, row: BasicRow) -> DrawnImage:
         raise DrawError(f"its stored size {width}×{height} is not an image's")
     empty = ImagePrediction(name, width, height, [])
     optimized = images.optimized.get(name, empty)
-    pixels, unreadable = _image(images, name, width, height)
+    pixels, unreadable = report_image(images.paths.get(name), width, height)
     size = None
     if width > PANEL_MAX_WIDTH or height > PANEL_MAX_HEIGHT:
         size = fit_size(width, height, PANEL_MAX_WIDTH, PANEL_MAX_HEIGHT)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import cv2
@@ -23,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from segtui.core.datasets import ImageReadError, load_image
 from segtui.core.matching import match_instances
 from segtui.core.predictions import ImagePrediction, Instance, decode_mask
 from segtui.core.settings import VISUALIZE
@@ -178,6 +180,21 @@ def _decode(instance: Instance, size: tuple[int, int]) -> _DecodedInstance | Non
 def blank_image(width: int, height: int, value: int = 64) -> RgbArray:
     """A flat grey stand-in for an image that cannot be read (the masks still show)."""
     return np.full((height, width, 3), value, np.uint8)
+
+
+def report_image(path: Path | None, width: int, height: int) -> tuple[RgbArray, str | None]:
+    """A report's image (RGB) at the size it was predicted at, or grey and why it cannot be read."""
+    try:
+        if path is None:
+            raise ImageReadError("no longer part of the dataset")
+        pixels = load_image(path)
+        if pixels.shape[:2] != (height, width):
+            raise ImageReadError(
+                f"its size changed since the report ({pixels.shape[1]}×{pixels.shape[0]})"
+            )
+        return np.ascontiguousarray(pixels[:, :, ::-1]), None
+    except ImageReadError as exc:
+        return blank_image(width, height), str(exc)
 
 
 class ImageComparison:

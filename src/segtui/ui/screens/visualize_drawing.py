@@ -16,7 +16,6 @@ from PIL import Image
 from rich.color import ColorSystem
 from rich.text import Text
 
-from segtui.core.datasets import ImageReadError, load_image
 from segtui.core.errors import SegtuiError
 from segtui.core.predictions import ImagePrediction
 from segtui.core.report import ReportImages
@@ -25,8 +24,8 @@ from segtui.core.visualize import (
     LegendEntry,
     Panel,
     Visualization,
-    blank_image,
     half_block_size,
+    report_image,
     to_pil,
 )
 from segtui.ui.screens.visualize_session import ViewMode
@@ -54,23 +53,8 @@ def prepare_image(report: ReportImages, name: str) -> PreparedImage:
     parent = report.parent.get(name, empty)
     if name not in report.optimized:
         optimized = empty
-    unreadable = None
-    try:
-        path = report.paths.get(name)
-        if path is None:
-            raise ImageReadError("no longer part of the dataset")
-        image = load_image(path)
-        if image.shape[:2] != (optimized.height, optimized.width):
-            raise ImageReadError(
-                f"its size changed since the report ({image.shape[1]}×{image.shape[0]})"
-            )
-        comparison = ImageComparison.from_bgr(
-            image, optimized, parent, report.class_names, iou=report.iou
-        )
-    except ImageReadError as exc:
-        unreadable = str(exc)
-        canvas = blank_image(optimized.width, optimized.height)
-        comparison = ImageComparison(canvas, optimized, parent, report.class_names, iou=report.iou)
+    pixels, unreadable = report_image(report.paths.get(name), optimized.width, optimized.height)
+    comparison = ImageComparison(pixels, optimized, parent, report.class_names, iou=report.iou)
     return PreparedImage(name, comparison, unreadable)
 
 
