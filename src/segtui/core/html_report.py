@@ -117,16 +117,16 @@ def read_sources(ws: Workspace, result_id: int) -> ReportSources:
         optimized_model=ws.model(optimized.model_id),
         parent_model=ws.model(parent.model_id),
         dataset=dataset,
-        image_count=len(ws.dataset_images(dataset.id)),
+        images=ws.dataset_images(dataset.id),
     )
 
 
-def _truth(ws: Workspace, src: ReportSources) -> dict[str, ImagePrediction]:
+def _truth(src: ReportSources) -> dict[str, ImagePrediction]:
     """An annotations report's B: the dataset's annotations by image, in prediction form."""
     if src.dataset.annotations is None:
         raise SegtuiError(f"Dataset {src.dataset.name!r} no longer has its annotations.")
     truth = load_annotations(src.dataset.annotations)
-    images = [(im.path, coco_image_id(im)) for im in ws.dataset_images(src.dataset.id)]
+    images = [(im.path, coco_image_id(im)) for im in src.images]
     classes = list(src.optimized_model.class_names)
     categories = category_mapping(classes, src.dataset.analysis)
     return {p.image: p for p in annotations_as_predictions(truth, images, categories, len(classes))}
@@ -142,7 +142,7 @@ def report_images(ws: Workspace, src: ReportSources) -> ReportImages:
             "Create the report again.",
         ) from exc
     try:
-        truth = _truth(ws, src) if src.report_type == ReportType.ANNOTATIONS else None
+        truth = _truth(src) if src.report_type == ReportType.ANNOTATIONS else None
     except DAMAGED as exc:
         raise SegtuiError(
             f"The annotations of dataset {src.dataset.name!r} cannot be read ({exc}).",
@@ -152,7 +152,7 @@ def report_images(ws: Workspace, src: ReportSources) -> ReportImages:
     return ReportImages(
         optimized={p.image: p for p in optimized},
         parent={p.image: p for p in parent},
-        paths={im.path: image_path(src.dataset, im) for im in ws.dataset_images(src.dataset.id)},
+        paths={im.path: image_path(src.dataset, im) for im in src.images},
         class_names=list(src.optimized_model.class_names),
         threshold=float(summary["threshold"]),
         iou=float(summary["iou"]),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from segtui.core.evaluation import CocoMetricsData
 from segtui.core.html_page import MISSING, ap_text, element, esc, facts, figure, fixed
 from segtui.core.records import (
+    DatasetImage,
     DatasetRecord,
     ModelRecord,
     ProjectRecord,
@@ -47,7 +48,8 @@ class ReportSources:
     optimized_model: ModelRecord
     parent_model: ModelRecord
     dataset: DatasetRecord
-    image_count: int
+    #: The dataset's images, read once for the page.
+    images: Sequence[DatasetImage]
 
     @property
     def report_type(self) -> ReportType:
@@ -121,7 +123,7 @@ def settings_card(src: ReportSources) -> str:
             "≥ " + figure("threshold", summary["threshold"], f"{summary['threshold']:g}"),
         ),
         ("Match IoU", "≥ " + figure("iou", summary["iou"], f"{summary['iou']:g}")),
-        ("Dataset", f"{esc(src.dataset.name)} ({src.image_count} images)"),
+        ("Dataset", f"{esc(src.dataset.name)} ({len(src.images)} images)"),
         (
             "Inference time",
             figure(
