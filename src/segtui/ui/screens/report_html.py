@@ -13,6 +13,8 @@ from segtui.core.workspace import Workspace
 from segtui.ui.screens.base import SegtuiScreen
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
     from segtui.core.html_report import WrittenHtmlReport
 
 HTML_GROUP = "report-html"
@@ -29,12 +31,10 @@ def save_html(screen: SegtuiScreen, project_id: int, result_id: int) -> None:
 
     def done(written: WrittenHtmlReport) -> None:
         # Saved without its images (damaged predictions): still saved, but say so plainly.
-        if written.images_problem is None:
-            screen.notify(written.describe(), title="Report saved as HTML", timeout=12)
-        else:
-            screen.notify(
-                written.describe(), title="Report saved as HTML", severity="warning", timeout=12
-            )
+        severity: SeverityLevel = "information" if written.images_problem is None else "warning"
+        screen.notify(
+            written.describe(), title="Report saved as HTML", severity=severity, timeout=12
+        )
 
     def refused(error: SegtuiError) -> None:
         screen.notify(f"{error.message}\n{error.hint}".strip(), severity="error", timeout=10)
