@@ -51,6 +51,8 @@ class ProjectPredictions:
     #: What the device actually ran at ("f32", "bf16", ...).
     precision: str
     seconds: float
+    #: The model's accuracy settings the run used (read from the graph it loaded).
+    settings: AccuracySettingsJson
 
     @property
     def image_ids(self) -> dict[str, int]:
@@ -92,6 +94,7 @@ def predict_project(
     if limit:
         images = images[:limit]
     loaded = load_registered(model)
+    settings = settings_json(model, loaded.model)  # from the graph loaded here: read once
     run = run_inference(
         loaded.model,
         loaded.adapter,
@@ -111,6 +114,7 @@ def predict_project(
         device=run.device,
         precision=run.precision,
         seconds=run.seconds,
+        settings=settings,
     )
 
 
@@ -163,5 +167,5 @@ def evaluate_project(
         "device": run.device,
         "images": len(run.images),
         "inference_seconds": round(run.seconds, 3),
-        "accuracy_settings": settings_json(run.model),
+        "accuracy_settings": run.settings,
     }

@@ -56,7 +56,6 @@ from segtui.core.preflight import check_report
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
 from segtui.core.safe_files import make_output_folder, write_output_text
 from segtui.core.settings import REPORT, checked
-from segtui.core.settings_versions import settings_json
 from segtui.core.types import Precision, ReportType, ResultKind
 from segtui.core.workspace import (
     DatasetRecord,
@@ -367,8 +366,8 @@ def _summary(
         **figures,
         "totals": totals,
         "settings": {
-            "optimized": settings_json(optimized.model),
-            "parent": settings_json(parent.model),
+            "optimized": optimized.settings,
+            "parent": parent.settings,
         },
     }
 
