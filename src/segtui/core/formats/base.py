@@ -36,6 +36,8 @@ class AdapterSettings(ImageSettingsJson):
     image_input: str
     mask_size: int | None
     mask_threshold: float
+    #: How masks become image pixels, named after the reference decoder it matches.
+    mask_protocol: str
     outputs: dict[str, int]
     confidence_threshold: float | None
     iou_threshold: float | None
@@ -73,6 +75,9 @@ class FormatAdapter(abc.ABC):
 
     format_id: ClassVar[str]
     display_name: ClassVar[str]
+    #: How masks become image pixels, named after the reference decoder it matches
+    #: (shown by `show` and `evaluate`, stored with every evaluation).
+    mask_protocol: ClassVar[str]
 
     def __init__(self, config: AdapterConfig) -> None:
         self.image_input = config.image_input
@@ -134,6 +139,7 @@ class FormatAdapter(abc.ABC):
             **self.image_settings.as_dict(),
             "mask_size": self.mask_size,
             "mask_threshold": self.mask_threshold,
+            "mask_protocol": self.mask_protocol,
             "outputs": dict(self.roles),
             "confidence_threshold": self.confidence_threshold,
             "iou_threshold": self.iou_threshold,

@@ -23,6 +23,10 @@ class OmzMaskRcnnAdapter(FormatAdapter):
 
     format_id: ClassVar[str] = "omz-maskrcnn"
     display_name: ClassVar[str] = "OMZ Mask R-CNN (instance-segmentation-security)"
+    mask_protocol: ClassVar[str] = (
+        "Detectron / Accuracy Checker paste: SxS map padded by one cell, box expanded by "
+        "(S+2)/S, resized to the integer box (bilinear), > threshold"
+    )
 
     def __init__(self, config: AdapterConfig, *, mask_shape: tuple[int | None, int | None]) -> None:
         super().__init__(config)

@@ -41,6 +41,10 @@ class YoloSegAdapter(FormatAdapter):
 
     format_id: ClassVar[str] = "yolo-seg"
     display_name: ClassVar[str] = "Ultralytics YOLO -seg (YOLOv8 / YOLO11)"
+    mask_protocol: ClassVar[str] = (
+        "Ultralytics process_mask_native: prototype logits upsampled (bilinear) to the "
+        "image, > logit(threshold), cropped to the box in image pixels"
+    )
 
     def __init__(
         self,
