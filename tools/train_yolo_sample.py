@@ -38,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from make_shapes_dataset import (  # noqa: E402
+from make_shapes_dataset import (
     CLASS_NAMES,
     JPEG_QUALITY,
     jpeg_roundtrip,
@@ -140,8 +140,10 @@ def cmd_data(args: argparse.Namespace) -> int:
     (out / "data.yaml").write_text(
         f"path: {out}\ntrain: images/train\nval: images/val\nnames:\n{names}\n", encoding="utf-8"
     )
-    print(f"wrote {args.count} training images and the 200 validation images to {out} "
-          f"in {time.perf_counter() - started:.1f} s")
+    print(
+        f"wrote {args.count} training images and the 200 validation images to {out} "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
     return 0
 
 
