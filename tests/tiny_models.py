@@ -13,7 +13,7 @@ arguments, never change the existing ones.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,7 +105,11 @@ def _save(
     path: Path,
     labels: Sequence[str] | None = None,
     model_info: dict[str, str] | None = None,
+    *,
+    keep_names: Collection[str] = (),
+    fp16: bool = False,
 ) -> Path:
+    """Write the IR; `keep_names`: nodes named so keep their names, `fp16`: FP16 weights."""
     info = dict(model_info or {})
     if labels is not None:
         info["labels"] = " ".join(labels)
@@ -114,12 +118,26 @@ def _save(
     # OpenVINO numbers unnamed nodes process-wide (Multiply_4521...), so the saved
     # IR, and its size, would depend on what the process built before: name them here.
     for index, op in enumerate(model.get_ordered_ops()):
-        if op.get_type_name() not in ("Parameter", "Result"):
+        kept = op.get_type_name() in ("Parameter", "Result") or op.get_friendly_name() in keep_names
+        if not kept:
             op.set_friendly_name(f"{op.get_type_name()}_{index}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ov.save_model(model, str(path), compress_to_fp16=False)
+    ov.save_model(model, str(path), compress_to_fp16=fp16)
     return path
+
+
+def _write_metadata(
+    path: Path, input_hw: tuple[int, int], names: dict[int, str] | list[str]
+) -> None:
+    """A metadata.yaml beside the IR, as Ultralytics writes one."""
+    metadata = {
+        "task": "segment",
+        "imgsz": list(input_hw),
+        "names": names,
+        "description": "tiny test model",
+    }
+    (path.parent / "metadata.yaml").write_text(yaml.safe_dump(metadata), encoding="utf-8")
 
 
 def build_omz_maskrcnn(
@@ -298,13 +316,122 @@ def build_yolo_seg(
         model_info = {"model_type": "YOLO", **model_info}
     path = _save(model, path, None, model_info)
     if metadata_names is not None:
-        metadata = {
-            "task": "segment",
-            "imgsz": list(input_hw),
-            "names": metadata_names,
-            "description": "tiny test model",
-        }
-        (path.parent / "metadata.yaml").write_text(yaml.safe_dump(metadata), encoding="utf-8")
+        _write_metadata(path, input_hw, metadata_names)
+    return path
+
+
+#: The names of an Ultralytics export's DFL (YOLOv8-seg, head model.22), which
+#: build_yolo_seg_dfl gives its own.
+DFL_CONV = "__module.model.22.dfl.conv/aten::_convolution/Convolution"
+DFL_SOFTMAX = "__module.model.22.dfl/aten::softmax/Softmax"
+DFL_TRANSPOSE = "__module.model.22.dfl/aten::transpose/Transpose"
+DFL_RESHAPE = "__module.model.22.dfl/aten::view/Reshape"
+#: Distance bins per box side (Ultralytics' reg_max).
+REG_MAX = 16
+
+
+def _silu_conv(x: Any, out_ch: int, rng: np.random.Generator, stride: int = 1) -> Any:
+    """A learned 3x3 convolution (seeded weights) and SiLU, as Ultralytics' Conv blocks."""
+    in_ch = x.get_output_partial_shape(0)[1].get_length()
+    w = rng.normal(0, 0.4, (out_ch, in_ch, 3, 3)).astype(np.float32)
+    conv = ops.convolution(x, ops.constant(w), [stride] * 2, [1, 1], [1, 1], [1, 1])
+    return ops.swish(conv)
+
+
+def _head_conv(x: Any, out_ch: int, rng: np.random.Generator) -> Any:
+    """A learned 1x1 prediction convolution (seeded weights), flattened to [1, out_ch, h*w]."""
+    in_ch = x.get_output_partial_shape(0)[1].get_length()
+    w = rng.normal(0, 0.5, (out_ch, in_ch, 1, 1)).astype(np.float32)
+    conv = ops.convolution(x, ops.constant(w), [1, 1], [0, 0], [0, 0], [1, 1])
+    return ops.reshape(conv, ops.constant(np.array([1, out_ch, -1], np.int64)), False)
+
+
+def _named(node: Any, name: str) -> Any:
+    node.set_friendly_name(name)
+    return node
+
+
+def _dfl_boxes(box: Any, anchors: int, fp16: bool, strides: np.ndarray, points: np.ndarray) -> Any:
+    """Ultralytics' DFL and dist2bbox: [1,64,A] bin logits -> [1,4,A] xywh boxes in pixels."""
+    bins = _named(
+        ops.reshape(box, ops.constant(np.array([1, 4, REG_MAX, anchors], np.int64)), False),
+        DFL_RESHAPE,
+    )
+    moved = _named(
+        ops.transpose(bins, ops.constant(np.array([0, 2, 1, 3], np.int64))), DFL_TRANSPOSE
+    )
+    softmax = _named(ops.softmax(moved, 1), DFL_SOFTMAX)
+    arange = np.arange(REG_MAX, dtype=np.float32).reshape(1, REG_MAX, 1, 1)
+    # The real export stores FP16 weights: Constant f16 -> Convert -> Convolution.
+    weights = (
+        ops.convert(ops.constant(arange.astype(np.float16)), np.float32)
+        if fp16
+        else ops.constant(arange)
+    )
+    conv = _named(ops.convolution(softmax, weights, [1, 1], [0, 0], [0, 0], [1, 1]), DFL_CONV)
+    dist = ops.reshape(conv, ops.constant(np.array([1, 4, anchors], np.int64)), False)
+    lt, rb = ops.split(dist, ops.constant(np.int64(1)), 2).outputs()
+    x1y1 = ops.subtract(ops.constant(points), lt)
+    x2y2 = ops.add(ops.constant(points), rb)
+    centre = ops.multiply(ops.add(x1y1, x2y2), ops.constant(np.float32(0.5)))
+    size = ops.subtract(x2y2, x1y1)
+    return ops.multiply(ops.concat([centre, size], 1), ops.constant(strides))
+
+
+def build_yolo_seg_dfl(
+    path: Path,
+    input_hw: tuple[int, int] = (64, 64),
+    num_classes: int = 2,
+    *,
+    num_coefficients: int = 32,
+    seed: int = 0,
+    fp16: bool = False,
+    metadata_names: dict[int, str] | list[str] | None = None,
+) -> Path:
+    """Ultralytics YOLOv8-seg with real compute and its real DFL tail, for scope and INT8 tests.
+
+    images [1,3,H,W] -> /255 -> Conv s2 -> SiLU -> Conv s2 -> SiLU (stride 4, whence the
+    prototypes [1,nm,H/4,W/4] by a 1x1 conv) -> two levels (strides 8, 16: Conv s2 -> SiLU)
+    with 1x1 box (4x16 bins), class and coefficient convs each, flattened and concatenated
+    over the anchors. The box branch is Ultralytics' DFL: reshape [1,4,16,A] -> transpose ->
+    softmax over the 16 bins -> 1x1 conv with fixed weights 0..15 (named DFL_CONV) ->
+    reshape [1,4,A] -> dist2bbox with the anchor points and strides; then concatenated with
+    sigmoid(classes) and the coefficients: output0 [1,4+nc+nm,A], output1 the prototypes.
+    11 learned convolutions in all. `fp16`: the DFL weights are an f16 Constant -> Convert
+    and the IR stores FP16 weights, as Ultralytics exports.
+    """
+    h, w = input_hw
+    assert h % 16 == 0 and w % 16 == 0, "two levels at strides 8 and 16"
+    rng = np.random.default_rng(seed)
+    image = _image(input_hw, "images")
+    x = _silu_conv(ops.multiply(image, np.float32(1.0 / 255.0)), 8, rng, 2)
+    features = _silu_conv(x, 16, rng, 2)  # stride 4
+    proto_w = rng.normal(0, 0.5, (num_coefficients, 16, 1, 1)).astype(np.float32)
+    protos = ops.convolution(features, ops.constant(proto_w), [1, 1], [0, 0], [0, 0], [1, 1])
+    protos.output(0).get_tensor().set_names({"output1"})
+    heads: list[list[Any]] = [[], [], []]  # box, class, coefficient logits per level
+    points, strides, level = [], [], features
+    for stride in (8, 16):
+        level = _silu_conv(level, 16, rng, 2)
+        for branch, channels in zip(
+            heads, (4 * REG_MAX, num_classes, num_coefficients), strict=True
+        ):
+            branch.append(_head_conv(level, channels, rng))
+        ys, xs = np.mgrid[0 : h // stride, 0 : w // stride].astype(np.float32) + 0.5
+        points.append(np.stack([xs.ravel(), ys.ravel()]))
+        strides.append(np.full(xs.size, stride, np.float32))
+    anchors = sum(p.shape[1] for p in points)
+    box, cls, coefficients = (ops.concat(branch, 2) for branch in heads)
+    boxes = _dfl_boxes(
+        box, anchors, fp16, np.concatenate(strides)[None, None], np.concatenate(points, 1)[None]
+    )
+    detections = ops.concat([boxes, ops.sigmoid(cls), coefficients], 1)
+    detections.output(0).get_tensor().set_names({"output0"})
+    model = ov.Model([ops.result(detections), ops.result(protos)], [image], "tiny_yolo_seg_dfl")
+    keep = (DFL_CONV, DFL_SOFTMAX, DFL_TRANSPOSE, DFL_RESHAPE)
+    path = _save(model, path, keep_names=keep, fp16=fp16)
+    if metadata_names is not None:
+        _write_metadata(path, input_hw, metadata_names)
     return path
 
 
