@@ -12,7 +12,7 @@ from conftest import write_scene
 from pilot_wait import settle
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, RadioButton, Static, Switch
-from tiny_models import build_omz_maskrcnn_conv
+from tiny_models import build_omz_maskrcnn_conv, build_yolo_seg_dfl
 
 from segtui.core import jobs
 from segtui.core.optimize import OptimizeSettings, optimize_project
@@ -282,6 +282,40 @@ async def test_form_fields_start_from_the_schema(
         assert problems == []
         assert settings.subset_percent == 50.0 and settings.preset is Preset.MIXED
         assert settings.max_drop == 1.5
+
+
+async def test_the_preset_starts_at_the_formats_with_its_reason(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    model = build_yolo_seg_dfl(tmp_path / "yolo" / "yolo.xml")
+    for i in range(IMAGES):
+        write_scene(tmp_path / "yolo_images" / f"img{i}.png", (48, 64), i)
+    project = create_project_from_paths(
+        workspace, model_path=model, dataset_path=tmp_path / "yolo_images", name="Tiny YOLO"
+    )
+    assert workspace.model(project.model_id).format_id == "yolo-seg"
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await _open(pilot, project)
+        reason = screen.query_one("#preset-reason", Static)
+        assert screen.query_one("#preset-mixed", RadioButton).value
+        assert not screen.query_one("#preset-performance", RadioButton).value
+        assert reason.display and _text(reason) == (
+            "Mixed: Ultralytics' own INT8 export uses it for YOLO-seg (asymmetric "
+            "activations: SiLU outputs are not centred on 0)"
+        )
+        assert screen.form.check_all()[0].preset is Preset.MIXED
+        # The DFL is listed under its own rule, and its conv is not counted as quantized.
+        assert screen.scope is not None and screen.scope.quantized_compute == 11
+        summary = _text(screen.query_one("#scope-summary", Static))
+        assert "non-learned decoding (DFL) 5" in summary
+        screen.form.choose("preset-performance")
+        await settle(pilot)
+        assert _text(reason) == "Performance: your choice (this format's preset is Mixed)"
+        assert screen.form.check_all()[0].preset is Preset.PERFORMANCE
+        screen.form.choose("preset-mixed")
+        await settle(pilot)
+        assert _text(reason).startswith("Mixed: Ultralytics' own INT8 export")
 
 
 async def test_optimize_runs_the_job_and_opens_the_child_project(

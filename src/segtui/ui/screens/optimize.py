@@ -3,7 +3,8 @@
 The settings mirror the Workbench (method, calibration scheme, subset size,
 AccuracyAware limits) and add what segtui does differently: the
 instance-segmentation-aware ignored scope, found from the graph when the screen
-opens and shown before anything starts. Starting submits an "optimize" job
+opens and shown before anything starts, and the preset the model's format calls
+for (Mixed for YOLO-seg), with the reason under it. Starting submits an "optimize" job
 (a child process, see segtui.core.jobs); this screen then follows it with a
 JobMonitor and, when it is done, replaces itself with the new child project.
 
@@ -233,7 +234,9 @@ class OptimizeScreen(SegtuiScreen):
         project, model, dataset = page.project, page.model, page.dataset
         self.sub_title = f"Project #{project.id} {project.name}"
         self.query_one("#opt-title", Static).update(title_text(page))
-        form = OptimizeForm(dataset.image_count, dataset.annotated, id="form")
+        form = OptimizeForm(
+            dataset.image_count, dataset.annotated, format_id=model.format_id, id="form"
+        )
         await self.query_one("#form-view").mount(form, before="#actions")
         if model.is_optimized and model.analysis.get("int8"):
             self.scope_error = ALREADY_INT8

@@ -3,7 +3,8 @@
 Each field's initial text, choices and as-you-type check come from
 `segtui.core.settings.OPTIMIZE`; the form adds what only it knows: the dataset's
 image count (how many images a subset is, at most how many validate) and the
-model's graph (whether extra layer names and types exist).
+model's graph (whether extra layer names and types exist) and its format, whose preset
+the preset field starts at (core.format_presets), with the reason on a line below.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Label, RadioButton, RadioSet, Static, Switch
 
+from segtui.core.format_presets import PresetChoice, format_preset, resolve_preset
 from segtui.core.ignored_scope import ScopeAnalysis
 from segtui.core.optimize_settings import OptimizeSettings
 from segtui.core.settings import OPTIMIZE, SettingError, SettingField
@@ -184,14 +186,16 @@ def metric_text(annotated: bool) -> Text:
     )
 
 
-def radio_set(set_id: str) -> RadioSet:
-    """The radio set of a choice field: one button per schema choice, the default pressed."""
+def radio_set(set_id: str, pressed: str | None = None) -> RadioSet:
+    """The radio set of a choice field: one button per schema choice, `pressed` (by default
+    the schema's default) pressed."""
     name, prefix = RADIO_SETS[set_id]
     field = OPTIMIZE.field(name)
+    pressed = str(field.default) if pressed is None else pressed
     buttons = [
         RadioButton(
             CHOICE_LABELS.get(choice, choice),
-            value=choice == field.default,
+            value=choice == pressed,
             id=button_id(prefix, choice),
             name=choice,
         )
@@ -207,11 +211,23 @@ def _input(field: SettingField[Any], widget_id: str, **kwargs: Any) -> Input:
 class OptimizeForm(VerticalScroll):
     """The settings in two columns: method and calibration, then the ignored scope."""
 
-    def __init__(self, image_count: int, annotated: bool, *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        image_count: int,
+        annotated: bool,
+        *,
+        format_id: str | None = None,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.image_count = max(1, image_count)
         self.annotated = annotated
         self.scope: ScopeAnalysis | None = None
+        self.format_id = format_id
+        #: The model format's preset, which the field starts at (None: the schema's, no reason).
+        self.format_preset: PresetChoice | None = (
+            None if format_id is None else format_preset(format_id)
+        )
 
     def compose(self) -> ComposeResult:
         with Vertical(id="columns"):
@@ -225,8 +241,10 @@ class OptimizeForm(VerticalScroll):
         yield radio_set("method")
         yield Static(METHOD_HELP[OPTIMIZE.method.default], id="method-help", classes="help")
         yield Label("Calibration scheme", classes="section")
-        yield radio_set("preset")
-        yield Static(PRESET_HELP[OPTIMIZE.preset.default], id="preset-help", classes="help")
+        preset = self.default_preset
+        yield radio_set("preset", preset)
+        yield Static(PRESET_HELP[preset], id="preset-help", classes="help")
+        yield Static(id="preset-reason", classes="help")
         yield Label("Subset size, % of the dataset", classes="section")
         yield _input(OPTIMIZE.subset_percent, "subset", select_on_focus=True)
         yield Static(id="subset-message", classes="field-message")
@@ -322,11 +340,27 @@ class OptimizeForm(VerticalScroll):
 
     # -- the choices ------------------------------------------------------------------
 
+    @property
+    def default_preset(self) -> Preset:
+        """The preset the field starts at: the model format's, else the schema's."""
+        return OPTIMIZE.preset.default if self.format_preset is None else self.format_preset.preset
+
+    def preset_choice(self) -> PresetChoice | None:
+        """The chosen preset and why: the format's, or the user's (None without a format)."""
+        if self.format_preset is None or self.format_id is None:
+            return None
+        chosen = Preset(self.choice("preset"))
+        if chosen == self.format_preset.preset:
+            return self.format_preset
+        return resolve_preset(self.format_id, chosen)
+
     def choice(self, set_id: str) -> str:
         """The pressed button's choice in the radio set `set_id` (the default if none is)."""
         pressed = self.query_one(f"#{set_id}", RadioSet).pressed_button
         if pressed is not None and pressed.name:
             return pressed.name
+        if set_id == "preset":
+            return str(self.default_preset)
         return str(OPTIMIZE.field(RADIO_SETS[set_id][0]).default)
 
     def choose(self, button: str) -> None:
@@ -343,6 +377,10 @@ class OptimizeForm(VerticalScroll):
         self.query_one("#aa-reason").display = not aa
         self.query_one("#method-help", Static).update(METHOD_HELP[method])
         self.query_one("#preset-help", Static).update(PRESET_HELP[Preset(self.choice("preset"))])
+        choice = self.preset_choice()
+        reason = self.query_one("#preset-reason", Static)
+        reason.update(Text(choice.reason if choice is not None else ""))
+        reason.display = choice is not None
 
     def _update_switch_labels(self) -> None:
         fast = self.query_one("#fast-bias", Switch).value
