@@ -24,6 +24,7 @@ from tiny_models import (
     build_omz_maskrcnn_conv,
     build_omz_maskrcnn_legacy,
     build_yolo_seg,
+    mask_pattern,
 )
 
 from segtui.core.errors import UnsupportedModelError
@@ -39,7 +40,7 @@ from segtui.core.formats import (
     YoloSegAdapter,
     detect_format,
     map_to_original,
-    paste_mask,
+    paste_reference,
     read_metadata_yaml,
 )
 from segtui.core.predictions import Instance, decode_mask
@@ -81,37 +82,71 @@ def _assert_mask(instance: Instance, expected: np.ndarray) -> None:
     assert diff.size == 0, f"{len(diff)} pixels differ, first at (row, col) {diff[:5].tolist()}"
 
 
-# --------------------------------------------------------------------------- paste_mask
+# --------------------------------------------------------------------------- paste_reference
+# The Detectron / Accuracy Checker paste (pixel-for-pixel checks in tests/test_paste.py):
+# the SxS map padded by a zero cell, the box expanded by (S+2)/S and truncated to integers,
+# both ends included, resized by cv2 (pixel i of m samples cell (i + 0.5) * n / m - 0.5 of
+# n). With S=28 the box 10..50 expands to 8..51: 44 px from 30 cells. Pixel 0 samples
+# -0.16 (the zero border: off), pixel 1 0.52 (on) ... pixel 42 28.48 (on), pixel 43 29.2
+# (off): columns 9..50. A corner pixel is 0.52 x 0.52 = 0.27 of a one: off.
 
 
-def test_paste_all_ones_mask_fills_exactly_the_box() -> None:
-    mask = paste_mask(np.ones((28, 28), np.float32), (10, 20, 50, 60), (80, 70))
-    assert np.array_equal(mask, _box_mask((80, 70), 10, 20, 50, 60).astype(bool))
+def _without_corners(mask: np.ndarray) -> np.ndarray:
+    """`mask` (one filled rectangle) with the four corner pixels of the rectangle off."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    out = mask.copy()
+    out[np.ix_(rows[[0, -1]], cols[[0, -1]])] = 0
+    return out
 
 
-def test_paste_left_half_mask_fills_the_left_half_of_the_box() -> None:
+def test_paste_all_ones_mask_covers_the_box_both_ends_included() -> None:
+    mask = paste_reference(np.ones((28, 28), np.float32), (10, 20, 50, 60), (80, 70))
+    expected = _without_corners(_box_mask((80, 70), 9, 19, 51, 61))
+    assert np.array_equal(mask, expected.astype(bool))
+
+
+def test_paste_left_half_mask_fills_the_left_half_of_the_expanded_box() -> None:
+    # The 14 ones are padded cells 1..14: pixel 21 (column 29) samples 14.16 -> 0.84, on;
+    # pixel 22 (column 30) samples 14.84 -> 0.16, off.
     prob = np.zeros((28, 28), np.float32)
     prob[:, :14] = 1
-    mask = paste_mask(prob, (10, 20, 50, 60), (80, 70))
-    assert np.array_equal(mask, _box_mask((80, 70), 10, 20, 30, 60).astype(bool))
+    mask = paste_reference(prob, (10, 20, 50, 60), (80, 70))
+    expected = _without_corners(_box_mask((80, 70), 9, 19, 30, 61))
+    assert np.array_equal(mask, expected.astype(bool))
 
 
 def test_paste_clips_a_box_that_leaves_the_image_and_keeps_its_geometry() -> None:
     prob = np.zeros((14, 14), np.float32)
     prob[:7] = 1  # top half of a box from y=-20 to y=20 -> rows -20..-1: nothing visible
-    assert not paste_mask(prob, (-10, -20, 30, 20), (40, 40)).any()
-    full = paste_mask(np.ones((14, 14), np.float32), (-10, -20, 30, 20), (40, 40))
+    assert not paste_reference(prob, (-10, -20, 30, 20), (40, 40)).any()
+    # Expanded to -12..32 / -22..22 (45 px from 16 cells): column 29 samples 14.26 (0.74)
+    # and row 19 alike, so even their corner is 0.55: on; column 30 / row 20: off.
+    full = paste_reference(np.ones((14, 14), np.float32), (-10, -20, 30, 20), (40, 40))
     assert np.array_equal(full, _box_mask((40, 40), 0, 0, 30, 20).astype(bool))
 
 
-def test_paste_uses_pixel_centres_for_fractional_boxes() -> None:
-    # Column centres 10.5..19.5 lie in [10.4, 20.4), row centres 6.5..9.5 in [5.6, 9.6).
-    mask = paste_mask(np.ones((28, 28), np.float32), (10.4, 5.6, 20.4, 9.6), (30, 30))
-    assert np.array_equal(mask, _box_mask((30, 30), 10, 6, 20, 10).astype(bool))
-    assert not paste_mask(np.ones((28, 28)), (5, 5, 5, 9), (30, 30)).any()
+def test_paste_truncates_the_expanded_box_of_fractional_boxes() -> None:
+    # 10.4..20.4 expands by 16/14 to 9.69..21.11 -> 9..21: 13 px from 16 cells, column 9
+    # samples 0.12 and column 21 14.88 (both 0.12 of a one: off). 5.6..9.6 expands to
+    # 5.31..9.89 -> 5..9: 5 px sampling 1.1 .. 13.9, all inside the ones.
+    mask = paste_reference(np.ones((14, 14), np.float32), (10.4, 5.6, 20.4, 9.6), (30, 30))
+    assert np.array_equal(mask, _box_mask((30, 30), 10, 5, 21, 10).astype(bool))
 
 
 # --------------------------------------------------------------------------- OMZ Mask R-CNN
+
+
+def _pasted(
+    size: tuple[int, int], box: tuple[float, float, float, float], pattern: str, mask_size: int
+) -> np.ndarray:
+    """The reference paste (checked pixel for pixel in test_paste.py) of a tiny model's mask
+    pattern in the box worked out by hand: an adapter must hand it exactly this box and map,
+    and the pattern must show (a half pattern covers about half of the pasted box)."""
+    mask = paste_reference(mask_pattern(pattern, mask_size), box, size).astype(np.uint8)
+    box_area = (box[2] - box[0]) * (box[3] - box[1])
+    share = 1.0 if pattern == "full" else 0.5
+    assert abs(int(mask.sum()) - share * box_area) < 0.1 * box_area
+    return mask
 
 
 def test_omz_maskrcnn_non_square_image_maps_boxes_and_masks_to_original_pixels(
@@ -142,8 +177,8 @@ def test_omz_maskrcnn_non_square_image_maps_boxes_and_masks_to_original_pixels(
     assert [i.score for i in instances] == pytest.approx([0.9, 0.7])
     np.testing.assert_allclose(instances[0].box, (0, 60, 100, 120), atol=1e-4)
     np.testing.assert_allclose(instances[1].box, (50, 30, 150, 90), atol=1e-4)
-    _assert_mask(instances[0], _box_mask((120, 200), 0, 60, 100, 120))
-    _assert_mask(instances[1], _box_mask((120, 200), 50, 30, 100, 90))  # left half
+    _assert_mask(instances[0], _pasted((120, 200), (0, 60, 100, 120), "full", 28))
+    _assert_mask(instances[1], _pasted((120, 200), (50, 30, 150, 90), "left", 28))
     assert instances[0].rle["size"] == [120, 200]
 
 
@@ -171,7 +206,7 @@ def test_omz_maskrcnn_fit_to_window_from_rt_info_pads_right_and_bottom(tmp_path:
     assert not tensor[58:].any()
     assert len(instances) == 1
     np.testing.assert_allclose(instances[0].box, (50, 25, 150, 75), atol=1e-4)
-    _assert_mask(instances[0], _box_mask((120, 200), 50, 25, 150, 50))  # top half
+    _assert_mask(instances[0], _pasted((120, 200), (50, 25, 150, 75), "top", 14))
 
 
 def test_omz_maskrcnn_sample_style_rt_info_labels_and_any_output_order(tmp_path: Path) -> None:
@@ -192,7 +227,7 @@ def test_omz_maskrcnn_sample_style_rt_info_labels_and_any_output_order(tmp_path:
     assert adapter.settings()["outputs"] == {"labels": 1, "boxes": 2, "masks": 0}
     instances, _, _ = _run(model, adapter, _image(256, 256))
     assert [i.class_id for i in instances] == [1]
-    _assert_mask(instances[0], _box_mask((256, 256), 96, 64, 128, 192))
+    _assert_mask(instances[0], _pasted((256, 256), (64, 64, 128, 192), "right", 28))
 
 
 def test_omz_maskrcnn_without_labels_uses_coco_names_and_override_wins(tmp_path: Path) -> None:
@@ -228,8 +263,8 @@ def test_legacy_maskrcnn_drops_background_and_takes_the_predicted_class_channel(
     assert [i.class_id for i in instances] == [2, 0]
     assert [i.score for i in instances] == pytest.approx([0.9, 0.6])
     np.testing.assert_allclose(instances[0].box, (0, 0, 100, 50), atol=1e-4)
-    _assert_mask(instances[0], _box_mask((120, 200), 0, 25, 100, 50))  # bottom half
-    _assert_mask(instances[1], _box_mask((120, 200), 50, 25, 100, 75))  # left half
+    _assert_mask(instances[0], _pasted((120, 200), (0, 0, 100, 50), "bottom", 14))
+    _assert_mask(instances[1], _pasted((120, 200), (50, 25, 150, 75), "left", 14))
 
 
 # --------------------------------------------------------------------------- YOLO -seg
@@ -439,7 +474,7 @@ def test_model_api_maskrcnn_honours_model_info_preprocessing(tmp_path: Path) -> 
     np.testing.assert_allclose(tensor[16:48], (rgb - mean) / 2)
     assert len(instances) == 1 and instances[0].class_id == 1
     np.testing.assert_allclose(instances[0].box, (32, 16, 96, 48), atol=1e-4)
-    _assert_mask(instances[0], _box_mask((64, 192), 32, 16, 64, 48))
+    _assert_mask(instances[0], _pasted((64, 192), (32, 16, 96, 48), "left", 28))
 
 
 def test_model_api_maskrcnn_with_input_size_masks_crops_instead_of_pasting(

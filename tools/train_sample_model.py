@@ -468,18 +468,25 @@ def export_ir(model: MaskRCNN, xml: Path) -> None:
 
 
 def paste_mask(prob: np.ndarray, box: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Paste a 28x28 mask probability map into its box on a full-size canvas, threshold 0.5."""
+    """Paste a 28x28 mask probability map into its box on a full-size canvas, threshold 0.5.
+
+    The Detectron / torchvision / OMZ Accuracy Checker convention (`segm_postprocess`),
+    which segtui's decoding follows too: the map padded by one zero cell, the box expanded
+    by (S+2)/S about its centre and truncated to integers, the padded map resized
+    bilinearly to that integer box (both ends included) and kept where > 0.5.
+    """
+    padded = np.pad(prob.astype(np.float32), ((1, 1), (1, 1)), "constant", constant_values=0)
+    scale = padded.shape[0] / (padded.shape[0] - 2.0)
     x1, y1, x2, y2 = (float(v) for v in box[:4])
-    x0i, y0i = math.floor(x1), math.floor(y1)
-    x1i, y1i = math.ceil(x2), math.ceil(y2)
-    w, h = max(x1i - x0i, 1), max(y1i - y0i, 1)
-    resized = cv2.resize(prob.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    w_half, h_half = (x2 - x1) * 0.5 * scale, (y2 - y1) * 0.5 * scale
+    x_c, y_c = (x2 + x1) * 0.5, (y2 + y1) * 0.5
+    ex0, ey0, ex1, ey1 = (int(v) for v in (x_c - w_half, y_c - h_half, x_c + w_half, y_c + h_half))
+    w, h = max(ex1 - ex0 + 1, 1), max(ey1 - ey0 + 1, 1)
+    x0, y0 = min(max(ex0, 0), width), min(max(ey0, 0), height)
+    xe, ye = min(max(ex1 + 1, 0), width), min(max(ey1 + 1, 0), height)
+    resized = cv2.resize(padded, (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
     canvas = np.zeros((height, width), np.uint8)
-    cx0, cy0 = max(x0i, 0), max(y0i, 0)
-    cx1, cy1 = min(x0i + w, width), min(y0i + h, height)
-    if cx1 > cx0 and cy1 > cy0:
-        crop = resized[cy0 - y0i : cy1 - y0i, cx0 - x0i : cx1 - x0i]
-        canvas[cy0:cy1, cx0:cx1] = (crop >= 0.5).astype(np.uint8)
+    canvas[y0:ye, x0:xe] = resized[y0 - ey0 : ye - ey0, x0 - ex0 : xe - ex0]
     return canvas
 
 

@@ -17,7 +17,7 @@ from segtui.core.formats.base import (
     PortInfo,
 )
 from segtui.core.formats.detect import SUPPORTED_FORMATS, detect_format
-from segtui.core.formats.masks import MASK_THRESHOLD, map_to_original, paste_mask
+from segtui.core.formats.masks import MASK_THRESHOLD, map_to_original
 from segtui.core.formats.metadata import (
     COCO_CLASSES,
     ExportMetadata,
@@ -35,6 +35,7 @@ from segtui.core.formats.overrides import (
     keys_for,
     with_values,
 )
+from segtui.core.formats.paste import paste_reference
 from segtui.core.formats.preprocessing import (
     RESIZE_TYPES,
     Box,
@@ -82,7 +83,7 @@ __all__ = [
     "keys_for",
     "map_to_original",
     "nms",
-    "paste_mask",
+    "paste_reference",
     "read_metadata_yaml",
     "read_model_info",
     "resize_image",

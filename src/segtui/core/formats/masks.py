@@ -4,7 +4,6 @@ resampled through the preprocessing, both bilinear like OpenCV and thresholded."
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -13,55 +12,6 @@ import numpy.typing as npt
 from segtui.core.formats.preprocessing import FloatArray, PreprocessMeta
 
 MASK_THRESHOLD = 0.5
-
-
-def _sample_positions(
-    start: float, end: float, size: int, lo: int, hi: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], FloatArray]:
-    """Where the centres of pixels lo..hi-1 fall on a `size`-long mask axis stretched over
-    [start, end): the two neighbouring mask cells and the weight of the second, clamped at
-    the mask's edges like cv2.resize."""
-    centres = np.arange(lo, hi, dtype=np.float64) + 0.5
-    src = np.clip((centres - start) / max(end - start, 1e-6) * size - 0.5, 0.0, size - 1.0)
-    left = np.minimum(np.floor(src).astype(np.int64), size - 1)
-    right = np.minimum(left + 1, size - 1)
-    return left, right, (src - left).astype(np.float32)
-
-
-def paste_mask(
-    mask_prob: npt.NDArray[Any],
-    box: Sequence[float],
-    image_size: tuple[int, int],
-    threshold: float = MASK_THRESHOLD,
-) -> npt.NDArray[np.bool_]:
-    """Paste a per-box SxS probability map into an (h, w) image as a binary mask.
-
-    The map is stretched over the box (bilinear, as cv2.resize to the box size
-    would) and sampled at the centre of every image pixel whose centre lies in
-    the box; pixels outside the box or the image stay off. So an all-ones map
-    gives exactly the box's pixels and a left-half map the left half of them,
-    also for fractional boxes, without OMZ's integer rounding of the box.
-    """
-    h, w = image_size
-    x1, y1, x2, y2 = (float(v) for v in box)
-    # Fortran order: what COCO RLE encoding consumes, so encode_mask need not copy it.
-    out = np.zeros((h, w), np.bool_, order="F")
-    if not (x2 > x1 and y2 > y1):
-        return out
-    # Pixel i is in the box when its centre i + 0.5 lies in [x1, x2).
-    col_lo, col_hi = max(0, math.ceil(x1 - 0.5)), min(w, math.ceil(x2 - 0.5))
-    row_lo, row_hi = max(0, math.ceil(y1 - 0.5)), min(h, math.ceil(y2 - 0.5))
-    if col_hi <= col_lo or row_hi <= row_lo:
-        return out
-    prob = np.asarray(mask_prob, np.float32)
-    # Separable bilinear sampling by gathers: exact in f32, and much cheaper than BLAS
-    # or cv2.remap (which rounds positions to 1/32 px) for the small maps involved.
-    top, bottom, fy = _sample_positions(y1, y2, prob.shape[0], row_lo, row_hi)
-    left, right, fx = _sample_positions(x1, x2, prob.shape[1], col_lo, col_hi)
-    by_rows = prob[top] * (1.0 - fy)[:, None] + prob[bottom] * fy[:, None]
-    sampled = by_rows[:, left] * (1.0 - fx) + by_rows[:, right] * fx
-    out[row_lo:row_hi, col_lo:col_hi] = sampled > threshold
-    return out
 
 
 def _linear_taps(

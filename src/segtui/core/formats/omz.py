@@ -9,7 +9,8 @@ import numpy as np
 import numpy.typing as npt
 
 from segtui.core.formats.base import AdapterConfig, AdapterSettings, FormatAdapter, best_first
-from segtui.core.formats.masks import map_to_original, paste_mask
+from segtui.core.formats.masks import map_to_original
+from segtui.core.formats.paste import paste_reference
 from segtui.core.formats.preprocessing import FloatArray, PreprocessMeta, clip_box
 from segtui.core.predictions import Instance, encode_mask
 
@@ -25,7 +26,8 @@ class OmzMaskRcnnAdapter(FormatAdapter):
     display_name: ClassVar[str] = "OMZ Mask R-CNN (instance-segmentation-security)"
     mask_protocol: ClassVar[str] = (
         "Detectron / Accuracy Checker paste: SxS map padded by one cell, box expanded by "
-        "(S+2)/S, resized to the integer box (bilinear), > threshold"
+        "(S+2)/S and truncated to integers, map resized to it (bilinear), > threshold; "
+        "input-size masks resampled through the preprocessing"
     )
 
     def __init__(self, config: AdapterConfig, *, mask_shape: tuple[int | None, int | None]) -> None:
@@ -89,7 +91,7 @@ class OmzMaskRcnnAdapter(FormatAdapter):
             ]
         else:
             rles = [
-                encode_mask(paste_mask(m, b, meta.original_size, self.mask_threshold))
+                encode_mask(paste_reference(m, b, meta.original_size, self.mask_threshold))
                 for m, b in zip(masks, original, strict=True)
             ]
         return [
