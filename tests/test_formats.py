@@ -7,6 +7,7 @@ the decoded masks must land on exactly those pixels of the original image.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -289,26 +290,32 @@ def _linear_resize_1d(values: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(np.interp(centres, np.arange(len(values)), values))
 
 
-def _yolo_reference_mask(
-    proto_rect: tuple[int, int, int, int], proto_hw: tuple[int, int], meta: PreprocessMeta
+def _ultralytics_native_mask(
+    logits: np.ndarray, box: tuple[float, float, float, float], meta: PreprocessMeta
 ) -> np.ndarray:
-    """Ultralytics' pipeline for a mask that is 1 on a proto-pixel rectangle (x1, y1, x2, y2):
-    upsample x4 to the input, cut the letterbox padding, resize to the original, > 0.5.
-    Everything is separable, so two 1-D profiles give the exact pixels (corners included:
-    bilinear upsampling rounds them, in Ultralytics too)."""
-    (in_h, in_w), (h, w) = meta.input_size, meta.original_size
-    profiles = []
-    for lo, hi, n, size_in, pad, size_out in (
-        (proto_rect[1], proto_rect[3], proto_hw[0], in_h, int(meta.pad_y), h),
-        (proto_rect[0], proto_rect[2], proto_hw[1], in_w, int(meta.pad_x), w),
-    ):
-        axis = np.zeros(n)
-        axis[lo:hi] = 1
-        content = round(size_out * meta.scale_x)
-        profiles.append(
-            _linear_resize_1d(_linear_resize_1d(axis, size_in)[pad : pad + content], size_out)
+    """Ultralytics 8.4's process_mask_native + crop_mask for one mask, written with OpenCV
+    (cv2.resize INTER_LINEAR on float maps is torch's bilinear, align_corners=False):
+    upsample the logits by the smallest factor that crops the letterbox on whole cells,
+    cut the padding, resize to the image, > 0, keep columns x1 <= c < x2 (rows alike)."""
+    mh, mw = logits.shape
+    h, w = meta.original_size
+    gain = min(4 * mh / h, 4 * mw / w)
+    pad = (4 * mh - max(round(h * gain), 1)) | (4 * mw - max(round(w * gain), 1))
+    factor = 4 // math.gcd(4, pad | pad // 2)
+    up = np.asarray(logits, np.float32)
+    if factor > 1:
+        up = np.asarray(
+            cv2.resize(up, (factor * mw, factor * mh), interpolation=cv2.INTER_LINEAR), np.float32
         )
-    return (np.outer(profiles[0], profiles[1]) > 0.5).astype(np.uint8)
+    gain = min(factor * mh / h, factor * mw / w)
+    ch, cw = max(round(h * gain), 1), max(round(w * gain), 1)
+    top, left = round((factor * mh - ch) / 2 - 0.1), round((factor * mw - cw) / 2 - 0.1)
+    content = up[top : top + ch, left : left + cw]
+    full = cv2.resize(content, (w, h), interpolation=cv2.INTER_LINEAR) > 0
+    x1, y1, x2, y2 = box
+    cols, rows = np.arange(w), np.arange(h)
+    keep = ((rows >= y1) & (rows < y2))[:, None] & ((cols >= x1) & (cols < x2))[None, :]
+    return (full & keep).astype(np.uint8)
 
 
 def test_yolo_seg_letterbox_nms_and_masks_on_original_pixels(tmp_path: Path) -> None:
@@ -338,16 +345,36 @@ def test_yolo_seg_letterbox_nms_and_masks_on_original_pixels(tmp_path: Path) -> 
     assert [(i.class_id, round(i.score, 4)) for i in instances] == [(0, 0.9), (1, 0.85), (1, 0.5)]
     np.testing.assert_allclose(instances[0].box, (64, 32, 128, 96), atol=1e-4)
     np.testing.assert_allclose(instances[2].box, (32, 32, 224, 96), atol=1e-4)
-    # Proto pixels: box 1 is (4, 6, 8, 10); box 3 (2, 6, 14, 10) cut at the pattern's x < 8.
-    first = _yolo_reference_mask((4, 6, 8, 10), (16, 16), meta)
+    # Ultralytics' protocol: logits upsampled, > 0, cut to the box in image pixels. These
+    # masks are +-20 logits, so the mask is the box's pixels exactly, and the third one's
+    # left half ends where its pattern does (input x 32 -> image x 128).
+    first = _box_mask((128, 256), 64, 32, 128, 96)
     _assert_mask(instances[0], first)
     _assert_mask(instances[1], first)
-    _assert_mask(instances[2], _yolo_reference_mask((2, 6, 8, 10), (16, 16), meta))
-    # The reference itself: the box's pixels, but for the corners bilinear upsampling rounds.
-    box = _box_mask((128, 256), 64, 32, 128, 96)
-    assert first.sum() > 0.97 * box.sum() and not (first & (1 - box)).any()
-    assert np.array_equal(first[40:88], box[40:88])
-    assert np.array_equal(first[:, 72:120], box[:, 72:120])
+    _assert_mask(instances[2], _box_mask((128, 256), 32, 32, 128, 96))
+
+
+def test_yolo_seg_masks_match_ultralytics_native_on_odd_letterbox(tmp_path: Path) -> None:
+    """Random soft logits on images whose letterbox pads an odd number of rows (factor 4)
+    and an even one (factor 2), and a box with fractional edges: pixel for pixel."""
+    rng = np.random.default_rng(3)
+    pattern = rng.normal(0.0, 1.0, (16, 16)).astype(np.float32)
+    dets = [Det(0, 0.9, (9.3, 21.7, 50.2, 43.1), pattern)]
+    path = build_yolo_seg(tmp_path / "y.xml", (64, 64), dets, num_coefficients=4)
+    model, adapter = _load(path)
+    for height, width in ((90, 200), (100, 160), (333, 500)):
+        instances, _, meta = _run(model, adapter, _image(height, width), threshold=0.25)
+        assert len(instances) == 1
+        # The tiny model's logits: 20 x the pattern's +-1 map... here the pattern itself.
+        logits = 20.0 * np.where(pattern > 0.5, 1.0, -1.0).astype(np.float32)
+        expected = _ultralytics_native_mask(logits, instances[0].box, meta)
+        _assert_mask(instances[0], expected)
+        # Boxes map back by the gain each axis really got: round(side * scale) / side.
+        gain_x, gain_y = meta.content_size[1] / width, meta.content_size[0] / height
+        assert (meta.scale_x, meta.scale_y) == (gain_x, gain_y)
+        x1, y1, _, _ = instances[0].box
+        assert x1 == pytest.approx((9.3 - meta.pad_x) / gain_x, abs=1e-4)
+        assert y1 == pytest.approx((21.7 - meta.pad_y) / gain_y, abs=1e-4)
 
 
 def test_yolo_seg_odd_padding_splits_like_ultralytics(tmp_path: Path) -> None:

@@ -136,6 +136,13 @@ def resize_image(
         image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     canvas = np.full((in_h, in_w, image.shape[2]), settings.pad_value, dtype=image.dtype)
     canvas[top : top + new_h, left : left + new_w] = image
+    if kind == "letterbox":
+        # Ultralytics maps boxes back by the gain each axis really got (scale_boxes):
+        # round(w * scale) / w, which differs from `scale` by up to half a pixel.
+        return canvas, PreprocessMeta(
+            (h, w), (in_h, in_w), new_w / w, new_h / h, float(left), float(top)
+        )
+    # Model API maps back by the one nominal scale (InstanceSegmentationModel.postprocess).
     return canvas, PreprocessMeta((h, w), (in_h, in_w), scale, scale, float(left), float(top))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -10,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from segtui.core.formats.base import AdapterConfig, AdapterSettings, FormatAdapter, best_first
-from segtui.core.formats.masks import map_to_original, region_around
+from segtui.core.formats.masks import MapGeometry, map_to_original
 from segtui.core.formats.nms import nms
 from segtui.core.formats.preprocessing import FloatArray, PreprocessMeta, clip_box
 from segtui.core.predictions import Instance, encode_mask
@@ -98,51 +99,61 @@ class YoloSegAdapter(FormatAdapter):
         iou = self.iou_threshold if self.iou_threshold is not None else YOLO_IOU
         groups = found.class_ids if self.class_aware_nms else np.zeros_like(found.class_ids)
         kept = nms(found.boxes, found.scores, groups, iou, self.max_detections)
-        boxes = found.boxes[kept]
         coefficients = self._predictions(outputs)[4 + self.num_classes :, found.anchors[kept]].T
         raw_protos = np.asarray(outputs[self.roles["prototypes"]], np.float32)
         proto_h, proto_w = int(raw_protos.shape[-2]), int(raw_protos.shape[-1])
         protos = raw_protos.reshape(self.num_coefficients, proto_h, proto_w)
-        maps = self._masks(coefficients, protos, boxes, meta)
-        # Beyond two prototype cells around the box the cropped map is exactly zero.
-        cell = max(meta.input_size[0] / proto_h, meta.input_size[1] / proto_w)
-        margin = 2.0 * cell + 2.0
-        rles = [
-            encode_mask(
-                map_to_original(m, meta, region_around(box, meta, margin), self.mask_threshold)
-            )
-            for m, box in zip(maps, boxes, strict=True)
+        logits = (coefficients @ protos.reshape(self.num_coefficients, -1)).reshape(
+            -1, proto_h, proto_w
+        )
+        boxes = [
+            clip_box(box, meta.original_size) for box in meta.box_to_original(found.boxes[kept])
         ]
-        original = meta.box_to_original(boxes)
+        geometry = native_geometry(meta, (proto_h, proto_w))
+        cut = _logit(self.mask_threshold)
+        rles = [
+            encode_mask(map_to_original(m, meta, _crop_region(box), cut, geometry))
+            for m, box in zip(logits, boxes, strict=True)
+        ]
         return best_first(
             [
-                Instance(int(class_id), float(score), clip_box(box, meta.original_size), rle)
+                Instance(int(class_id), float(score), box, rle)
                 for class_id, score, box, rle in zip(
-                    found.class_ids[kept], found.scores[kept], original, rles, strict=True
+                    found.class_ids[kept], found.scores[kept], boxes, rles, strict=True
                 )
             ]
         )
 
-    def _masks(
-        self,
-        coefficients: FloatArray,
-        protos: FloatArray,
-        input_boxes: npt.NDArray[Any],
-        meta: PreprocessMeta,
-    ) -> FloatArray:
-        """Ultralytics' process_mask up to the crop: sigmoid(coefficients @ protos), zero
-        outside each box in prototype pixels. `map_to_original` does the rest."""
-        nm, mh, mw = protos.shape
-        logits = coefficients @ protos.reshape(nm, -1)
-        probs = (1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))).reshape(-1, mh, mw)
-        in_h, in_w = meta.input_size
-        scaled = input_boxes * np.array([mw / in_w, mh / in_h, mw / in_w, mh / in_h])
-        cols = np.arange(mw, dtype=np.float32)[None, None, :]
-        rows = np.arange(mh, dtype=np.float32)[None, :, None]
-        inside = (
-            (cols >= scaled[:, 0, None, None])
-            & (cols < scaled[:, 2, None, None])
-            & (rows >= scaled[:, 1, None, None])
-            & (rows < scaled[:, 3, None, None])
-        )
-        return np.where(inside, probs, 0.0).astype(np.float32)
+
+def native_geometry(meta: PreprocessMeta, proto_size: tuple[int, int]) -> MapGeometry:
+    """Where the image lies in the prototypes upsampled as Ultralytics' process_mask_native
+    does: by the smallest factor (1, 2 or 4) at which the letterbox padding crops on whole
+    cells, then its content resized to the image."""
+    h, w = meta.original_size
+    proto_h, proto_w = proto_size
+    stride = max(1, round(meta.input_size[0] / proto_h))  # 4 for every YOLO -seg head
+    gain = min(stride * proto_h / h, stride * proto_w / w)
+    pad = (stride * proto_h - max(round(h * gain), 1)) | (
+        stride * proto_w - max(round(w * gain), 1)
+    )
+    factor = stride // math.gcd(stride, pad | pad // 2)
+    net_h, net_w = factor * proto_h, factor * proto_w
+    gain = min(net_h / h, net_w / w)
+    content_h, content_w = max(round(h * gain), 1), max(round(w * gain), 1)
+    top, left = round((net_h - content_h) / 2 - 0.1), round((net_w - content_w) / 2 - 0.1)
+    return MapGeometry((net_h, net_w), (content_h, content_w), (top, left))
+
+
+def _crop_region(box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    """The image pixels Ultralytics' crop_mask keeps: column c with x1 <= c < x2, rows alike."""
+    x1, y1, x2, y2 = box
+    return (math.ceil(x1), math.ceil(y1), math.ceil(x2), math.ceil(y2))
+
+
+def _logit(probability: float) -> float:
+    """The mask logit that a probability threshold means (0.5 -> 0, Ultralytics' cut)."""
+    if probability <= 0.0:
+        return -math.inf
+    if probability >= 1.0:
+        return math.inf
+    return math.log(probability / (1.0 - probability))
