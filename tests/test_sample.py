@@ -35,9 +35,36 @@ def test_first_start_registers_both_sample_projects_once(workspace: Workspace) -
     ann = workspace.dataset(annotated.dataset_id)
     assert ann.annotated and ann.image_count == 200
     assert ann.analysis["classes"] == model.class_names
+    expected = 4 if sample_available("shapes-yolo") else 2
+    assert len(workspace.projects()) == expected
     # A second start leaves the workspace as it is.
     assert ensure_sample(workspace) is None
-    assert len(workspace.projects()) == 2
+    assert len(workspace.projects()) == expected
+
+
+@pytest.mark.skipif(not sample_available("shapes-yolo"), reason="the YOLO sample is missing")
+def test_first_start_registers_the_yolo_sample_on_the_same_datasets(workspace: Workspace) -> None:
+    shapes = ensure_sample(workspace)
+    assert shapes is not None
+    by_name = {p.name: p for p in workspace.projects()}
+    yolo_images = by_name["Sample: shapes-yolo (images)"]
+    yolo_annotated = by_name["Sample: shapes-yolo (annotated)"]
+    # The YOLO sample reads the same 200 images and annotations: no second copy.
+    assert (yolo_images.dataset_id, yolo_annotated.dataset_id) == (
+        shapes.images.dataset_id,
+        shapes.annotated.dataset_id,
+    )
+    assert len(workspace.datasets()) == 2 and len(workspace.models()) == 2
+    model = workspace.model(yolo_annotated.model_id)
+    assert (model.name, model.format_id) == ("shapes YOLOv8n-seg", "yolo-seg")
+    assert model.class_names == ["circle", "square", "triangle", "star", "hexagon", "ring"]
+    settings = model.analysis["settings"]
+    assert (settings["resize_type"], settings["pad_value"]) == ("letterbox", 114.0)
+    assert settings["mask_protocol"].startswith("Ultralytics process_mask_native")
+    # A workspace from before the YOLO sample gets it on its next start, once.
+    workspace._conn.execute("DELETE FROM projects WHERE id = ?", (yolo_images.id,))
+    assert ensure_sample(workspace) is None
+    assert "Sample: shapes-yolo (images)" not in {p.name for p in workspace.projects()}
 
 
 def test_sample_model_finds_the_shapes_of_a_known_validation_image(workspace: Workspace) -> None:
@@ -105,13 +132,18 @@ def test_three_first_starts_at_once_register_the_sample_once(tmp_path: Path) -> 
     ]
     answers = [start.communicate(timeout=600) for start in starts]
     assert [start.returncode for start in starts] == [0, 0, 0], answers
-    assert len({out for out, _err in answers}) == 1  # all three name the same two projects
+    assert len({out for out, _err in answers}) == 1  # all three name the same projects
+    samples = [s for s in ("shapes", "shapes-yolo") if sample_available(s)]
+    assert [s["name"] for s in json.loads(answers[0][0])["samples"]] == samples
     with Workspace(root) as ws:
-        assert len(ws.projects()) == 2 and len(ws.datasets()) == 2 and len(ws.models()) == 1
-        rows = ws._conn.execute("SELECT name FROM samples").fetchall()
-        assert [tuple(r) for r in rows] == [("shapes",)]
+        assert len(ws.projects()) == 2 * len(samples) and len(ws.datasets()) == 2
+        assert len(ws.models()) == len(samples)
+        rows = ws._conn.execute("SELECT name FROM samples ORDER BY name").fetchall()
+        assert [r[0] for r in rows] == samples
         assert ws._conn.execute("PRAGMA foreign_key_check").fetchall() == []
-    assert sorted(p.name for p in (root / "models").iterdir()) == ["1"]
+    assert sorted(p.name for p in (root / "models").iterdir()) == [
+        str(i + 1) for i in range(len(samples))
+    ]
     assert list((root / "tmp").iterdir()) == []  # no staging folder, no lock file left
 
 

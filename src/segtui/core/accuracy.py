@@ -53,6 +53,8 @@ class ProjectPredictions:
     seconds: float
     #: The model's accuracy settings the run used (read from the graph it loaded).
     settings: AccuracySettingsJson
+    #: How its masks became image pixels (the adapter's `mask_protocol`).
+    mask_protocol: str
 
     @property
     def image_ids(self) -> dict[str, int]:
@@ -115,6 +117,7 @@ def predict_project(
         precision=run.precision,
         seconds=run.seconds,
         settings=settings,
+        mask_protocol=loaded.adapter.mask_protocol,
     )
 
 
@@ -129,6 +132,9 @@ class EvaluationResult(TypedDict):
     #: The model's accuracy settings it ran with (core.settings_versions; results stored
     #: before they were recorded lack it).
     accuracy_settings: NotRequired[AccuracySettingsJson]
+    #: How masks became image pixels, named after the reference decoder (results stored
+    #: before it was recorded lack it).
+    mask_protocol: NotRequired[str]
 
 
 #: The lowest score a detection needs to count in COCO AP (pycocotools' usual cut).
@@ -168,4 +174,5 @@ def evaluate_project(
         "images": len(run.images),
         "inference_seconds": round(run.seconds, 3),
         "accuracy_settings": run.settings,
+        "mask_protocol": run.mask_protocol,
     }

@@ -1,4 +1,4 @@
-"""The bundled sample project (sample_projects/shapes): registered on first start."""
+"""The bundled sample projects (sample_projects/shapes, /shapes-yolo): registered on first start."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from segtui.core.resources import sample_projects_dir
 from segtui.core.workspace import DatasetRecord, ProjectRecord, Workspace
 
 SAMPLE_SETTING = "sample_registered"
+#: The bundled samples, in the order a first start registers them: the OMZ-layout Mask
+#: R-CNN, then the Ultralytics YOLOv8n-seg on the same 200 validation images.
+BUNDLED_SAMPLES = ("shapes", "shapes-yolo")
 #: Registering takes seconds; a process that starts meanwhile waits this long at most.
 LOCK_TIMEOUT_S = 600.0
 
@@ -47,14 +50,29 @@ def register_sample(ws: Workspace, name: str = "shapes", device: str = "CPU") ->
 
 
 def ensure_sample(ws: Workspace) -> SampleProjects | None:
-    """Register the sample once per workspace (first start); later starts leave the user's choice alone."""
-    if ws.get_setting(SAMPLE_SETTING) is not None or not sample_available():
+    """Register each bundled sample once per workspace (first start; a sample added by a
+    newer segtui on the next start); later starts leave the user's choice alone.
+
+    Returns the first sample's projects when this call registered them.
+    """
+    registered = [_ensure(ws, name) for name in BUNDLED_SAMPLES]
+    return next((projects for projects in registered if projects is not None), None)
+
+
+def _registered_setting(name: str) -> str:
+    # "shapes" keeps the key older workspaces already hold.
+    return SAMPLE_SETTING if name == "shapes" else f"{SAMPLE_SETTING}:{name}"
+
+
+def _ensure(ws: Workspace, name: str) -> SampleProjects | None:
+    setting = _registered_setting(name)
+    if ws.get_setting(setting) is not None or not sample_available(name):
         return None
-    with _registering(ws, "shapes"):
+    with _registering(ws, name):
         # Asked again under the lock: a process that started with us may have registered it.
-        if ws.get_setting(SAMPLE_SETTING) is not None:
+        if ws.get_setting(setting) is not None:
             return None
-        return _register(ws, "shapes", "CPU")
+        return _register(ws, name, "CPU")
 
 
 @contextlib.contextmanager
@@ -79,9 +97,8 @@ def _register(ws: Workspace, name: str, device: str) -> SampleProjects:
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     classes_file = root / manifest["classes"]
     class_names = [line.strip() for line in classes_file.read_text().splitlines() if line.strip()]
-    model = import_model(
-        ws, root / manifest["model"], name=f"{name} Mask R-CNN", class_names=class_names
-    )
+    model_name = str(manifest.get("model_name", f"{name} Mask R-CNN"))
+    model = import_model(ws, root / manifest["model"], name=model_name, class_names=class_names)
     images_root = (root / manifest["images"]).resolve()
     ann_path = (root / manifest["annotations"]).resolve()
     known = _recorded(ws, name, images_root, ann_path)
@@ -114,7 +131,7 @@ def _register(ws: Workspace, name: str, device: str) -> SampleProjects:
             name=f"Sample: {name} (annotated)",
         ),
     )
-    ws.set_setting(SAMPLE_SETTING, "1")
+    ws.set_setting(_registered_setting(name), "1")
     return projects
 
 

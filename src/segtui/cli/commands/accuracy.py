@@ -91,6 +91,7 @@ def cmd_evaluate(args: argparse.Namespace, out: Output) -> int:
             f"Project {project.id} on {result['images']} images ({result['device']}, {result['precision']}):\n"
             f"  mask AP {m['mask_ap']:.4f}  AP50 {m['mask_ap50']:.4f}  AP75 {m['mask_ap75']:.4f}\n"
             f"  box  AP {m['box_ap']:.4f}  AP50 {m['box_ap50']:.4f}  AP75 {m['box_ap75']:.4f}"
+            + (f"\n  masks: {result['mask_protocol']}" if "mask_protocol" in result else "")
             + stale_suffix(state),
         )
     return EXIT_OK

@@ -121,6 +121,9 @@ def model_text(record: ModelRecord) -> str:
         + (" …" if len(record.class_names) > 12 else ""),
         f"  checksum    sha256:{record.checksum[:16]}…",
     ]
+    protocol = a.get("settings", {}).get("mask_protocol")
+    if protocol:
+        lines.append(f"  masks       {protocol}")
     if record.accuracy_settings:
         lines.append(
             f"  settings    set by you: {', '.join(record.accuracy_settings)} "
@@ -465,15 +468,33 @@ def cmd_show(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_sample(args: argparse.Namespace, out: Output) -> int:
-    from segtui.core.sample import register_sample
+    from segtui.core.sample import BUNDLED_SAMPLES, register_sample, sample_available
 
+    names = [args.name] if args.name else [n for n in BUNDLED_SAMPLES if sample_available(n)]
+    if args.name and not sample_available(args.name):
+        raise CliError(
+            f"The sample {args.name!r} is not in this installation.",
+            f"Bundled samples: {', '.join(BUNDLED_SAMPLES)}; reinstall from a complete source tree.",
+        )
     with open_workspace(args) as ws:
-        projects = register_sample(ws)
-        data = {"images_project": projects.images.id, "annotated_project": projects.annotated.id}
+        registered = [(name, register_sample(ws, name)) for name in names]
+        data = {
+            "samples": [
+                {
+                    "name": name,
+                    "images_project": projects.images.id,
+                    "annotated_project": projects.annotated.id,
+                }
+                for name, projects in registered
+            ]
+        }
         out.result(
             data,
-            f"Sample projects: {projects.images.id} ({projects.images.name}), "
-            f"{projects.annotated.id} ({projects.annotated.name})",
+            "\n".join(
+                f"Sample {name}: projects {p.images.id} ({p.images.name}), "
+                f"{p.annotated.id} ({p.annotated.name})"
+                for name, p in registered
+            ),
         )
     return EXIT_OK
 
@@ -528,4 +549,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("sample", parents=[common], help="register the bundled sample projects")
+    p.add_argument(
+        "name",
+        nargs="?",
+        help="one bundled sample: shapes (Mask R-CNN) or shapes-yolo (YOLOv8n-seg); default all",
+    )
     p.set_defaults(func=cmd_sample)
