@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         deploy,
         optimize,
         performance,
+        sensitivity,
         transfer,
         workspace,
     )
@@ -44,7 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(WORKSPACE_OPTION, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     common.add_argument("--json", action="store_true", help="print machine-readable JSON")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (workspace, configure, accuracy, optimize, performance, deploy, transfer):
+    for module in (
+        workspace,
+        configure,
+        accuracy,
+        optimize,
+        sensitivity,
+        performance,
+        deploy,
+        transfer,
+    ):
         module.register(sub, common)
     p = sub.add_parser("tui", parents=[common], help="open the terminal UI (the default)")
     p.set_defaults(func=None)

@@ -10,7 +10,7 @@ cancel arriving once the store has begun is too late.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, TypedDict, TypeVar
+from typing import TYPE_CHECKING, TypedDict, TypeVar, cast
 
 from segtui.core.accuracy import EvaluationResult, evaluate_project
 from segtui.core.job_registry import JobContext, job_kind, past_cancelling
@@ -18,9 +18,11 @@ from segtui.core.types import JobKind, Precision, ResultKind
 
 if TYPE_CHECKING:
     from segtui.core.benchmark import StoredBenchmark
+    from segtui.core.keep_float import KeepFloatLink
     from segtui.core.optimize import OptimizeJobResult
     from segtui.core.project_export import ExportResult
     from segtui.core.report import ReportOutcome
+    from segtui.core.sensitivity import SensitivityJobResult
 
 R = TypeVar("R", bound=Mapping[str, object])
 
@@ -75,6 +77,8 @@ def optimize_job(ctx: JobContext) -> OptimizeJobResult:
     if ctx.job.project_id is None:
         raise ValueError("an optimize job needs a project")
     settings = OptimizeSettings.from_values(ctx.job.params)
+    # A re-optimization from a sensitivity analysis carries its link (core.keep_float).
+    origin = cast("KeepFloatLink | None", ctx.job.params.get("keep_float_from"))
     # The job is recorded done in the transaction that registers the child: a kill after
     # it leaves a done job, never a registered child beside an interrupted job.
     child = optimize_project(
@@ -85,6 +89,7 @@ def optimize_job(ctx: JobContext) -> OptimizeJobResult:
         progress=ctx.progress,
         cancel=ctx.cancel,
         on_registered=ctx.finish_in,
+        keep_float_from=origin,
     )
     model = ctx.ws.model(child.model_id)
     return {"child_project_id": child.id, "model_id": model.id, "optimization": model.optimization}
@@ -164,3 +169,32 @@ def export_job(ctx: JobContext) -> ExportResult:
         raise ValueError("an export job needs a project")
     request = ExportRequest.from_params(ctx.job.project_id, ctx.job.params)
     return export_project(ctx.ws, request, ctx.work_dir, progress=ctx.progress, cancel=ctx.cancel)
+
+
+@job_kind(JobKind.SENSITIVITY)
+def sensitivity_job(ctx: JobContext) -> SensitivityJobResult:
+    """Which quantizer groups of an INT8 project cost its accuracy; stored as a 'sensitivity' result."""
+    from segtui.core.sensitivity import (
+        SensitivityJobResult,
+        SensitivitySettings,
+        analyze_project,
+    )
+
+    if ctx.job.project_id is None:
+        raise ValueError("a sensitivity job needs a project")
+    settings = SensitivitySettings.from_values(ctx.job.params)
+    data = analyze_project(
+        ctx.ws, ctx.job.project_id, settings, progress=ctx.progress, cancel=ctx.cancel
+    )
+    return _store_done(
+        ctx,
+        ctx.job.project_id,
+        (ResultKind.SENSITIVITY, data),
+        lambda result_id: SensitivityJobResult(
+            result_id=result_id,
+            groups=len(data["groups"]),
+            chosen=data["chosen"],
+            metric=data["metric"],
+            evaluations=data["evaluations"],
+        ),
+    )

@@ -31,6 +31,7 @@ from segtui.core.types import DropType, Method, Preset
 from segtui.core.workspace import DatasetRecord, ProjectRecord, Workspace
 
 if TYPE_CHECKING:
+    from segtui.core.keep_float import KeepFloatLink
     from segtui.core.workspace import _Tx
 
 
@@ -72,6 +73,8 @@ class OptimizationRecord(_OptimizationBase, total=False):
     #: The parent's accuracy settings it was calibrated with, which the child inherits (its
     #: user values); models optimized before they were recorded lack it.
     accuracy_settings: AccuracySettingsJson
+    #: The sensitivity analysis a re-optimization kept groups in float from (core.keep_float).
+    keep_float_from: KeepFloatLink
 
 
 def max_drop_met(
@@ -241,8 +244,11 @@ def optimize_project(
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
     on_registered: OnRegistered | None = None,
+    keep_float_from: KeepFloatLink | None = None,
 ) -> ProjectRecord:
     """Quantize the project's model to INT8 and register the model and a child project.
+
+    `keep_float_from` records the sensitivity analysis a re-optimization comes from.
 
     The IR is written under `work_dir` (the job's partial files); only when it
     is complete is it registered, in one transaction with the child project
@@ -281,6 +287,8 @@ def optimize_project(
     label = "INT8 AA" if settings.accuracy_aware else "INT8"
     record = _record(settings, outcome, reference, started)
     record["accuracy_settings"] = parent_settings
+    if keep_float_from is not None:
+        record["keep_float_from"] = keep_float_from
     registered = (outcome.xml_path, record, label)
     child = _register(ws, project, registered, work_dir, cancel, on_registered)
     progress(1.0, "Done")

@@ -15,7 +15,16 @@ from pathlib import Path
 
 from segtui.core.errors import SegtuiError
 from segtui.core.records import DatasetRecord, JobRecord, ModelRecord, ProjectRecord
-from segtui.core.settings import BENCHMARK, EVALUATE, OPTIMIZE, REPORT, SWEEP, Schema, SettingError
+from segtui.core.settings import (
+    BENCHMARK,
+    EVALUATE,
+    OPTIMIZE,
+    REPORT,
+    SENSITIVITY,
+    SWEEP,
+    Schema,
+    SettingError,
+)
 from segtui.core.types import JobKind, ReportType
 from segtui.core.workspace import Workspace
 
@@ -26,6 +35,7 @@ JOB_SCHEMAS: dict[JobKind, Schema] = {
     JobKind.SWEEP: SWEEP,
     JobKind.REPORT: REPORT,
     JobKind.EVALUATE: EVALUATE,
+    JobKind.SENSITIVITY: SENSITIVITY,
 }
 
 #: What to do about an evaluation without annotations.
@@ -129,6 +139,10 @@ def check_job(
         _check_model_files(ws, parent)
     elif kind == JobKind.EVALUATE:
         check_annotations(ws.dataset(project.dataset_id), EVALUATE_HINT)
+    elif kind == JobKind.SENSITIVITY:
+        from segtui.core.sensitivity import check_analysable  # loads OpenVINO
+
+        check_analysable(ws, project.id)
     elif kind == JobKind.OPTIMIZE:
         model = ws.model(project.model_id)
         if model.is_optimized and model.analysis.get("int8"):

@@ -352,6 +352,50 @@ class VisualizeSchema(Schema):
     )
 
 
+class SensitivitySchema(Schema):
+    name = "sensitivity"
+    images: SettingField[int] = SettingField(
+        "images",
+        "int",
+        24,
+        "Metric images",
+        "images the metric is measured on",
+        flag_for("images"),
+        minimum=1,
+        maximum=1000,
+    )
+    top: SettingField[int] = SettingField(
+        "top",
+        "int",
+        24,
+        "Groups measured",
+        "most suspicious quantizer groups measured with the metric",
+        flag_for("top"),
+        minimum=1,
+        maximum=500,
+    )
+    score_images: SettingField[int] = SettingField(
+        "score_images",
+        "int",
+        8,
+        "Score images",
+        "images of the quick error pass",
+        flag_for("score_images"),
+        minimum=1,
+        maximum=64,
+    )
+    keep: SettingField[int] = SettingField(
+        "keep",
+        "int",
+        10,
+        "Groups kept",
+        "most groups recommended to keep in floating point",
+        flag_for("keep"),
+        minimum=1,
+        maximum=100,
+    )
+
+
 OPTIMIZE = OptimizeSchema()
 BENCHMARK = BenchmarkSchema()
 SWEEP = SweepSchema()
@@ -361,6 +405,7 @@ PREDICT = PredictSchema()
 EVALUATE = EvaluateSchema()
 DEPLOY = DeploySchema()
 VISUALIZE = VisualizeSchema()
+SENSITIVITY = SensitivitySchema()
 
 SCHEMAS: tuple[Schema, ...] = (
     OPTIMIZE,
@@ -372,6 +417,7 @@ SCHEMAS: tuple[Schema, ...] = (
     EVALUATE,
     DEPLOY,
     VISUALIZE,
+    SENSITIVITY,
 )
 
 
@@ -391,6 +437,7 @@ __all__ = [
     "REPORT",
     "REPORT_GATE",
     "SCHEMAS",
+    "SENSITIVITY",
     "SWEEP",
     "VISUALIZE",
     "FieldKind",

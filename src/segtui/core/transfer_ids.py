@@ -32,6 +32,12 @@ ID_FIELDS: dict[ResultKind, tuple[tuple[tuple[str, ...], str, Table], ...]] = {
         (("summary",), "project_id", "project"),
         (("summary",), "parent_project_id", "project"),
     ),
+    ResultKind.SENSITIVITY: (
+        ((), "project_id", "project"),
+        ((), "parent_project_id", "project"),
+        ((), "model_id", "model"),
+        ((), "parent_model_id", "model"),
+    ),
 }
 
 

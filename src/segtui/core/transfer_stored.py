@@ -32,6 +32,7 @@ def _shapes() -> dict[str, object]:
     from segtui.core.optimize import OptimizationRecord
     from segtui.core.performance import SweepData
     from segtui.core.report import ReportData
+    from segtui.core.sensitivity import SensitivityResult
 
     return {
         "analysis": ModelAnalysis,
@@ -42,6 +43,7 @@ def _shapes() -> dict[str, object]:
         ResultKind.SWEEP: SweepData,
         ResultKind.REPORT_PARENT: ReportData,
         ResultKind.REPORT_ANNOTATIONS: ReportData,
+        ResultKind.SENSITIVITY: SensitivityResult,
     }
 
 

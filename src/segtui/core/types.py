@@ -35,6 +35,7 @@ class JobKind(StrEnum):
     SWEEP = "sweep"
     REPORT = "report"
     EXPORT = "export"
+    SENSITIVITY = "sensitivity"
 
 
 class ResultKind(StrEnum):
@@ -45,6 +46,7 @@ class ResultKind(StrEnum):
     SWEEP = "sweep"
     REPORT_PARENT = "report:parent"
     REPORT_ANNOTATIONS = "report:annotations"
+    SENSITIVITY = "sensitivity"
 
 
 class Method(StrEnum):
