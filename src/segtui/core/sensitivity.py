@@ -91,7 +91,8 @@ class SensitivityRow(TypedDict):
     fed_types: list[str]
     op_types: list[str]
     compute_layers: int
-    #: Lowest SQNR (dB) of its quantizers on the parent's activations; None: no values seen.
+    #: Worst score (dB, lower is worse) of its quantizers on the parent's activations: the
+    #: lower of the SQNR and the median relative error (−20·log10); None: no values seen.
     error_db: float | None
     clipped: float
     no_data: bool

@@ -32,8 +32,10 @@ from segtui.core.types import Hint, Precision
 #: A calibrated range narrower than this share of its values' span has collapsed (a
 #: calibration fault: in-graph statistics of a tensor that is empty on most images).
 COLLAPSED_SHARE = 0.01
-#: SQNR given to a quantizer that reproduces its values exactly (no noise at all).
+#: The score given to a quantizer that reproduces its values exactly (no error at all).
 EXACT_DB = 200.0
+#: Values per image the median relative error is taken over (a strided sample).
+SAMPLE = 4096
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -46,11 +48,21 @@ class QuantizerStats:
     values: int
     #: 10·log10(signal power / quantization noise power); None without values.
     sqnr_db: float | None
+    #: The median of |fq(x) − x| / |x| over the values, as −20·log10 (dB); None without values.
+    #: A tensor that holds a few huge values beside many small ones has a fine SQNR (its
+    #: power is the huge values') while every small value is lost: this catches it.
+    median_db: float | None
     clipped: float
     low: float | None
     high: float | None
     #: The quantizer's calibrated input range (high − low).
     width: float
+
+    @property
+    def error_db(self) -> float | None:
+        """The worse of the two scores (lower is worse); None without values."""
+        scores = [v for v in (self.sqnr_db, self.median_db) if v is not None]
+        return min(scores) if scores else None
 
     @property
     def collapsed(self) -> bool:
@@ -102,6 +114,19 @@ def _range(fq: Any) -> _Range | None:
     return _Range(low, high, out_low, out_high, max(levels, 2))
 
 
+def _relative_error(x: FloatArray, quantizer: _Range) -> FloatArray:
+    """|fq(x) − x| / |x| per value (0 for an exact 0, 1 for a 0 that moved)."""
+    error = np.abs(quantizer.apply(x) - x)
+    size = np.abs(x)
+    moved = np.where(error > 1e-12, 1.0, 0.0)
+    return np.where(size > 1e-12, error / np.maximum(size, 1e-12), moved)
+
+
+def _db(ratio: float) -> float:
+    """An amplitude ratio in dB (−20·log10), EXACT_DB for none."""
+    return EXACT_DB if ratio <= 0 else min(EXACT_DB, -20 * math.log10(ratio))
+
+
 class _Accumulator:
     def __init__(self) -> None:
         self.signal = 0.0
@@ -110,11 +135,13 @@ class _Accumulator:
         self.values = 0
         self.low: float | None = None
         self.high: float | None = None
+        self.relative: list[FloatArray] = []
 
     def add(self, x: FloatArray, quantizer: _Range) -> None:
         if x.size == 0:
             return
         y = quantizer.apply(x)
+        self.relative.append(_relative_error(x.ravel()[:: max(1, x.size // SAMPLE)], quantizer))
         self.signal += float(np.sum(x * x))
         self.noise += float(np.sum((y - x) ** 2))
         self.clipped += quantizer.outside(x)
@@ -130,10 +157,12 @@ class _Accumulator:
             sqnr = EXACT_DB
         else:
             sqnr = min(EXACT_DB, 10 * math.log10(max(self.signal, 1e-30) / self.noise))
+        median = float(np.median(np.concatenate(self.relative))) if self.relative else None
         return QuantizerStats(
             name=name,
             values=self.values,
             sqnr_db=None if sqnr is None else round(sqnr, 2),
+            median_db=None if median is None else round(_db(median), 2),
             clipped=round(self.clipped / self.values, 4) if self.values else 0.0,
             low=self.low,
             high=self.high,

@@ -65,7 +65,7 @@ class _GroupScore:
 
 def _group_score(group: QuantizerGroup, stats: Mapping[str, QuantizerStats]) -> _GroupScore:
     seen = [stats[name] for name in group.quantizers if name in stats]
-    errors = [s.sqnr_db for s in seen if s.sqnr_db is not None]
+    errors = [s.error_db for s in seen if s.error_db is not None]
     return _GroupScore(
         error_db=min(errors) if errors else None,
         clipped=max((s.clipped for s in seen), default=0.0),
