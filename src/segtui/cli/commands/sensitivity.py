@@ -29,11 +29,18 @@ class IgnoredScopeNames(TypedDict):
 def _number(value: float | None, digits: int, signed: bool = False) -> str:
     if value is None:
         return "n/a"
+    value = round(value, digits) + 0.0  # no "-0.0"
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
-def _layers(row: SensitivityRow, width: int = 60) -> str:
-    text = ", ".join(name.rsplit("/", 1)[-1] if "/" in name else name for name in row["fed_layers"])
+def _short(name: str, width: int = 44) -> str:
+    """A layer name without the exporter's `__module.` prefix, its start cut when long."""
+    name = name.removeprefix("__module.")
+    return name if len(name) <= width else "…" + name[-(width - 1) :]
+
+
+def _layers(row: SensitivityRow, width: int = 100) -> str:
+    text = ", ".join(_short(name) for name in row["fed_layers"])
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
