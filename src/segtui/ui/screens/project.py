@@ -34,6 +34,7 @@ from segtui.ui.screens.project_properties import dataset_properties, model_prope
 from segtui.ui.styles import css_path
 from segtui.ui.widgets.job_log import JobsTable
 from segtui.ui.widgets.property_table import PropertyTable
+from segtui.ui.widgets.sensitivity_table import keep_float_text
 
 HEADER_CELLS = (
     ("model", "Model"),
@@ -120,6 +121,9 @@ def lineage_parts(details: ProjectDetails) -> list[str | tuple[str, str]]:
             f"{optimization_text(details.model.optimization)} from #{parent.id} {parent.name}",
             (" (p opens it)", "dim"),
         ]
+        kept = keep_float_text(details.model.optimization)
+        if kept:
+            parts += [(" · ", "dim"), kept]
     if details.children:
         if parts:
             parts.append("   ")
@@ -220,6 +224,15 @@ class ProjectScreen(SegtuiScreen):
             "Accuracy",
             id="project.report",
             tooltip="Accuracy report: where the optimized model's predictions differ from the parent's.",
+        ),
+        Binding(
+            "w",
+            "sensitivity",
+            "Sensitivity",
+            show=False,
+            id="project.sensitivity",
+            tooltip="Why is accuracy lost? Which quantizer groups cost it, and re-optimizing "
+            "with them kept in floating point.",
         ),
         Binding(
             "d",
@@ -411,7 +424,7 @@ class ProjectScreen(SegtuiScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         details = self.page.details if self.page else None
-        if action in ("open_parent", "report"):
+        if action in ("open_parent", "report", "sensitivity"):
             return details is not None and details.parent is not None
         if action == "optimize":
             return details is not None and not details.model.analysis.get("int8")
@@ -451,6 +464,11 @@ class ProjectScreen(SegtuiScreen):
         from segtui.ui.screens.report import ReportScreen
 
         self.app.push_screen(ReportScreen(self.project_id))
+
+    def action_sensitivity(self) -> None:
+        from segtui.ui.screens.sensitivity import SensitivityScreen
+
+        self.app.push_screen(SensitivityScreen(self.project_id))
 
     def action_deploy(self) -> None:
         from segtui.ui.screens.deploy import DeployScreen

@@ -38,6 +38,7 @@ from segtui.ui.screens.base import FINISHED_STATES, SegtuiScreen
 from segtui.ui.screens.report_form import field_input
 from segtui.ui.screens.report_html import save_html
 from segtui.ui.screens.report_visualize import VisualizeLink
+from segtui.ui.screens.sensitivity import WHY_BINDING, SensitivityScreen
 from segtui.ui.styles import css_path
 from segtui.ui.widgets.job_monitor import JobMonitor
 from segtui.ui.widgets.report_table import (
@@ -210,6 +211,7 @@ class ReportScreen(SegtuiScreen):
             id="report.visualize",
             tooltip="Show the selected image with both models' masks.",
         ),
+        WHY_BINDING,
     ]
 
     def __init__(self, project_id: int) -> None:
@@ -503,6 +505,9 @@ class ReportScreen(SegtuiScreen):
 
     def action_visualize(self) -> None:
         self.visualize_link.open_at_cursor()
+
+    def action_why(self) -> None:
+        self.app.push_screen(SensitivityScreen(self.project_id))
 
     def on_data_table_row_selected(self, event: ReportTable.RowSelected) -> None:
         if event.row_key.value is not None and self.report is not None:
