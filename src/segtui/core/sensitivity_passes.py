@@ -138,6 +138,9 @@ class _Accumulator:
         self.relative: list[FloatArray] = []
 
     def add(self, x: FloatArray, quantizer: _Range) -> None:
+        finite = np.isfinite(x)
+        if not finite.all():  # an infinite fill value says nothing about the quantizer
+            x = np.where(finite, x, 0.0)  # (keeps the shape: ranges may be per channel)
         if x.size == 0:
             return
         y = quantizer.apply(x)
