@@ -38,6 +38,7 @@ from segtui.ui.widgets.sensitivity_table import (
     SensitivityTable,
     bar,
     clip,
+    headline,
     keep_float_text,
     layout,
     short_name,
@@ -211,6 +212,25 @@ def test_the_layout_gives_up_op_types_then_the_error_when_narrow(
     narrow, names, narrow_bar = layout(80, rows)
     assert "ops" not in narrow and {"group", "layers", "change", "bar", "cost"} <= set(narrow)
     assert narrow_bar < wide_bar and min(names[:2]) >= 10
+
+
+def test_the_headline_names_the_figures_and_what_was_left_out(
+    workspace: Workspace, stored: tuple[ProjectRecord, int, SensitivityResult]
+) -> None:
+    _child, result_id, data = stored
+    first, second = headline(result_id, data).plain.split("\n")
+    assert (
+        first
+        == f"Analysis #{result_id} · 3 quantizer groups · 6 evaluations on 4 images in 1 min 12 s"
+    )
+    assert second == (
+        "mask AP vs the parent's predictions: parent 0.8100 · INT8 0.1000 · "
+        "recommended 2 in float 0.8000"
+    )
+    none: SensitivityResult = {**data, "chosen": [], "chosen_metric": None, "body_quantizers": 2}
+    text = headline(result_id, none).plain
+    assert "· 2 inside If/Loop bodies not analysed\n" in text
+    assert text.endswith("INT8 0.1000 · no group recommended")
 
 
 # -- the screen ----------------------------------------------------------------------------

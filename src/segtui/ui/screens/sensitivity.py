@@ -49,10 +49,6 @@ from segtui.ui.widgets.sensitivity_table import (
 LOAD_GROUP = "sensitivity-load"
 SUBMIT_GROUP = "sensitivity-submit"
 REOPTIMIZE_GROUP = "sensitivity-reoptimize"
-NOT_OPTIMIZED = (
-    "This project is not an optimized project: the analysis compares an INT8 model with "
-    "its parent. Open the optimized (INT8) project."
-)
 EMPTY = (
     "No sensitivity analysis of this project yet. ctrl+s runs one: it scores every "
     "quantizer group of the INT8 model against the parent, measures the metric with the "
@@ -93,13 +89,10 @@ def _problem(error: SegtuiError) -> str:
 def load_page(ws: Workspace, project_id: int) -> SensitivityPage:
     project = ws.project(project_id)
     parent, problem = None, None
-    if project.parent_id is None:
-        problem = NOT_OPTIMIZED
-    else:
-        try:
-            parent = check_analysable(ws, project_id)
-        except SegtuiError as exc:
-            problem = _problem(exc)
+    try:
+        parent = check_analysable(ws, project_id)
+    except SegtuiError as exc:
+        problem = _problem(exc)
     active = jobs.active_job(ws, project_id, JobKind.SENSITIVITY)
     return SensitivityPage(project, parent, latest_sensitivity(ws, project_id), active, problem)
 
@@ -221,9 +214,7 @@ class SensitivityScreen(SegtuiScreen):
         note.display = bool(page.problem)
         if page.analysis is None:
             self.result_id, self.result = None, None
-            self.query_one("#sens-summary", Static).update(
-                "" if page.problem == NOT_OPTIMIZED else EMPTY
-            )
+            self.query_one("#sens-summary", Static).update("" if page.problem else EMPTY)
         else:
             self.result_id, self.result = page.analysis
             self._show_result()

@@ -310,9 +310,12 @@ def headline(result_id: int, result: SensitivityResult) -> Text:
     text.append(f"Analysis #{result_id}", "bold")
     text.append(
         f" · {len(result['groups'])} quantizer groups · {result['evaluations']} evaluations "
-        f"on {result['images']} images in {duration(seconds)}\n",
+        f"on {result['images']} images in {duration(seconds)}",
         "dim",
     )
+    if result["body_quantizers"]:
+        text.append(f" · {result['body_quantizers']} inside If/Loop bodies not analysed", "dim")
+    text.append("\n")
     text.append(f"{result['metric_label']}: ", "dim")
     text.append("parent ", "dim")
     text.append(_metric(result["parent_metric"]), "bold")
@@ -320,6 +323,9 @@ def headline(result_id: int, result: SensitivityResult) -> Text:
     text.append(_metric(result["int8_metric"]), "bold")
     if result["refitted"] and result["baseline_metric"] != result["int8_metric"]:
         text.append(f" ({_metric(result['baseline_metric'])} with ranges refitted)", "dim")
+    if not result["chosen"]:
+        text.append(" · no group recommended", "dim")
+        return text
     text.append(f" · recommended {len(result['chosen'])} in float ", "dim")
     text.append(_metric(result["chosen_metric"]), "bold green")
     return text
