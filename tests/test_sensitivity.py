@@ -19,6 +19,7 @@ import openvino.opset13 as ops
 import pytest
 from conftest import write_scene
 from held_jobs import ended_job, held
+from tiny_models import build_omz_maskrcnn
 from tiny_quant_models import OFFSET_ADD, OFFSET_MATMUL, build_quant_sensitive_maskrcnn
 
 from segtui.core import job_registry, jobs
@@ -332,3 +333,31 @@ def test_reoptimizing_keeps_the_chosen_groups_in_float_and_links_back(own: Pair)
     assert (
         np.abs(_boxes(own, _model(own, child)) - _boxes(own, _model(own, own.parent))).max() < 0.5
     )
+
+
+def test_a_stored_analysis_moves_with_its_project(
+    shared: Pair, analysis: SensitivityResult, tmp_path: Path
+) -> None:
+    from segtui.core.project_export import ExportRequest, export_project
+    from segtui.core.project_import import import_archive
+
+    stored = shared.ws.add_result(
+        project_id=shared.child.id, kind=ResultKind.SENSITIVITY, data=analysis
+    )
+    archive = tmp_path / "child.tar.gz"
+    (tmp_path / "work").mkdir()
+    export_project(shared.ws, ExportRequest(shared.child.id, archive), tmp_path / "work")
+    with Workspace(tmp_path / "dest") as dest:
+        # A project of its own first, so that the imported rows get other ids.
+        images = shared.ws.dataset(shared.child.dataset_id).root
+        other = build_omz_maskrcnn(tmp_path / "other" / "model.xml")
+        create_project_from_paths(dest, model_path=other, dataset_path=images, name="other")
+        outcome = import_archive(dest, archive)
+        [moved] = [r for r in outcome["results"] if r["archive_id"] == stored.id]
+        assert moved["id"] is not None and moved["kind"] == ResultKind.SENSITIVITY
+        data = stored_sensitivity(dest, moved["id"])
+        child = dest.project(outcome["project_id"])
+        assert data["project_id"] == child.id and data["model_id"] == child.model_id
+        assert data["parent_project_id"] == child.parent_id
+        assert data["parent_model_id"] == dest.project(data["parent_project_id"]).model_id
+        assert child.id != shared.child.id and data["groups"] == analysis["groups"]

@@ -15,6 +15,7 @@ from segtui.core.errors import SegtuiError
 from segtui.core.evaluation import category_mapping, load_annotations
 from segtui.core.ignored_scope import IgnoredScopeJson
 from segtui.core.job_registry import cancel_deferred, pause_point
+from segtui.core.keep_float import KeepFloatLink  # at run time: stored records are checked by it
 from segtui.core.models import LoadedModel, import_model, load_registered
 from segtui.core.optimize_settings import OptimizeSettings
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
@@ -31,7 +32,6 @@ from segtui.core.types import DropType, Method, Preset
 from segtui.core.workspace import DatasetRecord, ProjectRecord, Workspace
 
 if TYPE_CHECKING:
-    from segtui.core.keep_float import KeepFloatLink
     from segtui.core.workspace import _Tx
 
 
