@@ -216,8 +216,9 @@ def _measure(
 
 
 def _cost(
-    group: QuantizerGroup, profiles: tuple[LayerProfile, LayerProfile] | None
+    group: QuantizerGroup, profiles: _Profiles | None
 ) -> tuple[float | None, float | None, float | None]:
+    """ms of the group's fed layers in float and in INT8, and the difference (None: not found)."""
     if profiles is None:
         return None, None, None
     float_ms = profiles[0].group_ms(group.fed_layers)
@@ -238,13 +239,13 @@ def _rows(
     why = dict(chosen)
     order = {gid: i for i, (gid, _) in enumerate(chosen)}
 
-    def key(group: QuantizerGroup) -> tuple[int, float, float, int]:
+    def key(group: QuantizerGroup) -> tuple[int, float, int]:
         if group.id in order:
-            return (0, order[group.id], 0.0, group.id)
+            return (0, order[group.id], group.id)
         if group.id in changes:
-            return (1, -changes[group.id], 0.0, group.id)
+            return (1, -changes[group.id], group.id)
         error = scores[group.id].error_db
-        return (2 if error is not None else 3, error or 0.0, 0.0, group.id)
+        return (2 if error is not None else 3, error or 0.0, group.id)
 
     rows: list[SensitivityRow] = []
     for rank, group in enumerate(sorted(groups, key=key), start=1):
