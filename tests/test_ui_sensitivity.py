@@ -393,10 +393,13 @@ async def test_ctrl_s_starts_an_analysis_job_with_the_form_settings(
         monitor = screen.query_one(JobMonitor)
         assert monitor.job_id == job.id and screen.focused is monitor
         assert not screen.check_action("start", ())
+        assert "The analysis is running" in text_of(screen, "#sens-summary")
         await pilot.press("c")  # the monitor's cancel: a queued job ends at once
         await until(pilot, lambda: not screen.query(JobMonitor))
+        await settle(pilot)
         assert workspace.job(job.id).state == JobState.CANCELLED
         assert screen.check_action("start", ())
+        assert "No sensitivity analysis of this project yet" in text_of(screen, "#sens-summary")
 
 
 async def test_the_analysis_job_runs_and_its_table_is_shown_and_reopened(

@@ -54,6 +54,7 @@ EMPTY = (
     "quantizer group of the INT8 model against the parent, measures the metric with the "
     "most suspicious ones kept in floating point, and what each costs in speed."
 )
+RUNNING = "The analysis is running: its table appears here when it is done."
 NOTHING_SELECTED = "Select the groups to keep in floating point first."
 SELECT_HINT = "space selects the row under the cursor; a selects the recommended set."
 
@@ -348,16 +349,18 @@ class SensitivityScreen(SegtuiScreen):
         monitor = JobMonitor(job_id, id="sens-job")
         area.mount(monitor)
         monitor.focus()
+        if self.result is None:
+            self.query_one("#sens-summary", Static).update(RUNNING)
         self.refresh_bindings()
 
     def on_job_monitor_finished(self, event: JobMonitor.Finished) -> None:
         job = event.job
         self.job_id = None
         self.refresh_bindings()
+        self.load()  # the new analysis, or the previous one back in place of "running"
         if job.state == JobState.DONE:
             event.monitor.remove()
             self.notify("Sensitivity analysis ready.", timeout=4)
-            self.load()
             self.table.focus()
         elif job.state == JobState.CANCELLED:
             event.monitor.remove()

@@ -119,11 +119,18 @@ def _signed(value: float | None) -> Cell:
     return Cell(float(value), f"{value:+.2f}", True)
 
 
+def _no_minus_zero(value: float | None, digits: int) -> float | None:
+    """`value`, or 0.0 where it shows as zero with `digits` decimals (never '-0.0')."""
+    if value is None or round(value, digits) != 0:
+        return value
+    return 0.0
+
+
 def _cost(value: float | None) -> Cell:
-    """Milliseconds per image; a difference below the last digit shown is 0, not '-0.000'."""
+    """Milliseconds per image (3 decimals)."""
     if value is None:
         return Cell(None, "-", True)
-    return Cell(float(value), f"{0.0 if abs(value) < 0.0005 else value:.3f}", True)
+    return Cell(float(value), f"{_no_minus_zero(value, 3):.3f}", True)
 
 
 def row_cells(
@@ -146,7 +153,7 @@ def row_cells(
         "group": Cell(group, group_label(row, names[0])),
         "ops": Cell(ops or None, clip(ops, names[2], keep_end=False) if ops else "-"),
         "layers": Cell(float(len(row["fed_layers"])), layers_label(row, names[1])),
-        "error": num(row["error_db"], 1),
+        "error": num(_no_minus_zero(row["error_db"], 1), 1),
         "change": _signed(change),
         "bar": Cell(change, bar(change, largest, bar_width), style="green"),
         "cost": _cost(row["cost_ms"]),
@@ -346,7 +353,7 @@ def selection_text(rows: Sequence[SensitivityRow], marked: Collection[int]) -> s
         return "none selected (space selects, a the recommended set)"
     layers = len({name for r in chosen for name in r["fed_layers"]})
     cost = sum(r["cost_ms"] or 0.0 for r in chosen)
-    cost = 0.0 if abs(cost) < 0.005 else cost
+    cost = _no_minus_zero(cost, 2) or 0.0
     return f"{len(chosen)} selected: {_plural(layers, 'layer')}, {cost:+.2f} ms per image in float"
 
 
@@ -354,7 +361,7 @@ def detail_text(row: SensitivityRow) -> Text:
     """The row under the cursor spelt out: its figures, then every layer it feeds."""
     notes = []
     if row["error_db"] is not None:
-        notes.append(f"error {row['error_db']:.1f} dB (lower is worse)")
+        notes.append(f"error {_no_minus_zero(row['error_db'], 1):.1f} dB (lower is worse)")
         notes.append(f"{row['clipped'] * 100:.0f} % clipped")
     if row["no_data"]:
         notes.append("saw no values on the score images")
