@@ -17,6 +17,7 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ultralytics import YOLO
 
     _force_f32()
-    model = YOLO(args.model_dir, task="segment")
+    # Ultralytics recognises an OpenVINO model by its folder's name: give it one.
+    link = Path(tempfile.mkdtemp()) / "model_openvino_model"
+    link.symlink_to(Path(args.model_dir).resolve(), target_is_directory=True)
+    model = YOLO(str(link), task="segment")
     images = sorted(p for p in Path(args.images).iterdir() if p.suffix.lower() == ".jpg")
     out: list[dict[str, Any]] = []
     started = time.perf_counter()
@@ -81,8 +85,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_int8(args: argparse.Namespace) -> int:
     from ultralytics import YOLO
 
+    # The exporter writes beside its weights: give it a copy in a scratch folder.
+    scratch = Path(tempfile.mkdtemp()) / Path(args.weights).name
+    shutil.copy2(args.weights, scratch)
     started = time.perf_counter()
-    exported = YOLO(args.weights).export(
+    exported = YOLO(str(scratch)).export(
         format="openvino", int8=True, data=args.data, imgsz=args.imgsz
     )
     seconds = time.perf_counter() - started
