@@ -184,7 +184,7 @@ def main() -> None:
         ws, "create-project", str(xml), str(parent["dataset_id"]), "--name", "ultralytics int8"
     )
     segtui_int8 = evaluate(ws, child_id)
-    ultra_int8 = evaluate(ws, int(theirs_int8["id"]))
+    ultra_int8 = evaluate(ws, int(theirs_int8["project"]["id"]))
     print(
         f"  segtui INT8      {segtui_seconds:6.1f} s wall (job incl. start)  mask AP "
         f"{segtui_int8['mask_ap']:.4f} (drop {100 * (ours['mask_ap'] - segtui_int8['mask_ap']):.2f} pt)"
@@ -203,7 +203,7 @@ def main() -> None:
             "parent f32": (parent["id"], "f32"),
             "parent default": (parent["id"], "default"),
             "segtui INT8": (child_id, "default"),
-            "ultralytics INT8": (int(theirs_int8["id"]), "default"),
+            "ultralytics INT8": (int(theirs_int8["project"]["id"]), "default"),
         },
         args.time,
         args.rounds,
