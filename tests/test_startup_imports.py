@@ -16,7 +16,7 @@ from tiny_models import build_omz_maskrcnn
 
 from segtui.cli import tui_only
 from segtui.core.projects import create_project_from_paths
-from segtui.core.sample import SAMPLE_SETTING
+from segtui.core.sample import BUNDLED_SAMPLES, SAMPLE_SETTING, registered_setting
 from segtui.core.workspace import Workspace
 
 #: Top-level packages that must not be imported before the first frame (seconds of CPU).
@@ -93,7 +93,9 @@ def listed_workspace(workspace: Workspace, image_folder: Path, tmp_path: Path) -
     create_project_from_paths(
         workspace, model_path=model, dataset_path=image_folder, name="Listed project"
     )
-    workspace.set_setting(SAMPLE_SETTING, "1")
+    for name in BUNDLED_SAMPLES:
+        workspace.set_setting(registered_setting(name), "1")
+    assert registered_setting("shapes") == SAMPLE_SETTING  # the key older workspaces hold
     return workspace.root
 
 

@@ -59,13 +59,14 @@ def ensure_sample(ws: Workspace) -> SampleProjects | None:
     return next((projects for projects in registered if projects is not None), None)
 
 
-def _registered_setting(name: str) -> str:
+def registered_setting(name: str) -> str:
+    """The workspace setting that says `name` was registered once (first start)."""
     # "shapes" keeps the key older workspaces already hold.
     return SAMPLE_SETTING if name == "shapes" else f"{SAMPLE_SETTING}:{name}"
 
 
 def _ensure(ws: Workspace, name: str) -> SampleProjects | None:
-    setting = _registered_setting(name)
+    setting = registered_setting(name)
     if ws.get_setting(setting) is not None or not sample_available(name):
         return None
     with _registering(ws, name):
@@ -131,7 +132,7 @@ def _register(ws: Workspace, name: str, device: str) -> SampleProjects:
             name=f"Sample: {name} (annotated)",
         ),
     )
-    ws.set_setting(_registered_setting(name), "1")
+    ws.set_setting(registered_setting(name), "1")
     return projects
 
 
