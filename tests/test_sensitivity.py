@@ -267,6 +267,7 @@ def test_keep_float_refuses_what_it_cannot_do(shared: Pair, analysis: Sensitivit
         keep_float_plan(shared.ws, 999)
     with pytest.raises(SegtuiError, match="not a sensitivity analysis"):
         keep_float_plan(shared.ws, other.id)
+    shared.ws.delete_result(other.id)  # (not a real accuracy result: nothing else reads it)
     with pytest.raises(SegtuiError, match="has no group 77"):
         keep_float_plan(shared.ws, stored.id, group_ids=[77])
     with pytest.raises(SegtuiError, match="--top 0 is out of range"):
