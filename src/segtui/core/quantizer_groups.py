@@ -235,7 +235,13 @@ def _joined(fqs: list[Any], fed: list[list[Any]]) -> _Union:
 def quantizer_groups(model: ov.Model) -> list[QuantizerGroup]:
     """Every activation quantizer group of an INT8 model, numbered in graph order."""
     fqs = activation_quantizers(model)
-    fed = [fed_layers(fq) for fq in fqs]
+    # Consumers come from sets (target inputs): graph order makes a group read the same in
+    # every process, so a stored analysis and its --json are reproducible.
+    order = {op.get_friendly_name(): i for i, op in enumerate(model.get_ordered_ops())}
+    fed = [
+        sorted(fed_layers(fq), key=lambda n: order.get(n.get_friendly_name(), len(order)))
+        for fq in fqs
+    ]
     union = _joined(fqs, fed)
     members: dict[int, list[int]] = {}
     for index in range(len(fqs)):
@@ -243,7 +249,10 @@ def quantizer_groups(model: ov.Model) -> list[QuantizerGroup]:
     groups = []
     for number, indices in enumerate(sorted(members.values(), key=min)):
         producers = [fqs[i].input_value(0).get_node() for i in indices]
-        layers = list({n.get_friendly_name(): n for i in indices for n in fed[i]}.values())
+        layers = sorted(
+            {n.get_friendly_name(): n for i in indices for n in fed[i]}.values(),
+            key=lambda n: order.get(n.get_friendly_name(), len(order)),
+        )
         groups.append(
             QuantizerGroup(
                 id=number,
