@@ -334,6 +334,44 @@ def test_reoptimizing_keeps_the_chosen_groups_in_float_and_links_back(own: Pair)
     assert (
         np.abs(_boxes(own, _model(own, child)) - _boxes(own, _model(own, own.parent))).max() < 0.5
     )
+    _link_survives_a_move(own, child, result_id)
+
+
+def _link_survives_a_move(own: Pair, child: ProjectRecord, result_id: int) -> None:
+    """Moved with the analysis, the link names the analysis' new ids; moved without it, no
+    ids of the other workspace (which would name unrelated rows here)."""
+    from segtui.core.project_export import ExportRequest, export_project
+    from segtui.core.project_import import import_archive
+    from segtui.ui.widgets.sensitivity_table import keep_float_text
+
+    work = own.ws.root.parent / "move"
+    (work / "tmp").mkdir(parents=True)
+    whole, alone = work / "whole.tar.gz", work / "alone.tar.gz"
+    export_project(own.ws, ExportRequest(own.parent.id, whole, with_children=True), work / "tmp")
+    export_project(own.ws, ExportRequest(child.id, alone), work / "tmp")
+    for archive, with_analysis in ((whole, True), (alone, False)):
+        with Workspace(work / f"dest-{archive.stem}") as dest:
+            # A project of its own first, so that the imported rows get other ids.
+            images = own.ws.dataset(own.child.dataset_id).root
+            other = build_omz_maskrcnn(work / "other" / "model.xml")
+            create_project_from_paths(dest, model_path=other, dataset_path=images, name="other")
+            outcome = import_archive(dest, archive)
+            moved = next(
+                model
+                for model in (dest.model(p.model_id) for p in dest.projects())
+                if model.optimization is not None and "keep_float_from" in model.optimization
+            )
+            assert moved.optimization is not None
+            link = moved.optimization["keep_float_from"]
+            assert link["groups"] and link["names"] == [OFFSET_ADD]
+            if with_analysis:
+                [analysis] = [r for r in outcome["results"] if r["archive_id"] == result_id]
+                assert analysis["id"] is not None and link["result_id"] == analysis["id"]
+                analysed = dest.result(analysis["id"])
+                assert link["project_id"] == analysed.project_id != own.child.id
+            else:
+                assert (link["result_id"], link["project_id"]) == (None, None)
+                assert "not imported" in keep_float_text(moved.optimization)
 
 
 def test_a_stored_analysis_moves_with_its_project(

@@ -27,8 +27,9 @@ LINK_PARAM = "keep_float_from"
 class KeepFloatLink(TypedDict):
     """Where a re-optimized child comes from: the analysis, and what it kept in float."""
 
-    result_id: int
-    project_id: int
+    #: None once imported without the analysed child (the ids named another workspace's rows).
+    result_id: int | None
+    project_id: int | None
     groups: list[int]
     names: list[str]
 

@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
@@ -276,6 +276,38 @@ def _insert_rows(
         staged = unpacked / "reports" / str(result["id"])
         if result["files"] and staged.is_dir():
             _move_in(landing, staged, ws.root / "reports" / str(result_id))
+    existing = {p.archive_id: p.existing_id for p in plan.results if p.existing_id is not None}
+    for key, row in plan.models.items():
+        if row.existing_id is None:
+            _relink_analysis(tx, models[key], landing, {**existing, **landing.results})
+
+
+def _relink_analysis(
+    tx: _Tx, model: ExportedModel, landing: _Landing, results: Mapping[int, int]
+) -> None:
+    """A re-optimized child's link to the sensitivity analysis it came from, renumbered.
+
+    The analysis and its project get new ids here; one the archive does not hold (exported
+    without the analysed child) is dropped from the link rather than left naming an
+    unrelated row: the layers it kept in float stay recorded.
+    """
+    optimization = model["optimization"]
+    if optimization is None or "keep_float_from" not in optimization:
+        return
+    link = optimization["keep_float_from"]
+    old_result, old_project = link["result_id"], link["project_id"]
+    relinked = {
+        **link,
+        "result_id": None if old_result is None else results.get(old_result),
+        "project_id": None if old_project is None else landing.ids["project"].get(old_project),
+    }
+    tx.execute(
+        "UPDATE models SET optimization = ? WHERE id = ?",
+        (
+            json.dumps({**optimization, "keep_float_from": relinked}),
+            landing.ids["model"][model["id"]],
+        ),
+    )
 
 
 def _rows(planned: dict[int, PlannedRow], ids: dict[int, int]) -> list[ImportedRow]:

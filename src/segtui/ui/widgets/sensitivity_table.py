@@ -295,9 +295,13 @@ def keep_float_text(optimization: Mapping[str, object] | None) -> str:
         return ""
     groups = link.get("groups")
     count = len(groups) if isinstance(groups, list) else 0
+    result, project = link.get("result_id"), link.get("project_id")
+    if result is None or project is None:
+        # Imported without the analysed child: its ids named rows of another workspace.
+        return f"{_plural(count, 'group')} kept in float (a sensitivity analysis not imported)"
     return (
         f"{_plural(count, 'group')} kept in float (sensitivity analysis "
-        f"#{link.get('result_id')} of project #{link.get('project_id')})"
+        f"#{result} of project #{project})"
     )
 
 
