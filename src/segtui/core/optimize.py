@@ -28,6 +28,7 @@ from segtui.core.quantize import (
     quantize,
 )
 from segtui.core.settings_versions import inherited_values, settings_json
+from segtui.core.standalone_fq_record import StandaloneQuantizersRecord
 from segtui.core.types import DropType, Method, Preset
 from segtui.core.workspace import DatasetRecord, ProjectRecord, Workspace
 
@@ -75,6 +76,10 @@ class OptimizationRecord(_OptimizationBase, total=False):
     accuracy_settings: AccuracySettingsJson
     #: The sensitivity analysis a re-optimization kept groups in float from (core.keep_float).
     keep_float_from: KeepFloatLink
+    #: Whether standalone quantizers feeding no INT8 compute were dropped, and what was found
+    #: and dropped (core.standalone_fq); models optimized before lack both.
+    drop_standalone_quantizers: bool
+    standalone_quantizers: StandaloneQuantizersRecord
 
 
 def max_drop_met(
@@ -158,6 +163,9 @@ def _record(
         "if_bodies_skipped": outcome.if_bodies_skipped,
         "started_at": started,
     }
+    record["drop_standalone_quantizers"] = settings.drop_standalone_quantizers
+    if outcome.standalone is not None:
+        record["standalone_quantizers"] = outcome.standalone
     if settings.accuracy_aware:
         record |= {
             "max_drop": settings.max_drop,

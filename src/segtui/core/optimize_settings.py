@@ -23,6 +23,9 @@ class OptimizeSettings:
     auto_ignore: bool = OPTIMIZE.auto_ignore.default
     ignore_names: tuple[str, ...] = OPTIMIZE.ignore_names.default
     ignore_types: tuple[str, ...] = OPTIMIZE.ignore_types.default
+    #: Bypass the quantizers that run as layers of their own and feed no INT8 compute
+    #: (core.standalone_fq).
+    drop_standalone_quantizers: bool = OPTIMIZE.drop_standalone_quantizers.default
     #: Points of mask AP (absolute: 0.5 is 0.005 in AP units) or per cent (relative).
     max_drop: float = OPTIMIZE.max_drop.default
     drop_type: DropType = OPTIMIZE.drop_type.default

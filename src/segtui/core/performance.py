@@ -54,6 +54,16 @@ class LayerDelta(TypedDict):
     delta_ms: float
 
 
+class SplitRow(TypedDict):
+    """One category of the time split (core.time_split) in A's and B's best runs."""
+
+    category: str
+    a_ms: float
+    b_ms: float
+    a_share: float
+    b_share: float
+
+
 class ComparedProject(TypedDict):
     project_id: int
     name: str
@@ -71,6 +81,8 @@ class Comparison(TypedDict):
     #: By B's actual inference precision.
     ratios_vs_b: dict[str, RatioVsB]
     layer_deltas: list[LayerDelta]
+    #: Where the time goes in A and in B (empty unless both best runs have the split).
+    time_split: list[SplitRow]
 
 
 class SweepCell(TypedDict):
@@ -281,6 +293,7 @@ def compare_projects(ws: Workspace, a_id: int, b_id: int) -> Comparison:
         b_best=b_best,
         ratios_vs_b=ratios,
         layer_deltas=layer_deltas(a_best["runtime"], b_best["runtime"]),
+        time_split=split_rows(a_best["runtime"], b_best["runtime"]),
     )
 
 
@@ -324,6 +337,26 @@ def layer_deltas(a_runtime: RuntimeProfile, b_runtime: RuntimeProfile) -> list[L
             )
         )
     return sorted(rows, key=lambda r: r["delta_ms"])
+
+
+def split_rows(a_runtime: RuntimeProfile, b_runtime: RuntimeProfile) -> list[SplitRow]:
+    """Per time-split category, A's and B's ms and share side by side; none unless both
+    profiles have the split (profiles stored before it lack it)."""
+    a_ms, b_ms = a_runtime.get("time_split_ms"), b_runtime.get("time_split_ms")
+    if not a_ms or not b_ms:
+        return []
+    a_share = a_runtime.get("time_split_share", {})
+    b_share = b_runtime.get("time_split_share", {})
+    return [
+        SplitRow(
+            category=name,
+            a_ms=a_ms.get(name, 0.0),
+            b_ms=b_ms.get(name, 0.0),
+            a_share=a_share.get(name, 0.0),
+            b_share=b_share.get(name, 0.0),
+        )
+        for name in dict.fromkeys([*a_ms, *b_ms])
+    ]
 
 
 def estimate_sweep_seconds(settings: SweepSettings) -> float:

@@ -3,7 +3,8 @@
 `quantize_default` runs `nncf.quantize`, `quantize_accuracy_aware` runs
 `nncf.quantize_with_accuracy_control`; both keep the geometry found by
 `segtui.core.ignored_scope` in floating point and share the preparation, the
-progress reports and the saving. NNCF's private API is used only through
+progress reports, the dropping of standalone quantizers that feed no INT8 compute
+(`segtui.core.standalone_fq`) and the saving. NNCF's private API is used only through
 `segtui.core.nncf_private`.
 """
 
@@ -36,6 +37,8 @@ from segtui.core.ignored_scope import (
 from segtui.core.optimize_settings import OptimizeSettings
 from segtui.core.predictions import ImagePrediction
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
+from segtui.core.standalone_fq import drop_standalone_quantizers
+from segtui.core.standalone_fq_record import StandaloneQuantizersRecord
 from segtui.core.types import DropType, Preset
 
 #: (image name, path, COCO image id) of one validation image.
@@ -64,6 +67,8 @@ class QuantizeOutcome:
     #: If operations whose bodies held nothing to quantize, so NNCF's passes over the
     #: calibration set for them were skipped.
     if_bodies_skipped: int = 0
+    #: The standalone quantizers found and dropped (None when the setting kept them all).
+    standalone: StandaloneQuantizersRecord | None = None
 
 
 # -- the validation metric of AccuracyAware -------------------------------------------
@@ -279,6 +284,21 @@ def _dataset(paths: list[Path], adapter: FormatAdapter, on_item: Callable[[], No
     return nncf.Dataset(source, source.transform)
 
 
+def _drop_standalone(
+    quantized: ov.Model,
+    settings: OptimizeSettings,
+    progress: ProgressCallback,
+    cancel: CancelToken | None,
+) -> StandaloneQuantizersRecord | None:
+    """Bypass the standalone quantizers that feed no INT8 compute (core.standalone_fq)."""
+    if not settings.drop_standalone_quantizers:
+        return None
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    progress(0.955, "Looking for standalone quantizers")
+    return drop_standalone_quantizers(quantized)
+
+
 def _save(
     quantized: ov.Model, out_xml: Path, progress: ProgressCallback, cancel: CancelToken | None
 ) -> None:
@@ -373,6 +393,7 @@ def quantize_default(
         progress(0.05, "Recollecting statistics in the graph")
         quantized = run(inplace_statistics=True)
     seconds = time.perf_counter() - start
+    standalone = _drop_standalone(quantized, settings, progress, cancel)
     _save(quantized, out_xml, progress, cancel)
     return QuantizeOutcome(
         xml_path=out_xml,
@@ -381,6 +402,7 @@ def quantize_default(
         ignored=plan.proposal,
         ignored_names=plan.ignored_names,
         if_bodies_skipped=plan.if_count if skip_bodies else 0,
+        standalone=standalone,
     )
 
 
@@ -439,6 +461,7 @@ def quantize_accuracy_aware(
         advanced_accuracy_restorer_parameters=nncf.AdvancedAccuracyRestorerParameters(),
     )
     seconds = time.perf_counter() - start
+    standalone = _drop_standalone(quantized, settings, progress, cancel)
     _save(quantized, out_xml, progress, cancel)
     return QuantizeOutcome(
         xml_path=out_xml,
@@ -447,6 +470,7 @@ def quantize_accuracy_aware(
         ignored=plan.proposal,
         ignored_names=plan.ignored_names,
         accuracy=metric.record(),
+        standalone=standalone,
     )
 
 

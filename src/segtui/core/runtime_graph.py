@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any, NotRequired, TypedDict
 
 import numpy.typing as npt
@@ -63,8 +64,38 @@ class SlowLayer(TypedDict):
     precision_label: NotRequired[str]
 
 
+class TimeCategory(StrEnum):
+    """What a runtime layer's time is spent on, as far as INT8 is concerned."""
+
+    QUANTIZED_COMPUTE = "quantized compute"
+    FLOAT_COMPUTE = "float compute"
+    GEOMETRY = "geometry"
+    STANDALONE_QUANTIZERS = "standalone quantizers"
+    LAYOUT = "layout conversions"
+    OTHER = "other"
+
+
+class StandaloneQuantizerJson(TypedDict):
+    """A quantizer that ran as a runtime layer of its own (see core.time_split), with its cost."""
+
+    name: str
+    #: The FakeQuantize operations of the model it executes.
+    original: list[str]
+    ms: float
+    share: float
+    output_precision: str
+    #: Whether its output reaches an I8/U8 input of a compute layer running in INT8.
+    feeds_int8: bool
+    #: Those compute layers (runtime names).
+    feeds: list[str]
+
+
 class RuntimeProfile(TypedDict, total=False):
-    """A benchmark's `runtime`: layer counts always; the times only after a per-layer profile."""
+    """A benchmark's `runtime`: layer counts always; the times only after a per-layer profile.
+
+    Profiles stored before the time split existed lack `time_split_ms`, `time_split_share`
+    and `standalone_quantizers`: readers use `.get`.
+    """
 
     layers: int
     #: Layer counts by the runtime precision OpenVINO reports for each layer.
@@ -84,6 +115,21 @@ class RuntimeProfile(TypedDict, total=False):
     compute_share: float
     non_compute_share: float
     slowest: list[SlowLayer]
+    #: Time per inference by core.time_split.TimeCategory ("quantized compute", "geometry"...).
+    time_split_ms: dict[str, float]
+    #: The same as shares of `total_ms`.
+    time_split_share: dict[str, float]
+    standalone_quantizers: list[StandaloneQuantizerJson]
+
+
+@dataclass(frozen=True)
+class RuntimeEdge:
+    """An input of a runtime layer that reads another layer's output."""
+
+    layer: str
+    port: int
+    #: The element type of the data on the edge ("u8", "f32"...).
+    element_type: str
 
 
 @dataclass(frozen=True)
@@ -93,6 +139,12 @@ class RuntimeLayer:
     precision: str
     original_names: tuple[str, ...]
     exec_us: float | None = None
+    #: Types of the original operations it executes (an If's or Loop's also name the types
+    #: inside its bodies); empty when read without the model.
+    original_types: tuple[str, ...] = ()
+    output_precision: str = ""
+    #: The inputs of other layers its outputs go to.
+    consumers: tuple[RuntimeEdge, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,10 +201,43 @@ def _rt(node: Any, key: str) -> str:
     return str(value.astype(str) if hasattr(value, "astype") else value)
 
 
-def summarize_runtime(compiled: ov.CompiledModel) -> RuntimeSummary:
-    """Read layer type, runtime precision and original layer names from the runtime graph."""
+def _types_within(op: Any) -> list[str]:
+    """The op's type, and for an If, Loop or TensorIterator the types of its bodies' ops."""
+    if op.get_type_name() == "If":
+        bodies = [op.get_then_body(), op.get_else_body()]
+    elif op.get_type_name() in ("Loop", "TensorIterator"):
+        bodies = [op.get_function()]
+    else:
+        bodies = []
+    inner = [kind for body in bodies for node in body.get_ops() for kind in _types_within(node)]
+    return [op.get_type_name(), *inner]
+
+
+def original_types(model: ov.Model) -> dict[str, tuple[str, ...]]:
+    """Each operation's types (see `_types_within`) by its friendly name."""
+    return {
+        op.get_friendly_name(): tuple(dict.fromkeys(_types_within(op))) for op in model.get_ops()
+    }
+
+
+def _consumers(node: Any) -> tuple[RuntimeEdge, ...]:
+    return tuple(
+        RuntimeEdge(
+            target.get_node().get_friendly_name(),
+            target.get_index(),
+            target.get_element_type().get_type_name(),
+        )
+        for output in node.outputs()
+        for target in output.get_target_inputs()
+    )
+
+
+def summarize_runtime(compiled: ov.CompiledModel, model: ov.Model | None = None) -> RuntimeSummary:
+    """Read layer type, runtime precision, original layer names and the edges between layers
+    from the runtime graph; with the `model` it was compiled from, the original types too."""
     from segtui.core.inference import runtime_precision
 
+    types = original_types(model) if model is not None else {}
     layers: list[RuntimeLayer] = []
     for node in compiled.get_runtime_model().get_ordered_ops():
         layer_type = _rt(node, "layerType")
@@ -167,6 +252,11 @@ def summarize_runtime(compiled: ov.CompiledModel) -> RuntimeSummary:
                 precision=_rt(node, "runtimePrecision").upper(),
                 original_names=originals,
                 exec_us=float(exec_time) if exec_time.replace(".", "", 1).isdigit() else None,
+                original_types=tuple(
+                    dict.fromkeys(kind for name in originals for kind in types.get(name, ()))
+                ),
+                output_precision=_rt(node, "outputPrecisions").upper(),
+                consumers=_consumers(node),
             )
         )
     return RuntimeSummary(tuple(layers), runtime_precision(compiled))
@@ -185,6 +275,7 @@ def profile_layers(
     never shows in the figures that are compared.
     """
     from segtui.core.inference import compile_model
+    from segtui.core.time_split import geometry_names
 
     compiled = compile_model(model, device, precision, hint=Hint.LATENCY, PERF_COUNT=True)
     request = compiled.create_infer_request()
@@ -195,15 +286,21 @@ def profile_layers(
             us = info.real_time.total_seconds() * 1e6
             totals[info.node_name] = totals.get(info.node_name, 0.0) + us
     runs = max(len(inputs), 1)
-    summary = summarize_runtime(compiled)
+    summary = summarize_runtime(compiled, model)
     timed = tuple(
         replace(layer, exec_us=totals.get(layer.name, 0.0) / runs) for layer in summary.layers
     )
-    return profile_json(replace(summary, layers=timed))
+    return profile_json(replace(summary, layers=timed), geometry_names(model))
 
 
-def profile_json(summary: RuntimeSummary) -> RuntimeProfile:
-    """Time by layer type and by precision, the slowest layers, and what stayed in floating point."""
+def profile_json(summary: RuntimeSummary, geometry: frozenset[str] = frozenset()) -> RuntimeProfile:
+    """Time by layer type, by precision and by category (core.time_split; `geometry` names
+    the original operations that are geometry), the slowest layers, the standalone
+    quantizers, and what stayed in floating point."""
+    # time_split classifies this module's layers: imported here, not at the top, to keep
+    # the two modules out of an import cycle.
+    from segtui.core.time_split import split_json
+
     layers = [layer for layer in summary.layers if layer.exec_us is not None]
     total_us = sum(layer.exec_us or 0.0 for layer in layers) or 1.0
     by_type: dict[str, float] = {}
@@ -238,4 +335,8 @@ def profile_json(summary: RuntimeSummary) -> RuntimeProfile:
         )
         for layer in slowest
     ]
+    split = split_json(layers, total_us, geometry)
+    profile["time_split_ms"] = split.ms
+    profile["time_split_share"] = split.share
+    profile["standalone_quantizers"] = split.standalone
     return profile

@@ -84,6 +84,15 @@ class OptimizeSchema(Schema):
         "a layer type to keep in floating point (repeatable)",
         "--ignore-type",
     )
+    drop_standalone_quantizers: SettingField[bool] = SettingField(
+        "drop_standalone_quantizers",
+        "bool",
+        True,
+        "Drop standalone quantizers",
+        "keep the quantizers that run as layers of their own and feed no INT8 compute "
+        "(dropped by default)",
+        "--keep-standalone-quantizers",
+    )
     max_drop: SettingField[float] = SettingField(
         "max_drop",
         "float",
