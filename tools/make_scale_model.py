@@ -3,6 +3,11 @@
 It has the compute class of OMZ's instance-segmentation-security-0002 (Mask
 R-CNN R50-FPN, 1x3x768x1024, ~423 GFLOPs, 80 classes), so segtui's benchmark,
 optimization and compare can be tried at scale without downloading anything.
+Two structures: ``--structure omz`` lays the detection tail out as security-0002
+does (OpenVINO's ExperimentalDetectron operations: 1000 proposals per level,
+1000 ROIs, 100 detections, no resize in the graph; see tools/omz_structure.py),
+``--structure torchvision`` keeps torchvision's own tail (its transform's
+resize, MultiScaleRoIAlign, batched NMS).
 The weights are random: speed figures from it are rough (the number of
 detections, and so the heads' and NMS's work, differs from a trained model's),
 and its accuracy means nothing. Every image yields 100 detections
@@ -10,6 +15,7 @@ and its accuracy means nothing. Every image yields 100 detections
 
     pip install -e '.[train]'
     python tools/make_scale_model.py --out /tmp/scale/maskrcnn_r50_768x1024.xml
+    python tools/make_scale_model.py --structure omz --out /tmp/scale/omz_r50_768x1024.xml
 
 Needs the `train` extra (torch, torchvision); reuses the export wrapper of
 tools/train_sample_model.py.
@@ -26,6 +32,7 @@ import torch
 from torchvision.models.detection import maskrcnn_resnet50_fpn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from omz_structure import OMZ_COUNTS, build_omz_model, save_omz_model
 from train_sample_model import OmzMaskRCNN
 
 HEIGHT, WIDTH = 768, 1024
@@ -50,12 +57,22 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, required=True, help="the .xml to write (+ .bin)")
+    parser.add_argument(
+        "--structure",
+        choices=("torchvision", "omz"),
+        default="torchvision",
+        help="detection tail: torchvision's ops, or OMZ's ExperimentalDetectron operations",
+    )
     args = parser.parse_args()
     import openvino as ov
 
     torch.set_num_threads(2)
-    wrapper = OmzMaskRCNN(build()).eval()
     start = time.perf_counter()
+    if args.structure == "omz":
+        save_omz_model(build_omz_model(build(), HEIGHT, WIDTH, OMZ_COUNTS), args.out)
+        print(f"wrote {args.out} in {time.perf_counter() - start:.0f} s")
+        return 0
+    wrapper = OmzMaskRCNN(build()).eval()
     with torch.no_grad():
         ov_model = ov.convert_model(
             wrapper, example_input=torch.zeros(1, 3, HEIGHT, WIDTH), input=[1, 3, HEIGHT, WIDTH]

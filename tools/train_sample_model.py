@@ -560,7 +560,7 @@ def verify(ckpt: Path, xml: Path, data: Path, threshold: float = 0.5) -> dict[st
 
     model = load_checkpoint_model(ckpt)
     wrapper = OmzMaskRCNN(model).eval()
-    compiled = ov.Core().compile_model(str(xml), "CPU")
+    compiled = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     ann_path = data / "annotations" / "instances_val.json"
     import contextlib
     import io
@@ -654,16 +654,39 @@ def verify(ckpt: Path, xml: Path, data: Path, threshold: float = 0.5) -> dict[st
     return report
 
 
+def export_omz_ir(model: MaskRCNN, xml: Path, counts: str = "omz") -> None:
+    """Convert ``model`` to an IR laid out as OMZ's security models (ExperimentalDetectron tail)."""
+    from omz_structure import OMZ_COUNTS, build_omz_model, save_omz_model, trained_counts
+
+    tail = OMZ_COUNTS if counts == "omz" else trained_counts(model)
+    ov_model = build_omz_model(model.eval(), IMAGE_SIZE, IMAGE_SIZE, tail)
+    save_omz_model(ov_model, xml, list(CLASS_NAMES))
+
+
 def export_cmd(args: argparse.Namespace) -> int:
     """``export`` sub-command: checkpoint -> IR, then verify unless --no-verify."""
     torch.set_num_threads(args.threads)
     model = load_checkpoint_model(args.ckpt)
     t0 = time.perf_counter()
-    export_ir(model, args.xml)
+    if args.structure == "omz":
+        export_omz_ir(model, args.xml, args.counts)
+    else:
+        export_ir(model, args.xml)
     print(f"exported {args.xml} in {time.perf_counter() - t0:.1f}s", flush=True)
     if args.no_verify:
         return 0
     return verify_cmd(args)
+
+
+def recover_cmd(args: argparse.Namespace) -> int:
+    """``recover`` sub-command: a checkpoint from a torchvision-structured sample IR's weights."""
+    from ir_weights import load_ir_weights
+
+    model = load_ir_weights(build_model(), args.xml)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": model.state_dict(), "recovered_from": str(args.xml)}, args.out)
+    print(f"wrote {args.out} from {args.xml}", flush=True)
+    return 0
 
 
 def verify_cmd(args: argparse.Namespace) -> int:
@@ -731,7 +754,28 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--threads", type=int, default=2)
         if name == "export":
             p.add_argument("--no-verify", action="store_true")
+            p.add_argument(
+                "--structure",
+                choices=("omz", "torchvision"),
+                default="omz",
+                help="detection tail: OMZ's ExperimentalDetectron operations (the shipped "
+                "sample) or torchvision's own ops",
+            )
+            p.add_argument(
+                "--counts",
+                choices=("omz", "trained"),
+                default="omz",
+                help="omz structure: OMZ security models' proposal counts (1000 pre/post NMS, "
+                "1000 ROIs) or the torchvision model's own test-time counts",
+            )
         p.set_defaults(func=func)
+
+    p_recover = sub.add_parser(
+        "recover", help="rebuild a checkpoint from a torchvision-structured sample IR"
+    )
+    p_recover.add_argument("--xml", type=Path, required=True)
+    p_recover.add_argument("--out", type=Path, required=True)
+    p_recover.set_defaults(func=recover_cmd)
 
     args = parser.parse_args(argv)
     return int(args.func(args))
