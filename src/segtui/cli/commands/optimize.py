@@ -13,6 +13,7 @@ from segtui.cli.output import EXIT_OK, CliError, Output
 from segtui.core.format_presets import presets_help, resolve_preset
 from segtui.core.preflight import check_job
 from segtui.core.settings import OPTIMIZE, SettingError
+from segtui.core.standalone_fq_record import standalone_text
 from segtui.core.types import JobKind, Preset
 
 if TYPE_CHECKING:
@@ -123,12 +124,16 @@ def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
                 f"({opt.get('reported_drop_points')} points on the validation images); "
                 "the best model was kept."
             )
-        out.result(
-            {**result, "job_id": final.id, "preset_choice": choice.to_json()},
+        text = (
             f"Child project {child}: INT8 model {result['model_id']} "
             f"(calibration {opt.get('calibration_seconds')} s, "
-            f"{opt.get('ignored_names_count')} layers kept in floating point)",
+            f"{opt.get('ignored_names_count')} layers kept in floating point)"
         )
+        record = result["optimization"]
+        standalone = standalone_text(record.get("standalone_quantizers") if record else None)
+        if standalone:
+            text += f"\nStandalone quantizers: {standalone}"
+        out.result({**result, "job_id": final.id, "preset_choice": choice.to_json()}, text)
     return EXIT_OK
 
 

@@ -14,8 +14,9 @@ from segtui.core.types import JobKind
 
 if TYPE_CHECKING:
     from segtui.core.benchmark import BenchmarkFigures
-    from segtui.core.performance import ComparedProject, SweepCell
+    from segtui.core.performance import ComparedProject, SplitRow, SweepCell
     from segtui.core.records import JsonObject
+    from segtui.core.runtime_graph import RuntimeProfile
     from segtui.core.settings_versions import CurrentVersions
     from segtui.core.workspace import Workspace
 
@@ -48,6 +49,43 @@ def run_notes(run: BenchmarkFigures) -> list[str]:
     return notes
 
 
+def split_lines(runtime: RuntimeProfile) -> list[str]:
+    """Where the time goes (ms and share per category) and the standalone quantizers with
+    their cost; nothing for a profile stored before the split, or a run without one."""
+    split = runtime.get("time_split_ms")
+    if not split:
+        return []
+    shares = runtime.get("time_split_share", {})
+    lines = ["where the time goes, per inference:"]
+    lines += [
+        f"  {name:<22}{ms:9.2f} ms {shares.get(name, 0.0) * 100:6.1f} %"
+        for name, ms in split.items()
+    ]
+    quantizers = runtime.get("standalone_quantizers") or []
+    if quantizers:
+        lines.append(f"standalone quantizers (run as layers of their own): {len(quantizers)}")
+    for q in quantizers:
+        feeds = "feeds INT8 compute" if q["feeds_int8"] else "feeds no INT8 compute"
+        lines.append(f"  {q['name']}: {q['ms']:.3f} ms ({q['share'] * 100:.1f} %), {feeds}")
+    return lines
+
+
+def split_table_lines(rows: list[SplitRow]) -> list[str]:
+    """The time split of A's and B's best runs side by side."""
+    if not rows:
+        return []
+    lines = [
+        "Where the time goes (best runs, per inference):",
+        f"  {'':<22}{'A ms':>9} {'A share':>8} {'B ms':>9} {'B share':>8}",
+    ]
+    lines += [
+        f"  {r['category']:<22}{r['a_ms']:9.2f} {r['a_share'] * 100:7.1f}% "
+        f"{r['b_ms']:9.2f} {r['b_share'] * 100:7.1f}%"
+        for r in rows
+    ]
+    return lines
+
+
 def cmd_benchmark(args: argparse.Namespace, out: Output) -> int:
     from segtui.core.benchmark import BenchmarkSettings
     from segtui.core.performance import stored_benchmark
@@ -72,6 +110,7 @@ def cmd_benchmark(args: argparse.Namespace, out: Output) -> int:
         if rt.get("non_compute_share") is not None:
             text += f"; time outside Convolution/MatMul: {rt['non_compute_share'] * 100:.0f}%"
         text += "".join(f"\n  {line}" for line in run_notes(run))
+        text += "".join(f"\n  {line}" for line in split_lines(rt))
         state = staleness(ws, ws.result(run["result_id"]))
         out.result(
             with_staleness(dict(run) | {"job_id": final.id}, state), text + stale_line(state)
@@ -122,6 +161,7 @@ def cmd_compare(args: argparse.Namespace, out: Output) -> int:
                 f"A@{a_at} vs B@{precision}: throughput ×{ratio['throughput_ratio']:.2f}, "
                 f"latency ×{ratio['latency_ratio']:.2f} faster{unpaired}"
             )
+        lines += split_table_lines(data["time_split"])
         out.result(document, "\n".join(lines))
     return EXIT_OK
 
