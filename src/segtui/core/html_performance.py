@@ -3,8 +3,9 @@
 Read through `performance.compare_projects` (what `segtui compare` prints), nothing
 measured again. Runs are paired like with like: A's run asked for f32 with B's run
 asked for f32, default with default, each labelled with the precision it actually ran
-at. The per-layer split is the comparison's own (`layer_deltas`, from A's and B's best
-runs' profiles), shown where those runs have a profile.
+at. The per-layer split is the comparison's own (`time_split` by category and
+`layer_deltas` by layer type, from A's and B's best runs' profiles), shown where those
+runs have a profile.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from segtui.core.html_page import (
     text_cell,
 )
 from segtui.core.machine import MachineInfo
-from segtui.core.performance import Comparison, LayerDelta, compare_projects
+from segtui.core.performance import Comparison, LayerDelta, SplitRow, compare_projects
 from segtui.core.records import ProjectRecord
 from segtui.core.workspace import Workspace
 
@@ -212,6 +213,32 @@ def layers_html(
     return f"<p class='note'>{about}</p><div class='perf-grid'>{chart}{listing}</div>"
 
 
+def split_html(rows: Sequence[SplitRow]) -> str:
+    """The time split of A's and B's best runs by category (core.time_split); '' without."""
+    if not rows:
+        return ""
+    columns = [
+        Column("Category"),
+        Column("A ms", numeric=True),
+        Column("A share", numeric=True),
+        Column("B ms", numeric=True),
+        Column("B share", numeric=True),
+    ]
+    body = "".join(
+        element(
+            "tr",
+            text_cell(r["category"])
+            + number_cell(r["a_ms"], f"{r['a_ms']:.3f}")
+            + number_cell(r["a_share"], f"{r['a_share'] * 100:.1f} %")
+            + number_cell(r["b_ms"], f"{r['b_ms']:.3f}")
+            + number_cell(r["b_share"], f"{r['b_share'] * 100:.1f} %"),
+        )
+        for r in rows
+    )
+    table = header_row(columns, sortable=False) + f"<tbody>{body}</tbody>"
+    return element("div", element("table", table, {"id": "split-table"}), {"class": "table-wrap"})
+
+
 def comparison_html(comparison: Comparison) -> str:
     """The pairs table, the throughput and latency charts, the per-layer split."""
     pairs = run_pairs(comparison)
@@ -233,8 +260,10 @@ def comparison_html(comparison: Comparison) -> str:
         )
         + "</div>"
     )
-    layers = "<h3>Where the time goes</h3>" + layers_html(
-        comparison["layer_deltas"], comparison["a_best"], comparison["b_best"]
+    layers = (
+        "<h3>Where the time goes</h3>"
+        + split_html(comparison["time_split"])
+        + layers_html(comparison["layer_deltas"], comparison["a_best"], comparison["b_best"])
     )
     return intro + pairs_table(pairs) + legend + charts + layers
 

@@ -2,7 +2,8 @@
 
 Throughput and latency of every precision measured on each side, the ratios of
 A's best run against each of B's precisions (so "vs f32" and "vs bf16" are both
-there when measured), what each side computed in side by side, and the
+there when measured), what each side computed in side by side, where the time
+goes in each (core.time_split's categories, with the standalone quantizers), and the
 per-layer-type time deltas. A side without a benchmark says so, with the key
 that runs one. Both sides are read in a thread worker (`ComparePage`), never on
 the event loop.
@@ -28,6 +29,7 @@ from segtui.core.errors import SegtuiError
 from segtui.core.performance import (
     Comparison,
     LayerDelta,
+    SplitRow,
     compare_projects,
     latest_benchmarks,
     requested_precisions,
@@ -44,6 +46,7 @@ from segtui.ui.widgets.benchmark_tables import (
     header_tags,
     labelled_counts,
     machine_text,
+    quantizer_summary,
     runtime_of,
 )
 from segtui.ui.widgets.job_monitor import JobMonitor
@@ -127,6 +130,45 @@ def ratio_text(comparison: Comparison, b_requested: Collection[str]) -> Text:
         for side, machine in (("A", a_machine), ("B", b_machine)):
             text.append(f"\n{side} measured on {machine or 'a processor not recorded'}.", "dim")
     return text
+
+
+SPLIT_COLUMNS = (
+    ("category", "Where the time goes"),
+    ("b_ms", "B ms"),
+    ("b_share", "B share"),
+    ("a_ms", "A ms"),
+    ("a_share", "A share"),
+)
+
+
+def split_rows(rows: list[SplitRow]) -> list[Row]:
+    """The time split of B's and A's best runs side by side (ms per inference, share)."""
+    return [
+        (
+            r["category"],
+            (
+                txt(r["category"]),
+                num(r["b_ms"], 3),
+                num(r["b_share"] * 100, 1, " %"),
+                num(r["a_ms"], 3),
+                num(r["a_share"] * 100, 1, " %"),
+            ),
+        )
+        for r in rows
+    ]
+
+
+def split_note(comparison: Comparison) -> str:
+    """Which runs the split compares and each side's standalone quantizers, or why none."""
+    a_best, b_best = comparison["a_best"], comparison["b_best"]
+    if not comparison["time_split"]:
+        return "No time split in these runs: benchmark both again to see where the time goes."
+    lines = [f"A at {a_best.get('precision', '?')} vs B at {b_best.get('precision', '?')}."]
+    for side, run in (("A", a_best), ("B", b_best)):
+        quantizers = quantizer_summary(runtime_of(run))
+        if quantizers:
+            lines.append(f"{side}: {quantizers}.")
+    return "\n".join(lines)
 
 
 def precision_columns() -> list[tuple[str, str]]:
@@ -345,6 +387,9 @@ class CompareScreen(SegtuiScreen):
             yield BodyTable(id="compare-figures", classes="auto-table")
             yield Label("What the best runs computed in", classes="section")
             yield BodyTable(id="compare-precisions", classes="auto-table")
+            yield Label("Where the time goes (best runs)", classes="section")
+            yield Static(id="compare-split-note", classes="muted")
+            yield BodyTable(id="compare-split", classes="auto-table")
             yield Label("Time by layer type (best runs)", classes="section")
             yield BodyTable(id="compare-deltas", classes="auto-table")
         yield JobQueue(id="compare-jobs")
@@ -353,6 +398,7 @@ class CompareScreen(SegtuiScreen):
     def on_mount(self) -> None:
         self.query_one("#compare-precisions", SortableTable).set_columns(precision_columns())
         self.query_one("#compare-deltas", SortableTable).set_columns(DELTA_COLUMNS)
+        self.query_one("#compare-split", SortableTable).set_columns(SPLIT_COLUMNS)
         self.query_one("#compare-body").display = False  # until the benchmarks are in
         self.reload()
         self.query_one("#compare-figures", SortableTable).focus()
@@ -389,6 +435,10 @@ class CompareScreen(SegtuiScreen):
         self.query_one("#compare-precisions", SortableTable).set_rows(
             precision_rows(comparison["a_best"], comparison["b_best"])
         )
+        self.query_one("#compare-split-note", Static).update(split_note(comparison))
+        split = self.query_one("#compare-split", SortableTable)
+        split.set_rows(split_rows(comparison["time_split"]))
+        split.display = bool(comparison["time_split"])
         self.query_one("#compare-deltas", SortableTable).set_rows(
             delta_rows(comparison["layer_deltas"])
         )

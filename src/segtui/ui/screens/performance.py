@@ -4,7 +4,9 @@ Every figure names the inference precision it was measured at (an FP32 IR runs
 in bf16 by default on CPUs that have it). Benchmarks run as "benchmark" jobs in
 a child process (segtui.core.jobs) that this screen follows with a JobMonitor;
 it never measures anything in the UI process. The per-layer tables come from
-the profile stored with each run: time by layer type, count and time by
+the profile stored with each run: where the time goes (quantized compute, float
+compute, geometry, standalone quantizers, layout conversions, the rest) with the
+quantizers that run as layers of their own, time by layer type, count and time by
 runtime precision, the slowest layers, and the compute layers an INT8 model
 left in floating point, with the share of the time quantization cannot touch.
 The screen reads the workspace in a thread worker (`PerformancePage`), never on the
@@ -56,19 +58,25 @@ from segtui.ui.styles import css_path
 from segtui.ui.widgets.benchmark_tables import (
     FLOAT_COLUMNS,
     PRECISION_COLUMNS,
+    QUANTIZER_COLUMNS,
     RESULT_COLUMNS,
     SLOWEST_COLUMNS,
+    SPLIT_COLUMNS,
     TYPE_COLUMNS,
     ceiling_text,
     float_rows,
     float_summary,
     header_tags,
     precision_rows,
+    quantizer_rows,
+    quantizer_summary,
     result_columns,
     result_rows,
     run_settings_text,
     runtime_of,
     slowest_rows,
+    split_rows,
+    split_summary,
     stale_text,
     type_rows,
 )
@@ -331,6 +339,11 @@ class PerformanceScreen(SegtuiScreen):
         with Horizontal(id="perf-settings"):
             yield from settings_bar()
         with TabbedContent(id="perf-tabs"):
+            with TabPane("Where the time goes", id="tab-split"):
+                yield Static(id="perf-split-summary", classes="muted")
+                yield SortableTable(id="perf-split")
+                yield Static(id="perf-quantizers-summary", classes="muted")
+                yield SortableTable(id="perf-quantizers")
             with TabPane("By type", id="tab-type"):
                 yield SortableTable(id="perf-by-type")
             with TabPane("By precision", id="tab-precision"):
@@ -346,6 +359,8 @@ class PerformanceScreen(SegtuiScreen):
     def on_mount(self) -> None:
         self.result_columns = result_columns(self.app.size.width)
         self.query_one("#perf-results", SortableTable).set_columns(self.result_columns)
+        self.query_one("#perf-split", SortableTable).set_columns(SPLIT_COLUMNS)
+        self.query_one("#perf-quantizers", SortableTable).set_columns(QUANTIZER_COLUMNS)
         self.query_one("#perf-by-type", SortableTable).set_columns(TYPE_COLUMNS)
         self.query_one("#perf-by-precision", SortableTable).set_columns(PRECISION_COLUMNS)
         self.query_one("#perf-slowest", SortableTable).set_columns(SLOWEST_COLUMNS)
@@ -417,6 +432,7 @@ class PerformanceScreen(SegtuiScreen):
             f"{precision} run: {run_settings_text(run)}" if run else ""
         )
         self.query_one("#perf-ceiling", Static).update(ceiling_text(run) if run else "")
+        self.show_split(run)
         self.query_one("#perf-by-type", SortableTable).set_rows(type_rows(runtime))
         self.query_one("#perf-by-precision", SortableTable).set_rows(precision_rows(runtime))
         self.query_one("#perf-slowest", SortableTable).set_rows(slowest_rows(runtime))
@@ -425,6 +441,20 @@ class PerformanceScreen(SegtuiScreen):
         float_table.set_rows(floats)
         float_table.display = bool(floats)
         self.query_one("#perf-float-summary", Static).update(float_summary(run) if run else "")
+
+    def show_split(self, run: StoredBenchmark | None) -> None:
+        """Fill the "Where the time goes" tab: the split and the standalone quantizers."""
+        runtime = runtime_of(run)
+        self.query_one("#perf-split-summary", Static).update(split_summary(run) if run else "")
+        splits = split_rows(runtime)
+        split_table = self.query_one("#perf-split", SortableTable)
+        split_table.set_rows(splits)
+        split_table.display = bool(splits)
+        quantizers = quantizer_rows(runtime)
+        self.query_one("#perf-quantizers-summary", Static).update(quantizer_summary(runtime))
+        quantizer_table = self.query_one("#perf-quantizers", SortableTable)
+        quantizer_table.set_rows(quantizers)
+        quantizer_table.display = bool(quantizers)
 
     @on(DataTable.CellHighlighted, "#perf-results")
     def _result_highlighted(self, event: DataTable.CellHighlighted) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from segtui.core.records import DatasetRecord, ModelRecord
 from segtui.core.settings_versions import optimization_staleness
+from segtui.core.standalone_fq_record import standalone_text
 from segtui.ui.widgets.property_table import Property
 
 _MAX_CLASSES_SHOWN = 8
@@ -112,8 +113,12 @@ def model_properties(model: ModelRecord) -> list[Property]:
     rows.append(("Classes", class_names_text(class_names)))
     if model.optimization:
         rows.append(("§Optimization", ""))
+        standalone = standalone_text(model.optimization.get("standalone_quantizers"))
         rows += [
-            (k.replace("_", " ").capitalize(), _value_text(v))
+            (
+                k.replace("_", " ").capitalize(),
+                standalone if k == "standalone_quantizers" else _value_text(v),
+            )
             for k, v in model.optimization.items()
             if k != "accuracy_settings"  # one row below, not its whole JSON
         ]

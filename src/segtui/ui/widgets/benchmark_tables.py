@@ -14,7 +14,13 @@ from rich.text import Text
 
 from segtui.core.benchmark import BenchmarkRun, StoredBenchmark
 from segtui.core.machine import MachineInfo
-from segtui.core.runtime_graph import RuntimeProfile, SlowLayer, by_label, precision_label
+from segtui.core.runtime_graph import (
+    RuntimeProfile,
+    SlowLayer,
+    TimeCategory,
+    by_label,
+    precision_label,
+)
 from segtui.ui.widgets.table import Row, fit_optional, num, txt
 
 COMPUTE_TYPES_TEXT = "Convolution/MatMul"
@@ -276,3 +282,77 @@ def float_summary(run: BenchmarkRun | None) -> str:
         return f"Not an INT8 model: all {compute} compute layers run in floating point."
     share = percent(runtime.get("compute_int8_share"))
     return f"{left} of {compute} compute layers stayed in floating point ({share} run in I8/U8)."
+
+
+SPLIT_COLUMNS = (("category", "Where the time goes"), ("ms", "Time ms"), ("share", "Share"))
+QUANTIZER_COLUMNS = (
+    ("name", "Standalone quantizer"),
+    ("ms", "Time ms"),
+    ("share", "Share"),
+    ("feeds", "Feeds INT8 compute"),
+)
+NO_SPLIT = "No time split in this run: benchmark again to see where the time goes."
+
+
+def split_rows(runtime: RuntimeProfile) -> list[Row]:
+    """Milliseconds and share per category of the time split (none for older profiles)."""
+    shares = runtime.get("time_split_share") or {}
+    return [
+        (name, (txt(name), num(ms, 3), num(shares.get(name, 0.0) * 100, 1, " %")))
+        for name, ms in (runtime.get("time_split_ms") or {}).items()
+    ]
+
+
+def quantizer_rows(runtime: RuntimeProfile) -> list[Row]:
+    """The standalone quantizers with their cost, and whether they feed INT8 compute."""
+    return [
+        (
+            f"{n}:{q['name']}",
+            (
+                txt(q["name"]),
+                num(q["ms"], 3),
+                num(q["share"] * 100, 1, " %"),
+                txt("yes" if q["feeds_int8"] else "no"),
+            ),
+        )
+        for n, q in enumerate(runtime.get("standalone_quantizers") or [])
+    ]
+
+
+def split_summary(run: BenchmarkRun | None) -> str:
+    """What the split says: the share INT8 speeds up, or that the run has no split."""
+    runtime = runtime_of(run)
+    split = runtime.get("time_split_ms")
+    if run is None or not split:
+        return NO_SPLIT
+    total = float(runtime.get("total_ms", 0.0))
+    quantized = float(split.get(TimeCategory.QUANTIZED_COMPUTE, 0.0))
+    where = f"{total:.2f} ms/image at {run.get('precision', '?')}"
+    if quantized <= 0:
+        return f"No compute runs in INT8 ({where}): INT8 would speed up the compute only."
+    share = quantized / total * 100 if total > 0 else 0.0
+    return (
+        f"Quantized compute is {share:.1f} % of the time ({quantized:.2f} of {where}); "
+        "INT8 cannot speed up the rest."
+    )
+
+
+def quantizer_summary(runtime: RuntimeProfile) -> str:
+    """'3 quantizers run as layers of their own: 1.88 ms (4.9 %); 1 feeds no INT8 compute';
+    '' for none."""
+    quantizers = runtime.get("standalone_quantizers") or []
+    if not quantizers:
+        return ""
+    ms = sum(q["ms"] for q in quantizers)
+    share = sum(q["share"] for q in quantizers) * 100
+    idle = sum(not q["feeds_int8"] for q in quantizers)
+    count = len(quantizers)
+    text = (
+        f"{count} quantizers run as layers of their own"
+        if count > 1
+        else "1 quantizer runs as a layer of its own"
+    )
+    text += f": {ms:.2f} ms ({share:.1f} %)"
+    if idle:
+        text += f"; {idle} feed{'s' if idle == 1 else ''} no INT8 compute"
+    return text
