@@ -70,6 +70,12 @@ NMS_TYPES = frozenset(
 )
 SKIP_TYPES = frozenset({"Parameter", "Constant", "Result"})
 SHAPE_TYPES = frozenset({"ShapeOf"})
+#: Inputs an op reads for their shape only (PriorGridGenerator: the feature map and the
+#: image give the grid's size): their producers are not geometry.
+SHAPE_INPUTS = {"ExperimentalDetectronPriorGridGenerator": frozenset({1, 2})}
+#: The box inputs of the RoI ops whose ROIs come first (the features follow them); the
+#: other RoI ops read features at input 0 and boxes (and batch indices) after it.
+ROIS_FIRST = frozenset({"ExperimentalDetectronROIFeatureExtractor"})
 LOOP_TYPES = frozenset({"Loop", "TensorIterator"})
 
 #: Ops between a softmax over bins and the projection that reads it.
@@ -132,9 +138,17 @@ def _producers(node: Any, ports: Iterable[int] | None = None) -> Iterator[Any]:
     if node.get_type_name() in SHAPE_TYPES:
         return  # only the producer's shape is used: the producer itself is not geometry
     indices = range(node.get_input_size()) if ports is None else ports
+    shape_only = SHAPE_INPUTS.get(node.get_type_name(), frozenset())
     for i in indices:
-        if i < node.get_input_size():
+        if i < node.get_input_size() and i not in shape_only:
             yield node.input_value(i).get_node()
+
+
+def _box_ports(roi_op: Any) -> range:
+    """The inputs of a RoI op that carry its boxes (not its features)."""
+    if roi_op.get_type_name() in ROIS_FIRST:
+        return range(1)
+    return range(1, roi_op.get_input_size())
 
 
 def _bodies(op: Any) -> list[Any]:
@@ -308,7 +322,7 @@ def _geometry_rules(
     rules: dict[str, set[Any]] = {}
     rois = [op for op in ops if op.get_type_name() in ROI_TYPES]
     rules["proposals and box decoding"] = _walk(
-        (n for r in rois for n in _producers(r, range(1, r.get_input_size()))),
+        (n for r in rois for n in _producers(r, _box_ports(r))),
         _producers,
         passable,
     ) | set(rois)
