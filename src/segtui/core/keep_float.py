@@ -61,6 +61,7 @@ def recipe(ws: Workspace, project_id: int) -> OptimizeSettings:
         "ignore_names": record.get("user_ignore_names"),
         "ignore_types": record.get("user_ignore_types"),
         "drop_standalone_quantizers": record.get("drop_standalone_quantizers"),
+        "rewrite_roi_extractors": record.get("rewrite_roi_extractors"),
         "max_drop": record.get("max_drop"),
         "drop_type": record.get("drop_type"),
         "validation_images": record.get("validation_images"),

@@ -27,6 +27,7 @@ from segtui.core.quantize import (
     parent_reference,
     quantize,
 )
+from segtui.core.roi_rewrite import RoiRewriteJson
 from segtui.core.settings_versions import inherited_values, settings_json
 from segtui.core.standalone_fq_record import StandaloneQuantizersRecord
 from segtui.core.types import DropType, Method, Preset
@@ -80,6 +81,10 @@ class OptimizationRecord(_OptimizationBase, total=False):
     #: and dropped (core.standalone_fq); models optimized before lack both.
     drop_standalone_quantizers: bool
     standalone_quantizers: StandaloneQuantizersRecord
+    #: Whether OMZ's ROI extractors were to be pooled by ROIAlign, and which were
+    #: (core.roi_rewrite); models optimized before lack both.
+    rewrite_roi_extractors: bool
+    roi_rewrites: list[RoiRewriteJson]
 
 
 def max_drop_met(
@@ -166,6 +171,9 @@ def _record(
     record["drop_standalone_quantizers"] = settings.drop_standalone_quantizers
     if outcome.standalone is not None:
         record["standalone_quantizers"] = outcome.standalone
+    record["rewrite_roi_extractors"] = settings.rewrite_roi_extractors
+    if outcome.roi_rewrites:
+        record["roi_rewrites"] = list(outcome.roi_rewrites)
     if settings.accuracy_aware:
         record |= {
             "max_drop": settings.max_drop,

@@ -26,6 +26,9 @@ class OptimizeSettings:
     #: Bypass the quantizers that run as layers of their own and feed no INT8 compute
     #: (core.standalone_fq).
     drop_standalone_quantizers: bool = OPTIMIZE.drop_standalone_quantizers.default
+    #: Pool with one ROIAlign over the padded pyramid instead of OMZ's
+    #: ExperimentalDetectronROIFeatureExtractor (core.roi_rewrite).
+    rewrite_roi_extractors: bool = OPTIMIZE.rewrite_roi_extractors.default
     #: Points of mask AP (absolute: 0.5 is 0.005 in AP units) or per cent (relative).
     max_drop: float = OPTIMIZE.max_drop.default
     drop_type: DropType = OPTIMIZE.drop_type.default

@@ -37,6 +37,7 @@ from segtui.core.ignored_scope import (
 from segtui.core.optimize_settings import OptimizeSettings
 from segtui.core.predictions import ImagePrediction
 from segtui.core.progress import CancelToken, ProgressCallback, no_progress
+from segtui.core.roi_rewrite import RoiRewriteJson, extractors, rewrite_roi_extractors
 from segtui.core.standalone_fq import drop_standalone_quantizers
 from segtui.core.standalone_fq_record import StandaloneQuantizersRecord
 from segtui.core.types import DropType, Preset
@@ -69,6 +70,8 @@ class QuantizeOutcome:
     if_bodies_skipped: int = 0
     #: The standalone quantizers found and dropped (None when the setting kept them all).
     standalone: StandaloneQuantizersRecord | None = None
+    #: The ROI extractors pooled by ROIAlign instead (core.roi_rewrite).
+    roi_rewrites: tuple[RoiRewriteJson, ...] = ()
 
 
 # -- the validation metric of AccuracyAware -------------------------------------------
@@ -277,6 +280,17 @@ def _plan(model: ov.Model, settings: OptimizeSettings) -> _Plan:
     )
 
 
+def _rewrite_rois(
+    model: ov.Model, settings: OptimizeSettings
+) -> tuple[ov.Model, tuple[RoiRewriteJson, ...]]:
+    """A copy of `model` that pools with ROIAlign (core.roi_rewrite), or `model` itself."""
+    if not settings.rewrite_roi_extractors or not extractors(model):
+        return model, ()
+    copy = model.clone()
+    done = rewrite_roi_extractors(copy)
+    return copy, tuple(r.to_json() for r in done if not r.skipped)
+
+
 def _dataset(paths: list[Path], adapter: FormatAdapter, on_item: Callable[[], None]) -> Any:
     import nncf
 
@@ -371,6 +385,7 @@ def quantize_default(
     """
     import nncf
 
+    model, rewrites = _rewrite_rois(model, settings)
     plan = _plan(model, settings)
     skip_bodies = skip_ignored_bodies and _skips_bodies(model, plan, settings)
     subset = len(calibration_paths)
@@ -403,6 +418,7 @@ def quantize_default(
         ignored_names=plan.ignored_names,
         if_bodies_skipped=plan.if_count if skip_bodies else 0,
         standalone=standalone,
+        roi_rewrites=rewrites,
     )
 
 
@@ -432,6 +448,7 @@ def quantize_accuracy_aware(
     """The AccuracyAware method (nncf.quantize_with_accuracy_control), validated by `metric`."""
     import nncf
 
+    model, rewrites = _rewrite_rois(model, settings)
     plan = _plan(model, settings)
     subset = len(calibration_paths)
     counter = _CalibrationProgress(subset, progress, cancel, accuracy_aware=True)
@@ -471,6 +488,7 @@ def quantize_accuracy_aware(
         ignored_names=plan.ignored_names,
         accuracy=metric.record(),
         standalone=standalone,
+        roi_rewrites=rewrites,
     )
 
 

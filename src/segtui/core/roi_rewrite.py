@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
-import openvino as ov
+
+if TYPE_CHECKING:
+    import openvino as ov
 
 EXTRACTOR = "ExperimentalDetectronROIFeatureExtractor"
 #: The extractor's level rule (the CPU plugin's and Detectron's FPN assignment).
@@ -149,11 +151,25 @@ def _replace(node: Any, attrs: dict[str, Any]) -> None:
         1.0,
         "avg",
         "asymmetric",
-        name=f"{node.get_friendly_name()}/pyramid_roi_align",
     )
+    # opset9.roi_align takes a `name` but does not apply it (openvino 2026.4).
+    pooled.set_friendly_name(f"{node.get_friendly_name()}/pyramid_roi_align")
     for target in list(node.output(0).get_target_inputs()):
         target.replace_source_output(pooled.output(0))
     if node.get_output_size() > 1:
         # The extractor's second output is its input ROIs, copied.
         for target in list(node.output(1).get_target_inputs()):
             target.replace_source_output(rois)
+
+
+def rewrite_text(rewrites: list[RoiRewriteJson] | None) -> str:
+    """How an optimization record's rewrites read on the project page and in the CLI."""
+    if not rewrites:
+        return ""
+    sizes = ", ".join(
+        f"{r['rois']} ROIs at {r['output_size']}x{r['output_size']}" for r in rewrites
+    )
+    return (
+        f"{len(rewrites)} ExperimentalDetectronROIFeatureExtractor pooled by one ROIAlign each "
+        f"over the padded pyramid ({sizes}; same features)"
+    )

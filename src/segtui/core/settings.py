@@ -93,6 +93,15 @@ class OptimizeSchema(Schema):
         "(dropped by default)",
         "--keep-standalone-quantizers",
     )
+    rewrite_roi_extractors: SettingField[bool] = SettingField(
+        "rewrite_roi_extractors",
+        "bool",
+        True,
+        "Pool ROIs with ROIAlign",
+        "keep ExperimentalDetectronROIFeatureExtractor as it is (by default the INT8 model "
+        "pools with one ROIAlign over the padded pyramid: same features, the CPU's fast kernel)",
+        "--keep-roi-extractors",
+    )
     max_drop: SettingField[float] = SettingField(
         "max_drop",
         "float",

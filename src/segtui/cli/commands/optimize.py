@@ -12,6 +12,7 @@ from segtui.cli.options import add_schema_options, naming_options, schema_values
 from segtui.cli.output import EXIT_OK, CliError, Output
 from segtui.core.format_presets import presets_help, resolve_preset
 from segtui.core.preflight import check_job
+from segtui.core.roi_rewrite import rewrite_text
 from segtui.core.settings import OPTIMIZE, SettingError
 from segtui.core.standalone_fq_record import standalone_text
 from segtui.core.types import JobKind, Preset
@@ -133,6 +134,9 @@ def cmd_optimize(args: argparse.Namespace, out: Output) -> int:
         standalone = standalone_text(record.get("standalone_quantizers") if record else None)
         if standalone:
             text += f"\nStandalone quantizers: {standalone}"
+        pooling = rewrite_text(record.get("roi_rewrites") if record else None)
+        if pooling:
+            text += f"\nROI pooling: {pooling}"
         out.result({**result, "job_id": final.id, "preset_choice": choice.to_json()}, text)
     return EXIT_OK
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from segtui.core.records import DatasetRecord, ModelRecord
+from segtui.core.roi_rewrite import rewrite_text
 from segtui.core.settings_versions import optimization_staleness
 from segtui.core.standalone_fq_record import standalone_text
 from segtui.ui.widgets.property_table import Property
@@ -113,11 +114,16 @@ def model_properties(model: ModelRecord) -> list[Property]:
     rows.append(("Classes", class_names_text(class_names)))
     if model.optimization:
         rows.append(("§Optimization", ""))
-        standalone = standalone_text(model.optimization.get("standalone_quantizers"))
+        worded = {
+            "standalone_quantizers": standalone_text(
+                model.optimization.get("standalone_quantizers")
+            ),
+            "roi_rewrites": rewrite_text(model.optimization.get("roi_rewrites")),
+        }
         rows += [
             (
                 k.replace("_", " ").capitalize(),
-                standalone if k == "standalone_quantizers" else _value_text(v),
+                worded[k] if k in worded else _value_text(v),
             )
             for k, v in model.optimization.items()
             if k != "accuracy_settings"  # one row below, not its whole JSON
