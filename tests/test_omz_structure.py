@@ -241,6 +241,28 @@ def test_keeping_the_extractors_records_no_rewrite(kept: Optimized) -> None:
     assert runtime["compute_int8"] == runtime["compute_layers"] == COMPUTE_LAYERS
 
 
+def _fake_quantize_count(record: ModelRecord) -> int:
+    return sum(
+        op.get_type_name() == "FakeQuantize" for op in load_registered(record).model.get_ops()
+    )
+
+
+def test_without_the_automatic_scope_the_rewrite_adds_no_quantizer(
+    omz_project: OmzProject, tmp_path: Path
+) -> None:
+    """NNCF leaves the extractor alone; the operations that stand for it must be left too."""
+    plain = _optimize(omz_project, tmp_path / "a", auto_ignore=False, rewrite_roi_extractors=False)
+    pooled = _optimize(omz_project, tmp_path / "b", auto_ignore=False)
+    assert pooled.child.optimization is not None
+    assert len(pooled.child.optimization["roi_rewrites"]) == 2
+    assert _fake_quantize_count(pooled.child) == _fake_quantize_count(plain.child) > 0
+    model = load_registered(pooled.child).model
+    for op in model.get_ordered_ops():
+        if op.get_type_name() == "ROIAlign":
+            sources = [op.input_value(i).get_node().get_type_name() for i in range(3)]
+            assert "FakeQuantize" not in sources, sources
+
+
 @dataclass(frozen=True)
 class Detections:
     """One image's outputs: labels [N], boxes [N, 5] in network-input pixels, masks [N, S, S]."""
