@@ -11,7 +11,7 @@ import pytest
 from conftest import write_scene
 from pilot_wait import settle
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, RadioButton, Static, Switch
+from textual.widgets import DataTable, Input, Label, RadioButton, Static, Switch
 from tiny_models import build_omz_maskrcnn_conv, build_yolo_seg_dfl
 
 from segtui.core import jobs
@@ -282,6 +282,28 @@ async def test_form_fields_start_from_the_schema(
         assert problems == []
         assert settings.subset_percent == 50.0 and settings.preset is Preset.MIXED
         assert settings.max_drop == 1.5
+
+
+async def test_the_int8_graph_switches_reach_the_settings(
+    workspace: Workspace, tiny_project: ProjectRecord
+) -> None:
+    """Dropping standalone quantizers and pooling OMZ ROIs by ROIAlign: on by default, off by key."""
+    app = SegtuiApp(workspace, register_sample=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await _open(pilot, tiny_project)
+        settings, _ = screen.form.check_all()
+        assert settings.drop_standalone_quantizers and settings.rewrite_roi_extractors
+        label = screen.query_one("#rewrite-rois-label", Label)
+        assert _text(label) == "OMZ ROI pooling: ROIAlign (same result)"
+        for switch_id in ("#drop-standalone", "#rewrite-rois"):
+            screen.query_one(switch_id, Switch).focus()
+            await pilot.press("enter")
+        settings, problems = screen.form.check_all()
+        assert problems == []
+        assert not settings.drop_standalone_quantizers and not settings.rewrite_roi_extractors
+        assert _text(label) == "OMZ ROI pooling: extractor (kept)"
+        drop_label = screen.query_one("#drop-standalone-label", Label)
+        assert _text(drop_label) == "Standalone FQs: kept (all of them)"
 
 
 async def test_the_preset_starts_at_the_formats_with_its_reason(

@@ -253,6 +253,16 @@ class OptimizeForm(VerticalScroll):
             Label(id="fast-bias-label", classes="switch-label"),
             classes="switch-row",
         )
+        yield Horizontal(
+            Switch(OPTIMIZE.drop_standalone_quantizers.default, id="drop-standalone"),
+            Label(id="drop-standalone-label", classes="switch-label"),
+            classes="switch-row -tight",
+        )
+        yield Horizontal(
+            Switch(OPTIMIZE.rewrite_roi_extractors.default, id="rewrite-rois"),
+            Label(id="rewrite-rois-label", classes="switch-label"),
+            classes="switch-row -tight",
+        )
         yield Label("AccuracyAware", classes="section")
         yield Static(
             "Only for AccuracyAware: choose it above to set a maximum accuracy drop.",
@@ -391,6 +401,22 @@ class OptimizeForm(VerticalScroll):
                 (" (NNCF's default)" if fast else " (slower, more exact bias correction)", "dim"),
             )
         )
+        drop = self.query_one("#drop-standalone", Switch).value
+        self.query_one("#drop-standalone-label", Label).update(
+            Text.assemble(
+                "Standalone FQs: ",
+                ("dropped" if drop else "kept", "bold"),
+                (" (those feeding no INT8)" if drop else " (all of them)", "dim"),
+            )
+        )
+        rewrite = self.query_one("#rewrite-rois", Switch).value
+        self.query_one("#rewrite-rois-label", Label).update(
+            Text.assemble(
+                "OMZ ROI pooling: ",
+                ("ROIAlign" if rewrite else "extractor", "bold"),
+                (" (same result)" if rewrite else " (kept)", "dim"),
+            )
+        )
         auto = self.query_one("#auto-ignore", Switch).value
         self.query_one("#auto-ignore-label", Label).update(
             Text.assemble(
@@ -469,6 +495,8 @@ class OptimizeForm(VerticalScroll):
             subset_percent=OPTIMIZE.subset_percent.default if subset is None else subset,
             fast_bias_correction=self.query_one("#fast-bias", Switch).value,
             auto_ignore=self.query_one("#auto-ignore", Switch).value,
+            drop_standalone_quantizers=self.query_one("#drop-standalone", Switch).value,
+            rewrite_roi_extractors=self.query_one("#rewrite-rois", Switch).value,
             ignore_names=names,
             ignore_types=types,
             max_drop=OPTIMIZE.max_drop.default if drop is None else drop,
