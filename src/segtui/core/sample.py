@@ -1,4 +1,5 @@
-"""The bundled sample projects (sample_projects/shapes, /shapes-yolo): registered on first start."""
+"""The bundled sample projects (sample_projects/shapes, /shapes-yolo: registered on first start;
+/shapes-torchvision: on request)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ SAMPLE_SETTING = "sample_registered"
 #: The bundled samples, in the order a first start registers them: the OMZ-layout Mask
 #: R-CNN, then the Ultralytics YOLOv8n-seg on the same 200 validation images.
 BUNDLED_SAMPLES = ("shapes", "shapes-yolo")
+#: Shipped too, registered only when asked for (`segtui sample NAME`): the shapes Mask
+#: R-CNN with torchvision's own detection tail, as users export it themselves.
+ON_REQUEST_SAMPLES = ("shapes-torchvision",)
 #: Registering takes seconds; a process that starts meanwhile waits this long at most.
 LOCK_TIMEOUT_S = 600.0
 

@@ -468,13 +468,19 @@ def cmd_show(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_sample(args: argparse.Namespace, out: Output) -> int:
-    from segtui.core.sample import BUNDLED_SAMPLES, register_sample, sample_available
+    from segtui.core.sample import (
+        BUNDLED_SAMPLES,
+        ON_REQUEST_SAMPLES,
+        register_sample,
+        sample_available,
+    )
 
     names = [args.name] if args.name else [n for n in BUNDLED_SAMPLES if sample_available(n)]
     if args.name and not sample_available(args.name):
         raise CliError(
             f"The sample {args.name!r} is not in this installation.",
-            f"Bundled samples: {', '.join(BUNDLED_SAMPLES)}; reinstall from a complete source tree.",
+            f"Bundled samples: {', '.join(BUNDLED_SAMPLES + ON_REQUEST_SAMPLES)}; "
+            "reinstall from a complete source tree.",
         )
     with open_workspace(args) as ws:
         registered = [(name, register_sample(ws, name)) for name in names]
@@ -552,6 +558,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "name",
         nargs="?",
-        help="one bundled sample: shapes (Mask R-CNN) or shapes-yolo (YOLOv8n-seg); default all",
+        help="one bundled sample: shapes (Mask R-CNN, OMZ layout), shapes-yolo (YOLOv8n-seg) or "
+        "shapes-torchvision (the Mask R-CNN with torchvision's tail); default the first two",
     )
     p.set_defaults(func=cmd_sample)
