@@ -7,6 +7,7 @@ thousands, and the analysis must find that group from data alone.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -335,6 +336,39 @@ def test_reoptimizing_keeps_the_chosen_groups_in_float_and_links_back(own: Pair)
         np.abs(_boxes(own, _model(own, child)) - _boxes(own, _model(own, own.parent))).max() < 0.5
     )
     _link_survives_a_move(own, child, result_id)
+
+
+def test_reoptimizing_keeps_the_readers_of_dropped_quantizers_in_float(own: Pair) -> None:
+    """The analysis measured the child without the quantizers its optimization dropped; the
+    re-optimization must not get them back (NNCF would re-insert them)."""
+    data = analyze_project(own.ws, own.child.id, FAST)
+    result_id = own.ws.add_result(
+        project_id=own.child.id, kind=ResultKind.SENSITIVITY, data=data
+    ).id
+    model = own.ws.model(own.child.model_id)
+    assert model.optimization is not None
+    dropped = {
+        "name": "box_scale/fq_output_0",
+        "layer": "box_scale/fq_output_0",
+        "reason": "ran as a layer of its own and fed no INT8 input of a compute layer",
+        "consumers": ["decode_x", "decode_y"],
+    }
+    record = {**model.optimization}
+    record["standalone_quantizers"] = {
+        "found": 1,
+        "dropped": [dropped],
+        "kept": [],
+        "restored": [],
+        "int8_compute_before": 2,
+        "int8_compute_after": 2,
+    }
+    with own.ws.transaction() as tx:
+        tx.execute(
+            "UPDATE models SET optimization = ? WHERE id = ?", (json.dumps(record), model.id)
+        )
+    plan = keep_float_plan(own.ws, result_id, top=1)
+    assert plan.settings.ignore_names == (OFFSET_ADD, "decode_x", "decode_y")
+    assert plan.link["names"] == [OFFSET_ADD]  # the analysis' own groups, as before
 
 
 def _link_survives_a_move(own: Pair, child: ProjectRecord, result_id: int) -> None:
