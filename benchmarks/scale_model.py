@@ -1,8 +1,10 @@
 """Benchmark, INT8 optimization and compare on a security-0002-class Mask R-CNN (the "Scale" check).
 
-Takes the IR written by tools/make_scale_model.py (an untrained Mask R-CNN
+Takes one or more IRs written by tools/make_scale_model.py (an untrained Mask R-CNN
 ResNet50-FPN at 1x3x768x1024 in the OMZ format, ~423 GFLOPs like
-instance-segmentation-security-0002) and runs segtui's own path on it,
+instance-segmentation-security-0002; `--structure torchvision` and `--structure omz`,
+the latter with security-0002's ExperimentalDetectron tail) and runs segtui's own
+path on each in turn, each in its own workspace,
 unchanged: import the model and a folder of images, create a project,
 optimize it (Default method, Performance preset, a small calibration subset),
 benchmark parent and INT8 child, and compare them.
@@ -13,16 +15,20 @@ precision (bf16 where the CPU has BF16, else f32 again), and the INT8 child.
 Prints the model's GFLOPs (segtui's analysis), each throughput and latency,
 the median INT8 / parent ratios with their min and max, the share of the INT8
 runtime graph's Convolution/MatMul layers that run in I8/U8, and the
-calibration time. The weights are random, so the ratios are rough: the
+calibration time, and the INT8 and parent per-layer profiles split into quantized
+compute, float compute, geometry kept in float, standalone quantizers, layout
+conversions and the rest. The weights are random, so the ratios are rough: the
 number of detections, and so the heads' and NMS's work, differs from a
 trained model's.
 
     python tools/make_scale_model.py --out /tmp/scale/maskrcnn_r50_768x1024.xml
+    python tools/make_scale_model.py --structure omz --out /tmp/scale/omz_r50_768x1024.xml
     python benchmarks/scale_model.py /tmp/scale/maskrcnn_r50_768x1024.xml \
+        /tmp/scale/omz_r50_768x1024.xml \
         [--images sample_projects/shapes/images] [--calibration 25] [--time 15] [--rounds 3]
 
-Uses $SEGTUI_BENCH_WS as the workspace if set (an INT8 child already there is
-reused), else a temporary folder.
+Uses $SEGTUI_BENCH_WS/<model file stem> as each model's workspace if set (an INT8
+child already there is reused), else a temporary folder.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import median_ratio, scratch_workspace
+from omz_int8_split import split_table
 
 from segtui.core.benchmark import BenchmarkSettings
 from segtui.core.datasets import import_image_folder
@@ -44,6 +51,7 @@ from segtui.core.optimize import OptimizeSettings, optimize_project
 from segtui.core.performance import benchmark_project, compare_projects
 from segtui.core.projects import create_project
 from segtui.core.sample import sample_dir
+from segtui.core.workspace import Workspace
 
 ROUGH = "rough (untrained weights)"
 
@@ -71,7 +79,9 @@ def line(key: str, data: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("model", type=Path, help="the .xml from tools/make_scale_model.py")
+    parser.add_argument(
+        "models", type=Path, nargs="+", help="the .xml files from tools/make_scale_model.py"
+    )
     parser.add_argument("--images", type=Path, default=sample_dir() / "images")
     parser.add_argument("--calibration", type=int, default=25, help="calibration images")
     parser.add_argument("--time", type=float, default=15.0)
@@ -86,15 +96,21 @@ def main() -> None:
     import nncf
 
     nncf.set_log_level(logging.WARNING)  # its per-node INFO lines would bury the figures
+    for path in args.models:
+        print(f"\n===== {path.name} =====", flush=True)
+        keep = os.environ.get("SEGTUI_BENCH_WS")
+        run_one(path, args, scratch_workspace(f"{keep}/{path.stem}" if keep else None))
+
+
+def run_one(model_path: Path, args: argparse.Namespace, ws: Workspace) -> None:
     t_total = time.perf_counter()
-    ws = scratch_workspace()
     print(
         f"workspace {ws.root}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs",
         flush=True,
     )
 
     start = time.perf_counter()
-    model = import_model(ws, args.model)
+    model = import_model(ws, model_path)
     # A reused workspace ($SEGTUI_BENCH_WS) keeps its dataset, project and INT8 child.
     images_root = args.images.resolve()
     dataset = next(
@@ -224,6 +240,13 @@ def main() -> None:
             print(
                 f"    {row['layer_type']:18s} B {row['b_ms']:9.1f}  A {row['a_ms']:9.1f}  Δ {row['delta_ms']:+9.1f}"
             )
+    profiles = {
+        f"{key} ({runs[key][-1]['precision']})": dict(runs[key][-1].get("runtime", {}))
+        for key in runs
+    }
+    if any("time_split_ms" in p for p in profiles.values()):
+        print("\nwhere the time goes (per-layer profile of the last round, ms per image):")
+        print("\n".join(split_table(profiles)))
     print()
     print(
         f"wall: benchmarks {bench_wall:.0f} s ({args.rounds} rounds × 3, {args.time:.0f} s each), "
