@@ -20,8 +20,8 @@ def scratch_workspace(keep: str | None = None) -> Workspace:
     return Workspace(root)
 
 
-def sample(ws: Workspace) -> SampleProjects:
-    return register_sample(ws)
+def sample(ws: Workspace, name: str = "shapes") -> SampleProjects:
+    return register_sample(ws, name)
 
 
 def default_int8_child(ws: Workspace, parent_id: int) -> ProjectRecord:

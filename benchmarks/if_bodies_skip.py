@@ -7,7 +7,9 @@ ignored scope keeps in floating point in full, so those passes produce nothing.
 segtui then quantizes the main graph alone. This script runs both ways
 alternately on the same images and settings and prints the calibration times,
 their ratio, the FakeQuantize counts and the mask AP of both INT8 models on
-the sample's 200 annotated images (f32 inference).
+the sample's 200 annotated images (f32 inference). It runs on the Mask R-CNN with
+torchvision's tail (sample_projects/shapes-torchvision): the OMZ-structured sample has
+no If.
 
     python benchmarks/if_bodies_skip.py [--images 60] [--rounds 2]
 """
@@ -69,7 +71,9 @@ def main() -> None:
 
     nncf.set_log_level(logging.WARNING)  # its per-node INFO lines would bury the figures
     root = sample_dir()
-    loaded = load_model(root / "model" / "shapes_maskrcnn.xml")
+    loaded = load_model(
+        sample_dir("shapes-torchvision") / "model" / "shapes_maskrcnn_torchvision.xml"
+    )
     paths = sorted((root / "images").glob("*.jpg"))[: args.images]
     print(
         f"sample model: {len(if_ops(loaded.model))} If operations; {len(paths)} calibration images"
