@@ -122,8 +122,11 @@ def _replace(node: Any, attrs: dict[str, Any]) -> None:
         for level, s in zip(levels, shapes, strict=True)
     ]
     # The plane after the last level is all zeros: ROIs of no area pool nothing.
-    empty = ops.constant(np.zeros((1, shapes[0][1], height, width), np.float32))
-    empty_plane = ops.convert_like(empty, levels[0])
+    # Broadcast from a scalar: a zeros constant would put a whole level into the .bin.
+    empty_plane = ops.broadcast(
+        ops.convert_like(ops.constant(np.float32(0)), levels[0]),
+        ops.constant(np.array([1, shapes[0][1], height, width], np.int64)),
+    )
     pyramid = ops.concat([*planes, empty_plane], 0)
     corners = ops.split(ops.convert(rois, "f32"), 1, 4)
     area = ops.multiply(
