@@ -192,7 +192,7 @@ def test_the_scope_of_the_rewritten_model_keeps_the_level_assignment_in_float() 
     float_kept = {n for n in added if rule_of.get(n) == BOX_RULE}
     features = set(added) - float_kept
     assert sorted(added[n] for n in features) == sorted(
-        2 * ["Pad"] * 4 + 2 * ["Concat", "ConvertLike"]
+        2 * ["Pad"] * 4 + 2 * ["Concat", "ConvertLike", "Broadcast"]
     )
     assert not features & set(rule_of)
     assert len(float_kept) == 2 * 24
