@@ -11,7 +11,7 @@ import openvino.opset13 as ops
 import pytest
 from openvino.utils.node_factory import NodeFactory
 
-from segtui.core.roi_rewrite import EXTRACTOR, extractors, rewrite_roi_extractors
+from segtui.core.roi_rewrite import EXTRACTOR, extractors, rewrite_roi_extractors, rewrite_text
 
 IMAGE = 512
 STRIDES = (4, 8, 16, 32)
@@ -108,6 +108,12 @@ def test_half_pixel_extractors_are_left_with_the_reason(aligned: bool) -> None:
     done = rewrite_roi_extractors(model)
     assert len(done) == 1 and "aligned" in done[0].skipped
     assert len(extractors(model)) == 1
+    # The record says it was kept, and why.
+    stored = done[0].to_json()
+    assert stored["skipped"] == done[0].skipped
+    text = rewrite_text([stored])
+    assert text.startswith("1 kept as they are (") and "aligned=true" in text
+    assert "pooled" not in text
 
 
 def test_a_model_without_extractors_is_untouched() -> None:

@@ -307,7 +307,7 @@ def _rewrite_rois(model: ov.Model, settings: OptimizeSettings) -> _Rewritten:
         for op in copy.get_ordered_ops()
         if op.get_friendly_name() not in before and op.get_type_name() != "Constant"
     )
-    return _Rewritten(copy, tuple(r.to_json() for r in done if not r.skipped), created)
+    return _Rewritten(copy, tuple(r.to_json() for r in done), created)
 
 
 def _dataset(paths: list[Path], adapter: FormatAdapter, on_item: Callable[[], None]) -> Any:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -38,12 +38,14 @@ CANONICAL_LEVEL = 2.0
 
 
 class RoiRewriteJson(TypedDict):
-    """One rewritten extractor, as the optimization record stores it."""
+    """One extractor, as the optimization record stores it: rewritten, or kept and why."""
 
     name: str
     levels: int
     rois: int
     output_size: int
+    #: Why it was kept as it is (absent: rewritten).
+    skipped: NotRequired[str]
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,12 @@ class RoiRewrite:
     skipped: str = ""
 
     def to_json(self) -> RoiRewriteJson:
-        return RoiRewriteJson(
+        data = RoiRewriteJson(
             name=self.name, levels=self.levels, rois=self.rois, output_size=self.output_size
         )
+        if self.skipped:
+            data["skipped"] = self.skipped
+        return data
 
 
 def extractors(model: ov.Model) -> list[Any]:
@@ -169,10 +174,18 @@ def rewrite_text(rewrites: list[RoiRewriteJson] | None) -> str:
     """How an optimization record's rewrites read on the project page and in the CLI."""
     if not rewrites:
         return ""
-    sizes = ", ".join(
-        f"{r['rois']} ROIs at {r['output_size']}x{r['output_size']}" for r in rewrites
-    )
-    return (
-        f"{len(rewrites)} ExperimentalDetectronROIFeatureExtractor pooled by one ROIAlign each "
-        f"over the padded pyramid ({sizes}; same features)"
-    )
+    pooled = [r for r in rewrites if not r.get("skipped")]
+    kept = [r for r in rewrites if r.get("skipped")]
+    parts = []
+    if pooled:
+        sizes = ", ".join(
+            f"{r['rois']} ROIs at {r['output_size']}x{r['output_size']}" for r in pooled
+        )
+        parts.append(
+            f"{len(pooled)} ExperimentalDetectronROIFeatureExtractor pooled by one ROIAlign "
+            f"each over the padded pyramid ({sizes}; same features)"
+        )
+    if kept:
+        reasons = "; ".join(f"{r['name']}: {r.get('skipped')}" for r in kept)
+        parts.append(f"{len(kept)} kept as they are ({reasons})")
+    return "; ".join(parts)
