@@ -151,7 +151,7 @@ def _box_ports(roi_op: Any) -> range:
     return range(1, roi_op.get_input_size())
 
 
-def _bodies(op: Any) -> list[Any]:
+def subgraph_bodies(op: Any) -> list[Any]:
     """The subgraph bodies of an If (then, else) or a Loop/TensorIterator; none for other ops."""
     if op.get_type_name() == "If":
         return [op.get_then_body(), op.get_else_body()]
@@ -351,7 +351,7 @@ def _subgraph_nodes(ops: list[Any], geometry: set[str]) -> set[Any]:
     """
     found: set[Any] = set()
     for op in ops:
-        for body in _bodies(op):
+        for body in subgraph_bodies(op):
             inner = list(body.get_ordered_ops())
             if op.get_friendly_name() in geometry:
                 passable = decoding_layers(inner)
@@ -369,7 +369,7 @@ def _graph_order(ops: list[Any]) -> dict[str, int]:
     while graphs:
         for op in graphs.pop(0):
             order.setdefault(op.get_friendly_name(), len(order))
-            graphs.extend(list(body.get_ordered_ops()) for body in _bodies(op))
+            graphs.extend(list(body.get_ordered_ops()) for body in subgraph_bodies(op))
     return order
 
 
@@ -428,11 +428,11 @@ def bodies_fully_ignored(model: ov.Model, names: Iterable[str], types: Iterable[
                 continue
             if node.get_friendly_name() not in ignored:
                 return False
-            if not all(fully(inner) for inner in _bodies(node)):
+            if not all(fully(inner) for inner in subgraph_bodies(node)):
                 return False
         return True
 
-    bodies = [body for op in model.get_ordered_ops() for body in _bodies(op)]
+    bodies = [body for op in model.get_ordered_ops() for body in subgraph_bodies(op)]
     return bool(bodies) and all(fully(body) for body in bodies)
 
 

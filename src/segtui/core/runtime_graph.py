@@ -11,6 +11,7 @@ from typing import Any, NotRequired, TypedDict
 import numpy.typing as npt
 import openvino as ov
 
+from segtui.core.ignored_scope import subgraph_bodies
 from segtui.core.types import Hint, Precision
 
 #: Runtime layer types that hold the compute INT8 is meant to speed up.
@@ -203,13 +204,12 @@ def _rt(node: Any, key: str) -> str:
 
 def _types_within(op: Any) -> list[str]:
     """The op's type, and for an If, Loop or TensorIterator the types of its bodies' ops."""
-    if op.get_type_name() == "If":
-        bodies = [op.get_then_body(), op.get_else_body()]
-    elif op.get_type_name() in ("Loop", "TensorIterator"):
-        bodies = [op.get_function()]
-    else:
-        bodies = []
-    inner = [kind for body in bodies for node in body.get_ops() for kind in _types_within(node)]
+    inner = [
+        kind
+        for body in subgraph_bodies(op)
+        for node in body.get_ops()
+        for kind in _types_within(node)
+    ]
     return [op.get_type_name(), *inner]
 
 

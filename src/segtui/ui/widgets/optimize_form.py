@@ -208,6 +208,25 @@ def _input(field: SettingField[Any], widget_id: str, **kwargs: Any) -> Input:
     return Input(field.default_text, id=widget_id, compact=True, **kwargs)
 
 
+#: Each switch's label: (id, title, (word, note) when on, (word, note) when off).
+SWITCH_WORDS = (
+    (
+        "fast-bias",
+        "Fast bias correction: ",
+        ("on", "NNCF's default"),
+        ("off", "slower, more exact bias correction"),
+    ),
+    (
+        "drop-standalone",
+        "Standalone FQs: ",
+        ("dropped", "those feeding no INT8"),
+        ("kept", "all of them"),
+    ),
+    ("rewrite-rois", "OMZ ROI pooling: ", ("ROIAlign", "same result"), ("extractor", "kept")),
+    ("auto-ignore", "Instance-segmentation aware (automatic): ", ("on", ""), ("off", "")),
+)
+
+
 class OptimizeForm(VerticalScroll):
     """The settings in two columns: method and calibration, then the ignored scope."""
 
@@ -393,36 +412,13 @@ class OptimizeForm(VerticalScroll):
         reason.display = choice is not None
 
     def _update_switch_labels(self) -> None:
-        fast = self.query_one("#fast-bias", Switch).value
-        self.query_one("#fast-bias-label", Label).update(
-            Text.assemble(
-                "Fast bias correction: ",
-                ("on", "bold") if fast else ("off", "bold"),
-                (" (NNCF's default)" if fast else " (slower, more exact bias correction)", "dim"),
-            )
-        )
-        drop = self.query_one("#drop-standalone", Switch).value
-        self.query_one("#drop-standalone-label", Label).update(
-            Text.assemble(
-                "Standalone FQs: ",
-                ("dropped" if drop else "kept", "bold"),
-                (" (those feeding no INT8)" if drop else " (all of them)", "dim"),
-            )
-        )
-        rewrite = self.query_one("#rewrite-rois", Switch).value
-        self.query_one("#rewrite-rois-label", Label).update(
-            Text.assemble(
-                "OMZ ROI pooling: ",
-                ("ROIAlign" if rewrite else "extractor", "bold"),
-                (" (same result)" if rewrite else " (kept)", "dim"),
-            )
-        )
-        auto = self.query_one("#auto-ignore", Switch).value
-        self.query_one("#auto-ignore-label", Label).update(
-            Text.assemble(
-                "Instance-segmentation aware (automatic): ", ("on" if auto else "off", "bold")
-            )
-        )
+        for switch_id, title, when_on, when_off in SWITCH_WORDS:
+            value = self.query_one(f"#{switch_id}", Switch).value
+            word, note = when_on if value else when_off
+            parts: list[str | tuple[str, str]] = [title, (word, "bold")]
+            if note:
+                parts.append((f" ({note})", "dim"))
+            self.query_one(f"#{switch_id}-label", Label).update(Text.assemble(*parts))
 
     @on(DataTable.RowHighlighted, "#scope-table")
     def _show_scope_name(self, event: DataTable.RowHighlighted) -> None:
