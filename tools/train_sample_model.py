@@ -682,7 +682,16 @@ def recover_cmd(args: argparse.Namespace) -> int:
     """``recover`` sub-command: a checkpoint from a torchvision-structured sample IR's weights."""
     from ir_weights import load_ir_weights
 
-    model = load_ir_weights(build_model(), args.xml)
+    try:
+        model = load_ir_weights(build_model(), args.xml)
+    except ValueError as exc:
+        print(
+            f"{args.xml} is not a torchvision-structured IR of the sample's architecture: {exc}. "
+            "Give the IR `export --structure torchvision` wrote (sample_projects/"
+            "shapes-torchvision/model/shapes_maskrcnn_torchvision.xml).",
+            file=sys.stderr,
+        )
+        return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"model": model.state_dict(), "recovered_from": str(args.xml)}, args.out)
     print(f"wrote {args.out} from {args.xml}", flush=True)
